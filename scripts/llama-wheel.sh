@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# Build (once) a llama-cpp-python wheel tuned to this CPU and print its path.
+#
+# The default native build crashes on CPUs with AMX (a llama.cpp kernel bug), so
+# GGML_NATIVE is off and each SIMD extension is switched on only when
+# /proc/cpuinfo lists it. Wheels are cached under the user's cache directory,
+# keyed on the version and the flags, so a different CPU never reuses a binary
+# built for another.
+set -euo pipefail
+
+version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
+python="${1:-python3}"
+
+flags=(-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
+cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
+has() { [[ "$cpu_flags" == *" $1 "* ]]; }
+if [ "$(uname -m)" = "x86_64" ]; then
+  has avx && flags+=(-DGGML_AVX=ON)
+  has avx2 && flags+=(-DGGML_AVX2=ON)
+  has fma && flags+=(-DGGML_FMA=ON)
+  has f16c && flags+=(-DGGML_F16C=ON)
+  has bmi2 && flags+=(-DGGML_BMI2=ON)
+  if has avx512f && has avx512bw; then
+    flags+=(-DGGML_AVX512=ON)
+    has avx512vbmi && flags+=(-DGGML_AVX512_VBMI=ON)
+    has avx512_vnni && flags+=(-DGGML_AVX512_VNNI=ON)
+    has avx512_bf16 && flags+=(-DGGML_AVX512_BF16=ON)
+  fi
+fi
+
+key=$(printf '%s %s %s' "$version" "$("$python" -c 'import sys; print(sys.implementation.cache_tag)')" "${flags[*]}" | sha256sum | cut -c1-16)
+cache="${XDG_CACHE_HOME:-$HOME/.cache}/runanywhere/wheels/llama-cpp-python-$key"
+wheel=$(ls "$cache"/llama_cpp_python-*.whl 2>/dev/null | head -n1 || true)
+if [ -z "$wheel" ]; then
+  echo "building llama-cpp-python $version with: ${flags[*]} (about 5 minutes on 2 cores)" >&2
+  tmp="$cache.tmp.$$"
+  rm -rf "$tmp" && mkdir -p "$tmp"
+  CMAKE_ARGS="${flags[*]}" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
+    "$python" -m pip wheel --no-deps --no-binary llama-cpp-python -w "$tmp" "llama-cpp-python==$version" >&2
+  rm -rf "$cache" && mv "$tmp" "$cache"
+  wheel=$(ls "$cache"/llama_cpp_python-*.whl | head -n1)
+fi
+echo "$wheel"

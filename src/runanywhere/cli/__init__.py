@@ -1,0 +1,1 @@
+"""The ``runanywhere`` command line."""

@@ -1,0 +1,98 @@
+"""SDK configuration: one frozen record, from arguments and ``RUNANYWHERE_*`` variables."""
+
+from __future__ import annotations
+
+import enum
+import os
+import re
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigurationError
+
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+
+
+class Environment(str, enum.Enum):
+    DEVELOPMENT = "development"
+    STAGING = "staging"
+    PRODUCTION = "production"
+
+
+def parse_size(value: int | str) -> int:
+    """Bytes from ``1048576``, ``"500MB"``, ``"2GiB"`` or ``"1.5g"``."""
+    if isinstance(value, int):
+        if value < 0:
+            raise ConfigurationError(f"a size cannot be negative: {value}")
+        return value
+    match = _SIZE.match(value)
+    if not match:
+        raise ConfigurationError(
+            f"cannot read {value!r} as a size; write bytes or a number with a unit like '500MB' or '2GiB'"
+        )
+    number, unit = float(match.group(1)), (match.group(2) or "").lower()
+    base = _UNITS[unit[:1]]
+    if "i" in unit:
+        base = 1024 ** "bkmgt".index(unit[0]) if unit[0] != "b" else 1
+    return int(number * base)
+
+
+def default_home() -> Path:
+    return Path(os.environ.get("RUNANYWHERE_HOME") or Path.home() / ".runanywhere").expanduser()
+
+
+def _env_flag(name: str) -> bool:
+    return os.environ.get(name, "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+@dataclass(frozen=True)
+class SDKConfig:
+    """Where models live and how they may be fetched.
+
+    ``home`` holds the model store (``RUNANYWHERE_HOME``, default ``~/.runanywhere``).
+    ``mirror`` is a base URL or a directory that replaces the public hosts: a
+    model's file ``F`` of model ``ID`` is read from ``{mirror}/{ID}/{F}``.
+    ``offline`` refuses every network request. ``storage_quota_bytes`` caps the
+    store; older unpinned models are evicted (least recently used first) to fit.
+    """
+
+    home: Path = field(default_factory=default_home)
+    environment: Environment = Environment.DEVELOPMENT
+    debug: bool = False
+    offline: bool = False
+    mirror: str | None = None
+    storage_quota_bytes: int | None = None
+    memory_fallback: bool = True
+    max_retries: int = 3
+    timeout_s: float = 30.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "home", Path(self.home).expanduser())
+        object.__setattr__(self, "environment", Environment(self.environment))
+        if self.storage_quota_bytes is not None:
+            object.__setattr__(self, "storage_quota_bytes", parse_size(self.storage_quota_bytes))
+        if self.max_retries < 0:
+            raise ConfigurationError("max_retries cannot be negative")
+        if self.timeout_s <= 0:
+            raise ConfigurationError("timeout_s must be positive")
+
+    @classmethod
+    def from_env(cls, **overrides: Any) -> SDKConfig:
+        """Defaults, then ``RUNANYWHERE_*`` variables, then explicit ``overrides`` (None = unset)."""
+        values: dict[str, Any] = {}
+        if os.environ.get("RUNANYWHERE_OFFLINE"):
+            values["offline"] = _env_flag("RUNANYWHERE_OFFLINE")
+        if os.environ.get("RUNANYWHERE_MIRROR"):
+            values["mirror"] = os.environ["RUNANYWHERE_MIRROR"]
+        if os.environ.get("RUNANYWHERE_QUOTA"):
+            values["storage_quota_bytes"] = parse_size(os.environ["RUNANYWHERE_QUOTA"])
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        unknown = set(values) - set(cls.__dataclass_fields__)
+        if unknown:
+            raise ConfigurationError(f"unknown configuration option(s): {', '.join(sorted(unknown))}")
+        return cls(**values)
+
+    def with_options(self, **changes: Any) -> SDKConfig:
+        return replace(self, **changes)

@@ -1,0 +1,248 @@
+"""The model catalog: what each known model is, and every place its files can come from.
+
+A :class:`ModelEntry` names its files; each :class:`ModelFile` may be found in an
+installed Python package (possibly split in parts), on a mirror, or at a public
+URL. The built-in entries live in ``catalog.json``; users add their own with
+:meth:`Catalog.register` or a JSON file of the same shape.
+"""
+
+from __future__ import annotations
+
+import enum
+import json
+import re
+import threading
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path, PurePosixPath
+from typing import Any
+
+from ..core.errors import ConfigurationError, ModelNotFoundError
+
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_SHA256 = re.compile(r"^[0-9a-f]{64}$")
+
+
+class ModelCategory(str, enum.Enum):
+    LANGUAGE = "language"
+    SPEECH_RECOGNITION = "speech-recognition"
+    SPEECH_SYNTHESIS = "speech-synthesis"
+    AUDIO = "audio"
+    VISION = "vision"
+    MULTIMODAL = "multimodal"
+    EMBEDDING = "embedding"
+    IMAGE_GENERATION = "image-generation"
+
+
+@dataclass(frozen=True)
+class PackagePart:
+    """A file inside an installed Python package (``package`` is its import name)."""
+
+    package: str
+    path: str
+
+
+@dataclass(frozen=True)
+class ModelFile:
+    """One file of a model, stored at ``path`` inside the model's directory.
+
+    ``package`` lists the installed-package parts whose concatenation is the
+    file; ``archive`` files are extracted into the model directory and not kept.
+    """
+
+    path: str
+    url: str | None = None
+    size: int | None = None
+    sha256: str | None = None
+    package: tuple[PackagePart, ...] = ()
+    archive: bool = False
+
+    def __post_init__(self) -> None:
+        pure = PurePosixPath(self.path)
+        if not self.path or pure.is_absolute() or ".." in pure.parts or "\\" in self.path:
+            raise ConfigurationError(f"model file path must be relative and inside the model: {self.path!r}")
+        if self.sha256 is not None:
+            object.__setattr__(self, "sha256", self.sha256.lower())
+            if not _SHA256.match(self.sha256.lower()):
+                raise ConfigurationError(f"not a sha256 hex digest for {self.path}: {self.sha256!r}")
+        if self.size is not None and self.size < 0:
+            raise ConfigurationError(f"negative size for {self.path}")
+
+
+@dataclass(frozen=True)
+class ModelEntry:
+    """A catalog entry: identity, what it is for, and where its files come from."""
+
+    id: str
+    name: str
+    category: ModelCategory
+    format: str
+    engine: str
+    files: tuple[ModelFile, ...]
+    license: str | None = None
+    memory_bytes: int | None = None
+    tags: tuple[str, ...] = ()
+    pip: tuple[str, ...] = ()
+    local_path: Path | None = None
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        if not _ID.match(self.id):
+            raise ConfigurationError(
+                f"invalid model id {self.id!r}: use letters, digits, '.', '_' or '-' (at most 128)"
+            )
+        object.__setattr__(self, "category", ModelCategory(self.category))
+        if not self.files and self.local_path is None:
+            raise ConfigurationError(f"model {self.id!r} lists no files and no local path")
+        paths = [f.path for f in self.files]
+        if len(set(paths)) != len(paths):
+            raise ConfigurationError(f"model {self.id!r} lists a file twice")
+
+    @property
+    def size_bytes(self) -> int | None:
+        """Sum of the declared file sizes, None when any is unknown."""
+        sizes = [f.size for f in self.files]
+        return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+
+    @property
+    def is_default(self) -> bool:
+        return "default" in self.tags
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> ModelEntry:
+        """Build an entry from the JSON shape of ``catalog.json``."""
+        try:
+            files = tuple(
+                ModelFile(
+                    path=f["path"],
+                    url=f.get("url"),
+                    size=f.get("size"),
+                    sha256=f.get("sha256"),
+                    package=tuple(PackagePart(p["package"], p["path"]) for p in f.get("package", ())),
+                    archive=bool(f.get("archive", False)),
+                )
+                for f in data.get("files", ())
+            )
+            local = data.get("local_path")
+            return cls(
+                id=data["id"],
+                name=data.get("name", data["id"]),
+                category=ModelCategory(data["category"]),
+                format=data["format"],
+                engine=data["engine"],
+                files=files,
+                license=data.get("license"),
+                memory_bytes=data.get("memory_bytes"),
+                tags=tuple(data.get("tags", ())),
+                pip=tuple(data.get("pip", ())),
+                local_path=Path(local).expanduser() if local else None,
+                description=data.get("description", ""),
+            )
+        except (KeyError, TypeError, ValueError) as exc:
+            if isinstance(exc, ConfigurationError):
+                raise
+            raise ConfigurationError(
+                f"invalid catalog entry {data.get('id', '?') if isinstance(data, Mapping) else data!r}: {exc!r}"
+            ) from exc
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {
+            "id": self.id,
+            "name": self.name,
+            "category": self.category.value,
+            "format": self.format,
+            "engine": self.engine,
+            "license": self.license,
+            "memory_bytes": self.memory_bytes,
+            "tags": list(self.tags),
+            "pip": list(self.pip),
+            "files": [_file_to_dict(f) for f in self.files],
+        }
+        if self.local_path is not None:
+            out["local_path"] = str(self.local_path)
+        if self.description:
+            out["description"] = self.description
+        return out
+
+
+def _file_to_dict(f: ModelFile) -> dict[str, Any]:
+    out: dict[str, Any] = {"path": f.path}
+    for key in ("url", "size", "sha256"):
+        if getattr(f, key) is not None:
+            out[key] = getattr(f, key)
+    if f.package:
+        out["package"] = [{"package": p.package, "path": p.path} for p in f.package]
+    if f.archive:
+        out["archive"] = True
+    return out
+
+
+@dataclass
+class Catalog:
+    """A thread-safe registry of model entries keyed by id."""
+
+    _entries: dict[str, ModelEntry] = field(default_factory=dict)
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+
+    @classmethod
+    def builtin(cls) -> Catalog:
+        """The built-in catalog: the reference SDK's models plus the offline ones."""
+        text = resources.files(__package__).joinpath("catalog.json").read_text(encoding="utf-8")
+        catalog = cls()
+        catalog.register_many(ModelEntry.from_dict(d) for d in json.loads(text)["models"])
+        return catalog
+
+    def register(self, entry: ModelEntry | Mapping[str, Any], *, replace: bool = True) -> ModelEntry:
+        if not isinstance(entry, ModelEntry):
+            entry = ModelEntry.from_dict(entry)
+        with self._lock:
+            if not replace and entry.id in self._entries:
+                raise ConfigurationError(f"model {entry.id!r} is already registered")
+            self._entries[entry.id] = entry
+        return entry
+
+    def register_many(self, entries: Iterable[ModelEntry | Mapping[str, Any]]) -> list[ModelEntry]:
+        return [self.register(e) for e in entries]
+
+    def load_json(self, path: str | Path) -> list[ModelEntry]:
+        """Register every entry of a JSON file: ``{"models": [...]}`` or a bare list."""
+        try:
+            data = json.loads(Path(path).read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise ConfigurationError(f"cannot read model catalog {path}: {exc}") from exc
+        items = data.get("models") if isinstance(data, dict) else data
+        if not isinstance(items, list):
+            raise ConfigurationError(f"{path}: expected a list of models or {{'models': [...]}}")
+        return self.register_many(items)
+
+    def get(self, model_id: str) -> ModelEntry:
+        with self._lock:
+            entry = self._entries.get(model_id)
+        if entry is None:
+            raise ModelNotFoundError(
+                f"unknown model {model_id!r}; `runanywhere models list` shows the catalog, "
+                "or register it with ModelManager.register(...)",
+                details={"model_id": model_id, "suggestions": self.suggest(model_id)},
+            )
+        return entry
+
+    def suggest(self, model_id: str) -> list[str]:
+        needle = model_id.lower()
+        return [i for i in self.ids() if needle in i.lower() or i.lower() in needle][:5]
+
+    def ids(self) -> list[str]:
+        with self._lock:
+            return list(self._entries)
+
+    def __contains__(self, model_id: object) -> bool:
+        with self._lock:
+            return model_id in self._entries
+
+    def __iter__(self) -> Iterator[ModelEntry]:
+        with self._lock:
+            return iter(list(self._entries.values()))
+
+    def __len__(self) -> int:
+        with self._lock:
+            return len(self._entries)
