@@ -1,0 +1,30 @@
+# runanywhere: `make demo` and `make test` install everything first (scripts/install.sh is
+# idempotent: a second run takes seconds), then run the demo or the whole test suite.
+SHELL := /bin/bash
+VENV := .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: install demo test lint bench
+
+install:
+	bash scripts/install.sh
+
+demo: install
+	$(VENV)/bin/runanywhere models pull --defaults
+	$(VENV)/bin/runanywhere doctor
+	$(VENV)/bin/runanywhere models list
+
+# pytest exits 5 when it collects no test: that is a failure here, said out loud.
+test: install
+	@rc=0; $(PY) -m pytest -q $(PYTEST_ARGS) || rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "make test: ERROR: pytest collected no tests (exit 5)" >&2; fi; \
+	exit $$rc
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy src
+
+bench: install
+	@if [ -f bench/run_all.py ]; then $(PY) bench/run_all.py; \
+	else echo "bench: no bench/run_all.py yet, nothing to run"; fi
