@@ -1,0 +1,1 @@
+"""Model catalog, downloads and the on-disk store."""

@@ -1,0 +1,214 @@
+"""Fetching one file into a staging path: over HTTP with resume, or from local files.
+
+Bytes are hashed while they stream, so the sha256 is known the moment the last
+byte lands; the caller verifies it before anything enters the store. An HTTP
+download that is cut leaves ``<dest>`` (a ``.part`` file) and a small sidecar
+``<dest>.json``; the next attempt, in this process or another, resumes it with a
+``Range`` request, and starts clean when the server ignores ``Range`` or the
+file changed (``If-Range`` with the ETag).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import re
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import httpx
+
+from ..core.cancel import CancelToken
+from ..core.errors import (
+    DownloadError,
+    NetworkError,
+    NetworkTimeoutError,
+    SDKErrorCode,
+)
+from ..core.logging import SDKLogger
+
+CHUNK = 1 << 20
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+|\*)")
+_TRANSIENT_STATUS = {408, 425, 429, 500, 502, 503, 504}
+_log = SDKLogger("Downloader")
+
+# (bytes of this file written so far, total bytes of this file if known)
+FileProgress = Callable[[int, int | None], None]
+
+
+@dataclass(frozen=True)
+class FetchResult:
+    size: int
+    sha256: str
+    resumed_from: int = 0
+
+
+class NotAtSource(DownloadError):
+    """The file is not at this source (HTTP 404/410, or a missing local file); try the next one."""
+
+
+def _hash_existing(path: Path) -> tuple[hashlib._Hash, int]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as fh:
+        while block := fh.read(CHUNK):
+            digest.update(block)
+            size += len(block)
+    return digest, size
+
+
+def _pump(
+    chunks: Any, out: BinaryIO, digest: hashlib._Hash, done: int, total: int | None,
+    progress: FileProgress, cancel: CancelToken | None,
+) -> int:
+    """Write ``chunks`` to ``out``, hashing and reporting; honours ``cancel`` between chunks."""
+    for block in chunks:
+        if cancel is not None:
+            cancel.raise_if_cancelled("download", SDKErrorCode.DOWNLOAD_CANCELLED)
+        out.write(block)
+        digest.update(block)
+        done += len(block)
+        progress(done, total)
+    return done
+
+
+def copy_local(
+    parts: Sequence[Path], dest: Path, *, progress: FileProgress, cancel: CancelToken | None = None
+) -> FetchResult:
+    """Concatenate local ``parts`` into ``dest`` (one part is a plain copy), hashing as it goes."""
+    missing = [str(p) for p in parts if not p.is_file()]
+    if missing:
+        raise NotAtSource(f"missing local file(s): {', '.join(missing)}", code=SDKErrorCode.FILE_NOT_FOUND)
+    total = sum(p.stat().st_size for p in parts)
+    digest = hashlib.sha256()
+    done = 0
+    with open(dest, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                done = _pump(iter(lambda src=src: src.read(CHUNK), b""), out, digest, done, total, progress, cancel)
+    return FetchResult(done, digest.hexdigest())
+
+
+class HttpFetcher:
+    """Streams URLs to disk with resume, retries with backoff, and cancellation."""
+
+    def __init__(
+        self,
+        client: httpx.Client,
+        *,
+        max_retries: int = 3,
+        backoff_s: float = 0.5,
+        max_backoff_s: float = 8.0,
+    ) -> None:
+        self.client = client
+        self.max_retries = max_retries
+        self.backoff_s = backoff_s
+        self.max_backoff_s = max_backoff_s
+
+    def fetch(
+        self, url: str, dest: Path, *, progress: FileProgress, cancel: CancelToken | None = None
+    ) -> FetchResult:
+        """Download ``url`` to ``dest``, resuming a partial ``dest`` left by an earlier attempt."""
+        attempt = 0
+        while True:
+            try:
+                return self._attempt(url, dest, progress, cancel)
+            except (httpx.TimeoutException, httpx.TransportError, _Transient) as exc:
+                attempt += 1
+                if attempt > self.max_retries:
+                    raise _final_error(url, exc) from exc
+                delay = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
+                _log.warning("download of %s failed (%s); retry %d/%d in %.1fs",
+                             url, exc, attempt, self.max_retries, delay)
+                if cancel is not None and cancel.wait(delay):
+                    cancel.raise_if_cancelled("download", SDKErrorCode.DOWNLOAD_CANCELLED)
+                if cancel is None:
+                    time.sleep(delay)
+
+    def _attempt(self, url: str, dest: Path, progress: FileProgress, cancel: CancelToken | None) -> FetchResult:
+        sidecar = dest.with_name(dest.name + ".json")
+        state = _read_sidecar(sidecar)
+        offset = dest.stat().st_size if dest.exists() and state.get("url") == url else 0
+        headers = {"Accept-Encoding": "identity"}
+        if offset:
+            headers["Range"] = f"bytes={offset}-"
+            if state.get("etag"):
+                headers["If-Range"] = state["etag"]
+        with self.client.stream("GET", url, headers=headers) as response:
+            status = response.status_code
+            if status == 416 and offset:
+                # Our partial is as long as (or longer than) the file: start over.
+                _reset(dest, sidecar)
+                raise _Transient("range not satisfiable; restarting")
+            _raise_for_status(url, response)
+            if status == 206:
+                match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+                if not match or int(match.group(1)) != offset:
+                    _reset(dest, sidecar)
+                    raise _Transient("server answered a different range; restarting")
+                total = None if match.group(3) == "*" else int(match.group(3))
+                digest, done = _hash_existing(dest)
+                mode = "ab"
+                _log.info("resuming %s at byte %d", url, offset)
+            else:  # 200: the whole file, whatever we asked for
+                length = response.headers.get("Content-Length")
+                total = int(length) if length is not None else None
+                digest, done, mode, offset = hashlib.sha256(), 0, "wb", 0
+            _write_sidecar(sidecar, {"url": url, "etag": response.headers.get("ETag"), "total": total})
+            progress(done, total)
+            with open(dest, mode) as out:
+                done = _pump(response.iter_bytes(CHUNK), out, digest, done, total, progress, cancel)
+        if total is not None and done != total:
+            raise _Transient(f"connection closed after {done} of {total} bytes")
+        sidecar.unlink(missing_ok=True)
+        return FetchResult(done, digest.hexdigest(), resumed_from=offset)
+
+
+class _Transient(Exception):
+    """A failure worth retrying (5xx, 429, a cut connection)."""
+
+
+def _raise_for_status(url: str, response: httpx.Response) -> None:
+    status = response.status_code
+    if status in (200, 206):
+        return
+    details = {"url": url, "status": status}
+    if status in _TRANSIENT_STATUS:
+        raise _Transient(f"HTTP {status}")
+    if status in (404, 410):
+        raise NotAtSource(f"not found: {url} (HTTP {status})", details=details)
+    if status in (401, 403):
+        raise DownloadError(
+            f"access denied to {url} (HTTP {status}); the host needs credentials or refuses this client",
+            code=SDKErrorCode.AUTHENTICATION_FAILED, details=details,
+        )
+    raise DownloadError(f"unexpected HTTP {status} from {url}", details=details)
+
+
+def _final_error(url: str, exc: Exception) -> DownloadError:
+    if isinstance(exc, httpx.TimeoutException):
+        return NetworkTimeoutError(f"timed out downloading {url}; check the network or raise timeout_s")
+    if isinstance(exc, _Transient):
+        return DownloadError(f"downloading {url} kept failing: {exc}", details={"url": url})
+    return NetworkError(f"network error downloading {url}: {exc}; the partial file is kept for resume")
+
+
+def _read_sidecar(path: Path) -> dict[str, Any]:
+    with contextlib.suppress(OSError, ValueError):
+        data = json.loads(path.read_text(encoding="utf-8"))
+        if isinstance(data, dict):
+            return data
+    return {}
+
+
+def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
+    path.write_text(json.dumps(data), encoding="utf-8")
+
+
+def _reset(dest: Path, sidecar: Path) -> None:
+    dest.unlink(missing_ok=True)
+    sidecar.unlink(missing_ok=True)

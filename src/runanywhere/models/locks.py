@@ -1,0 +1,89 @@
+"""Cross-process file locks (``flock``) for the model store.
+
+An exclusive lock serialises pulls of one model across processes; a shared
+lock is a *pin*: while any process holds it, eviction and deletion (which need
+the exclusive lock, without waiting) leave the model alone.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from types import TracebackType
+
+from ..core.cancel import CancelToken
+from ..core.errors import SDKErrorCode, StorageError
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: locks only hold within the process
+    fcntl = None  # type: ignore[assignment]
+
+_POLL_S = 0.05
+
+
+class FileLock:
+    """A lock on ``path`` (created if needed), shared or exclusive, blocking or not."""
+
+    def __init__(self, path: Path, *, shared: bool = False) -> None:
+        self.path = path
+        self.shared = shared
+        self._fd: int | None = None
+        self._thread_lock = threading.Lock()
+
+    @property
+    def held(self) -> bool:
+        return self._fd is not None
+
+    def try_acquire(self) -> bool:
+        """Take the lock if it is free right now; True on success."""
+        if not self._thread_lock.acquire(blocking=False):
+            return False
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        if fcntl is not None:
+            mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
+            try:
+                fcntl.flock(fd, mode | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                self._thread_lock.release()
+                return False
+        self._fd = fd
+        return True
+
+    def acquire(self, *, timeout: float | None = None, cancel: CancelToken | None = None) -> None:
+        """Wait for the lock, polling so that ``cancel`` and ``timeout`` are honoured."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.try_acquire():
+            if cancel is not None:
+                cancel.raise_if_cancelled(f"waiting for {self.path.name}")
+            if deadline is not None and time.monotonic() >= deadline:
+                raise StorageError(
+                    f"timed out waiting for lock {self.path}; another process is using this model",
+                    code=SDKErrorCode.COMPONENT_BUSY,
+                )
+            time.sleep(_POLL_S)
+
+    def release(self) -> None:
+        if self._fd is None:
+            return
+        fd, self._fd = self._fd, None
+        if fcntl is not None:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+        self._thread_lock.release()
+
+    def __enter__(self) -> FileLock:
+        self.acquire()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.release()

@@ -1,0 +1,469 @@
+"""ModelManager: resolve a model id or path to local files, pulling into the store when needed.
+
+Sources are tried in order: an installed Python package that ships the files,
+the mirror (a directory or a base URL), then the public URL. Strict offline
+mode drops every network source.
+"""
+
+from __future__ import annotations
+
+import errno
+import importlib.util
+import os
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import httpx
+
+from .._version import __version__
+from ..core.cancel import CancelToken
+from ..core.config import SDKConfig
+from ..core.errors import (
+    ChecksumMismatchError,
+    DownloadError,
+    InsufficientStorageError,
+    ModelNotFoundError,
+    NetworkError,
+    OfflineModeError,
+    SDKError,
+    SDKFileNotFoundError,
+    StorageError,
+)
+from ..core.events import (
+    EventBus,
+    ModelDownloadCompleted,
+    ModelDownloadFailed,
+    ModelDownloadProgress,
+    ModelDownloadStarted,
+    ModelRegistered,
+)
+from ..core.logging import SDKLogger
+from ..core.sdk import RunAnywhere
+from .archives import extract_archive
+from .catalog import Catalog, ModelCategory, ModelEntry, ModelFile
+from .downloader import FetchResult, FileProgress, HttpFetcher, NotAtSource, copy_local
+from .locks import FileLock
+from .memory import MemoryDirs
+from .store import EvictionPlan, ModelStore, StorageInfo, StoredFile, StoredModel, VerifyReport, sha256_file
+
+_log = SDKLogger("ModelManager")
+_PARTIAL = ".partial"
+_MODEL_SUFFIXES = {".gguf", ".onnx", ".bin", ".safetensors", ".tar", ".gz", ".bz2", ".zip"}
+ProgressCallback = Callable[[ModelDownloadProgress], None]
+
+
+@dataclass(frozen=True)
+class LocalModel:
+    """A model ready for an engine: its directory and files on this machine."""
+
+    id: str
+    path: Path
+    files: tuple[Path, ...]
+    entry: ModelEntry | None = None
+    in_memory: bool = False
+
+    @property
+    def main_file(self) -> Path:
+        """The first file the catalog lists (the weights for a single-file model)."""
+        return self.files[0] if self.files else self.path
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """A catalog entry with its state on this machine."""
+
+    entry: ModelEntry
+    stored: StoredModel | None
+    packaged: bool
+
+    @property
+    def id(self) -> str:
+        return self.entry.id
+
+    @property
+    def status(self) -> str:
+        """``stored``, ``in-memory``, ``packaged`` (installable offline) or ``remote``."""
+        if self.stored is not None:
+            return "in-memory" if self.stored.in_memory else "stored"
+        return "packaged" if self.packaged else "remote"
+
+
+@dataclass(frozen=True)
+class _Source:
+    label: str
+    fetch: Callable[[Path, FileProgress, CancelToken | None], FetchResult]
+    network: bool
+
+
+def _package_dir(name: str) -> Path | None:
+    """Where an installed package lives, found without importing (and running) it."""
+    try:
+        spec = importlib.util.find_spec(name)
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+class _Progress:
+    """Aggregates per-file progress into throttled ``model.downloadProgress`` events."""
+
+    def __init__(self, model_id: str, total: int | None, events: EventBus,
+                 callback: ProgressCallback | None, interval_s: float = 0.1) -> None:
+        self.model_id, self.total, self.events, self.callback = model_id, total, events, callback
+        self.interval_s = interval_s
+        self.completed = 0
+        self._last = 0.0
+
+    def file(self, name: str, stage: str) -> FileProgress:
+        def report(done: int, file_total: int | None) -> None:
+            now = time.monotonic()
+            if done != file_total and now - self._last < self.interval_s:
+                return
+            self._last = now
+            overall = self.completed + done
+            event = ModelDownloadProgress(
+                model_id=self.model_id, file=name, stage=stage, bytes_downloaded=overall,
+                total_bytes=self.total, file_bytes=done, file_total_bytes=file_total,
+                progress=min(overall / self.total, 1.0) if self.total else None,
+            )
+            self.events.emit(event)
+            if self.callback is not None:
+                self.callback(event)
+        return report
+
+
+class ModelLibrary:
+    """Catalog + store: list, pull, resolve, pin, verify and delete models.
+
+    ``ModelManager`` is the default instance, bound to ``RunAnywhere.config``;
+    create others with an explicit :class:`SDKConfig` (another home, a mirror).
+    """
+
+    def __init__(self, config: SDKConfig | None = None, *, catalog: Catalog | None = None,
+                 events: EventBus | None = None) -> None:
+        self._config = config
+        self._catalog = catalog
+        self.events = events or EventBus.shared
+        self._store: ModelStore | None = None
+        self._memory = MemoryDirs()
+
+    # ------------------------------------------------------------- plumbing
+    @property
+    def config(self) -> SDKConfig:
+        return self._config if self._config is not None else RunAnywhere.config
+
+    @property
+    def catalog(self) -> Catalog:
+        if self._catalog is None:
+            self._catalog = Catalog.builtin()
+        return self._catalog
+
+    @property
+    def store(self) -> ModelStore:
+        config = self.config
+        store = self._store
+        if store is None or store.home != config.home or store.quota_bytes != config.storage_quota_bytes:
+            store = self._store = ModelStore(config.home, quota_bytes=config.storage_quota_bytes,
+                                             events=self.events)
+        return store
+
+    # -------------------------------------------------------------- catalog
+    def register(self, entry: ModelEntry | dict[str, Any]) -> ModelEntry:
+        """Add (or replace) a catalog entry; a dict takes the ``catalog.json`` shape."""
+        registered = self.catalog.register(entry)
+        self.events.emit(ModelRegistered(count=1))
+        return registered
+
+    def register_file(self, path: str | Path) -> list[ModelEntry]:
+        """Register every entry of a JSON catalog file."""
+        entries = self.catalog.load_json(path)
+        self.events.emit(ModelRegistered(count=len(entries)))
+        return entries
+
+    def get(self, model_id: str) -> ModelEntry:
+        return self.catalog.get(model_id)
+
+    def info(self, model_id: str) -> ModelInfo:
+        entry = self.catalog.get(model_id)
+        return ModelInfo(entry, self.store.get(model_id), self._packaged(entry))
+
+    def list(self, category: ModelCategory | str | None = None) -> list[ModelInfo]:
+        """Every catalog entry with its local state, optionally of one category."""
+        stored = {m.id: m for m in self.store.models()}
+        wanted = ModelCategory(category) if category is not None else None
+        return [
+            ModelInfo(e, stored.get(e.id), self._packaged(e))
+            for e in self.catalog
+            if wanted is None or e.category == wanted
+        ]
+
+    def defaults(self) -> list[ModelEntry]:
+        """The models ``make demo`` puts in the store: one per capability, all offline-installable."""
+        return [e for e in self.catalog if e.is_default]
+
+    # ------------------------------------------------------------ resolving
+    def resolve(self, model: str | os.PathLike[str], *, cancel: CancelToken | None = None,
+                progress: ProgressCallback | None = None) -> LocalModel:
+        """Local files for a catalog id (pulled on first use) or a path to a model file/dir."""
+        text = os.fspath(model)
+        if text in self.catalog:
+            return self.pull(text, cancel=cancel, progress=progress)
+        path = Path(text).expanduser()
+        if path.exists():
+            files = tuple(sorted(p for p in path.rglob("*") if p.is_file())) if path.is_dir() else (path,)
+            return LocalModel(id=path.stem if path.is_file() else path.name, path=path, files=files)
+        if os.sep in text or "/" in text or path.suffix in _MODEL_SUFFIXES:
+            raise SDKFileNotFoundError(f"model file not found: {path}", details={"path": str(path)})
+        return self.pull(text, cancel=cancel, progress=progress)  # unknown id: ModelNotFoundError
+
+    def pull(self, model_id: str, *, cancel: CancelToken | None = None,
+             progress: ProgressCallback | None = None, force: bool = False) -> LocalModel:
+        """Make sure a catalog model is complete in the store (or memory) and return it."""
+        entry = self.catalog.get(model_id)
+        if entry.local_path is not None:
+            return self._local_entry(entry)
+        store = self.store
+        if not force and (found := store.get(model_id)) is not None:
+            store.touch(model_id)
+            return self._local(found, entry)
+        with _locked(store.pull_lock(model_id), cancel):
+            # Another process may have finished the same pull while we waited.
+            if not force and (found := store.get(model_id)) is not None:
+                store.touch(model_id)
+                return self._local(found, entry)
+            return self._local(self._download(entry, cancel, progress), entry)
+
+    def pull_defaults(self, *, cancel: CancelToken | None = None,
+                      progress: ProgressCallback | None = None) -> list[LocalModel]:
+        return [self.pull(e.id, cancel=cancel, progress=progress) for e in self.defaults()]
+
+    def pin(self, model_id: str) -> FileLock:
+        """Protect a stored model from eviction and deletion until ``release()`` (or ``with``)."""
+        return self.store.pin(model_id)
+
+    # ----------------------------------------------------------- the store
+    def delete(self, model_id: str) -> int:
+        self._memory.release(model_id)
+        return self.store.delete(model_id)
+
+    def clear(self) -> list[str]:
+        return self.store.clear()
+
+    def verify(self, model_id: str) -> VerifyReport:
+        return self.store.verify(model_id)
+
+    def storage_info(self) -> StorageInfo:
+        return self.store.info()
+
+    def plan_eviction(self, needed_bytes: int, *, exclude: tuple[str, ...] = ()) -> EvictionPlan:
+        return self.store.plan_eviction(needed_bytes, exclude=exclude)
+
+    # ------------------------------------------------------------ internals
+    def _packaged(self, entry: ModelEntry) -> bool:
+        return bool(entry.files) and all(
+            f.package and all(_package_dir(p.package) is not None for p in f.package) for f in entry.files
+        )
+
+    def _local(self, stored: StoredModel, entry: ModelEntry | None) -> LocalModel:
+        files = tuple(stored.file_path(f.path) for f in stored.files)
+        if entry is not None and not any(f.archive for f in entry.files):
+            # Keep the catalog's order so main_file is the weights file.
+            files = tuple(stored.file_path(f.path) for f in entry.files)
+        return LocalModel(stored.id, stored.path, files, entry, stored.in_memory)
+
+    def _local_entry(self, entry: ModelEntry) -> LocalModel:
+        assert entry.local_path is not None
+        path = entry.local_path
+        if not path.exists():
+            raise SDKFileNotFoundError(f"model {entry.id!r} points to {path}, which does not exist")
+        files = tuple(path / f.path for f in entry.files) if path.is_dir() else (path,)
+        return LocalModel(entry.id, path, files, entry)
+
+    def _sources(self, entry: ModelEntry, file: ModelFile) -> list[_Source]:
+        sources: list[_Source] = []
+        if file.package:
+            dirs = [_package_dir(p.package) for p in file.package]
+            if all(d is not None for d in dirs):
+                parts = [d / p.path for d, p in zip(dirs, file.package) if d is not None]
+                sources.append(_Source(f"package {file.package[0].package}",
+                                       lambda dest, prog, cancel, parts=parts: copy_local(
+                                           parts, dest, progress=prog, cancel=cancel), False))
+        mirror = self.config.mirror
+        if mirror:
+            scheme = urlparse(mirror).scheme
+            if scheme in ("http", "https"):
+                url = f"{mirror.rstrip('/')}/{entry.id}/{file.path}"
+                sources.append(self._http_source(f"mirror {url}", url))
+            else:
+                base = Path(urlparse(mirror).path if scheme == "file" else mirror).expanduser()
+                local = base / entry.id / file.path
+                sources.append(_Source(f"mirror {local}", lambda dest, prog, cancel, local=local: copy_local(
+                    [local], dest, progress=prog, cancel=cancel), False))
+        elif file.url:  # a mirror replaces the public hosts
+            sources.append(self._http_source(file.url, file.url))
+        return sources
+
+    def _http_source(self, label: str, url: str) -> _Source:
+        def fetch(dest: Path, progress: FileProgress, cancel: CancelToken | None) -> FetchResult:
+            config = self.config
+            with httpx.Client(timeout=config.timeout_s, follow_redirects=True,
+                              headers={"User-Agent": f"runanywhere-python/{__version__}"}) as client:
+                fetcher = HttpFetcher(client, max_retries=config.max_retries)
+                return fetcher.fetch(url, dest, progress=progress, cancel=cancel)
+        return _Source(label, fetch, True)
+
+    def _download(self, entry: ModelEntry, cancel: CancelToken | None,
+                  progress: ProgressCallback | None) -> StoredModel:
+        store = self.store
+        started = time.monotonic()
+        self.events.emit(ModelDownloadStarted(model_id=entry.id, total_bytes=entry.size_bytes,
+                                              source=self._describe_sources(entry)))
+        staging = store.staging_dir / entry.id
+        try:
+            try:
+                needed = entry.size_bytes or entry.memory_bytes or 0
+                if needed:
+                    store.ensure_space(needed, for_model=entry.id)
+                staging.mkdir(parents=True, exist_ok=True)
+                files = self._fetch_all(entry, staging, cancel, progress)
+                stored = store.commit(self._record(entry, staging, files), staging)
+            except OSError as exc:  # StorageError and NetworkError are OSErrors too
+                if not _out_of_space(exc):
+                    if isinstance(exc, SDKError):
+                        raise
+                    raise StorageError(f"cannot write {entry.id} into {store.home}: {exc}") from exc
+                shutil.rmtree(staging, ignore_errors=True)
+                if not self.config.memory_fallback:
+                    raise InsufficientStorageError(
+                        f"no room for {entry.id} in {store.home}: {exc}; free space, raise the quota, "
+                        "or allow memory_fallback") from exc
+                _log.warning("no room for %s on disk (%s); keeping it in memory for this process", entry.id, exc)
+                memory_dir = self._memory.create(entry.id)
+                try:
+                    files = self._fetch_all(entry, memory_dir, cancel, progress)
+                except BaseException:
+                    self._memory.release(entry.id)
+                    raise
+                stored = store.keep_in_memory(self._record(entry, memory_dir, files))
+        except SDKError as exc:
+            self.events.emit(ModelDownloadFailed(model_id=entry.id, error=str(exc)))
+            raise
+        self.events.emit(ModelDownloadCompleted(
+            model_id=entry.id, size_bytes=stored.size_bytes, local_path=str(stored.path),
+            duration_s=time.monotonic() - started))
+        return stored
+
+    @staticmethod
+    def _record(entry: ModelEntry, path: Path, files: list[StoredFile]) -> StoredModel:
+        now = time.time()
+        return StoredModel(entry.id, entry.name, entry.category.value, entry.engine, entry.format, path,
+                           tuple(files), "catalog", now, now)
+
+    def _describe_sources(self, entry: ModelEntry) -> str:
+        first = entry.files[0]
+        return ", ".join(s.label for s in self._sources(entry, first)) or "none"
+
+    def _fetch_all(self, entry: ModelEntry, target: Path, cancel: CancelToken | None,
+                   progress: ProgressCallback | None) -> list[StoredFile]:
+        tracker = _Progress(entry.id, entry.size_bytes, self.events, progress)
+        partial_dir = target / _PARTIAL
+        stored: list[StoredFile] = []
+        for file in entry.files:
+            final = target / file.path
+            if not file.archive and final.is_file():
+                digest = sha256_file(final)  # completed by an earlier, interrupted pull
+                if file.sha256 in (None, digest):
+                    stored.append(StoredFile(file.path, final.stat().st_size, digest))
+                    tracker.completed += final.stat().st_size
+                    continue
+            part = partial_dir / (file.path + ".part")
+            part.parent.mkdir(parents=True, exist_ok=True)
+            result = self._fetch_one(entry, file, part, tracker, cancel)
+            _check(entry, file, part, result)
+            if file.archive:
+                stored.extend(self._extract(file, part, target, tracker))
+            else:
+                final.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(part, final)
+                stored.append(StoredFile(file.path, result.size, result.sha256))
+            tracker.completed += result.size
+        shutil.rmtree(partial_dir, ignore_errors=True)
+        return stored
+
+    def _fetch_one(self, entry: ModelEntry, file: ModelFile, part: Path, tracker: _Progress,
+                   cancel: CancelToken | None) -> FetchResult:
+        sources = self._sources(entry, file)
+        if self.config.offline:
+            sources = [s for s in sources if not s.network]
+            if not sources:
+                hint = f"`pip install {' '.join(entry.pip)}` or " if entry.pip else ""
+                raise OfflineModeError(
+                    f"{entry.id} is not in the store and offline mode forbids downloading it; "
+                    f"{hint}set a mirror directory (RUNANYWHERE_MIRROR) that holds it",
+                    details={"model_id": entry.id})
+        if not sources:
+            raise DownloadError(f"{entry.id}: no source for {file.path} (no package, mirror or URL)",
+                                details={"model_id": entry.id, "file": file.path})
+        failures: list[str] = []
+        last: NotAtSource | NetworkError | None = None
+        for source in sources:
+            stage = "downloading" if source.network else "copying"
+            try:
+                return source.fetch(part, tracker.file(file.path, stage), cancel)
+            except (NotAtSource, NetworkError) as exc:
+                failures.append(f"{source.label}: {exc.message}")
+                last = exc
+                _log.warning("%s", failures[-1])
+        if isinstance(last, NotAtSource):
+            raise ModelNotFoundError(
+                f"{entry.id}/{file.path} was found at none of its sources: " + "; ".join(failures),
+                details={"model_id": entry.id, "attempts": failures, **(last.details or {})},
+            ) from last
+        assert last is not None
+        raise last
+
+    def _extract(self, file: ModelFile, archive: Path, target: Path, tracker: _Progress) -> list[StoredFile]:
+        tracker.file(file.path, "extracting")(0, None)
+        names = extract_archive(archive, target)
+        archive.unlink()
+        return [StoredFile(n, (target / n).stat().st_size, sha256_file(target / n)) for n in names]
+
+
+def _out_of_space(exc: OSError) -> bool:
+    if isinstance(exc, SDKError):
+        return isinstance(exc, InsufficientStorageError)
+    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
+
+
+def _check(entry: ModelEntry, file: ModelFile, part: Path, result: FetchResult) -> None:
+    """Verify size and sha256 before the file may enter the store; a bad file is deleted."""
+    problem = None
+    if file.size is not None and result.size != file.size:
+        problem = f"size {result.size} bytes, expected {file.size}"
+    elif file.sha256 is not None and result.sha256 != file.sha256:
+        problem = f"sha256 {result.sha256}, expected {file.sha256}"
+    if problem:
+        part.unlink(missing_ok=True)
+        raise ChecksumMismatchError(
+            f"{entry.id}/{file.path} failed verification ({problem}); nothing was stored",
+            details={"model_id": entry.id, "file": file.path, "sha256": result.sha256, "size": result.size})
+
+
+@contextmanager
+def _locked(lock: FileLock, cancel: CancelToken | None) -> Iterator[None]:
+    lock.acquire(cancel=cancel)
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+ModelManager = ModelLibrary()

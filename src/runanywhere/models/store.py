@@ -1,0 +1,434 @@
+"""The on-disk model store: one directory per model, a manifest, quota and LRU eviction.
+
+Layout under ``home``::
+
+    models/<id>/...            the model's files, plus .runanywhere.json (its record)
+    manifest.json              index of stored models with last-used times
+    staging/<id>/              downloads in progress (kept to resume across processes)
+    locks/<id>.pull|.pin       cross-process locks
+
+A model enters ``models/`` only complete and verified, by renaming its staging
+directory, so a reader never sees a half-written model. Each model's record
+file is the source of truth; the manifest is an index that is rebuilt from
+them when it is missing or corrupt, never silently dropping a model.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from collections.abc import Iterable, Iterator
+from dataclasses import asdict, dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+from ..core.errors import InsufficientStorageError, InvalidStateError, ModelNotFoundError
+from ..core.events import EventBus, ModelDeleted, ModelEvicted, ModelQuotaExceeded
+from ..core.logging import SDKLogger
+from .locks import FileLock
+
+RECORD_NAME = ".runanywhere.json"
+_MANIFEST_VERSION = 1
+_log = SDKLogger("ModelStore")
+
+
+@dataclass(frozen=True)
+class StoredFile:
+    path: str
+    size: int
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StoredModel:
+    """A complete model in the store (or held in memory when the disk was full)."""
+
+    id: str
+    name: str
+    category: str
+    engine: str
+    format: str
+    path: Path
+    files: tuple[StoredFile, ...]
+    source: str
+    stored_at: float
+    last_used_at: float
+    in_memory: bool = False
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(f.size for f in self.files)
+
+    def file_path(self, relative: str) -> Path:
+        return self.path / relative
+
+    def to_record(self) -> dict[str, Any]:
+        data = asdict(self)
+        data.pop("path")
+        data["files"] = [asdict(f) for f in self.files]
+        return data
+
+    @classmethod
+    def from_record(cls, data: dict[str, Any], path: Path) -> StoredModel:
+        return cls(
+            id=data["id"],
+            name=data.get("name", data["id"]),
+            category=data.get("category", "unknown"),
+            engine=data.get("engine", "unknown"),
+            format=data.get("format", "unknown"),
+            path=path,
+            files=tuple(StoredFile(**f) for f in data["files"]),
+            source=data.get("source", "unknown"),
+            stored_at=float(data.get("stored_at", 0.0)),
+            last_used_at=float(data.get("last_used_at", data.get("stored_at", 0.0))),
+            in_memory=bool(data.get("in_memory", False)),
+        )
+
+
+@dataclass(frozen=True)
+class EvictionPlan:
+    """Which models eviction would delete (least recently used first) and what it frees."""
+
+    needed_bytes: int
+    available_bytes: int
+    models: tuple[StoredModel, ...]
+    freed_bytes: int
+    fits: bool
+
+    @property
+    def model_ids(self) -> list[str]:
+        return [m.id for m in self.models]
+
+
+@dataclass(frozen=True)
+class VerifyReport:
+    model_id: str
+    ok: bool
+    checked_files: int
+    mismatched: tuple[str, ...] = ()
+    missing: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class StorageInfo:
+    home: Path
+    used_bytes: int
+    quota_bytes: int | None
+    disk_free_bytes: int
+    model_count: int
+
+
+@dataclass
+class RecoveryReport:
+    """What the last manifest rebuild did; empty when the manifest was sound."""
+
+    corrupt_manifest_moved_to: Path | None = None
+    recovered: list[str] = field(default_factory=list)
+    dropped: list[str] = field(default_factory=list)
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def _write_json_atomic(path: Path, data: Any) -> None:
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    with open(tmp, "w", encoding="utf-8") as fh:
+        json.dump(data, fh, indent=1, sort_keys=True)
+        fh.flush()
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
+class ModelStore:
+    """Stores complete models under ``home`` with a quota and cross-process safety."""
+
+    def __init__(self, home: Path, *, quota_bytes: int | None = None, events: EventBus | None = None) -> None:
+        self.home = Path(home)
+        self.quota_bytes = quota_bytes
+        self.events = events or EventBus.shared
+        self.models_dir = self.home / "models"
+        self.staging_dir = self.home / "staging"
+        self.locks_dir = self.home / "locks"
+        self.manifest_path = self.home / "manifest.json"
+        self.last_recovery = RecoveryReport()
+        self._memory: dict[str, StoredModel] = {}
+
+    # ----------------------------------------------------------------- locks
+    def pull_lock(self, model_id: str) -> FileLock:
+        """Exclusive lock held while a model is being pulled into the store."""
+        return FileLock(self.locks_dir / f"{model_id}.pull")
+
+    def pin(self, model_id: str) -> FileLock:
+        """A shared lock, already held: while it is, the model is never evicted or deleted."""
+        lock = FileLock(self.locks_dir / f"{model_id}.pin", shared=True)
+        lock.acquire()
+        return lock
+
+    def is_pinned(self, model_id: str) -> bool:
+        probe = FileLock(self.locks_dir / f"{model_id}.pin")
+        if probe.try_acquire():
+            probe.release()
+            return False
+        return True
+
+    @contextlib.contextmanager
+    def _exclusive_unpinned(self, model_id: str) -> Iterator[None]:
+        """Hold the pin lock exclusively (no one can pin meanwhile) or raise if pinned."""
+        probe = FileLock(self.locks_dir / f"{model_id}.pin")
+        if not probe.try_acquire():
+            raise InvalidStateError(
+                f"model {model_id!r} is in use (loaded or pinned); unload it before deleting it",
+                details={"model_id": model_id},
+            )
+        try:
+            yield
+        finally:
+            probe.release()
+
+    # -------------------------------------------------------------- manifest
+    def _manifest_lock(self) -> FileLock:
+        return FileLock(self.locks_dir / "manifest.lock")
+
+    def _load_index(self) -> dict[str, dict[str, Any]]:
+        """Read the manifest and reconcile it with the model directories (lock held)."""
+        index: dict[str, dict[str, Any]] | None = None
+        moved: Path | None = None
+        if self.manifest_path.exists():
+            try:
+                data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+                if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+                    raise ValueError("manifest has no 'models' mapping")
+                index = data["models"]
+            except (ValueError, OSError) as exc:
+                moved = self.manifest_path.with_name(f"manifest.json.corrupt-{int(time.time() * 1000)}")
+                os.replace(self.manifest_path, moved)
+                _log.warning("manifest %s is corrupt (%s); moved to %s and rebuilding", self.manifest_path, exc, moved)
+        report = RecoveryReport(corrupt_manifest_moved_to=moved)
+        reconciled = self._reconcile(index or {}, report)
+        if moved is not None or report.recovered or report.dropped:
+            self.last_recovery = report
+            self._save_index(reconciled)
+        return reconciled
+
+    def _reconcile(self, index: dict[str, dict[str, Any]], report: RecoveryReport) -> dict[str, dict[str, Any]]:
+        on_disk = (
+            {p.name for p in self.models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
+            if self.models_dir.exists()
+            else set()
+        )
+        out = {mid: rec for mid, rec in index.items() if mid in on_disk}
+        report.dropped.extend(sorted(set(index) - on_disk))
+        for model_id in sorted(on_disk - set(index)):
+            out[model_id] = self._recover_record(model_id)
+            report.recovered.append(model_id)
+        return out
+
+    def _recover_record(self, model_id: str) -> dict[str, Any]:
+        """The model's own record file, or (if that is lost) a record made by hashing its files."""
+        directory = self.models_dir / model_id
+        record_file = directory / RECORD_NAME
+        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
+            record = json.loads(record_file.read_text(encoding="utf-8"))
+            StoredModel.from_record(record, directory)
+            return dict(record)
+        _log.warning("model %s has no readable record; rebuilding it from its files", model_id)
+        files = [
+            StoredFile(p.relative_to(directory).as_posix(), p.stat().st_size, sha256_file(p))
+            for p in sorted(directory.rglob("*"))
+            if p.is_file() and p.name != RECORD_NAME
+        ]
+        now = time.time()
+        model = StoredModel(model_id, model_id, "unknown", "unknown", "unknown", directory,
+                            tuple(files), "recovered", now, now)
+        _write_json_atomic(record_file, model.to_record())
+        return model.to_record()
+
+    def _save_index(self, index: dict[str, dict[str, Any]]) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        _write_json_atomic(self.manifest_path, {"version": _MANIFEST_VERSION, "models": index})
+
+    @contextlib.contextmanager
+    def _index(self) -> Iterator[dict[str, dict[str, Any]]]:
+        """Read-modify-write the manifest under the cross-process manifest lock."""
+        with self._manifest_lock():
+            index = self._load_index()
+            before = json.dumps(index, sort_keys=True)
+            yield index
+            if json.dumps(index, sort_keys=True) != before:
+                self._save_index(index)
+
+    # --------------------------------------------------------------- queries
+    def models(self) -> list[StoredModel]:
+        with self._index() as index:
+            disk = [StoredModel.from_record(rec, self.models_dir / mid) for mid, rec in index.items()]
+        return sorted(disk + list(self._memory.values()), key=lambda m: m.id)
+
+    def get(self, model_id: str) -> StoredModel | None:
+        if model_id in self._memory:
+            return self._memory[model_id]
+        with self._index() as index:
+            record = index.get(model_id)
+        return StoredModel.from_record(record, self.models_dir / model_id) if record else None
+
+    def require(self, model_id: str) -> StoredModel:
+        model = self.get(model_id)
+        if model is None:
+            raise ModelNotFoundError(
+                f"model {model_id!r} is not in the store; pull it first (`runanywhere models pull {model_id}`)",
+                details={"model_id": model_id},
+            )
+        return model
+
+    def used_bytes(self) -> int:
+        return sum(m.size_bytes for m in self.models() if not m.in_memory)
+
+    def disk_free_bytes(self) -> int:
+        probe = self.home
+        while not probe.exists() and probe != probe.parent:
+            probe = probe.parent
+        return shutil.disk_usage(probe).free
+
+    def info(self) -> StorageInfo:
+        models = self.models()
+        return StorageInfo(
+            home=self.home,
+            used_bytes=sum(m.size_bytes for m in models if not m.in_memory),
+            quota_bytes=self.quota_bytes,
+            disk_free_bytes=self.disk_free_bytes(),
+            model_count=len(models),
+        )
+
+    # --------------------------------------------------------------- changes
+    def commit(self, model: StoredModel, staging: Path) -> StoredModel:
+        """Move a complete staging directory into the store as ``model`` (atomic rename)."""
+        target = self.models_dir / model.id
+        stored = replace(model, path=target)
+        _write_json_atomic(staging / RECORD_NAME, stored.to_record())
+        self.models_dir.mkdir(parents=True, exist_ok=True)
+        with self._index() as index:
+            if target.exists():
+                self._remove_dir(target)
+            os.replace(staging, target)
+            index[model.id] = stored.to_record()
+        return stored
+
+    def keep_in_memory(self, model: StoredModel) -> StoredModel:
+        """Register a model whose files live in memory (the disk or quota could not hold it)."""
+        stored = replace(model, in_memory=True)
+        self._memory[model.id] = stored
+        return stored
+
+    def touch(self, model_id: str) -> None:
+        """Mark a model as just used (the LRU clock)."""
+        if model_id in self._memory:
+            self._memory[model_id] = replace(self._memory[model_id], last_used_at=time.time())
+            return
+        with self._index() as index:
+            if model_id in index:
+                index[model_id] = {**index[model_id], "last_used_at": time.time()}
+
+    def delete(self, model_id: str) -> int:
+        """Delete a stored model; refuses a pinned one. Returns the bytes freed."""
+        if self._memory.pop(model_id, None) is not None:
+            return 0
+        with self._exclusive_unpinned(model_id):
+            freed = self._delete_unlocked(model_id)
+        self.events.emit(ModelDeleted(model_id=model_id, freed_bytes=freed))
+        return freed
+
+    def _delete_unlocked(self, model_id: str) -> int:
+        with self._index() as index:
+            record = index.pop(model_id, None)
+            if record is None:
+                raise ModelNotFoundError(f"model {model_id!r} is not in the store", details={"model_id": model_id})
+            self._remove_dir(self.models_dir / model_id)
+        return sum(int(f["size"]) for f in record["files"])
+
+    def clear(self) -> list[str]:
+        """Delete every unpinned model; returns the ids deleted."""
+        deleted = []
+        for model in self.models():
+            with contextlib.suppress(InvalidStateError):
+                self.delete(model.id)
+                deleted.append(model.id)
+        return deleted
+
+    def _remove_dir(self, directory: Path) -> None:
+        trash = directory.with_name(f".trash-{directory.name}-{uuid.uuid4().hex[:8]}")
+        os.replace(directory, trash)
+        shutil.rmtree(trash, ignore_errors=True)
+
+    def verify(self, model_id: str) -> VerifyReport:
+        """Re-hash every file of a stored model against its record."""
+        model = self.require(model_id)
+        missing, mismatched = [], []
+        for f in model.files:
+            path = model.file_path(f.path)
+            if not path.is_file():
+                missing.append(f.path)
+            elif path.stat().st_size != f.size or sha256_file(path) != f.sha256:
+                mismatched.append(f.path)
+        return VerifyReport(model_id, not (missing or mismatched), len(model.files), tuple(mismatched), tuple(missing))
+
+    # -------------------------------------------------------------- eviction
+    def plan_eviction(self, needed_bytes: int, *, exclude: Iterable[str] = ()) -> EvictionPlan:
+        """Which unpinned models to delete, least recently used first, so ``needed_bytes`` fit.
+
+        Space is the quota (when set) and the free disk, whichever is tighter.
+        """
+        models = [m for m in self.models() if not m.in_memory]
+        used = sum(m.size_bytes for m in models)
+        available = self.disk_free_bytes()
+        if self.quota_bytes is not None:
+            available = min(available, self.quota_bytes - used)
+        skip = set(exclude)
+        chosen: list[StoredModel] = []
+        freed = 0
+        for model in sorted(models, key=lambda m: m.last_used_at):
+            if available + freed >= needed_bytes:
+                break
+            if model.id in skip or self.is_pinned(model.id):
+                continue
+            chosen.append(model)
+            freed += model.size_bytes
+        return EvictionPlan(needed_bytes, max(available, 0), tuple(chosen), freed,
+                            available + freed >= needed_bytes)
+
+    def evict(self, plan: EvictionPlan) -> int:
+        """Carry out a plan; a model pinned since planning is skipped. Returns bytes freed."""
+        freed = 0
+        for model in plan.models:
+            try:
+                with self._exclusive_unpinned(model.id):
+                    size = self._delete_unlocked(model.id)
+            except (InvalidStateError, ModelNotFoundError):
+                continue
+            freed += size
+            _log.info("evicted %s (%d bytes)", model.id, size)
+            self.events.emit(ModelEvicted(model_id=model.id, model_name=model.name, freed_bytes=size))
+        return freed
+
+    def ensure_space(self, needed_bytes: int, *, for_model: str) -> EvictionPlan:
+        """Evict as planned when ``needed_bytes`` do not fit; raise when they never can."""
+        plan = self.plan_eviction(needed_bytes, exclude=[for_model])
+        if plan.models and plan.fits:
+            self.evict(plan)
+        if not plan.fits:
+            self.events.emit(ModelQuotaExceeded(model_id=for_model, available_bytes=plan.available_bytes,
+                                                needed_bytes=needed_bytes))
+            raise InsufficientStorageError(
+                f"{for_model} needs {needed_bytes} bytes but only {plan.available_bytes + plan.freed_bytes} "
+                "can be made free (quota or disk) even after evicting every unpinned model",
+                details={"plan": plan},
+            )
+        return plan
