@@ -21,9 +21,9 @@ test: install
 	if [ $$rc -eq 5 ]; then echo "make test: ERROR: pytest collected no tests (exit 5)" >&2; fi; \
 	exit $$rc
 
+# Both linters run even when the first one fails; lint fails if either does.
 lint: install
-	$(VENV)/bin/ruff check .
-	$(VENV)/bin/mypy src
+	@rc=0; $(VENV)/bin/ruff check . || rc=1; $(VENV)/bin/mypy src || rc=1; exit $$rc
 
 bench: install
 	@if [ -f bench/run_all.py ]; then $(PY) bench/run_all.py; \

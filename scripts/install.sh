@@ -128,6 +128,7 @@ else
   begin "venv: build $link"
   # Whatever sits at $link is incomplete (no stamp) or broken: it is replaced below.
   build_dir=$(mktemp -d "$venvs/$hash.build-XXXXXX")
+  chmod 755 "$build_dir"
   "$PYTHON" -m venv "$build_dir"
   end
 
