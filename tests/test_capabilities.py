@@ -13,9 +13,15 @@ from pathlib import Path
 
 import pytest
 
-from runanywhere.backends import ENGINE_MODULES, engine_versions, require_engine
+from runanywhere.backends import require_engine
 from runanywhere.cli import doctor
-from runanywhere.core.capabilities import Capabilities, detect_capabilities, measure_memory_bandwidth
+from runanywhere.core.capabilities import (
+    ENGINE_MODULES,
+    Capabilities,
+    detect_capabilities,
+    engine_versions,
+    measure_memory_bandwidth,
+)
 from runanywhere.core.errors import BackendNotAvailableError, InvalidInputError, SDKErrorCode
 
 
@@ -114,7 +120,7 @@ def test_engine_versions_reports_llama_cpp_python() -> None:
 
 def test_engine_versions_imports_no_engine() -> None:
     code = (
-        "import sys; from runanywhere.backends import ENGINE_MODULES, engine_versions; engine_versions(); "
+        "import sys; from runanywhere.core.capabilities import ENGINE_MODULES, engine_versions; engine_versions(); "
         "print(sorted(set(ENGINE_MODULES.values()) & set(sys.modules)))"
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -2,6 +2,7 @@
 
 from ._version import __version__
 from .core.cancel import CancelToken
+from .core.capabilities import Capabilities, detect_capabilities, measure_memory_bandwidth
 from .core.config import Environment, SDKConfig
 from .core.errors import (
     ArchiveError,
@@ -30,8 +31,30 @@ from .core.errors import (
     StorageError,
     StoreCorruptError,
 )
-from .core.events import EventBus, EventCategory, SDKEvent
+from .core.events import (
+    EventBus,
+    EventCategory,
+    ModelDeleted,
+    ModelDownloadCompleted,
+    ModelDownloadFailed,
+    ModelDownloadProgress,
+    ModelDownloadStarted,
+    ModelEvicted,
+    ModelLoadCompleted,
+    ModelLoadFailed,
+    ModelLoadStarted,
+    ModelQuotaExceeded,
+    ModelRegistered,
+    ModelUnloaded,
+    SDKEvent,
+    SDKInitialized,
+    SDKShutdown,
+)
 from .core.logging import LogLevel, SDKLogger
+from .core.sdk import RunAnywhere, RunAnywhereSDK
+from .models.catalog import Catalog, ModelCategory, ModelEntry, ModelFile, PackagePart
+from .models.manager import LocalModel, ModelInfo, ModelLibrary, ModelManager
+from .models.store import EvictionPlan, StorageInfo, StoredFile, StoredModel, VerifyReport
 
 __all__ = [
     "ArchiveError",
@@ -39,6 +62,8 @@ __all__ = [
     "BackendNotAvailableError",
     "CancelToken",
     "CancelledError",
+    "Capabilities",
+    "Catalog",
     "ChecksumMismatchError",
     "ConfigurationError",
     "ContextLengthError",
@@ -46,26 +71,57 @@ __all__ = [
     "Environment",
     "EventBus",
     "EventCategory",
+    "EvictionPlan",
     "GenerationError",
     "InitializationError",
     "InsufficientStorageError",
     "InvalidInputError",
     "InvalidStateError",
+    "LocalModel",
     "LogLevel",
+    "ModelCategory",
+    "ModelDeleted",
+    "ModelDownloadCompleted",
+    "ModelDownloadFailed",
+    "ModelDownloadProgress",
+    "ModelDownloadStarted",
+    "ModelEntry",
     "ModelError",
+    "ModelEvicted",
+    "ModelFile",
     "ModelFormatError",
+    "ModelInfo",
+    "ModelLibrary",
+    "ModelLoadCompleted",
+    "ModelLoadFailed",
+    "ModelLoadStarted",
+    "ModelManager",
     "ModelNotFoundError",
     "ModelNotLoadedError",
+    "ModelQuotaExceeded",
+    "ModelRegistered",
+    "ModelUnloaded",
     "NetworkError",
     "NetworkTimeoutError",
     "OfflineModeError",
+    "PackagePart",
+    "RunAnywhere",
+    "RunAnywhereSDK",
     "SDKConfig",
     "SDKError",
     "SDKErrorCode",
     "SDKEvent",
     "SDKFileNotFoundError",
+    "SDKInitialized",
     "SDKLogger",
+    "SDKShutdown",
     "StorageError",
+    "StorageInfo",
     "StoreCorruptError",
+    "StoredFile",
+    "StoredModel",
+    "VerifyReport",
     "__version__",
+    "detect_capabilities",
+    "measure_memory_bandwidth",
 ]

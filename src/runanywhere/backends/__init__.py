@@ -1,45 +1,19 @@
 """Inference engines: the only package that imports one.
 
-Engines are optional extras. :func:`engine_versions` lists what is installed
-without importing anything (importing ``llama_cpp`` alone takes a noticeable
-fraction of a second); :func:`require_engine` imports one on first use and turns
-a missing or broken install into a :class:`BackendNotAvailableError` that says
-what to ``pip install``.
+Engines are optional extras. :func:`require_engine` imports one on first use and
+turns a missing or broken install into a :class:`BackendNotAvailableError` that
+says what to ``pip install``. (Listing what is installed, without importing,
+is ``runanywhere.core.capabilities.engine_versions``.)
 """
 
 from __future__ import annotations
 
 import importlib
-import importlib.metadata
 import importlib.util
 from types import ModuleType
 
+from ..core.capabilities import ENGINE_MODULES
 from ..core.errors import BackendNotAvailableError
-
-ENGINE_MODULES: dict[str, str] = {
-    "llama-cpp-python": "llama_cpp",
-    "faster-whisper": "faster_whisper",
-    "sherpa-onnx": "sherpa_onnx",
-    "piper-tts": "piper",
-    "pywhispercpp": "pywhispercpp",
-    "onnxruntime": "onnxruntime",
-}
-"""Each known engine's distribution (what pip installs) and top-level module (what Python imports)."""
-
-
-def engine_versions() -> dict[str, str | None]:
-    """Installed version of every known engine, or None; nothing is imported."""
-    return {name: _installed_version(name, module) for name, module in ENGINE_MODULES.items()}
-
-
-def _installed_version(distribution: str, module: str) -> str | None:
-    # Both checks: metadata can outlive a deleted package, and a module can be
-    # importable from a source tree without any distribution metadata.
-    try:
-        version = importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    return version if importlib.util.find_spec(module) is not None else None
 
 
 def require_engine(module: str, extra: str) -> ModuleType:

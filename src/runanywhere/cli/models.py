@@ -76,7 +76,7 @@ def _info_dict(info: ModelInfo) -> dict[str, Any]:
 
 
 def _list(args: argparse.Namespace) -> int:
-    infos = ModelManager.list(args.category)
+    infos = ModelManager.list_models(args.category)
     if args.stored:
         infos = [i for i in infos if i.stored is not None]
     if args.json:

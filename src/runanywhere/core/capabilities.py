@@ -1,12 +1,14 @@
 """What this machine can run: CPU, SIMD, memory, disk, GPU, engines, audio, memory bandwidth.
 
 :func:`detect_capabilities` gathers it all into one frozen :class:`Capabilities`
-record; ``runanywhere doctor`` prints it. Engines are listed through
-:mod:`runanywhere.backends`, so nothing here imports an inference engine.
+record; ``runanywhere doctor`` prints it. Engines are listed from package
+metadata only: nothing here imports an inference engine.
 """
 
 from __future__ import annotations
 
+import importlib.metadata
+import importlib.util
 import os
 import platform
 import shutil
@@ -18,11 +20,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, fields
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import numpy as np
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
 
-from ..backends import engine_versions
 from .config import default_home
 from .errors import InvalidInputError
 
@@ -50,6 +53,32 @@ _ARM64 = frozenset({"arm64", "aarch64"})
 _BUFFER_BYTES_PER_THREAD = 256 << 20
 _MAX_PASSES = 10
 _COMMAND_TIMEOUT_S = 3.0
+
+
+ENGINE_MODULES: dict[str, str] = {
+    "llama-cpp-python": "llama_cpp",
+    "faster-whisper": "faster_whisper",
+    "sherpa-onnx": "sherpa_onnx",
+    "piper-tts": "piper",
+    "pywhispercpp": "pywhispercpp",
+    "onnxruntime": "onnxruntime",
+}
+"""Each known engine's distribution (what pip installs) and top-level module (what Python imports)."""
+
+
+def engine_versions() -> dict[str, str | None]:
+    """Installed version of every known engine, or None; nothing is imported."""
+    return {name: _installed_version(name, module) for name, module in ENGINE_MODULES.items()}
+
+
+def _installed_version(distribution: str, module: str) -> str | None:
+    # Both checks: metadata can outlive a deleted package, and a module can be
+    # importable from a source tree without any distribution metadata.
+    try:
+        version = importlib.metadata.version(distribution)
+    except importlib.metadata.PackageNotFoundError:
+        return None
+    return version if importlib.util.find_spec(module) is not None else None
 
 
 @dataclass(frozen=True)
@@ -149,6 +178,8 @@ def measure_memory_bandwidth(threads: int | None = None, seconds: float = 1.0) -
     (counted from the first allocation) last; the best pass is the result,
     as STREAM reports. Buffers shrink to fit a quarter of available RAM.
     """
+    import numpy as np  # deferred: `import runanywhere` stays light
+
     count = threads if threads is not None else _physical_cores(_cpuinfo(), platform.system())
     if count < 1:
         raise InvalidInputError(f"threads must be at least 1, got {threads}")
@@ -161,10 +192,10 @@ def measure_memory_bandwidth(threads: int | None = None, seconds: float = 1.0) -
         per_thread = max(1 << 20, min(per_thread, available // 4 // count))
     words = per_thread // 8
 
-    def fill(index: int) -> np.ndarray[Any, np.dtype[np.uint64]]:
+    def fill(index: int) -> NDArray[np.uint64]:
         return np.arange(index * words, (index + 1) * words, dtype=np.uint64)
 
-    def read(barrier: threading.Barrier, data: np.ndarray[Any, np.dtype[np.uint64]]) -> tuple[float, float]:
+    def read(barrier: threading.Barrier, data: NDArray[np.uint64]) -> tuple[float, float]:
         barrier.wait()
         start = time.perf_counter()
         np.bitwise_or.reduce(data)

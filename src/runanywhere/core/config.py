@@ -54,7 +54,8 @@ class SDKConfig:
     ``home`` holds the model store (``RUNANYWHERE_HOME``, default ``~/.runanywhere``).
     ``mirror`` is a base URL or a directory that replaces the public hosts: a
     model's file ``F`` of model ``ID`` is read from ``{mirror}/{ID}/{F}``.
-    ``offline`` refuses every network request. ``storage_quota_bytes`` caps the
+    ``offline`` refuses every network request. ``catalog_files`` are JSON
+    catalogs of extra models (``RUNANYWHERE_CATALOG``, ``os.pathsep``-separated). ``storage_quota_bytes`` caps the
     store; older unpinned models are evicted (least recently used first) to fit.
     """
 
@@ -66,10 +67,13 @@ class SDKConfig:
     storage_quota_bytes: int | None = None
     memory_fallback: bool = True
     max_retries: int = 3
+    retry_backoff_s: float = 0.5
     timeout_s: float = 30.0
+    catalog_files: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
+        object.__setattr__(self, "catalog_files", tuple(Path(p).expanduser() for p in self.catalog_files))
         object.__setattr__(self, "environment", Environment(self.environment))
         if self.storage_quota_bytes is not None:
             object.__setattr__(self, "storage_quota_bytes", parse_size(self.storage_quota_bytes))
@@ -86,6 +90,8 @@ class SDKConfig:
             values["offline"] = _env_flag("RUNANYWHERE_OFFLINE")
         if os.environ.get("RUNANYWHERE_MIRROR"):
             values["mirror"] = os.environ["RUNANYWHERE_MIRROR"]
+        if os.environ.get("RUNANYWHERE_CATALOG"):
+            values["catalog_files"] = tuple(p for p in os.environ["RUNANYWHERE_CATALOG"].split(os.pathsep) if p)
         if os.environ.get("RUNANYWHERE_QUOTA"):
             values["storage_quota_bytes"] = parse_size(os.environ["RUNANYWHERE_QUOTA"])
         values.update({k: v for k, v in overrides.items() if v is not None})

@@ -15,10 +15,10 @@ import hashlib
 import json
 import re
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, BinaryIO
+from typing import IO, Any, BinaryIO
 
 import httpx
 
@@ -61,8 +61,13 @@ def _hash_existing(path: Path) -> tuple[hashlib._Hash, int]:
     return digest, size
 
 
+def _blocks(fh: BinaryIO) -> Iterator[bytes]:
+    while block := fh.read(CHUNK):
+        yield block
+
+
 def _pump(
-    chunks: Any, out: BinaryIO, digest: hashlib._Hash, done: int, total: int | None,
+    chunks: Iterable[bytes], out: IO[bytes], digest: hashlib._Hash, done: int, total: int | None,
     progress: FileProgress, cancel: CancelToken | None,
 ) -> int:
     """Write ``chunks`` to ``out``, hashing and reporting; honours ``cancel`` between chunks."""
@@ -89,7 +94,7 @@ def copy_local(
     with open(dest, "wb") as out:
         for part in parts:
             with open(part, "rb") as src:
-                done = _pump(iter(lambda src=src: src.read(CHUNK), b""), out, digest, done, total, progress, cancel)
+                done = _pump(_blocks(src), out, digest, done, total, progress, cancel)
     return FetchResult(done, digest.hexdigest())
 
 

@@ -77,7 +77,8 @@ class FileLock:
         self._thread_lock.release()
 
     def __enter__(self) -> FileLock:
-        self.acquire()
+        if not self.held:  # a pin is handed out already held
+            self.acquire()
         return self
 
     def __exit__(

@@ -112,6 +112,13 @@ def _package_dir(name: str) -> Path | None:
     return Path(next(iter(spec.submodule_search_locations)))
 
 
+def _local_source(label: str, parts: list[Path]) -> _Source:
+    def fetch(dest: Path, progress: FileProgress, cancel: CancelToken | None) -> FetchResult:
+        return copy_local(parts, dest, progress=progress, cancel=cancel)
+
+    return _Source(label, fetch, False)
+
+
 class _Progress:
     """Aggregates per-file progress into throttled ``model.downloadProgress`` events."""
 
@@ -163,7 +170,10 @@ class ModelLibrary:
     @property
     def catalog(self) -> Catalog:
         if self._catalog is None:
-            self._catalog = Catalog.builtin()
+            catalog = Catalog.builtin()
+            for path in self.config.catalog_files:
+                catalog.load_json(path)
+            self._catalog = catalog
         return self._catalog
 
     @property
@@ -195,7 +205,7 @@ class ModelLibrary:
         entry = self.catalog.get(model_id)
         return ModelInfo(entry, self.store.get(model_id), self._packaged(entry))
 
-    def list(self, category: ModelCategory | str | None = None) -> list[ModelInfo]:
+    def list_models(self, category: ModelCategory | str | None = None) -> list[ModelInfo]:
         """Every catalog entry with its local state, optionally of one category."""
         stored = {m.id: m for m in self.store.models()}
         wanted = ModelCategory(category) if category is not None else None
@@ -292,10 +302,8 @@ class ModelLibrary:
         if file.package:
             dirs = [_package_dir(p.package) for p in file.package]
             if all(d is not None for d in dirs):
-                parts = [d / p.path for d, p in zip(dirs, file.package) if d is not None]
-                sources.append(_Source(f"package {file.package[0].package}",
-                                       lambda dest, prog, cancel, parts=parts: copy_local(
-                                           parts, dest, progress=prog, cancel=cancel), False))
+                parts = [d / p.path for d, p in zip(dirs, file.package, strict=True) if d is not None]
+                sources.append(_local_source(f"package {file.package[0].package}", parts))
         mirror = self.config.mirror
         if mirror:
             scheme = urlparse(mirror).scheme
@@ -305,8 +313,7 @@ class ModelLibrary:
             else:
                 base = Path(urlparse(mirror).path if scheme == "file" else mirror).expanduser()
                 local = base / entry.id / file.path
-                sources.append(_Source(f"mirror {local}", lambda dest, prog, cancel, local=local: copy_local(
-                    [local], dest, progress=prog, cancel=cancel), False))
+                sources.append(_local_source(f"mirror {local}", [local]))
         elif file.url:  # a mirror replaces the public hosts
             sources.append(self._http_source(file.url, file.url))
         return sources
@@ -316,7 +323,7 @@ class ModelLibrary:
             config = self.config
             with httpx.Client(timeout=config.timeout_s, follow_redirects=True,
                               headers={"User-Agent": f"runanywhere-python/{__version__}"}) as client:
-                fetcher = HttpFetcher(client, max_retries=config.max_retries)
+                fetcher = HttpFetcher(client, max_retries=config.max_retries, backoff_s=config.retry_backoff_s)
                 return fetcher.fetch(url, dest, progress=progress, cancel=cancel)
         return _Source(label, fetch, True)
 

@@ -1,0 +1,92 @@
+"""Shared fixtures: a local file server, an isolated model library, recorded events."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from runanywhere import EventBus, SDKConfig, SDKEvent
+from runanywhere.models.catalog import Catalog
+from runanywhere.models.manager import ModelLibrary
+
+from .fileserver import FileServer
+
+
+@pytest.fixture
+def server() -> Iterator[FileServer]:
+    srv = FileServer()
+    yield srv
+    srv.close()
+
+
+@pytest.fixture
+def bus() -> EventBus:
+    return EventBus()
+
+
+@pytest.fixture
+def events(bus: EventBus) -> list[SDKEvent]:
+    seen: list[SDKEvent] = []
+    bus.on_any(seen.append)
+    return seen
+
+
+@pytest.fixture
+def home(tmp_path: Path) -> Path:
+    return tmp_path / "home"
+
+
+LibraryFactory = Callable[..., ModelLibrary]
+
+
+@pytest.fixture
+def make_library(home: Path, bus: EventBus) -> LibraryFactory:
+    """A ModelLibrary on a temporary home with an empty catalog and its own event bus."""
+
+    def make(**options: Any) -> ModelLibrary:
+        options.setdefault("home", home)
+        options.setdefault("retry_backoff_s", 0.01)
+        options.setdefault("timeout_s", 10.0)
+        return ModelLibrary(SDKConfig(**options), catalog=Catalog(), events=bus)
+
+    return make
+
+
+def blob(size: int, seed: int = 0) -> bytes:
+    """Deterministic pseudo-random bytes (stand-in model weights)."""
+    return (hashlib.sha256(str(seed).encode()).digest() * (size // 32 + 1))[:size]
+
+
+def sha(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def model_entry(model_id: str, files: dict[str, tuple[str | None, bytes]], **extra: Any) -> dict[str, Any]:
+    """A catalog entry dict for files given as ``path -> (url, data)``."""
+    return {
+        "id": model_id,
+        "name": model_id,
+        "category": extra.pop("category", "language"),
+        "format": "gguf",
+        "engine": "llamacpp",
+        "files": [
+            {"path": path, "url": url, "size": len(data), "sha256": sha(data)}
+            for path, (url, data) in files.items()
+        ],
+        **extra,
+    }
+
+
+@pytest.fixture
+def subprocess_env(home: Path) -> dict[str, str]:
+    """Environment for child processes: this checkout importable, the test home as store."""
+    env = dict(os.environ)
+    src = str(Path(__file__).resolve().parents[1] / "src")
+    env["PYTHONPATH"] = os.pathsep.join([src, str(Path(__file__).resolve().parents[1])])
+    env["RUNANYWHERE_HOME"] = str(home)
+    return env

@@ -1,0 +1,128 @@
+"""A real HTTP file server on 127.0.0.1 for download tests, with scripted misbehaviour.
+
+It honours ``Range`` (206 + ``Content-Range``) and ``If-Range``, sends an ETag,
+and logs every request. Per path, a test can make it answer 404, fail the
+first N requests with 500, ignore ``Range``, cut the connection after N bytes,
+or stall after N bytes until released.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+
+@dataclass
+class Behaviour:
+    status: int | None = None  # answer this status instead of the file
+    fail_first: int = 0  # this many requests get a 500 first
+    ignore_range: bool = False
+    cut_after: int | None = None  # close the connection after this many body bytes (once)
+    stall_after: int | None = None  # stop sending after this many bytes until `release` is set
+    release: threading.Event = field(default_factory=threading.Event)
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    range: str | None
+
+
+class FileServer:
+    def __init__(self) -> None:
+        self.files: dict[str, bytes] = {}
+        self.behaviour: dict[str, Behaviour] = {}
+        self.requests: list[Request] = []
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+            def do_GET(self) -> None:
+                server._handle(self)
+
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        host, port = self._httpd.server_address[:2]
+        return f"http://{host}:{port}"
+
+    def add(self, path: str, data: bytes, **behaviour: object) -> str:
+        """Serve ``data`` at ``path`` and return its full URL."""
+        self.files[path] = data
+        self.behaviour[path] = Behaviour(**behaviour)  # type: ignore[arg-type]
+        return self.url + path
+
+    def gets(self, path: str) -> list[Request]:
+        with self._lock:
+            return [r for r in self.requests if r.path == path]
+
+    def close(self) -> None:
+        for b in self.behaviour.values():
+            b.release.set()
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def _handle(self, h: BaseHTTPRequestHandler) -> None:
+        path = h.path.split("?", 1)[0]
+        with self._lock:
+            self.requests.append(Request("GET", path, h.headers.get("Range")))
+        data = self.files.get(path)
+        b = self.behaviour.get(path, Behaviour())
+        if data is None or b.status is not None:
+            self._empty(h, b.status or 404)
+            return
+        if b.fail_first > 0:
+            b.fail_first -= 1
+            self._empty(h, 500)
+            return
+        etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+        start = 0
+        rng = h.headers.get("Range")
+        if_range = h.headers.get("If-Range")
+        if rng and not b.ignore_range and (if_range is None or if_range == etag):
+            start = int(rng.removeprefix("bytes=").split("-", 1)[0])
+            if start >= len(data):
+                self._empty(h, 416)
+                return
+            h.send_response(206)
+            h.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+        else:
+            h.send_response(200)
+        body = data[start:]
+        h.send_header("Content-Length", str(len(body)))
+        h.send_header("ETag", etag)
+        h.send_header("Accept-Ranges", "bytes")
+        h.end_headers()
+        limit = len(body)
+        if b.cut_after is not None:
+            limit, b.cut_after = min(limit, b.cut_after), None
+            h.close_connection = True
+        stall = b.stall_after
+        try:
+            if stall is not None and stall < limit:
+                h.wfile.write(body[:stall])
+                h.wfile.flush()
+                b.release.wait(timeout=60)
+                h.close_connection = True
+                return
+            h.wfile.write(body[:limit])
+        except (BrokenPipeError, ConnectionResetError):
+            h.close_connection = True
+
+    @staticmethod
+    def _empty(h: BaseHTTPRequestHandler, status: int) -> None:
+        h.send_response(status)
+        h.send_header("Content-Length", "0")
+        h.end_headers()

@@ -1,0 +1,292 @@
+"""Pulling models over HTTP from a real server on 127.0.0.1: progress, resume, retries, hashes."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from runanywhere import (
+    CancelledError,
+    CancelToken,
+    ChecksumMismatchError,
+    ModelNotFoundError,
+    NetworkError,
+    OfflineModeError,
+    SDKErrorCode,
+)
+from runanywhere.core.events import (
+    ModelDownloadCompleted,
+    ModelDownloadFailed,
+    ModelDownloadProgress,
+    ModelDownloadStarted,
+)
+
+from .conftest import LibraryFactory, blob, model_entry, sha
+from .fileserver import FileServer
+
+MB = 1 << 20
+
+
+def test_pull_reports_progress_and_stores_a_verified_model(server, make_library: LibraryFactory, events):
+    weights, config = blob(3 * MB, 1), b'{"layers": 2}'
+    library = make_library()
+    library.register(model_entry("tiny", {
+        "tiny.gguf": (server.add("/tiny.gguf", weights), weights),
+        "config.json": (server.add("/config.json", config), config),
+    }))
+    events.clear()
+
+    local = library.pull("tiny")
+
+    assert local.main_file.read_bytes() == weights
+    assert (local.path / "config.json").read_bytes() == config
+    types = [type(e) for e in events]
+    assert types[0] is ModelDownloadStarted and ModelDownloadCompleted in types
+    progress = [e for e in events if isinstance(e, ModelDownloadProgress)]
+    assert progress, "no progress events"
+    totals = [e.bytes_downloaded for e in progress]
+    assert totals == sorted(totals)
+    assert progress[-1].progress == 1.0 and progress[-1].total_bytes == len(weights) + len(config)
+    assert library.verify("tiny").ok
+    assert [m.id for m in library.store.models()] == ["tiny"]
+
+
+def test_pull_callback_receives_the_same_progress(server, make_library: LibraryFactory):
+    data = blob(2 * MB, 2)
+    library = make_library()
+    library.register(model_entry("m", {"m.gguf": (server.add("/m.gguf", data), data)}))
+    seen: list[ModelDownloadProgress] = []
+    library.pull("m", progress=seen.append)
+    assert seen[-1].bytes_downloaded == len(data)
+
+
+def test_second_pull_uses_the_store_without_network(server, make_library: LibraryFactory):
+    data = blob(MB, 3)
+    library = make_library()
+    library.register(model_entry("m", {"m.gguf": (server.add("/m.gguf", data), data)}))
+    first = library.pull("m")
+    second = library.pull("m")
+    assert first.path == second.path
+    assert len(server.gets("/m.gguf")) == 1
+
+
+def test_cut_download_is_resumed_by_a_new_process(server: FileServer, tmp_path: Path, home: Path,
+                                                  subprocess_env: dict[str, str]):
+    data = blob(5 * MB, 4)
+    half = 2 * MB  # a whole number of the downloader's 1 MiB chunks
+    url = server.add("/big.gguf", data, stall_after=half)
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"models": [model_entry("big", {"big.gguf": (url, data)})]}))
+    env = {**subprocess_env, "RUNANYWHERE_CATALOG": str(catalog)}
+
+    child = subprocess.Popen([sys.executable, "-m", "runanywhere.cli", "models", "pull", "big"],
+                             env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    partial = home / "staging" / "big" / ".partial" / "big.gguf.part"
+    deadline = time.monotonic() + 60
+    while not (partial.exists() and partial.stat().st_size >= half):
+        assert child.poll() is None, "the first process ended before the cut"
+        assert time.monotonic() < deadline, "the first process never wrote half the file"
+        time.sleep(0.05)
+    child.send_signal(signal.SIGKILL)  # the process dies mid-download
+    child.wait()
+    kept = partial.stat().st_size
+    server.behaviour["/big.gguf"].stall_after = None
+    server.behaviour["/big.gguf"].release.set()
+
+    result = subprocess.run([sys.executable, "-m", "runanywhere.cli", "models", "pull", "big", "--json"],
+                            env=env, capture_output=True, text=True, timeout=120)
+
+    assert result.returncode == 0, result.stderr
+    stored = Path(json.loads(result.stdout)["big"]) / "big.gguf"
+    assert sha(stored.read_bytes()) == sha(data)
+    assert kept == half
+    assert [r.range for r in server.gets("/big.gguf")] == [None, f"bytes={half}-"]
+
+
+def test_cut_connection_is_retried_from_where_it_stopped(server, make_library: LibraryFactory):
+    data = blob(3 * MB, 5)
+    library = make_library()
+    library.register(model_entry("m", {"m.gguf": (server.add("/m.gguf", data, cut_after=MB), data)}))
+    library.pull("m")
+    ranges = [r.range for r in server.gets("/m.gguf")]
+    assert ranges == [None, f"bytes={MB}-"]
+    assert library.verify("m").ok
+
+
+def test_server_that_ignores_range_restarts_cleanly(server, make_library: LibraryFactory):
+    data = blob(3 * MB, 6)
+    url = server.add("/m.gguf", data, cut_after=MB, ignore_range=True)
+    library = make_library(max_retries=0)
+    library.register(model_entry("m", {"m.gguf": (url, data)}))
+    with pytest.raises(NetworkError):
+        library.pull("m")
+    assert library.store.get("m") is None
+
+    library.pull("m")  # asks for a range, gets the whole file with 200, starts over
+
+    assert server.gets("/m.gguf")[-1].range == f"bytes={MB}-"
+    assert library.verify("m").ok
+    assert sha(library.pull("m").main_file.read_bytes()) == sha(data)
+
+
+def test_404_is_a_clear_error_and_stores_nothing(server, make_library: LibraryFactory, events):
+    library = make_library()
+    library.register(model_entry("gone", {"gone.gguf": (server.url + "/gone.gguf", b"x")}))
+    with pytest.raises(ModelNotFoundError) as err:
+        library.pull("gone")
+    assert err.value.code == SDKErrorCode.MODEL_NOT_FOUND
+    assert "404" in str(err.value)
+    assert library.store.get("gone") is None
+    assert isinstance(events[-1], ModelDownloadFailed)
+
+
+def test_500_then_success_is_retried(server, make_library: LibraryFactory):
+    data = blob(MB, 7)
+    library = make_library(max_retries=3)
+    library.register(model_entry("m", {"m.gguf": (server.add("/m.gguf", data, fail_first=2), data)}))
+    assert library.pull("m").main_file.read_bytes() == data
+    assert len(server.gets("/m.gguf")) == 3
+
+
+def test_persistent_500_gives_up_after_the_retries(server, make_library: LibraryFactory):
+    library = make_library(max_retries=2)
+    library.register(model_entry("m", {"m.gguf": (server.add("/m.gguf", b"x" * 10, status=503), b"x" * 10)}))
+    with pytest.raises(Exception) as err:
+        library.pull("m")
+    assert err.value.code == SDKErrorCode.DOWNLOAD_FAILED
+    assert len(server.gets("/m.gguf")) == 3
+
+
+def test_wrong_sha256_stores_nothing(server, make_library: LibraryFactory, home: Path):
+    data = blob(MB, 8)
+    entry = model_entry("m", {"m.gguf": (server.add("/m.gguf", data), data)})
+    entry["files"][0]["sha256"] = sha(b"something else")
+    library = make_library()
+    library.register(entry)
+    with pytest.raises(ChecksumMismatchError) as err:
+        library.pull("m")
+    assert err.value.code == SDKErrorCode.CHECKSUM_MISMATCH
+    assert isinstance(err.value, ValueError)
+    assert library.store.get("m") is None
+    assert not (home / "models" / "m").exists()
+    assert not list((home / "staging").rglob("*.part")), "the bad bytes were kept"
+
+
+def test_cancel_stops_a_download_and_keeps_the_partial_for_resume(server, make_library: LibraryFactory):
+    data = blob(4 * MB, 9)
+    url = server.add("/m.gguf", data, stall_after=MB)
+    library = make_library()
+    library.register(model_entry("m", {"m.gguf": (url, data)}))
+    cancel = CancelToken()
+    errors: list[BaseException] = []
+
+    def pull() -> None:
+        try:
+            library.pull("m", cancel=cancel)
+        except BaseException as exc:
+            errors.append(exc)
+
+    worker = threading.Thread(target=pull)
+    worker.start()
+    partial = library.store.staging_dir / "m" / ".partial" / "m.gguf.part"
+    while not (partial.exists() and partial.stat().st_size >= MB):
+        time.sleep(0.02)
+    cancel.cancel()
+    server.behaviour["/m.gguf"].release.set()  # the next chunk lets the loop see the cancel
+    worker.join(timeout=30)
+
+    assert isinstance(errors[0], CancelledError)
+    assert errors[0].code == SDKErrorCode.DOWNLOAD_CANCELLED
+    assert library.store.get("m") is None
+    assert partial.stat().st_size >= MB
+
+
+def test_two_processes_pulling_the_same_model_download_it_once(server: FileServer, tmp_path: Path,
+                                                               subprocess_env: dict[str, str]):
+    data = blob(6 * MB, 10)
+    url = server.add("/shared.gguf", data)
+    catalog = tmp_path / "catalog.json"
+    catalog.write_text(json.dumps({"models": [model_entry("shared", {"shared.gguf": (url, data)})]}))
+    env = {**subprocess_env, "RUNANYWHERE_CATALOG": str(catalog)}
+    command = [sys.executable, "-m", "runanywhere.cli", "models", "pull", "shared", "--json"]
+
+    children = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                for _ in range(2)]
+    outputs = [c.communicate(timeout=120) for c in children]
+
+    assert all(c.returncode == 0 for c in children), [o[1] for o in outputs]
+    paths = {json.loads(out)["shared"] for out, _ in outputs}
+    assert len(paths) == 1
+    assert sha((Path(paths.pop()) / "shared.gguf").read_bytes()) == sha(data)
+    assert len(server.gets("/shared.gguf")) == 1
+
+
+def test_offline_mode_refuses_the_network(server, make_library: LibraryFactory):
+    library = make_library(offline=True)
+    library.register(model_entry("m", {"m.gguf": (server.add("/m.gguf", b"abc"), b"abc")},
+                                 pip=["some-model-package"]))
+    with pytest.raises(OfflineModeError) as err:
+        library.pull("m")
+    assert err.value.code == SDKErrorCode.OFFLINE_MODE
+    assert "pip install some-model-package" in str(err.value)
+    assert server.requests == []
+
+
+def test_http_mirror_replaces_the_public_host(server, make_library: LibraryFactory):
+    data = blob(MB, 11)
+    server.add("/mirror/m/m.gguf", data)
+    library = make_library(mirror=server.url + "/mirror")
+    library.register(model_entry("m", {"m.gguf": ("https://public.invalid/m.gguf", data)}))
+    assert library.pull("m").main_file.read_bytes() == data
+
+
+def test_directory_mirror_works_offline(tmp_path: Path, make_library: LibraryFactory):
+    weights, tokens = blob(MB, 12), b"a\nb\n"
+    mirror = tmp_path / "mirror"
+    (mirror / "voice").mkdir(parents=True)
+    (mirror / "voice" / "voice.onnx").write_bytes(weights)
+    (mirror / "voice" / "tokens.txt").write_bytes(tokens)
+    library = make_library(mirror=str(mirror), offline=True)
+    library.register(model_entry("voice", {"voice.onnx": ("https://public.invalid/voice.onnx", weights),
+                                           "tokens.txt": ("https://public.invalid/tokens.txt", tokens)}))
+    local = library.pull("voice")
+    assert [p.name for p in local.files] == ["voice.onnx", "tokens.txt"]
+    assert library.verify("voice").ok
+
+
+def test_errors_name_what_to_do_for_unknown_ids_and_paths(make_library: LibraryFactory, tmp_path: Path):
+    library = make_library()
+    library.register(model_entry("smollm2-135m", {"a.gguf": (None, b"x")}))
+    with pytest.raises(ModelNotFoundError) as err:
+        library.resolve("smollm2")
+    assert err.value.details["suggestions"] == ["smollm2-135m"]
+    assert isinstance(err.value, LookupError)
+    with pytest.raises(FileNotFoundError):
+        library.resolve(str(tmp_path / "missing.gguf"))
+    existing = tmp_path / "mine.gguf"
+    existing.write_bytes(b"GGUF")
+    assert library.resolve(existing).main_file == existing
+
+
+def test_unknown_id_on_the_command_line_exits_with_a_message(home: Path, subprocess_env: dict[str, str]):
+    result = subprocess.run([sys.executable, "-m", "runanywhere.cli", "models", "pull", "no-such-model"],
+                            env=subprocess_env, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2
+    assert "MODEL_NOT_FOUND" in result.stderr and "no-such-model" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_environment_variables_configure_the_store(home: Path, subprocess_env: dict[str, str]):
+    env = {**subprocess_env, "RUNANYWHERE_OFFLINE": "1"}
+    code = "from runanywhere import RunAnywhere; c = RunAnywhere.config; print(c.home, c.offline)"
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split() == [str(home), "True"]
+    assert os.environ.get("RUNANYWHERE_OFFLINE") is None

@@ -1,0 +1,148 @@
+"""The model store: quota with LRU eviction, pins, memory fallback, manifest recovery, deletion."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+
+from runanywhere import (
+    InsufficientStorageError,
+    InvalidStateError,
+    ModelEvicted,
+    ModelNotFoundError,
+    SDKErrorCode,
+)
+from runanywhere.models.store import RECORD_NAME
+
+from .conftest import LibraryFactory, blob, model_entry
+
+MB = 1 << 20
+
+
+def _library_with_models(server, make_library: LibraryFactory, sizes: dict[str, int], **options):
+    library = make_library(**options)
+    for index, (model_id, size) in enumerate(sizes.items()):
+        data = blob(size, index)
+        library.register(model_entry(model_id, {f"{model_id}.gguf": (server.add(f"/{model_id}.gguf", data), data)}))
+    return library
+
+
+def test_quota_evicts_the_least_recently_used_unpinned_model(server, make_library: LibraryFactory, events):
+    library = _library_with_models(server, make_library, {"a": MB, "b": MB, "c": MB},
+                                   storage_quota_bytes=int(2.5 * MB))
+    library.pull("a")
+    library.pull("b")
+    with library.pin("a"):  # a is the oldest, but in use
+        plan = library.plan_eviction(MB, exclude=("c",))
+        assert plan.model_ids == ["b"] and plan.fits
+        library.pull("c")
+        assert sorted(m.id for m in library.store.models()) == ["a", "c"]
+    evicted = [e for e in events if isinstance(e, ModelEvicted)]
+    assert [(e.model_id, e.freed_bytes) for e in evicted] == [("b", MB)]
+    assert library.storage_info().used_bytes <= 2.5 * MB
+
+
+def test_using_a_model_makes_it_recent(server, make_library: LibraryFactory):
+    library = _library_with_models(server, make_library, {"a": MB, "b": MB, "c": MB},
+                                   storage_quota_bytes=int(2.5 * MB))
+    library.pull("a")
+    library.pull("b")
+    time.sleep(0.01)
+    library.resolve("a")  # touches a: b becomes the least recently used
+    library.pull("c")
+    assert sorted(m.id for m in library.store.models()) == ["a", "c"]
+
+
+def test_quota_too_small_keeps_the_model_in_memory(server, make_library: LibraryFactory):
+    library = _library_with_models(server, make_library, {"a": MB, "big": 3 * MB}, storage_quota_bytes=2 * MB)
+    library.pull("a")
+    with library.pin("a"):
+        local = library.pull("big")
+    assert local.in_memory
+    assert local.main_file.read_bytes() == blob(3 * MB, 1)
+    assert library.info("big").status == "in-memory"
+    assert library.store.get("a") is not None, "a pinned model was evicted"
+    library.delete("big")
+    assert not local.main_file.exists()
+
+
+def test_quota_too_small_without_memory_fallback_is_a_clear_error(server, make_library: LibraryFactory, home):
+    library = _library_with_models(server, make_library, {"big": 3 * MB},
+                                   storage_quota_bytes=MB, memory_fallback=False)
+    with pytest.raises(InsufficientStorageError) as err:
+        library.pull("big")
+    assert err.value.code == SDKErrorCode.INSUFFICIENT_STORAGE
+    assert isinstance(err.value, OSError)
+    assert server.requests == [], "it downloaded a model that could never fit"
+    assert library.store.get("big") is None
+
+
+def test_a_pinned_model_cannot_be_deleted(server, make_library: LibraryFactory):
+    library = _library_with_models(server, make_library, {"a": MB})
+    library.pull("a")
+    pin = library.pin("a")
+    with pytest.raises(InvalidStateError):
+        library.delete("a")
+    pin.release()
+    assert library.delete("a") == MB
+    with pytest.raises(ModelNotFoundError):
+        library.delete("a")
+
+
+def test_clear_keeps_pinned_models(server, make_library: LibraryFactory):
+    library = _library_with_models(server, make_library, {"a": MB, "b": MB})
+    library.pull("a")
+    library.pull("b")
+    with library.pin("b"):
+        assert library.clear() == ["a"]
+    assert [m.id for m in library.store.models()] == ["b"]
+
+
+def test_corrupt_manifest_is_rebuilt_without_losing_models(server, make_library: LibraryFactory, home: Path):
+    library = _library_with_models(server, make_library, {"a": MB, "b": MB})
+    library.pull("a")
+    library.pull("b")
+    (home / "manifest.json").write_text("{ this is not json")
+
+    assert sorted(m.id for m in library.store.models()) == ["a", "b"]
+    report = library.store.last_recovery
+    assert report.corrupt_manifest_moved_to is not None and report.corrupt_manifest_moved_to.exists()
+    assert json.loads((home / "manifest.json").read_text())["models"].keys() == {"a", "b"}
+    assert library.verify("a").ok
+
+
+def test_model_without_its_record_is_recovered_by_hashing(server, make_library: LibraryFactory, home: Path):
+    library = _library_with_models(server, make_library, {"a": MB})
+    library.pull("a")
+    (home / "manifest.json").unlink()
+    (home / "models" / "a" / RECORD_NAME).unlink()
+
+    stored = library.store.get("a")
+
+    assert stored is not None and stored.source == "recovered"
+    assert library.verify("a").ok
+    assert library.store.last_recovery.recovered == ["a"]
+
+
+def test_verify_finds_a_damaged_file(server, make_library: LibraryFactory):
+    library = _library_with_models(server, make_library, {"a": MB})
+    local = library.pull("a")
+    with open(local.main_file, "r+b") as fh:
+        fh.write(b"\x00\x01")
+    report = library.verify("a")
+    assert not report.ok and report.mismatched == ("a.gguf",)
+
+
+def test_a_model_directory_deleted_by_hand_leaves_the_index(server, make_library: LibraryFactory, home: Path):
+    import shutil
+
+    library = _library_with_models(server, make_library, {"a": MB})
+    library.pull("a")
+    shutil.rmtree(home / "models" / "a")
+    assert library.store.get("a") is None
+    assert library.store.last_recovery.dropped == ["a"]
+    library.pull("a")  # and it can be pulled again
+    assert library.verify("a").ok
