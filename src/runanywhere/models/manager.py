@@ -25,6 +25,7 @@ from .._version import __version__
 from ..core.cancel import CancelToken
 from ..core.config import SDKConfig
 from ..core.errors import (
+    ArchiveError,
     ChecksumMismatchError,
     DownloadError,
     InsufficientStorageError,
@@ -361,6 +362,8 @@ class ModelLibrary:
                     raise
                 stored = store.keep_in_memory(self._record(entry, memory_dir, files))
         except SDKError as exc:
+            if isinstance(exc, ArchiveError | ChecksumMismatchError):
+                shutil.rmtree(staging, ignore_errors=True)  # bad bytes: nothing worth resuming
             self.events.emit(ModelDownloadFailed(model_id=entry.id, error=str(exc)))
             raise
         self.events.emit(ModelDownloadCompleted(
