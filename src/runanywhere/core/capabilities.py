@@ -252,6 +252,11 @@ def _cpu_model(cpuinfo: list[dict[str, str]], system: str) -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+def physical_cores() -> int:
+    """Physical CPU cores of this machine (the useful thread count for inference)."""
+    return _physical_cores(_cpuinfo(), platform.system())
+
+
 def _physical_cores(cpuinfo: list[dict[str, str]], system: str) -> int:
     """Distinct (package, core) pairs from /proc/cpuinfo, else sysfs sibling sets, else logical CPUs."""
     cores = {(b["physical id"], b["core id"]) for b in cpuinfo if "physical id" in b and "core id" in b}

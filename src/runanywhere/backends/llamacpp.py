@@ -1,0 +1,243 @@
+"""llama.cpp through llama-cpp-python: the one module that imports ``llama_cpp``.
+
+:class:`LlamaEngine` wraps one loaded GGUF model and is used from one thread
+at a time (the feature's worker). It speaks plain Python values: token ids,
+bytes, strings, numpy arrays. Cancellation reaches into llama.cpp itself: an
+abort callback is installed while a prompt is evaluated, so a long prefill
+stops within one graph node; during decode the token loop checks the token
+(leaving the callback off, since llama.cpp would call it per graph node).
+"""
+
+from __future__ import annotations
+
+import ctypes
+import json
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..core.cancel import CancelToken
+from ..core.errors import (
+    CancelledError,
+    ContextLengthError,
+    GenerationError,
+    InvalidInputError,
+    ModelFormatError,
+    SDKErrorCode,
+    SDKFileNotFoundError,
+)
+from . import require_engine
+
+_POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
+
+
+def _llama() -> Any:
+    return require_engine("llama_cpp", "llm")
+
+
+@dataclass(frozen=True)
+class Sampling:
+    """Sampler settings for one generation (0 temperature = greedy)."""
+
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    seed: int | None = None
+
+
+@dataclass(frozen=True)
+class ChatPrompt:
+    """A chat rendered by the model's template: the prompt text and extra stop strings."""
+
+    text: str
+    stop: tuple[str, ...]
+    add_bos: bool
+
+
+def check_gguf(path: Path) -> None:
+    """Fail early and clearly on a missing, empty or non-GGUF file (llama.cpp would only say 'failed')."""
+    if not path.is_file():
+        raise SDKFileNotFoundError(f"model file not found: {path}")
+    with open(path, "rb") as fh:
+        magic = fh.read(4)
+    if magic != b"GGUF":
+        raise ModelFormatError(f"{path.name} is not a GGUF file (starts with {magic!r}); llama.cpp needs .gguf")
+
+
+class LlamaEngine:
+    """One GGUF model loaded in llama.cpp."""
+
+    def __init__(
+        self,
+        path: Path,
+        *,
+        n_ctx: int = 4096,
+        n_threads: int | None = None,
+        n_batch: int = 512,
+        embedding: bool = False,
+        pooling: str | None = None,
+    ) -> None:
+        check_gguf(path)
+        llama_cpp = _llama()
+        threads = n_threads or _default_threads()
+        kwargs: dict[str, Any] = {}
+        if pooling is not None:
+            if pooling not in _POOLING:
+                raise InvalidInputError(f"pooling must be one of {sorted(_POOLING)}, got {pooling!r}")
+            kwargs["pooling_type"] = _POOLING[pooling]
+        try:
+            self.llm = llama_cpp.Llama(
+                model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
+                n_batch=min(n_batch, n_ctx), n_ubatch=min(n_batch, n_ctx), embedding=embedding,
+                verbose=False, **kwargs,
+            )
+        except (ValueError, RuntimeError, OSError) as exc:
+            raise ModelFormatError(f"llama.cpp could not load {path.name}: {exc}; is it a complete GGUF?") from exc
+        self.path = path
+        self._abort_flag = False
+        self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._abort_flag)
+        self._no_abort_cb = ctypes.cast(None, llama_cpp.ggml_abort_callback)
+
+    # ------------------------------------------------------------------ model
+    @property
+    def n_ctx(self) -> int:
+        return int(self.llm.n_ctx())
+
+    @property
+    def metadata(self) -> dict[str, str]:
+        return dict(self.llm.metadata)
+
+    @property
+    def chat_template(self) -> str | None:
+        return self.llm.metadata.get("tokenizer.chat_template")
+
+    @property
+    def n_embd(self) -> int:
+        return int(self.llm.n_embd())
+
+    def tokenize(self, text: str, *, add_bos: bool = True, special: bool = False) -> list[int]:
+        return list(self.llm.tokenize(text.encode("utf-8"), add_bos=add_bos, special=special))
+
+    def piece(self, token: int) -> bytes:
+        """The bytes one token contributes to the text (special tokens render empty)."""
+        return bytes(self.llm.detokenize([token]))
+
+    def is_end(self, token: int) -> bool:
+        llama_cpp = _llama()
+        return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+
+    def token_text(self, token_id: int) -> str:
+        return bytes(self.llm.detokenize([token_id], special=True)).decode("utf-8", "replace")
+
+    def render_chat(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None) -> ChatPrompt:
+        """Apply the model's own chat template (GGUF ``tokenizer.chat_template``)."""
+        template = self.chat_template
+        if not template:
+            raise InvalidInputError(
+                f"{self.path.name} has no chat template; pass a plain prompt with raw=True",
+                code=SDKErrorCode.INVALID_PROMPT,
+            )
+        formatter_cls = require_engine("llama_cpp.llama_chat_format", "llm").Jinja2ChatFormatter
+        eos = self.token_text(self.llm.token_eos())
+        bos = self.token_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
+        formatter = formatter_cls(template=template, eos_token=eos, bos_token=bos)
+        try:
+            rendered = formatter(messages=list(messages), tools=list(tools) if tools else None)
+        except Exception as exc:  # jinja2 raises many kinds; all mean the template cannot render these messages
+            raise InvalidInputError(f"the chat template could not render these messages: {exc}",
+                                    code=SDKErrorCode.INVALID_PROMPT) from exc
+        stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
+        text = rendered.prompt
+        has_bos = bool(bos) and text.startswith(bos)
+        return ChatPrompt(text, tuple(s for s in stop if s), add_bos=not has_bos)
+
+    # ------------------------------------------------------------- generation
+    def cached_prefix(self, tokens: Sequence[int]) -> int:
+        """How many leading tokens of ``tokens`` are already in the KV cache."""
+        n = 0
+        for cached, new in zip(self.llm._input_ids[: self.llm.n_tokens], tokens, strict=False):
+            if cached != new:
+                break
+            n += 1
+        return min(n, len(tokens) - 1) if n == len(tokens) else n
+
+    def generate(
+        self, tokens: Sequence[int], sampling: Sampling, cancel: CancelToken, *,
+        grammar: Any = None, n_threads: int | None = None,
+    ) -> Iterator[int]:
+        """Yield sampled tokens; the KV cache keeps the longest common prefix with the last call."""
+        if len(tokens) >= self.n_ctx:
+            raise ContextLengthError(
+                f"the prompt is {len(tokens)} tokens but the context holds {self.n_ctx}; "
+                "shorten it or load the model with a larger n_ctx",
+                details={"prompt_tokens": len(tokens), "n_ctx": self.n_ctx},
+            )
+        llama_cpp = _llama()
+        if n_threads:
+            llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, n_threads, n_threads)
+        self.llm.set_seed(sampling.seed if sampling.seed is not None else int.from_bytes(os.urandom(4), "little"))
+        self._abort_flag = False
+        cancel.on_cancel(self._abort)
+        llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._abort_cb, None)
+        prefill = True
+        try:
+            stream = self.llm.generate(
+                list(tokens), top_k=sampling.top_k, top_p=sampling.top_p, min_p=sampling.min_p,
+                temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty, grammar=grammar,
+            )
+            for token in stream:
+                if prefill:
+                    prefill = False
+                    llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._no_abort_cb, None)
+                if cancel.cancelled:
+                    return
+                yield int(token)
+        except RuntimeError as exc:
+            if cancel.cancelled:
+                raise CancelledError("generation was cancelled", code=SDKErrorCode.GENERATION_CANCELLED) from exc
+            raise GenerationError(f"llama.cpp failed: {exc}") from exc
+        finally:
+            llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._no_abort_cb, None)
+            self._abort_flag = False
+
+    def _abort(self) -> None:
+        self._abort_flag = True
+
+    def compile_grammar(self, *, json_schema: dict[str, Any] | None = None, gbnf: str | None = None) -> Any:
+        """A llama.cpp grammar from a JSON schema or GBNF text; bad input is an InvalidInputError."""
+        llama_cpp = _llama()
+        try:
+            if json_schema is not None:
+                return llama_cpp.LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
+            return llama_cpp.LlamaGrammar.from_string(gbnf or "", verbose=False)
+        except (ValueError, RuntimeError, TypeError, KeyError) as exc:
+            raise InvalidInputError(f"cannot turn this into a grammar: {exc}") from exc
+
+    # ------------------------------------------------------------- embeddings
+    def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        """Pooled embeddings, one per text (the model's pooling unless overridden at load)."""
+        for text in texts:
+            n = len(self.tokenize(text, add_bos=True))
+            if n > self.n_ctx:
+                raise ContextLengthError(f"a text of {n} tokens exceeds the context of {self.n_ctx}")
+        try:
+            return [list(map(float, v)) for v in self.llm.embed(list(texts), normalize=False)]
+        except (ValueError, RuntimeError) as exc:
+            raise GenerationError(f"llama.cpp could not embed: {exc}") from exc
+
+    def close(self) -> None:
+        llm = getattr(self, "llm", None)
+        if llm is not None:
+            llm.close()
+            self.llm = None
+
+
+def _default_threads() -> int:
+    """Physical cores: llama.cpp gains nothing from SMT siblings."""
+    from ..core.capabilities import physical_cores
+
+    return max(1, physical_cores())

@@ -1,0 +1,1 @@
+"""Capabilities: one module each (text generation, speech, vision, embeddings, voice...)."""

@@ -1,0 +1,122 @@
+"""A thread that owns an engine: jobs run one at a time, in the order they were submitted.
+
+Blocking calls wait for their job; async twins await it without blocking the
+loop; streaming jobs hand items back through a queue as they are produced.
+Cancelling an awaiting task or closing a stream cancels the job's token, and
+the engine sees it at its next check.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import threading
+from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from typing import Any, Generic, TypeVar
+
+from ..core.cancel import CancelToken
+
+T = TypeVar("T")
+_DONE = object()
+
+
+class EngineWorker:
+    """One worker thread per loaded model, so the engine is never touched concurrently."""
+
+    def __init__(self, name: str) -> None:
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"runanywhere-{name}")
+        self._tokens: set[CancelToken] = set()
+        self._lock = threading.Lock()
+
+    def submit(self, fn: Callable[..., T], *args: Any) -> Future[T]:
+        return self._executor.submit(fn, *args)
+
+    def call(self, fn: Callable[..., T], *args: Any) -> T:
+        return self.submit(fn, *args).result()
+
+    async def acall(self, fn: Callable[[CancelToken], T], cancel: CancelToken) -> T:
+        """Run ``fn(cancel)`` on the worker; cancelling the awaiting task cancels the token."""
+        future = self.submit(self._tracked, fn, cancel)
+        try:
+            return await asyncio.shield(asyncio.wrap_future(future))
+        except asyncio.CancelledError:
+            cancel.cancel()
+            raise
+
+    def _tracked(self, fn: Callable[[CancelToken], T], cancel: CancelToken) -> T:
+        with self._lock:
+            self._tokens.add(cancel)
+        try:
+            return fn(cancel)
+        finally:
+            with self._lock:
+                self._tokens.discard(cancel)
+
+    def cancel_running(self) -> None:
+        """Cancel the job in progress (queued jobs still run)."""
+        with self._lock:
+            tokens = list(self._tokens)
+        for token in tokens:
+            token.cancel()
+
+    def stream(self, produce: Callable[[CancelToken, Callable[[Any], None]], T],
+               cancel: CancelToken) -> Stream[T]:
+        """Run ``produce(cancel, emit)`` on the worker; iterate the returned :class:`Stream`."""
+        items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+
+        def job() -> T:
+            try:
+                return self._tracked(lambda c: produce(c, items.put), cancel)
+            finally:
+                items.put(_DONE)
+
+        return Stream(items, self.submit(job), cancel)
+
+    def close(self) -> None:
+        self.cancel_running()
+        self._executor.shutdown(wait=True)
+
+
+class Stream(Generic[T]):
+    """Items produced by a worker job, then its return value in :attr:`result`."""
+
+    def __init__(self, items: queue.SimpleQueue[Any], future: Future[T], cancel: CancelToken) -> None:
+        self._items = items
+        self._future = future
+        self.cancel_token = cancel
+        self._finished = False
+
+    def __iter__(self) -> Iterator[Any]:
+        try:
+            while (item := self._items.get()) is not _DONE:
+                yield item
+            self._finished = True
+            self._future.result()  # re-raise the job's error here, in the consumer
+        finally:
+            if not self._finished:
+                self.cancel_token.cancel()  # the consumer stopped early: stop the engine too
+
+    async def __aiter__(self) -> AsyncIterator[Any]:
+        loop = asyncio.get_running_loop()
+        try:
+            while (item := await loop.run_in_executor(None, self._items.get)) is not _DONE:
+                yield item
+            self._finished = True
+            await asyncio.wrap_future(self._future)
+        finally:
+            if not self._finished:
+                self.cancel_token.cancel()
+
+    def cancel(self) -> None:
+        self.cancel_token.cancel()
+
+    @property
+    def result(self) -> T:
+        """The job's result; waits for the job to finish."""
+        return self._future.result()
+
+    def wait(self) -> T:
+        for _ in self:
+            pass
+        return self.result

@@ -1,0 +1,436 @@
+"""Text generation and chat with llama.cpp: blocking, streaming and async, cancellable.
+
+``TextGeneration`` is the default :class:`TextGenerator`; create more to hold
+several models at once. Each loaded model is owned by a worker thread, so
+concurrent callers queue in order and never touch the engine together.
+Chat prompts use the model's own template, and the KV cache keeps the longest
+common prefix with the previous call, so the next turn of a conversation only
+evaluates its new tokens (``GenerationResult.prompt_tokens_evaluated``).
+"""
+
+from __future__ import annotations
+
+import codecs
+import os
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any, Literal
+
+from ..backends.llamacpp import LlamaEngine, Sampling
+from ..core.cancel import CancelToken
+from ..core.errors import CancelledError, InvalidInputError, ModelNotLoadedError
+from ..core.events import EventBus, ModelLoadCompleted, ModelLoadFailed, ModelLoadStarted, ModelUnloaded
+from ..core.sdk import RunAnywhere
+from ..models.manager import ModelLibrary, ModelManager, ProgressCallback
+from ._worker import EngineWorker, Stream
+
+FinishReason = Literal["stop", "length", "cancelled"]
+Message = Mapping[str, Any]
+Prompt = str | Sequence[Message]
+
+
+@dataclass(frozen=True)
+class GenerationOptions:
+    """How to generate. ``temperature=0`` is greedy; ``seed`` makes sampling reproducible.
+
+    ``raw=True`` sends a string prompt as-is, without the chat template.
+    """
+
+    max_tokens: int = 256
+    temperature: float = 0.7
+    top_k: int = 40
+    top_p: float = 0.95
+    min_p: float = 0.05
+    repeat_penalty: float = 1.0
+    stop: tuple[str, ...] = ()
+    seed: int | None = None
+    system_prompt: str | None = None
+    threads: int | None = None
+    raw: bool = False
+
+    def __post_init__(self) -> None:
+        if self.max_tokens < 1:
+            raise InvalidInputError(f"max_tokens must be at least 1, got {self.max_tokens}")
+        if self.temperature < 0:
+            raise InvalidInputError(f"temperature cannot be negative, got {self.temperature}")
+        if not 0 < self.top_p <= 1:
+            raise InvalidInputError(f"top_p must be in (0, 1], got {self.top_p}")
+        object.__setattr__(self, "stop", tuple(self.stop))
+
+    def sampling(self) -> Sampling:
+        return Sampling(self.temperature, self.top_k if self.temperature > 0 else 1, self.top_p, self.min_p,
+                        self.repeat_penalty, self.seed)
+
+
+@dataclass(frozen=True)
+class TokenEvent:
+    """One piece of streamed text. ``is_thinking`` marks text inside ``<think>…</think>``."""
+
+    text: str
+    token_id: int
+    index: int
+    is_thinking: bool = False
+
+
+@dataclass(frozen=True)
+class GenerationResult:
+    """A finished generation and its metrics.
+
+    ``input_tokens`` is the prompt's length; ``prompt_tokens_evaluated`` how many
+    of them llama.cpp had to evaluate (the rest came from the KV cache).
+    ``time_to_first_token_ms`` runs from the call (after queueing) to the first
+    sampled token; ``prefill_tokens_per_second`` is evaluated prompt tokens over
+    that time; ``decode_tokens_per_second`` is tokens after the first over the
+    time after it. ``latency_ms`` is the whole call.
+    """
+
+    text: str
+    model_id: str
+    input_tokens: int
+    output_tokens: int
+    prompt_tokens_evaluated: int
+    latency_ms: float
+    time_to_first_token_ms: float | None
+    prefill_tokens_per_second: float | None
+    decode_tokens_per_second: float | None
+    finish_reason: FinishReason
+    thinking_content: str | None = None
+    thinking_tokens: int = 0
+    response_tokens: int = 0
+    queue_ms: float = 0.0
+
+    @property
+    def tokens_per_second(self) -> float:
+        """Output tokens over the whole latency, as the reference SDK reports it."""
+        return self.output_tokens / (self.latency_ms / 1000) if self.latency_ms > 0 else 0.0
+
+    @property
+    def tokens_used(self) -> int:
+        return self.output_tokens
+
+    @property
+    def reused_prompt_tokens(self) -> int:
+        return self.input_tokens - self.prompt_tokens_evaluated
+
+
+class GenerationStream:
+    """Token events as they are generated; :attr:`result` holds the full result at the end.
+
+    Breaking out of the loop, :meth:`cancel`, or cancelling an ``async for``
+    stops the engine (prefill included).
+    """
+
+    def __init__(self, stream: Stream[GenerationResult]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[TokenEvent]:
+        return iter(self._stream)
+
+    def __aiter__(self) -> AsyncIterator[TokenEvent]:
+        return self._stream.__aiter__()
+
+    def cancel(self) -> None:
+        self._stream.cancel()
+
+    @property
+    def result(self) -> GenerationResult:
+        return self._stream.result
+
+    def text(self) -> Iterator[str]:
+        """Just the text pieces."""
+        for event in self:
+            yield event.text
+
+
+@dataclass
+class _Loaded:
+    model_id: str
+    engine: LlamaEngine
+    worker: EngineWorker
+    release: Callable[[], None]
+
+
+class TextGenerator:
+    """Loads one GGUF language model and generates text with it."""
+
+    component = "llm"
+
+    def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None) -> None:
+        self._models = models or ModelManager
+        self._events = events or EventBus.shared
+        self._loaded: _Loaded | None = None
+        self._state_lock = threading.RLock()
+
+    # ------------------------------------------------------------- lifecycle
+    @property
+    def is_loaded(self) -> bool:
+        return self._loaded is not None
+
+    @property
+    def loaded_model(self) -> str | None:
+        loaded = self._loaded
+        return loaded.model_id if loaded else None
+
+    @property
+    def engine(self) -> LlamaEngine:
+        return self._require().engine
+
+    def load_model(
+        self, model: str | os.PathLike[str], *, n_ctx: int = 4096, n_threads: int | None = None,
+        n_batch: int = 512, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+    ) -> str:
+        """Load a catalog id (pulled into the store on first use) or a ``.gguf`` path; returns its id.
+
+        A model already loaded here is unloaded first.
+        """
+        local = self._models.resolve(model, cancel=cancel, progress=progress)
+        model_id = local.id
+        self._events.emit(ModelLoadStarted(model_id=model_id, component=self.component))
+        started = time.perf_counter()
+        pin = self._models.pin(model_id) if local.entry is not None else None
+        worker = EngineWorker(f"llm-{model_id}")
+        try:
+            engine = worker.call(lambda: LlamaEngine(Path(local.main_file), n_ctx=n_ctx, n_threads=n_threads,
+                                                     n_batch=n_batch, **self._engine_options()))
+        except BaseException as exc:
+            worker.close()
+            if pin is not None:
+                pin.release()
+            self._events.emit(ModelLoadFailed(model_id=model_id, component=self.component, error=str(exc)))
+            raise
+        with self._state_lock:
+            self.unload()
+            remove_cleanup = RunAnywhere.add_cleanup(f"{self.component}:{model_id}", self.unload)
+
+            def release() -> None:
+                remove_cleanup()
+                worker.call(engine.close)
+                worker.close()
+                if pin is not None:
+                    pin.release()
+
+            self._loaded = _Loaded(model_id, engine, worker, release)
+        self._events.emit(ModelLoadCompleted(model_id=model_id, component=self.component,
+                                             load_time_ms=(time.perf_counter() - started) * 1000))
+        return model_id
+
+    def _engine_options(self) -> dict[str, Any]:
+        return {}
+
+    def unload(self) -> None:
+        """Release the model (waits for the generation in progress to stop)."""
+        with self._state_lock:
+            loaded, self._loaded = self._loaded, None
+        if loaded is not None:
+            loaded.worker.cancel_running()
+            loaded.release()
+            self._events.emit(ModelUnloaded(model_id=loaded.model_id, component=self.component))
+
+    def cancel(self) -> None:
+        """Stop the generation in progress (queued calls still run)."""
+        loaded = self._loaded
+        if loaded is not None:
+            loaded.worker.cancel_running()
+
+    def _require(self) -> _Loaded:
+        loaded = self._loaded
+        if loaded is None:
+            raise ModelNotLoadedError("no language model is loaded; call load_model() first")
+        return loaded
+
+    # ------------------------------------------------------------ generating
+    def generate(self, prompt: Prompt, options: GenerationOptions | None = None, *,
+                 cancel: CancelToken | None = None, **overrides: Any) -> GenerationResult:
+        """Generate a full answer to a prompt string or a list of chat messages."""
+        return self._start(prompt, options, cancel, overrides, None).wait()
+
+    def generate_stream(self, prompt: Prompt, options: GenerationOptions | None = None, *,
+                        cancel: CancelToken | None = None, **overrides: Any) -> GenerationStream:
+        """Stream :class:`TokenEvent` objects; the stream's ``result`` is the full result."""
+        return GenerationStream(self._start(prompt, options, cancel, overrides, None))
+
+    async def agenerate(self, prompt: Prompt, options: GenerationOptions | None = None, *,
+                        cancel: CancelToken | None = None, **overrides: Any) -> GenerationResult:
+        """Async twin of :meth:`generate`; cancelling the task cancels the generation."""
+        stream = self.agenerate_stream(prompt, options, cancel=cancel, **overrides)
+        async for _ in stream:
+            pass
+        return stream.result
+
+    def agenerate_stream(self, prompt: Prompt, options: GenerationOptions | None = None, *,
+                         cancel: CancelToken | None = None, **overrides: Any) -> GenerationStream:
+        """Async twin of :meth:`generate_stream`: use ``async for``."""
+        return self.generate_stream(prompt, options, cancel=cancel, **overrides)
+
+    def _start(self, prompt: Prompt, options: GenerationOptions | None, cancel: CancelToken | None,
+               overrides: Mapping[str, Any], grammar: Any) -> Stream[GenerationResult]:
+        loaded = self._require()
+        opts = replace(options or GenerationOptions(), **overrides) if overrides else (options or GenerationOptions())
+        messages = _messages(prompt, opts)
+        token = cancel or CancelToken()
+        submitted = time.perf_counter()
+
+        def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> GenerationResult:
+            return _run(loaded, messages, prompt, opts, grammar, cancel_token, emit, submitted)
+
+        return loaded.worker.stream(produce, token)
+
+    # Used by structured output and tool calling, which compose this feature.
+    def _start_constrained(self, prompt: Prompt, options: GenerationOptions, cancel: CancelToken | None,
+                           grammar: Any) -> Stream[GenerationResult]:
+        return self._start(prompt, options, cancel, {}, grammar)
+
+
+def _messages(prompt: Prompt, opts: GenerationOptions) -> list[dict[str, Any]] | None:
+    """The chat messages for a prompt, or None for a raw completion."""
+    if isinstance(prompt, str):
+        if not prompt.strip() and opts.raw:
+            raise InvalidInputError("the prompt is empty")
+        if opts.raw:
+            return None
+        messages: list[dict[str, Any]] = [{"role": "user", "content": prompt}]
+    else:
+        messages = [dict(m) for m in prompt]
+        if not messages:
+            raise InvalidInputError("the message list is empty")
+        for m in messages:
+            if "role" not in m or "content" not in m:
+                raise InvalidInputError(f"each message needs 'role' and 'content': {m!r}")
+    if opts.system_prompt and messages[0]["role"] != "system":
+        messages.insert(0, {"role": "system", "content": opts.system_prompt})
+    return messages
+
+
+class _StopMatcher:
+    """Emits text while holding back any tail that could still grow into a stop string."""
+
+    def __init__(self, stops: Sequence[str]) -> None:
+        self.stops = [s for s in stops if s]
+        self.text = ""
+        self.emitted = 0
+
+    def feed(self, piece: str) -> tuple[str, bool]:
+        """Returns (text safe to emit now, whether a stop string was hit)."""
+        self.text += piece
+        for stop in self.stops:
+            at = self.text.find(stop, max(0, self.emitted - len(stop)))
+            if at != -1:
+                self.text = self.text[:at]
+                out = self.text[self.emitted:]
+                self.emitted = len(self.text)
+                return out, True
+        hold = max((_overlap(self.text, s) for s in self.stops), default=0)
+        out = self.text[self.emitted:len(self.text) - hold]
+        self.emitted += len(out)
+        return out, False
+
+    def flush(self) -> str:
+        out = self.text[self.emitted:]
+        self.emitted = len(self.text)
+        return out
+
+
+def _overlap(text: str, stop: str) -> int:
+    """Length of the longest suffix of ``text`` that is a proper prefix of ``stop``."""
+    for n in range(min(len(stop) - 1, len(text)), 0, -1):
+        if text.endswith(stop[:n]):
+            return n
+    return 0
+
+
+def _run(loaded: _Loaded, messages: list[dict[str, Any]] | None, prompt: Prompt, opts: GenerationOptions,
+         grammar: Any, cancel: CancelToken, emit: Callable[[Any], None], submitted: float) -> GenerationResult:
+    engine = loaded.engine
+    started = time.perf_counter()
+    if messages is None:
+        assert isinstance(prompt, str)
+        tokens = engine.tokenize(prompt, add_bos=True)
+        stops = list(opts.stop)
+    else:
+        chat = engine.render_chat(messages)
+        tokens = engine.tokenize(chat.text, add_bos=chat.add_bos, special=True)
+        stops = list(opts.stop) + list(chat.stop)
+    evaluated = len(tokens) - engine.cached_prefix(tokens)
+    max_tokens = min(opts.max_tokens, engine.n_ctx - len(tokens))
+    matcher = _StopMatcher(stops)
+    decoder = codecs.getincrementaldecoder("utf-8")("replace")
+    thinking = _ThinkSplitter()
+    first_at: float | None = None
+    count = 0
+    finish: FinishReason = "length"
+    hit_stop_string = False
+    try:
+        for token in engine.generate(tokens, opts.sampling(), cancel, grammar=grammar, n_threads=opts.threads):
+            if first_at is None:
+                first_at = time.perf_counter()
+            if engine.is_end(token):
+                finish = "stop"
+                break
+            count += 1
+            piece, hit_stop_string = matcher.feed(decoder.decode(engine.piece(token)))
+            if piece:
+                emit(TokenEvent(piece, token, count - 1, thinking.feed(piece, count)))
+            if hit_stop_string:
+                finish = "stop"
+                break
+            if count >= max_tokens:
+                break
+        if cancel.cancelled:
+            finish = "cancelled"
+    except CancelledError:
+        finish = "cancelled"
+    if finish != "cancelled" and not hit_stop_string:
+        tail = matcher.feed(decoder.decode(b"", final=True))[0] + matcher.flush()
+        if tail:
+            emit(TokenEvent(tail, -1, count, thinking.feed(tail, count)))
+    end = time.perf_counter()
+    text = matcher.text[:matcher.emitted] if finish == "cancelled" else matcher.text
+    ttft = (first_at - started) if first_at is not None else None
+    decode_s = end - first_at if first_at is not None else 0.0
+    thought, answer = _split_thinking(text)
+    return GenerationResult(
+        text=answer, model_id=loaded.model_id, input_tokens=len(tokens), output_tokens=count,
+        prompt_tokens_evaluated=evaluated, latency_ms=(end - started) * 1000,
+        time_to_first_token_ms=ttft * 1000 if ttft is not None else None,
+        prefill_tokens_per_second=evaluated / ttft if ttft else None,
+        decode_tokens_per_second=(count - 1) / decode_s if count > 1 and decode_s > 0 else None,
+        finish_reason=finish, thinking_content=thought, thinking_tokens=thinking.tokens,
+        response_tokens=count - thinking.tokens, queue_ms=(started - submitted) * 1000,
+    )
+
+
+class _ThinkSplitter:
+    """Tracks whether streamed text is inside ``<think>…</think>`` and counts those tokens."""
+
+    def __init__(self) -> None:
+        self.inside = False
+        self.tokens = 0
+        self._last_index = -1
+
+    def feed(self, piece: str, index: int) -> bool:
+        was = self.inside
+        if "<think>" in piece:
+            self.inside = True
+        if "</think>" in piece:
+            self.inside = False
+        thinking = was or self.inside
+        if thinking and index != self._last_index:
+            self.tokens += 1
+            self._last_index = index
+        return thinking
+
+
+def _split_thinking(text: str) -> tuple[str | None, str]:
+    start = text.find("<think>")
+    if start == -1:
+        return None, text
+    end = text.find("</think>", start)
+    if end == -1:
+        return text[start + 7:].strip(), ""
+    return text[start + 7:end].strip(), (text[:start] + text[end + 8:]).strip()
+
+
+TextGeneration = TextGenerator()
