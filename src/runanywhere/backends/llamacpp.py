@@ -100,7 +100,7 @@ class LlamaEngine:
         self.path = path
         self._abort_flag = False
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._abort_flag)
-        self._no_abort_cb = ctypes.cast(None, llama_cpp.ggml_abort_callback)
+        self._no_abort_cb = ctypes.cast(0, llama_cpp.ggml_abort_callback)  # NULL: no callback
 
     # ------------------------------------------------------------------ model
     @property
@@ -113,7 +113,8 @@ class LlamaEngine:
 
     @property
     def chat_template(self) -> str | None:
-        return self.llm.metadata.get("tokenizer.chat_template")
+        template = self.llm.metadata.get("tokenizer.chat_template")
+        return str(template) if template else None
 
     @property
     def n_embd(self) -> int:
@@ -133,7 +134,9 @@ class LlamaEngine:
     def token_text(self, token_id: int) -> str:
         return bytes(self.llm.detokenize([token_id], special=True)).decode("utf-8", "replace")
 
-    def render_chat(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None) -> ChatPrompt:
+    def render_chat(
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+    ) -> ChatPrompt:
         """Apply the model's own chat template (GGUF ``tokenizer.chat_template``)."""
         template = self.chat_template
         if not template:

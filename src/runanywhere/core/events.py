@@ -12,6 +12,7 @@ import enum
 import logging
 import threading
 import time
+import weakref
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar, TypeVar
@@ -168,6 +169,41 @@ class ModelDeleted(SDKEvent):
     freed_bytes: int
 
 
+@dataclass(frozen=True, kw_only=True)
+class GenerationStarted(SDKEvent):
+    type: ClassVar[str] = "generation.started"
+    category: ClassVar[EventCategory] = EventCategory.GENERATION
+    model_id: str
+    prompt: str  # the first 100 characters
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationCompleted(SDKEvent):
+    type: ClassVar[str] = "generation.completed"
+    category: ClassVar[EventCategory] = EventCategory.GENERATION
+    model_id: str
+    tokens_used: int
+    latency_ms: float
+    finish_reason: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class GenerationFailed(SDKEvent):
+    type: ClassVar[str] = "generation.failed"
+    category: ClassVar[EventCategory] = EventCategory.GENERATION
+    model_id: str
+    error: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class EmbeddingsGenerated(SDKEvent):
+    type: ClassVar[str] = "embeddings.generated"
+    category: ClassVar[EventCategory] = EventCategory.GENERATION
+    num_embeddings: int
+    dimension: int
+    processing_time_ms: float
+
+
 def _event_name(event: str | type[SDKEvent]) -> str:
     return event if isinstance(event, str) else event.type
 
@@ -210,11 +246,12 @@ class EventBus:
 
     def once(self, event: str | type[SDKEvent], handler: Handler) -> Unsubscribe:
         """Like :meth:`on`, but only for the first matching event."""
-        fired = threading.Event()
+        fired = threading.Lock()
 
         def wrapper(ev: Any) -> None:
-            if not fired.is_set():
-                fired.set()
+            # acquire(blocking=False) is atomic: of events emitted at once from
+            # several threads, exactly one gets through.
+            if fired.acquire(blocking=False):
                 unsubscribe()
                 handler(ev)
 
@@ -239,13 +276,13 @@ class EventBus:
             except Exception:  # a subscriber's bug must not break the emitter
                 _log.exception("event handler %r failed on %s", handler, event.type)
 
-    async def stream(
-        self, *events: str | type[SDKEvent], maxsize: int = 0
-    ) -> AsyncIterator[SDKEvent]:
-        """Async iterator over matching events (all when none named).
+    def stream(self, *events: str | type[SDKEvent], maxsize: int = 0) -> AsyncIterator[SDKEvent]:
+        """Async iterator over matching events (all when none named); call it inside a coroutine.
 
-        Events emitted from worker threads are handed to the caller's loop;
-        the subscription ends when the iteration does.
+        The subscription starts when ``stream()`` is called, so events emitted
+        before the first ``await`` are not lost. Events emitted from worker
+        threads are handed to the caller's loop; the subscription ends when the
+        iteration does (or the iterator is closed or garbage-collected).
         """
         loop = asyncio.get_running_loop()
         queue: asyncio.Queue[SDKEvent] = asyncio.Queue(maxsize)
@@ -253,14 +290,23 @@ class EventBus:
 
         def forward(ev: SDKEvent) -> None:
             if any(_matches(p, ev.type) for p in patterns):
-                loop.call_soon_threadsafe(_put_nowait_dropping, queue, ev)
+                try:
+                    loop.call_soon_threadsafe(_put_nowait_dropping, queue, ev)
+                except RuntimeError:  # the loop is closed: nobody is listening any more
+                    unsubscribe()
 
         unsubscribe = self.on_any(forward)
-        try:
-            while True:
-                yield await queue.get()
-        finally:
-            unsubscribe()
+        iterator = _drain(queue, unsubscribe)
+        weakref.finalize(iterator, unsubscribe)  # a stream that is never iterated must not leak
+        return iterator
+
+
+async def _drain(queue: asyncio.Queue[SDKEvent], unsubscribe: Unsubscribe) -> AsyncIterator[SDKEvent]:
+    try:
+        while True:
+            yield await queue.get()
+    finally:
+        unsubscribe()
 
 
 def _put_nowait_dropping(queue: asyncio.Queue[SDKEvent], ev: SDKEvent) -> None:

@@ -22,7 +22,16 @@ from typing import Any, Literal
 from ..backends.llamacpp import LlamaEngine, Sampling
 from ..core.cancel import CancelToken
 from ..core.errors import CancelledError, InvalidInputError, ModelNotLoadedError
-from ..core.events import EventBus, ModelLoadCompleted, ModelLoadFailed, ModelLoadStarted, ModelUnloaded
+from ..core.events import (
+    EventBus,
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationStarted,
+    ModelLoadCompleted,
+    ModelLoadFailed,
+    ModelLoadStarted,
+    ModelUnloaded,
+)
 from ..core.sdk import RunAnywhere
 from ..models.manager import ModelLibrary, ModelManager, ProgressCallback
 from ._worker import EngineWorker, Stream
@@ -273,8 +282,19 @@ class TextGenerator:
         token = cancel or CancelToken()
         submitted = time.perf_counter()
 
+        events = self._events
+        preview = prompt if isinstance(prompt, str) else str(prompt[-1].get("content", ""))
+
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> GenerationResult:
-            return _run(loaded, messages, prompt, opts, grammar, cancel_token, emit, submitted)
+            events.emit(GenerationStarted(model_id=loaded.model_id, prompt=preview[:100]))
+            try:
+                result = _run(loaded, messages, prompt, opts, grammar, cancel_token, emit, submitted)
+            except Exception as exc:
+                events.emit(GenerationFailed(model_id=loaded.model_id, error=str(exc)))
+                raise
+            events.emit(GenerationCompleted(model_id=loaded.model_id, tokens_used=result.output_tokens,
+                                            latency_ms=result.latency_ms, finish_reason=result.finish_reason))
+            return result
 
         return loaded.worker.stream(produce, token)
 

@@ -1,0 +1,147 @@
+"""JSON-schema structured output: grammar-constrained decoding, then real validation.
+
+The schema becomes a llama.cpp grammar, so the model can only emit JSON of
+that shape; the parsed value is then validated with ``jsonschema`` as well
+(a grammar cannot express every keyword, and a reply cut by ``max_tokens``
+is caught here rather than handed to the caller).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from typing import Any
+
+import jsonschema
+
+from ..core.cancel import CancelToken
+from ..core.errors import GenerationError, InvalidInputError, SDKErrorCode
+from ._worker import Stream
+from .text_generation import GenerationOptions, GenerationResult, Prompt, TextGeneration, TextGenerator
+
+_FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
+
+
+@dataclass(frozen=True)
+class StructuredOutputValidation:
+    is_valid: bool
+    errors: tuple[str, ...]
+    value: Any = None
+
+
+@dataclass(frozen=True)
+class StructuredResult:
+    """The parsed value, guaranteed to match the schema, with the raw generation."""
+
+    value: Any
+    text: str
+    generation: GenerationResult
+
+
+def check_schema(schema: Mapping[str, Any]) -> None:
+    """Raise InvalidInputError when ``schema`` is not a valid JSON Schema."""
+    if not isinstance(schema, Mapping):
+        raise InvalidInputError("a JSON schema must be a dict", code=SDKErrorCode.INVALID_PARAMETER)
+    try:
+        jsonschema.Draft202012Validator.check_schema(dict(schema))
+    except jsonschema.SchemaError as exc:
+        raise InvalidInputError(f"invalid JSON schema: {exc.message}", code=SDKErrorCode.INVALID_PARAMETER,
+                                details={"path": list(exc.path)}) from exc
+
+
+def extract_json(text: str) -> Any | None:
+    """The first JSON value in ``text`` (a fenced block, or the first ``{``/``[`` that parses)."""
+    candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
+    decoder = json.JSONDecoder()
+    for candidate in candidates:
+        for start, char in enumerate(candidate):
+            if char in "{[":
+                try:
+                    return decoder.raw_decode(candidate, start)[0]
+                except json.JSONDecodeError:
+                    continue
+    return None
+
+
+def validate(value: Any, schema: Mapping[str, Any]) -> StructuredOutputValidation:
+    """Check a value (or JSON text) against a schema; every error is reported, none raised."""
+    check_schema(schema)
+    if isinstance(value, str):
+        parsed = extract_json(value)
+        if parsed is None:
+            return StructuredOutputValidation(False, ("no JSON value found in the text",))
+        value = parsed
+    validator = jsonschema.Draft202012Validator(dict(schema))
+    errors = tuple(
+        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(value)
+    )
+    return StructuredOutputValidation(not errors, errors, value)
+
+
+class StructuredOutputGenerator:
+    """Generates values that match a JSON schema with a :class:`TextGenerator`."""
+
+    def __init__(self, generator: TextGenerator | None = None) -> None:
+        self.generator = generator or TextGeneration
+
+    extract_json = staticmethod(extract_json)
+    validate = staticmethod(validate)
+
+    def generate(self, prompt: Prompt, json_schema: Mapping[str, Any], options: GenerationOptions | None = None,
+                 *, cancel: CancelToken | None = None, include_schema: bool = True,
+                 **overrides: Any) -> StructuredResult:
+        """Generate JSON matching ``json_schema`` and return it parsed and validated.
+
+        ``include_schema`` also shows the schema to the model, which helps it
+        fill the fields sensibly (the grammar alone only fixes their shape).
+        """
+        stream = self._begin(prompt, json_schema, options, cancel, include_schema, overrides)
+        return self._finish(stream.wait(), json_schema)
+
+    async def agenerate(self, prompt: Prompt, json_schema: Mapping[str, Any],
+                        options: GenerationOptions | None = None, *, cancel: CancelToken | None = None,
+                        include_schema: bool = True, **overrides: Any) -> StructuredResult:
+        """Async twin of :meth:`generate`."""
+        stream = self._begin(prompt, json_schema, options, cancel, include_schema, overrides)
+        async for _ in stream:
+            pass
+        return self._finish(stream.result, json_schema)
+
+    def _begin(self, prompt: Prompt, schema: Mapping[str, Any], options: GenerationOptions | None,
+               cancel: CancelToken | None, include_schema: bool, overrides: Mapping[str, Any]) -> Stream[Any]:
+        check_schema(schema)
+        opts = replace(options or GenerationOptions(), **overrides)
+        grammar = self.generator.engine.compile_grammar(json_schema=dict(schema))
+        return self.generator._start_constrained(self._prompt(prompt, schema, include_schema), opts, cancel, grammar)
+
+    @staticmethod
+    def _prompt(prompt: Prompt, schema: Mapping[str, Any], include_schema: bool) -> Prompt:
+        if not include_schema:
+            return prompt
+        instruction = f"Answer only with JSON that matches this JSON schema:\n{json.dumps(schema)}"
+        if isinstance(prompt, str):
+            return f"{prompt}\n\n{instruction}"
+        messages = [dict(m) for m in prompt]
+        return [{"role": "system", "content": instruction}, *messages] if messages[0]["role"] != "system" else [
+            {**messages[0], "content": f"{messages[0]['content']}\n\n{instruction}"}, *messages[1:]]
+
+    @staticmethod
+    def _finish(result: GenerationResult, schema: Mapping[str, Any]) -> StructuredResult:
+        if result.finish_reason == "cancelled":
+            raise GenerationError("structured generation was cancelled", code=SDKErrorCode.GENERATION_CANCELLED)
+        try:
+            value = json.loads(result.text)
+        except json.JSONDecodeError as exc:
+            hint = " (max_tokens cut it short; raise it)" if result.finish_reason == "length" else ""
+            raise GenerationError(f"the model's output is not complete JSON{hint}: {exc}",
+                                  details={"text": result.text}) from exc
+        check = validate(value, schema)
+        if not check.is_valid:
+            raise GenerationError("the output does not match the schema: " + "; ".join(check.errors),
+                                  details={"text": result.text, "errors": check.errors})
+        return StructuredResult(value, result.text, result)
+
+
+StructuredOutput = StructuredOutputGenerator()
