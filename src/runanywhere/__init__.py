@@ -32,8 +32,12 @@ from .core.errors import (
     StoreCorruptError,
 )
 from .core.events import (
+    EmbeddingsGenerated,
     EventBus,
     EventCategory,
+    GenerationCompleted,
+    GenerationFailed,
+    GenerationStarted,
     ModelDeleted,
     ModelDownloadCompleted,
     ModelDownloadFailed,
@@ -52,6 +56,21 @@ from .core.events import (
 )
 from .core.logging import LogLevel, SDKLogger
 from .core.sdk import RunAnywhere, RunAnywhereSDK
+from .features.embeddings import EmbeddingGenerator, Embeddings
+from .features.structured_output import (
+    StructuredOutput,
+    StructuredOutputGenerator,
+    StructuredOutputValidation,
+    StructuredResult,
+)
+from .features.text_generation import (
+    GenerationOptions,
+    GenerationResult,
+    GenerationStream,
+    TextGeneration,
+    TextGenerator,
+    TokenEvent,
+)
 from .models.catalog import Catalog, ModelCategory, ModelEntry, ModelFile, PackagePart
 from .models.manager import LocalModel, ModelInfo, ModelLibrary, ModelManager
 from .models.store import EvictionPlan, StorageInfo, StoredFile, StoredModel, VerifyReport
@@ -68,11 +87,20 @@ __all__ = [
     "ConfigurationError",
     "ContextLengthError",
     "DownloadError",
+    "EmbeddingGenerator",
+    "Embeddings",
+    "EmbeddingsGenerated",
     "Environment",
     "EventBus",
     "EventCategory",
     "EvictionPlan",
+    "GenerationCompleted",
     "GenerationError",
+    "GenerationFailed",
+    "GenerationOptions",
+    "GenerationResult",
+    "GenerationStarted",
+    "GenerationStream",
     "InitializationError",
     "InsufficientStorageError",
     "InvalidInputError",
@@ -120,6 +148,13 @@ __all__ = [
     "StoreCorruptError",
     "StoredFile",
     "StoredModel",
+    "StructuredOutput",
+    "StructuredOutputGenerator",
+    "StructuredOutputValidation",
+    "StructuredResult",
+    "TextGeneration",
+    "TextGenerator",
+    "TokenEvent",
     "VerifyReport",
     "__version__",
     "detect_capabilities",

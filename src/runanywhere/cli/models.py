@@ -101,6 +101,8 @@ def _pull(args: argparse.Namespace) -> int:
     if not ids:
         print("name at least one model, or --defaults", file=sys.stderr)
         return 2
+    for model_id in ids:  # a typo fails at once, before anything is downloaded
+        ModelManager.get(model_id)
     console = Console(stderr=True)
     tasks: dict[str, TaskID] = {}
     results = {}

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 
 from .errors import CancelledError, SDKErrorCode
+
+_log = logging.getLogger("runanywhere.cancel")
 
 
 class CancelToken:
@@ -31,7 +34,7 @@ class CancelToken:
             self._event.set()
             callbacks, self._callbacks = self._callbacks, []
         for callback in callbacks:
-            callback()
+            self._call(callback)
 
     def on_cancel(self, callback: Callable[[], None]) -> None:
         """Call ``callback`` once when cancelled (at once if it already is)."""
@@ -39,7 +42,15 @@ class CancelToken:
             if not self._event.is_set():
                 self._callbacks.append(callback)
                 return
-        callback()
+        self._call(callback)
+
+    @staticmethod
+    def _call(callback: Callable[[], None]) -> None:
+        # One failing callback must not keep the others from stopping their work.
+        try:
+            callback()
+        except Exception:
+            _log.exception("cancel callback %r failed", callback)
 
     def wait(self, timeout: float | None = None) -> bool:
         """Sleep until cancelled or ``timeout`` elapses; True when cancelled."""

@@ -11,7 +11,7 @@ from typing import Any
 
 from .errors import ConfigurationError
 
-_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)?\s*$", re.IGNORECASE)
+_SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*((?:[kmgt]i?)?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
 
 
@@ -21,13 +21,13 @@ class Environment(str, enum.Enum):
     PRODUCTION = "production"
 
 
-def parse_size(value: int | str) -> int:
-    """Bytes from ``1048576``, ``"500MB"``, ``"2GiB"`` or ``"1.5g"``."""
-    if isinstance(value, int):
-        if value < 0:
-            raise ConfigurationError(f"a size cannot be negative: {value}")
-        return value
-    match = _SIZE.match(value)
+def parse_size(value: int | float | str) -> int:
+    """Bytes from ``1048576``, ``2e9``, ``"500MB"``, ``"2GiB"`` or ``"1.5g"``."""
+    if isinstance(value, (int, float)) and not isinstance(value, bool):
+        if not value >= 0 or value == float("inf"):
+            raise ConfigurationError(f"a size must be a finite number of bytes, at least 0: {value}")
+        return int(value)
+    match = _SIZE.match(value) if isinstance(value, str) else None
     if not match:
         raise ConfigurationError(
             f"cannot read {value!r} as a size; write bytes or a number with a unit like '500MB' or '2GiB'"
@@ -73,8 +73,15 @@ class SDKConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
-        object.__setattr__(self, "catalog_files", tuple(Path(p).expanduser() for p in self.catalog_files))
-        object.__setattr__(self, "environment", Environment(self.environment))
+        files: Any = self.catalog_files
+        if isinstance(files, (str, os.PathLike)):  # one file, not an iterable of characters
+            files = (files,)
+        object.__setattr__(self, "catalog_files", tuple(Path(p).expanduser() for p in files))
+        try:
+            object.__setattr__(self, "environment", Environment(self.environment))
+        except ValueError:
+            choices = ", ".join(e.value for e in Environment)
+            raise ConfigurationError(f"unknown environment {self.environment!r}; use one of: {choices}") from None
         if self.storage_quota_bytes is not None:
             object.__setattr__(self, "storage_quota_bytes", parse_size(self.storage_quota_bytes))
         if self.max_retries < 0:

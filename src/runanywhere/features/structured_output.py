@@ -14,8 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-import jsonschema
-
 from ..core.cancel import CancelToken
 from ..core.errors import GenerationError, InvalidInputError, SDKErrorCode
 from ._worker import Stream
@@ -42,6 +40,8 @@ class StructuredResult:
 
 def check_schema(schema: Mapping[str, Any]) -> None:
     """Raise InvalidInputError when ``schema`` is not a valid JSON Schema."""
+    import jsonschema  # deferred: a slow import most programs never need
+
     if not isinstance(schema, Mapping):
         raise InvalidInputError("a JSON schema must be a dict", code=SDKErrorCode.INVALID_PARAMETER)
     try:
@@ -73,6 +73,8 @@ def validate(value: Any, schema: Mapping[str, Any]) -> StructuredOutputValidatio
         if parsed is None:
             return StructuredOutputValidation(False, ("no JSON value found in the text",))
         value = parsed
+    import jsonschema
+
     validator = jsonschema.Draft202012Validator(dict(schema))
     errors = tuple(
         f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(value)

@@ -1,0 +1,111 @@
+"""Sentence embeddings with llama.cpp: float32 vectors, pooled and (by default) L2-normalised.
+
+A GGUF embedding model loads directly. A sentence-transformers BERT model in
+its Hugging Face layout (``model.safetensors`` + ``config.json`` + vocab), such
+as the packaged all-MiniLM-L6-v2, is converted to GGUF once by
+:func:`runanywhere.models.convert.convert_bert_to_gguf` and the result is kept
+beside the store in ``<home>/derived/<model id>/``.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core.cancel import CancelToken
+from ..core.errors import InvalidInputError, ModelFormatError
+from ..core.events import EmbeddingsGenerated, EventBus
+from ..models.manager import LocalModel, ModelLibrary, ProgressCallback
+from ._llama import LlamaHolder
+
+if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere` light
+    import numpy as np
+    from numpy.typing import NDArray
+
+
+class EmbeddingGenerator(LlamaHolder):
+    """Loads an embedding model and turns texts into vectors (``numpy.float32``)."""
+
+    component = "embedding"
+
+    def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None) -> None:
+        super().__init__(models, events=events)
+        self.pooling: str | None = None
+        self.normalize = True
+
+    def load_model(  # type: ignore[override]
+        self, model: str | os.PathLike[str], *, pooling: str | None = None, normalize: bool = True,
+        n_ctx: int = 512, n_threads: int | None = None, progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> str:
+        """Load a GGUF embedding model or a BERT sentence-transformers directory.
+
+        ``pooling`` (``"mean"``, ``"cls"``, ``"last"``) overrides the model's own;
+        ``normalize`` makes every vector unit length (cosine = dot product).
+        """
+        self.pooling, self.normalize = pooling, normalize
+        return super().load_model(model, n_ctx=n_ctx, n_threads=n_threads, progress=progress, cancel=cancel)
+
+    def _engine_options(self) -> dict[str, Any]:
+        return {"embedding": True, "pooling": self.pooling}
+
+    def _weights_file(self, local: LocalModel, cancel: CancelToken | None) -> Path:
+        if local.main_file.suffix == ".gguf":
+            return local.main_file
+        directory = local.path if local.path.is_dir() else local.path.parent
+        if not (directory / "config.json").is_file():
+            raise ModelFormatError(f"{local.id}: neither a .gguf file nor a BERT model directory")
+        derived = self._models.config.home / "derived" / local.id / "model-f16.gguf"
+        if not derived.is_file():
+            from ..models.convert import convert_bert_to_gguf
+
+            derived.parent.mkdir(parents=True, exist_ok=True)
+            convert_bert_to_gguf(directory, derived, cancel=cancel)
+        return derived
+
+    def embed(self, text: str) -> NDArray[np.float32]:
+        """One text's vector, shape ``(dimension,)``."""
+        vector: NDArray[np.float32] = self.embed_batch([text])[0]
+        return vector
+
+    def embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Vectors for many texts, shape ``(len(texts), dimension)``; same values as one by one."""
+        if isinstance(texts, str):
+            raise InvalidInputError("embed_batch takes a list of texts; use embed() for one")
+        if not texts:
+            raise InvalidInputError("no texts to embed")
+        if any(not isinstance(t, str) for t in texts):
+            raise InvalidInputError("every text must be a str")
+        import numpy as np
+
+        loaded = self._require()
+        started = time.perf_counter()
+        vectors = np.asarray(loaded.worker.call(loaded.engine.embed, list(texts)), dtype=np.float32)
+        if self.normalize:
+            norms = np.linalg.norm(vectors, axis=1, keepdims=True)
+            vectors = vectors / np.maximum(norms, 1e-12)
+        self._events.emit(EmbeddingsGenerated(num_embeddings=len(texts), dimension=int(vectors.shape[1]),
+                                              processing_time_ms=(time.perf_counter() - started) * 1000))
+        return vectors
+
+    async def aembed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Async twin of :meth:`embed_batch` (runs on a worker thread)."""
+        import asyncio
+
+        return await asyncio.to_thread(self.embed_batch, texts)
+
+    @staticmethod
+    def cosine_similarity(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]) -> float:
+        import numpy as np
+
+        a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        if a64.shape != b64.shape:
+            raise InvalidInputError(f"vectors differ in shape: {a64.shape} vs {b64.shape}")
+        denom = float(np.linalg.norm(a64) * np.linalg.norm(b64))
+        return float(a64 @ b64 / denom) if denom else 0.0
+
+
+Embeddings = EmbeddingGenerator()
