@@ -21,6 +21,7 @@ from rich.progress import (
 from rich.table import Table
 
 from ..core.events import ModelDownloadProgress
+from ..models.catalog import ModelCategory
 from ..models.manager import ModelInfo, ModelManager
 
 
@@ -29,7 +30,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
     ls = commands.add_parser("list", help="the catalog with each model's local state")
-    ls.add_argument("--category", help="only this category (language, speech-recognition, ...)")
+    ls.add_argument("--category", choices=[c.value for c in ModelCategory], help="only this category")
     ls.add_argument("--stored", action="store_true", help="only models in the store")
     ls.add_argument("--json", action="store_true", help="print JSON")
     ls.set_defaults(func=_list)
