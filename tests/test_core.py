@@ -856,9 +856,6 @@ def test_load_json_rejects_garbage(tmp_path: Path, text: str) -> None:
         Catalog().load_json(path)
 
 
-@pytest.mark.xfail(strict=True, raises=(AttributeError, UnicodeDecodeError),
-                   reason="models/catalog.py: ModelEntry.from_dict calls .get on non-mapping items and "
-                          "load_json lets UnicodeDecodeError through")
 @pytest.mark.parametrize("content", [b'["x"]', b"[1, 2]", b'{"models": [null]}', b"\xff\xfe\x00\x81 binary"])
 def test_load_json_rejects_non_objects_and_binary(tmp_path: Path, content: bytes) -> None:
     path = tmp_path / "bad.json"

@@ -116,7 +116,7 @@ class StructuredOutputGenerator:
         check_schema(schema)
         opts = replace(options or GenerationOptions(), **overrides)
         grammar = self.generator.engine.compile_grammar(json_schema=dict(schema))
-        return self.generator._start_constrained(self._prompt(prompt, schema, include_schema), opts, cancel, grammar)
+        return self.generator._start_with(self._prompt(prompt, schema, include_schema), opts, cancel, grammar)
 
     @staticmethod
     def _prompt(prompt: Prompt, schema: Mapping[str, Any], include_schema: bool) -> Prompt:

@@ -154,12 +154,12 @@ class TextGenerator(LlamaHolder):
     def generate(self, prompt: Prompt, options: GenerationOptions | None = None, *,
                  cancel: CancelToken | None = None, **overrides: Any) -> GenerationResult:
         """Generate a full answer to a prompt string or a list of chat messages."""
-        return self._start(prompt, options, cancel, overrides, None).wait()
+        return self._start(prompt, options, cancel, overrides).wait()
 
     def generate_stream(self, prompt: Prompt, options: GenerationOptions | None = None, *,
                         cancel: CancelToken | None = None, **overrides: Any) -> GenerationStream:
         """Stream :class:`TokenEvent` objects; the stream's ``result`` is the full result."""
-        return GenerationStream(self._start(prompt, options, cancel, overrides, None))
+        return GenerationStream(self._start(prompt, options, cancel, overrides))
 
     async def agenerate(self, prompt: Prompt, options: GenerationOptions | None = None, *,
                         cancel: CancelToken | None = None, **overrides: Any) -> GenerationResult:
@@ -175,7 +175,8 @@ class TextGenerator(LlamaHolder):
         return self.generate_stream(prompt, options, cancel=cancel, **overrides)
 
     def _start(self, prompt: Prompt, options: GenerationOptions | None, cancel: CancelToken | None,
-               overrides: Mapping[str, Any], grammar: Any) -> Stream[GenerationResult]:
+               overrides: Mapping[str, Any], grammar: Any = None,
+               tools: Sequence[Mapping[str, Any]] | None = None) -> Stream[GenerationResult]:
         loaded = self._require()
         opts = replace(options or GenerationOptions(), **overrides) if overrides else (options or GenerationOptions())
         messages = _messages(prompt, opts)
@@ -188,7 +189,7 @@ class TextGenerator(LlamaHolder):
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> GenerationResult:
             events.emit(GenerationStarted(model_id=loaded.model_id, prompt=preview[:100]))
             try:
-                result = _run(loaded, messages, prompt, opts, grammar, cancel_token, emit, submitted)
+                result = _run(loaded, messages, prompt, opts, grammar, tools, cancel_token, emit, submitted)
             except Exception as exc:
                 events.emit(GenerationFailed(model_id=loaded.model_id, error=str(exc)))
                 raise
@@ -199,9 +200,10 @@ class TextGenerator(LlamaHolder):
         return loaded.worker.stream(produce, token)
 
     # Used by structured output and tool calling, which compose this feature.
-    def _start_constrained(self, prompt: Prompt, options: GenerationOptions, cancel: CancelToken | None,
-                           grammar: Any) -> Stream[GenerationResult]:
-        return self._start(prompt, options, cancel, {}, grammar)
+    def _start_with(self, prompt: Prompt, options: GenerationOptions, cancel: CancelToken | None, grammar: Any,
+                    tools: Sequence[Mapping[str, Any]] | None = None) -> Stream[GenerationResult]:
+        """Start a generation constrained by ``grammar`` and/or offering ``tools`` to the chat template."""
+        return self._start(prompt, options, cancel, {}, grammar, tools)
 
 
 def _messages(prompt: Prompt, opts: GenerationOptions) -> list[dict[str, Any]] | None:
@@ -262,7 +264,8 @@ def _overlap(text: str, stop: str) -> int:
 
 
 def _run(loaded: _Loaded, messages: list[dict[str, Any]] | None, prompt: Prompt, opts: GenerationOptions,
-         grammar: Any, cancel: CancelToken, emit: Callable[[Any], None], submitted: float) -> GenerationResult:
+         grammar: Any, tools: Sequence[Mapping[str, Any]] | None, cancel: CancelToken, emit: Callable[[Any], None],
+         submitted: float) -> GenerationResult:
     engine = loaded.engine
     started = time.perf_counter()
     if messages is None:
@@ -270,7 +273,7 @@ def _run(loaded: _Loaded, messages: list[dict[str, Any]] | None, prompt: Prompt,
         tokens = engine.tokenize(prompt, add_bos=True)
         stops = list(opts.stop)
     else:
-        chat = engine.render_chat(messages)
+        chat = engine.render_chat(messages, [dict(t) for t in tools] if tools else None)
         tokens = engine.tokenize(chat.text, add_bos=chat.add_bos, special=True)
         stops = list(opts.stop) + list(chat.stop)
     evaluated = len(tokens) - engine.cached_prefix(tokens)

@@ -139,7 +139,7 @@ class ModelEntry:
                 local_path=Path(local).expanduser() if local else None,
                 description=data.get("description", ""),
             )
-        except (KeyError, TypeError, ValueError) as exc:
+        except (KeyError, TypeError, ValueError, AttributeError) as exc:
             if isinstance(exc, ConfigurationError):
                 raise
             raise ConfigurationError(
@@ -209,7 +209,7 @@ class Catalog:
         """Register every entry of a JSON file: ``{"models": [...]}`` or a bare list."""
         try:
             data = json.loads(Path(path).read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
+        except (OSError, ValueError) as exc:  # ValueError covers bad JSON and non-UTF-8 bytes
             raise ConfigurationError(f"cannot read model catalog {path}: {exc}") from exc
         items = data.get("models") if isinstance(data, dict) else data
         if not isinstance(items, list):

@@ -1,0 +1,257 @@
+"""Tool calling: the generate → parse calls → run tools → feed results back loop.
+
+Tools are described to the model through its chat template's ``tools``
+support when it has one, otherwise by a short system-prompt section. Calls are
+parsed (Hermes, LFM2 pythonic, plain JSON) without ever evaluating model
+output; an executor's exception goes back to the model as a tool error.
+``tool_choice="required"`` forces a well-formed first call with a grammar.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import threading
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, Literal
+
+from ..core.cancel import CancelToken
+from ..core.errors import InvalidInputError
+from ..core.logging import SDKLogger
+from .text_generation import GenerationOptions, GenerationResult, Prompt, TextGeneration, TextGenerator
+from .tool_format import (
+    ToolCall,
+    ToolCallFormat,
+    ToolDefinition,
+    ToolResult,
+    parse_tool_calls,
+    render_tool_prompt,
+    tool_call_grammar,
+    validate_arguments,
+)
+
+ToolExecutor = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
+ToolChoice = Literal["auto", "required", "none"]
+_log = SDKLogger("ToolCalling")
+
+
+@dataclass(frozen=True)
+class ToolCallingResult:
+    """The final answer, every call made and its result, and each round's generation."""
+
+    text: str
+    tool_calls: tuple[ToolCall, ...]
+    tool_results: tuple[ToolResult, ...]
+    generations: tuple[GenerationResult, ...]
+    is_complete: bool
+
+    @property
+    def rounds(self) -> int:
+        return len(self.generations)
+
+
+class ToolCaller:
+    """Registers tools and runs the tool-calling loop with a :class:`TextGenerator`."""
+
+    def __init__(self, generator: TextGenerator | None = None) -> None:
+        self.generator = generator or TextGeneration
+        self._tools: dict[str, tuple[ToolDefinition, ToolExecutor]] = {}
+        self._lock = threading.Lock()
+
+    @property
+    def tools(self) -> list[ToolDefinition]:
+        with self._lock:
+            return [definition for definition, _ in self._tools.values()]
+
+    def register_tool(self, definition: ToolDefinition | Mapping[str, Any], executor: ToolExecutor) -> ToolDefinition:
+        """Add a tool (a :class:`ToolDefinition` or an OpenAI-style dict) and the function that runs it."""
+        tool = definition if isinstance(definition, ToolDefinition) else ToolDefinition.from_openai(dict(definition))
+        if not callable(executor):
+            raise InvalidInputError(f"the executor of tool {tool.name!r} is not callable")
+        with self._lock:
+            self._tools[tool.name] = (tool, executor)
+        return tool
+
+    def unregister_tool(self, name: str) -> None:
+        with self._lock:
+            self._tools.pop(name, None)
+
+    def clear_tools(self) -> None:
+        with self._lock:
+            self._tools.clear()
+
+    # ------------------------------------------------------------------ loop
+    def generate_with_tools(
+        self, prompt: Prompt, options: GenerationOptions | None = None, *, max_tool_calls: int = 5,
+        auto_execute: bool = True, format: ToolCallFormat | str = ToolCallFormat.AUTO,
+        tool_choice: ToolChoice = "auto", cancel: CancelToken | None = None, **overrides: Any,
+    ) -> ToolCallingResult:
+        """Answer ``prompt``, calling registered tools as the model asks (at most ``max_tool_calls``)."""
+        loop = _Loop(self, prompt, options, max_tool_calls, auto_execute, format, tool_choice, cancel, overrides)
+        while (step := loop.next_generation()) is not None:
+            stream = self.generator._start_with(*step)
+            if loop.take(stream.wait()):
+                loop.record([self._execute(call) for call in loop.pending])
+        return loop.result()
+
+    async def agenerate_with_tools(
+        self, prompt: Prompt, options: GenerationOptions | None = None, *, max_tool_calls: int = 5,
+        auto_execute: bool = True, format: ToolCallFormat | str = ToolCallFormat.AUTO,
+        tool_choice: ToolChoice = "auto", cancel: CancelToken | None = None, **overrides: Any,
+    ) -> ToolCallingResult:
+        """Async twin of :meth:`generate_with_tools`; async executors are awaited."""
+        loop = _Loop(self, prompt, options, max_tool_calls, auto_execute, format, tool_choice, cancel, overrides)
+        while (step := loop.next_generation()) is not None:
+            stream = self.generator._start_with(*step)
+            async for _ in stream:
+                pass
+            if loop.take(stream.result):
+                loop.record([await self._aexecute(call) for call in loop.pending])
+        return loop.result()
+
+    def _lookup(self, call: ToolCall) -> tuple[ToolDefinition, ToolExecutor] | ToolResult:
+        with self._lock:
+            found = self._tools.get(call.name)
+        if found is None:
+            return ToolResult(call.id, call.name, error=f"unknown tool {call.name!r}")
+        problems = validate_arguments(found[0], call.arguments)
+        if problems:
+            return ToolResult(call.id, call.name, error="invalid arguments: " + "; ".join(problems))
+        return found
+
+    def _execute(self, call: ToolCall) -> ToolResult:
+        found = self._lookup(call)
+        if isinstance(found, ToolResult):
+            return found
+        try:
+            value = found[1](dict(call.arguments))
+            if inspect.isawaitable(value):
+                value = asyncio.run(_await(value))
+        except Exception as exc:  # the model hears about a failing tool; the loop goes on
+            _log.warning("tool %s failed: %r", call.name, exc)
+            return ToolResult(call.id, call.name, error=f"{type(exc).__name__}: {exc}")
+        return ToolResult(call.id, call.name, result=value)
+
+    async def _aexecute(self, call: ToolCall) -> ToolResult:
+        found = self._lookup(call)
+        if isinstance(found, ToolResult):
+            return found
+        try:
+            value = found[1](dict(call.arguments))
+            if inspect.isawaitable(value):
+                value = await value
+        except Exception as exc:
+            _log.warning("tool %s failed: %r", call.name, exc)
+            return ToolResult(call.id, call.name, error=f"{type(exc).__name__}: {exc}")
+        return ToolResult(call.id, call.name, result=value)
+
+
+async def _await(value: Awaitable[Any]) -> Any:
+    return await value
+
+
+class _Loop:
+    """The conversation state of one tool-calling run, shared by the sync and async drivers."""
+
+    def __init__(self, owner: ToolCaller, prompt: Prompt, options: GenerationOptions | None, max_tool_calls: int,
+                 auto_execute: bool, fmt: ToolCallFormat | str, tool_choice: ToolChoice, cancel: CancelToken | None,
+                 overrides: Mapping[str, Any]) -> None:
+        if max_tool_calls < 0:
+            raise InvalidInputError("max_tool_calls cannot be negative")
+        self.tools = owner.tools if tool_choice != "none" else []
+        if tool_choice == "required" and not self.tools:
+            raise InvalidInputError("tool_choice='required' needs at least one registered tool")
+        self.options = replace(options or GenerationOptions(), **overrides)
+        self.fmt = ToolCallFormat(fmt)
+        self.tool_choice = tool_choice
+        self.max_tool_calls = max_tool_calls
+        self.auto_execute = auto_execute
+        self.cancel = cancel
+        self.engine = owner.generator.engine
+        self.native = bool(self.tools) and "tools" in (self.engine.chat_template or "")
+        self.messages = self._initial_messages(prompt)
+        self.question = next((str(m["content"]) for m in reversed(self.messages) if m.get("role") == "user"), "")
+        self.calls: list[ToolCall] = []
+        self.results: list[ToolResult] = []
+        self.generations: list[GenerationResult] = []
+        self.pending: list[ToolCall] = []
+        self.text = ""
+        self.answer_only = False
+        self.done = False
+        self.complete = True
+
+    def _initial_messages(self, prompt: Prompt) -> list[dict[str, Any]]:
+        messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
+        system = self.options.system_prompt
+        self.options = replace(self.options, system_prompt=None)
+        if messages and messages[0].get("role") == "system":
+            system = f"{messages.pop(0)['content']}\n\n{system}" if system else str(messages[0]["content"])
+        # Without native tool support the tools are described in the system message; the answer-only
+        # variant (after the budget is spent, or when the model repeats itself) leaves them out.
+        section = render_tool_prompt(self.tools, self.fmt) if self.tools and not self.native else ""
+        self.system_with_tools = "\n\n".join(p for p in (system, section) if p) or None
+        self.system_plain = system or None
+        return messages
+
+    def _conversation(self, offer_tools: bool) -> list[dict[str, Any]]:
+        system = self.system_with_tools if offer_tools else self.system_plain
+        return ([{"role": "system", "content": system}] if system else []) + self.messages
+
+    def next_generation(self) -> tuple[Any, ...] | None:
+        """Arguments for the next generation, or None when the loop is over."""
+        if self.done:
+            return None
+        offer = bool(self.tools) and len(self.calls) < self.max_tool_calls and not self.answer_only
+        grammar = self._grammar() if offer and self.tool_choice == "required" and not self.calls else None
+        tools = [t.to_openai() for t in self.tools] if offer and self.native else None
+        return (self._conversation(offer), self.options, self.cancel, grammar, tools)
+
+    def _grammar(self) -> Any:
+        fmt = ToolCallFormat.JSON if self.fmt is ToolCallFormat.JSON else ToolCallFormat.HERMES
+        return self.engine.compile_grammar(gbnf=tool_call_grammar(self.tools, fmt))
+
+    def take(self, generation: GenerationResult) -> bool:
+        """Record a generation; True when it asked for tool calls that should run now."""
+        self.generations.append(generation)
+        if generation.finish_reason == "cancelled":
+            self.text, self.done, self.complete = generation.text, True, False
+            return False
+        calls, remaining = parse_tool_calls(generation.text, self.fmt, known=[t.name for t in self.tools])
+        fresh = [c for c in calls if not self._already_made(c)]
+        if calls and not fresh and self.auto_execute and not self.answer_only:
+            self.answer_only = True  # it only repeats calls it has the results of: ask for the answer
+            return False
+        budget = self.max_tool_calls - len(self.calls)
+        if not fresh or budget <= 0 or not self.auto_execute or self.answer_only:
+            self.text = remaining.strip() if calls else generation.text.strip()
+            if not self.auto_execute:
+                self.calls.extend(calls)
+            self.done = True
+            self.complete = not fresh or not self.auto_execute
+            return False
+        self.pending = fresh[:budget]
+        self.messages.append({"role": "assistant", "content": generation.text,
+                              "tool_calls": [c.to_openai() for c in self.pending]})
+        return True
+
+    def _already_made(self, call: ToolCall) -> bool:
+        return any(c.name == call.name and c.arguments.items() <= call.arguments.items() for c in self.calls)
+
+    def record(self, results: list[ToolResult]) -> None:
+        """Add a round's results to the conversation: ``tool`` messages when the template knows them,
+        else one user message that quotes them and repeats the question (small models need the nudge)."""
+        self.calls.extend(self.pending)
+        self.results.extend(results)
+        if self.native:
+            self.messages.extend(r.to_message() for r in results)
+            return
+        quoted = "\n".join(f"The tool {r.name} returned: {r.content}" for r in results)
+        self.messages.append({"role": "user", "content": f"{quoted}\nUse this to answer my question: {self.question}"})
+
+    def result(self) -> ToolCallingResult:
+        return ToolCallingResult(self.text, tuple(self.calls), tuple(self.results), tuple(self.generations),
+                                 self.complete)
+
+
+ToolCalling = ToolCaller()
