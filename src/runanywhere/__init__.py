@@ -71,6 +71,8 @@ from .features.text_generation import (
     TextGenerator,
     TokenEvent,
 )
+from .features.tool_calling import ToolCaller, ToolCalling, ToolCallingResult
+from .features.tool_format import ToolCall, ToolCallFormat, ToolDefinition, ToolResult
 from .models.catalog import Catalog, ModelCategory, ModelEntry, ModelFile, PackagePart
 from .models.manager import LocalModel, ModelInfo, ModelLibrary, ModelManager
 from .models.store import EvictionPlan, StorageInfo, StoredFile, StoredModel, VerifyReport
@@ -155,6 +157,13 @@ __all__ = [
     "TextGeneration",
     "TextGenerator",
     "TokenEvent",
+    "ToolCall",
+    "ToolCallFormat",
+    "ToolCaller",
+    "ToolCalling",
+    "ToolCallingResult",
+    "ToolDefinition",
+    "ToolResult",
     "VerifyReport",
     "__version__",
     "detect_capabilities",

@@ -17,7 +17,7 @@ from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ..core.cancel import CancelToken
-from ..core.errors import InvalidInputError
+from ..core.errors import GenerationError, InvalidInputError
 from ..core.logging import SDKLogger
 from .text_generation import GenerationOptions, GenerationResult, Prompt, TextGeneration, TextGenerator
 from .tool_format import (
@@ -178,6 +178,7 @@ class _Loop:
         self.pending: list[ToolCall] = []
         self.text = ""
         self.answer_only = False
+        self.forced = False
         self.done = False
         self.complete = True
 
@@ -203,7 +204,8 @@ class _Loop:
         if self.done:
             return None
         offer = bool(self.tools) and len(self.calls) < self.max_tool_calls and not self.answer_only
-        grammar = self._grammar() if offer and self.tool_choice == "required" and not self.calls else None
+        self.forced = offer and self.tool_choice == "required" and not self.calls
+        grammar = self._grammar() if self.forced else None
         tools = [t.to_openai() for t in self.tools] if offer and self.native else None
         return (self._conversation(offer), self.options, self.cancel, grammar, tools)
 
@@ -218,6 +220,9 @@ class _Loop:
             self.text, self.done, self.complete = generation.text, True, False
             return False
         calls, remaining = parse_tool_calls(generation.text, self.fmt, known=[t.name for t in self.tools])
+        if self.forced and not calls and generation.finish_reason == "length":
+            raise GenerationError("max_tokens cut the forced tool call short; raise max_tokens",
+                                  details={"text": generation.text})
         fresh = [c for c in calls if not self._already_made(c)]
         if calls and not fresh and self.auto_execute and not self.answer_only:
             self.answer_only = True  # it only repeats calls it has the results of: ask for the answer
