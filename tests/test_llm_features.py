@@ -208,3 +208,8 @@ def test_pooling_choices_on_a_tiny_model(tiny_llm: Path, pooling: str):
         assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
     finally:
         embedder.unload()
+
+
+def test_a_grammar_llama_cpp_cannot_parse_is_rejected_up_front(tiny: TextGenerator):
+    with pytest.raises(InvalidInputError, match="rejected the grammar"):
+        tiny.engine.compile_grammar(gbnf="root ::= missing-rule")

@@ -234,6 +234,30 @@ def test_invalid_options_are_rejected(generator: TextGenerator, tiny_llm: Path):
         generator.generate([{"content": "no role"}])
 
 
+def test_the_next_turn_reuses_the_reply_tokens_themselves(generator: TextGenerator, tiny_llm: Path):
+    generator.load_model(tiny_llm)
+    history = [{"role": "user", "content": "the cat"}]
+    # a random model's reply is byte soup that would not re-tokenize into the same tokens
+    first = generator.generate(history, max_tokens=30, temperature=1.0, seed=3)
+    history += [{"role": "assistant", "content": first.text}, {"role": "user", "content": "and the dog"}]
+    second = generator.generate(history, max_tokens=5)
+    assert second.reused_prompt_tokens >= first.input_tokens + first.output_tokens - 1
+    assert second.prompt_tokens_evaluated < 20
+
+
+def test_thinking_is_kept_apart_from_the_answer(generator: TextGenerator, tiny_llm: Path):
+    generator.load_model(tiny_llm)
+    think_then_answer = 'root ::= "<think>" [a-z]{2,6} "</think>" "yes"'
+    stream = generator.generate_stream("Is it?", max_tokens=40, grammar=think_then_answer)
+    events = list(stream)
+    result = stream.result
+    assert result.text == "yes"
+    assert result.thinking_content and result.thinking_content.isalpha()
+    assert result.thinking_tokens > 0 and result.response_tokens > 0
+    assert result.thinking_tokens + result.response_tokens == result.output_tokens
+    assert events[0].is_thinking and not events[-1].is_thinking
+
+
 def test_unload_frees_the_model(generator: TextGenerator, tiny_llm: Path):
     generator.load_model(tiny_llm)
     assert generator.loaded_model == "tiny"

@@ -215,10 +215,18 @@ class LlamaEngine:
         llama_cpp = _llama()
         try:
             if json_schema is not None:
-                return llama_cpp.LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
-            return llama_cpp.LlamaGrammar.from_string(gbnf or "", verbose=False)
+                grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
+            else:
+                grammar = llama_cpp.LlamaGrammar.from_string(gbnf or "", verbose=False)
         except (ValueError, RuntimeError, TypeError, KeyError) as exc:
             raise InvalidInputError(f"cannot turn this into a grammar: {exc}") from exc
+        # llama-cpp-python only stores the text; llama.cpp's own parser decides whether it is valid.
+        sampler = llama_cpp.llama_sampler_init_grammar(
+            self.llm._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8"))
+        if not sampler:
+            raise InvalidInputError("llama.cpp rejected the grammar (see its log for the failing rule)")
+        llama_cpp.llama_sampler_free(sampler)
+        return grammar
 
     # ------------------------------------------------------------- embeddings
     def embed(self, texts: Sequence[str]) -> list[list[float]]:

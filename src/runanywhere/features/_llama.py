@@ -6,7 +6,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,10 @@ class _Loaded:
     engine: LlamaEngine
     worker: EngineWorker
     release: Callable[[], None]
+    # The text behind the KV cache and its exact tokens (prompt + reply), so that a next prompt that
+    # extends this text reuses the reply's own tokens rather than a re-tokenisation that may differ.
+    context_text: str = ""
+    context_tokens: list[int] = field(default_factory=list)
 
 
 class LlamaHolder:

@@ -61,13 +61,18 @@ class EngineWorker:
             token.cancel()
 
     def stream(self, produce: Callable[[CancelToken, Callable[[Any], None]], T],
-               cancel: CancelToken) -> Stream[T]:
-        """Run ``produce(cancel, emit)`` on the worker; iterate the returned :class:`Stream`."""
+               cancel: CancelToken, *, deliver: bool = True) -> Stream[T]:
+        """Run ``produce(cancel, emit)`` on the worker; iterate the returned :class:`Stream`.
+
+        With ``deliver=False`` emitted items are dropped at the source (a caller that only wants the
+        result then costs the worker nothing per item, and no consumer thread wakes per token).
+        """
         items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        emit = items.put if deliver else _discard
 
         def job() -> T:
             try:
-                return self._tracked(lambda c: produce(c, items.put), cancel)
+                return self._tracked(lambda c: produce(c, emit), cancel)
             finally:
                 items.put(_DONE)
 
@@ -76,6 +81,10 @@ class EngineWorker:
     def close(self) -> None:
         self.cancel_running()
         self._executor.shutdown(wait=True)
+
+
+def _discard(item: Any) -> None:
+    pass
 
 
 class Stream(Generic[T]):

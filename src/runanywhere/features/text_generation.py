@@ -37,6 +37,7 @@ class GenerationOptions:
     """How to generate. ``temperature=0`` is greedy; ``seed`` makes sampling reproducible.
 
     ``raw=True`` sends a string prompt as-is, without the chat template.
+    ``grammar`` (GBNF text) constrains the output, as llama.cpp grammars do.
     """
 
     max_tokens: int = 256
@@ -50,6 +51,7 @@ class GenerationOptions:
     system_prompt: str | None = None
     threads: int | None = None
     raw: bool = False
+    grammar: str | None = None
 
     def __post_init__(self) -> None:
         if self.max_tokens < 1:
@@ -154,7 +156,7 @@ class TextGenerator(LlamaHolder):
     def generate(self, prompt: Prompt, options: GenerationOptions | None = None, *,
                  cancel: CancelToken | None = None, **overrides: Any) -> GenerationResult:
         """Generate a full answer to a prompt string or a list of chat messages."""
-        return self._start(prompt, options, cancel, overrides).wait()
+        return self._start(prompt, options, cancel, overrides, deliver=False).wait()
 
     def generate_stream(self, prompt: Prompt, options: GenerationOptions | None = None, *,
                         cancel: CancelToken | None = None, **overrides: Any) -> GenerationStream:
@@ -164,7 +166,7 @@ class TextGenerator(LlamaHolder):
     async def agenerate(self, prompt: Prompt, options: GenerationOptions | None = None, *,
                         cancel: CancelToken | None = None, **overrides: Any) -> GenerationResult:
         """Async twin of :meth:`generate`; cancelling the task cancels the generation."""
-        stream = self.agenerate_stream(prompt, options, cancel=cancel, **overrides)
+        stream = self._start(prompt, options, cancel, overrides, deliver=False)
         async for _ in stream:
             pass
         return stream.result
@@ -176,10 +178,12 @@ class TextGenerator(LlamaHolder):
 
     def _start(self, prompt: Prompt, options: GenerationOptions | None, cancel: CancelToken | None,
                overrides: Mapping[str, Any], grammar: Any = None,
-               tools: Sequence[Mapping[str, Any]] | None = None) -> Stream[GenerationResult]:
+               tools: Sequence[Mapping[str, Any]] | None = None, *, deliver: bool = True) -> Stream[GenerationResult]:
         loaded = self._require()
         opts = replace(options or GenerationOptions(), **overrides) if overrides else (options or GenerationOptions())
         messages = _messages(prompt, opts)
+        if grammar is None and opts.grammar:
+            grammar = loaded.engine.compile_grammar(gbnf=opts.grammar)
         token = cancel or CancelToken()
         submitted = time.perf_counter()
 
@@ -197,13 +201,13 @@ class TextGenerator(LlamaHolder):
                                             latency_ms=result.latency_ms, finish_reason=result.finish_reason))
             return result
 
-        return loaded.worker.stream(produce, token)
+        return loaded.worker.stream(produce, token, deliver=deliver)
 
     # Used by structured output and tool calling, which compose this feature.
     def _start_with(self, prompt: Prompt, options: GenerationOptions, cancel: CancelToken | None, grammar: Any,
                     tools: Sequence[Mapping[str, Any]] | None = None) -> Stream[GenerationResult]:
-        """Start a generation constrained by ``grammar`` and/or offering ``tools`` to the chat template."""
-        return self._start(prompt, options, cancel, {}, grammar, tools)
+        """Start a result-only generation constrained by ``grammar`` and/or offering ``tools`` to the template."""
+        return self._start(prompt, options, cancel, {}, grammar, tools, deliver=False)
 
 
 def _messages(prompt: Prompt, opts: GenerationOptions) -> list[dict[str, Any]] | None:
@@ -270,17 +274,23 @@ def _run(loaded: _Loaded, messages: list[dict[str, Any]] | None, prompt: Prompt,
     started = time.perf_counter()
     if messages is None:
         assert isinstance(prompt, str)
-        tokens = engine.tokenize(prompt, add_bos=True)
-        stops = list(opts.stop)
+        text, add_bos, special, stops = prompt, True, False, list(opts.stop)
     else:
         chat = engine.render_chat(messages, [dict(t) for t in tools] if tools else None)
-        tokens = engine.tokenize(chat.text, add_bos=chat.add_bos, special=True)
-        stops = list(opts.stop) + list(chat.stop)
+        text, add_bos, special, stops = chat.text, chat.add_bos, True, list(opts.stop) + list(chat.stop)
+    if loaded.context_text and text.startswith(loaded.context_text):
+        # The conversation goes on: keep the tokens already in the cache, tokenize only the new text.
+        tokens = loaded.context_tokens + engine.tokenize(text[len(loaded.context_text):], add_bos=False,
+                                                         special=special)
+    else:
+        tokens = engine.tokenize(text, add_bos=add_bos, special=special)
+    loaded.context_text, loaded.context_tokens = "", []
+    generated: list[int] = []
     evaluated = len(tokens) - engine.cached_prefix(tokens)
     max_tokens = min(opts.max_tokens, engine.n_ctx - len(tokens))
     matcher = _StopMatcher(stops)
     decoder = codecs.getincrementaldecoder("utf-8")("replace")
-    thinking = _ThinkSplitter()
+    thinking = _ThinkTracker()
     first_at: float | None = None
     count = 0
     finish: FinishReason = "length"
@@ -293,9 +303,12 @@ def _run(loaded: _Loaded, messages: list[dict[str, Any]] | None, prompt: Prompt,
                 finish = "stop"
                 break
             count += 1
-            piece, hit_stop_string = matcher.feed(decoder.decode(engine.piece(token)))
+            generated.append(token)
+            decoded = decoder.decode(engine.piece(token))
+            in_thought = thinking.feed(decoded)
+            piece, hit_stop_string = matcher.feed(decoded)
             if piece:
-                emit(TokenEvent(piece, token, count - 1, thinking.feed(piece, count)))
+                emit(TokenEvent(piece, token, count - 1, in_thought))
             if hit_stop_string:
                 finish = "stop"
                 break
@@ -308,8 +321,10 @@ def _run(loaded: _Loaded, messages: list[dict[str, Any]] | None, prompt: Prompt,
     if finish != "cancelled" and not hit_stop_string:
         tail = matcher.feed(decoder.decode(b"", final=True))[0] + matcher.flush()
         if tail:
-            emit(TokenEvent(tail, -1, count, thinking.feed(tail, count)))
+            emit(TokenEvent(tail, -1, count, thinking.inside()))
     end = time.perf_counter()
+    if finish != "cancelled":
+        loaded.context_text, loaded.context_tokens = text + thinking.text, tokens + generated
     text = matcher.text[:matcher.emitted] if finish == "cancelled" else matcher.text
     ttft = (first_at - started) if first_at is not None else None
     decode_s = end - first_at if first_at is not None else 0.0
@@ -320,30 +335,44 @@ def _run(loaded: _Loaded, messages: list[dict[str, Any]] | None, prompt: Prompt,
         time_to_first_token_ms=ttft * 1000 if ttft is not None else None,
         prefill_tokens_per_second=evaluated / ttft if ttft else None,
         decode_tokens_per_second=(count - 1) / decode_s if count > 1 and decode_s > 0 else None,
-        finish_reason=finish, thinking_content=thought, thinking_tokens=thinking.tokens,
-        response_tokens=count - thinking.tokens, queue_ms=(started - submitted) * 1000,
+        finish_reason=finish, thinking_content=thought, thinking_tokens=thinking.count(),
+        response_tokens=count - thinking.count(), queue_ms=(started - submitted) * 1000,
     )
 
 
-class _ThinkSplitter:
-    """Tracks whether streamed text is inside ``<think>…</think>`` and counts those tokens."""
+class _ThinkTracker:
+    """Which generated tokens belong to ``<think>…</think>`` (tags included), from their text spans."""
+
+    OPEN, CLOSE = "<think>", "</think>"
 
     def __init__(self) -> None:
-        self.inside = False
-        self.tokens = 0
-        self._last_index = -1
+        self.text = ""
+        self.spans: list[tuple[int, int]] = []
 
-    def feed(self, piece: str, index: int) -> bool:
-        was = self.inside
-        if "<think>" in piece:
-            self.inside = True
-        if "</think>" in piece:
-            self.inside = False
-        thinking = was or self.inside
-        if thinking and index != self._last_index:
-            self.tokens += 1
-            self._last_index = index
-        return thinking
+    def feed(self, piece: str) -> bool:
+        """Add one token's text; True when it is (or may be becoming) part of a thought."""
+        start = len(self.text)
+        self.text += piece
+        self.spans.append((start, len(self.text)))
+        return self._overlaps(start, len(self.text)) or self.inside()
+
+    def inside(self) -> bool:
+        """True while a thought is open, or the text ends with the start of an opening tag."""
+        opened, closed = self.text.rfind(self.OPEN), self.text.rfind(self.CLOSE)
+        return opened > closed or _overlap(self.text, self.OPEN) > 0
+
+    def count(self) -> int:
+        return sum(1 for start, end in self.spans if self._overlaps(start, end))
+
+    def _overlaps(self, start: int, end: int) -> bool:
+        at = self.text.find(self.OPEN)
+        while at != -1 and at < end:
+            close = self.text.find(self.CLOSE, at)
+            block_end = len(self.text) + 1 if close == -1 else close + len(self.CLOSE)
+            if start < block_end and end > at:
+                return True
+            at = self.text.find(self.OPEN, block_end)
+        return False
 
 
 def _split_thinking(text: str) -> tuple[str | None, str]:
