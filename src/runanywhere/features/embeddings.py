@@ -30,6 +30,7 @@ class EmbeddingGenerator(LlamaHolder):
     """Loads an embedding model and turns texts into vectors (``numpy.float32``)."""
 
     component = "embedding"
+    noun = "embedding model"
 
     def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None) -> None:
         super().__init__(models, events=events)
