@@ -1,0 +1,1 @@
+"""Audio and image helpers: conversion, resampling, files, capture and playback."""

@@ -1,0 +1,155 @@
+"""Audio in and out: everything becomes ``numpy.float32`` mono in [-1, 1] with an explicit rate.
+
+Engines want one format; users have many (int16 buffers, stereo, 44.1/48 kHz,
+WAV/FLAC/OGG/MP3 files or bytes). :func:`load_audio` and :func:`to_mono_float32`
+convert, :func:`resample` uses soxr's high-quality resampler, and bad input
+(NaN, a zero rate, an unreadable file) is a clear ``InvalidInputError``.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Union
+
+from ..core.errors import InvalidInputError, SDKFileNotFoundError
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    Samples = NDArray[np.float32]
+
+AudioSource = Union["Audio", "NDArray[Any]", bytes, str, os.PathLike[str]]
+
+
+@dataclass(frozen=True)
+class Audio:
+    """Mono float32 samples in [-1, 1] and their sample rate (Hz)."""
+
+    samples: Samples
+    sample_rate: int
+
+    @property
+    def duration_s(self) -> float:
+        return len(self.samples) / self.sample_rate
+
+    def resampled(self, sample_rate: int) -> Audio:
+        if sample_rate == self.sample_rate:
+            return self
+        return Audio(resample(self.samples, self.sample_rate, sample_rate), sample_rate)
+
+
+def check_rate(sample_rate: Any) -> int:
+    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float) or sample_rate <= 0:
+        raise InvalidInputError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
+    if int(sample_rate) != sample_rate:
+        raise InvalidInputError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}")
+    return int(sample_rate)
+
+
+def to_mono_float32(samples: Any) -> Samples:
+    """Convert any numeric array to mono float32 in [-1, 1].
+
+    Integers are scaled by their type's range (int16 / 32768 ...); 2-D input is
+    treated as (frames, channels) or (channels, frames), whichever axis is
+    shorter is the channels, and averaged; NaN or infinite samples are refused;
+    floats beyond [-1, 1] are clipped.
+    """
+    import numpy as np
+
+    array = np.asarray(samples)
+    if array.dtype == object or not (np.issubdtype(array.dtype, np.number) or array.dtype == np.bool_):
+        raise InvalidInputError(f"audio must be numeric samples, got dtype {array.dtype}")
+    if np.iscomplexobj(array):
+        raise InvalidInputError("audio samples cannot be complex numbers")
+    if array.ndim == 2:
+        channel_axis = 1 if array.shape[1] <= array.shape[0] else 0
+        if array.shape[channel_axis] > 16:
+            raise InvalidInputError(f"cannot tell the channels in an array of shape {array.shape}")
+        floats = array.astype(np.float64) if np.issubdtype(array.dtype, np.floating) else _scale_int(array)
+        array = floats.mean(axis=channel_axis)
+    elif array.ndim != 1:
+        raise InvalidInputError(f"audio must be 1-D (mono) or 2-D (channels), got shape {array.shape}")
+    if np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
+        array = _scale_int(array)
+    out = np.array(array, dtype=np.float32)  # a copy: the caller's buffer is never modified
+    if out.size and not np.isfinite(out).all():
+        raise InvalidInputError("audio contains NaN or infinite samples")
+    return np.clip(out, -1.0, 1.0, out=out)
+
+
+def _scale_int(array: Any) -> Any:
+    import numpy as np
+
+    if array.dtype == np.bool_:
+        return array.astype(np.float64)
+    info = np.iinfo(array.dtype)
+    if info.min == 0:  # unsigned: centre first (uint8 WAV is offset by 128)
+        return (array.astype(np.float64) - (info.max + 1) / 2) / ((info.max + 1) / 2)
+    return array.astype(np.float64) / -info.min
+
+
+def resample(samples: Samples, from_rate: int, to_rate: int) -> Samples:
+    """High-quality resampling (soxr); returns the input unchanged when the rates match."""
+    import numpy as np
+
+    from_rate, to_rate = check_rate(from_rate), check_rate(to_rate)
+    if from_rate == to_rate or len(samples) == 0:
+        return np.asarray(samples, dtype=np.float32)
+    import soxr
+
+    return np.asarray(soxr.resample(samples, from_rate, to_rate, quality="HQ"), dtype=np.float32)
+
+
+def load_audio(source: AudioSource, *, sample_rate: int | None = None, target_rate: int | None = None) -> Audio:
+    """Read audio from an :class:`Audio`, an array (with ``sample_rate``), WAV/FLAC/OGG/MP3 bytes or a path.
+
+    With ``target_rate`` the result is resampled to it.
+    """
+    if isinstance(source, Audio):
+        audio = source
+    elif isinstance(source, bytes | bytearray | memoryview):
+        audio = _read_file(io.BytesIO(bytes(source)), "the audio bytes")
+    elif isinstance(source, str | os.PathLike):
+        path = Path(source).expanduser()
+        if not path.is_file():
+            raise SDKFileNotFoundError(f"audio file not found: {path}")
+        audio = _read_file(path, path.name)
+    else:
+        if sample_rate is None:
+            raise InvalidInputError("a raw sample array needs its sample_rate")
+        audio = Audio(to_mono_float32(source), check_rate(sample_rate))
+    return audio.resampled(check_rate(target_rate)) if target_rate is not None else audio
+
+
+def _read_file(source: Any, name: str) -> Audio:
+    import soundfile
+
+    try:
+        data, rate = soundfile.read(source, dtype="float32", always_2d=False)
+    except (RuntimeError, soundfile.LibsndfileError, TypeError, ValueError) as exc:
+        raise InvalidInputError(f"cannot read {name} as audio (WAV, FLAC, OGG or MP3): {exc}") from exc
+    return Audio(to_mono_float32(data), int(rate))
+
+
+def save_wav(path: str | os.PathLike[str], samples: Any, sample_rate: int) -> Path:
+    """Write 16-bit PCM mono WAV (atomically: a temp file renamed into place)."""
+    import soundfile
+
+    out = Path(path)
+    data = to_mono_float32(samples)
+    tmp = out.with_name(f".{out.name}.tmp")
+    soundfile.write(tmp, data, check_rate(sample_rate), subtype="PCM_16", format="WAV")
+    os.replace(tmp, out)
+    return out
+
+
+def to_pcm16(samples: Any) -> bytes:
+    """Little-endian 16-bit PCM bytes (for sockets, players and WAV writers)."""
+    import numpy as np
+
+    data = to_mono_float32(samples)
+    return (np.round(data * 32767.0)).astype("<i2").tobytes()
