@@ -14,6 +14,8 @@ demo: install
 	$(VENV)/bin/runanywhere models pull --defaults
 	$(VENV)/bin/runanywhere doctor
 	$(VENV)/bin/runanywhere models list
+	$(VENV)/bin/runanywhere run "What is the capital of France? Answer in one sentence." --temperature 0 --max-tokens 40
+	$(VENV)/bin/runanywhere embed cat kitten "the stock market fell today" --similarity
 
 # pytest exits 5 when it collects no test: that is a failure here, said out loud.
 test: install
