@@ -110,41 +110,48 @@ class ToolCaller:
                 loop.record([await self._aexecute(call) for call in loop.pending])
         return loop.result()
 
-    def _lookup(self, call: ToolCall) -> tuple[ToolDefinition, ToolExecutor] | ToolResult:
+    def _invoke(self, call: ToolCall) -> Any:
+        """Start a call: the executor's return value (awaitable for async tools).
+
+        Raises :class:`_Rejected` for an unknown tool or arguments that break its schema.
+        """
         with self._lock:
             found = self._tools.get(call.name)
         if found is None:
-            return ToolResult(call.id, call.name, error=f"unknown tool {call.name!r}")
+            raise _Rejected(f"unknown tool {call.name!r}")
         problems = validate_arguments(found[0], call.arguments)
         if problems:
-            return ToolResult(call.id, call.name, error="invalid arguments: " + "; ".join(problems))
-        return found
+            raise _Rejected("invalid arguments: " + "; ".join(problems))
+        return found[1](dict(call.arguments))
 
     def _execute(self, call: ToolCall) -> ToolResult:
-        found = self._lookup(call)
-        if isinstance(found, ToolResult):
-            return found
         try:
-            value = found[1](dict(call.arguments))
+            value = self._invoke(call)
             if inspect.isawaitable(value):
                 value = asyncio.run(_await(value))
         except Exception as exc:  # the model hears about a failing tool; the loop goes on
-            _log.warning("tool %s failed: %r", call.name, exc)
-            return ToolResult(call.id, call.name, error=f"{type(exc).__name__}: {exc}")
+            return _failure(call, exc)
         return ToolResult(call.id, call.name, result=value)
 
     async def _aexecute(self, call: ToolCall) -> ToolResult:
-        found = self._lookup(call)
-        if isinstance(found, ToolResult):
-            return found
         try:
-            value = found[1](dict(call.arguments))
+            value = self._invoke(call)
             if inspect.isawaitable(value):
                 value = await value
         except Exception as exc:
-            _log.warning("tool %s failed: %r", call.name, exc)
-            return ToolResult(call.id, call.name, error=f"{type(exc).__name__}: {exc}")
+            return _failure(call, exc)
         return ToolResult(call.id, call.name, result=value)
+
+
+class _Rejected(Exception):
+    """A call that never reached its executor (unknown tool, invalid arguments)."""
+
+
+def _failure(call: ToolCall, exc: Exception) -> ToolResult:
+    if isinstance(exc, _Rejected):
+        return ToolResult(call.id, call.name, error=str(exc))
+    _log.warning("tool %s failed: %r", call.name, exc)
+    return ToolResult(call.id, call.name, error=f"{type(exc).__name__}: {exc}")
 
 
 async def _await(value: Awaitable[Any]) -> Any:
