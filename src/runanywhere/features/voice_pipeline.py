@@ -1,0 +1,296 @@
+"""One voice turn: speech → text (STT) → streamed reply (LLM) → streamed speech (TTS).
+
+The LLM's tokens flow straight into streaming TTS, so the first audio chunk
+(the reply's first clause) is ready long before the reply is finished. Each
+turn returns a :class:`VoiceTurnResult` with one :class:`TurnMetrics` record;
+the stages report through callbacks and through :meth:`VoicePipeline.events`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import queue
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any
+
+from ..core.cancel import CancelToken
+from ..core.errors import CancelledError
+from ..core.events import EventBus, VoiceTurnCompleted
+from ..core.logging import SDKLogger
+from ..media.audio import AudioSource
+from .stt import STT, SpeechToText, TranscriptionResult
+from .text_generation import GenerationOptions, GenerationResult, TextGeneration, TextGenerator
+from .tts import TTS, AudioChunk, TextToSpeech
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+
+_log = SDKLogger("VoicePipeline")
+
+
+class PipelineState(str, enum.Enum):
+    """The reference SDK's pipeline states."""
+
+    IDLE = "idle"
+    LISTENING = "listening"
+    PROCESSING_STT = "processingSTT"
+    GENERATING_RESPONSE = "generatingResponse"
+    PLAYING_TTS = "playingTTS"
+    COOLDOWN = "cooldown"
+    ERROR = "error"
+
+
+@dataclass(frozen=True)
+class VoicePipelineOptions:
+    """How a turn is answered. ``stream_tts=False`` waits for the whole reply before speaking."""
+
+    system_prompt: str = "You are a helpful voice assistant. Answer in one to three short sentences."
+    max_tokens: int = 80
+    temperature: float = 0.7
+    seed: int | None = None
+    language: str | None = None
+    speaker_id: int = 0
+    speed: float = 1.0
+    stream_tts: bool = True
+
+
+@dataclass(frozen=True)
+class TurnMetrics:
+    """What one turn cost, in milliseconds from the end of the user's speech.
+
+    ``speech_end_to_first_audio_ms`` is the number users feel: from the end
+    of their speech (the call, or ``speech_end_at`` when the caller knows
+    better, e.g. the VAD's end of speech) to the first reply audio being ready.
+    ``vad_end_of_speech_delay_ms`` is how long the VAD waited in silence
+    before ending the turn (0 when the turn did not come from a VAD).
+    """
+
+    vad_end_of_speech_delay_ms: float
+    stt_ms: float
+    stt_real_time_factor: float
+    llm_time_to_first_token_ms: float | None
+    llm_decode_tokens_per_second: float | None
+    llm_prompt_tokens_evaluated: int
+    tts_time_to_first_audio_ms: float | None
+    tts_real_time_factor: float | None
+    speech_end_to_first_audio_ms: float | None
+    total_ms: float
+
+
+@dataclass(frozen=True)
+class VoiceTurnResult:
+    """A finished turn: what was heard, what was answered, the reply's audio and the metrics."""
+
+    transcription: str
+    response: str
+    audio: NDArray[np.float32]
+    sample_rate: int
+    metrics: TurnMetrics
+    interrupted: bool = False
+
+    @property
+    def speech_detected(self) -> bool:
+        return bool(self.transcription.strip())
+
+
+@dataclass
+class VoicePipelineCallbacks:
+    """Optional hooks; they may be called from worker threads, so keep them quick."""
+
+    on_state_change: Callable[[PipelineState], None] | None = None
+    on_transcription: Callable[[TranscriptionResult], None] | None = None
+    on_response_token: Callable[[str], None] | None = None
+    on_response_complete: Callable[[GenerationResult], None] | None = None
+    on_audio_chunk: Callable[[AudioChunk], None] | None = None
+    on_synthesis_complete: Callable[[VoiceTurnResult], None] | None = None
+    on_error: Callable[[BaseException], None] | None = None
+
+
+@dataclass(frozen=True)
+class PipelineEvent:
+    """One entry of :meth:`VoicePipeline.events`: ``kind`` names the callback it mirrors."""
+
+    kind: str
+    value: Any
+    timestamp: float = field(default_factory=time.time)
+
+
+class VoicePipeline:
+    """STT → LLM → TTS for one turn at a time, with models loaded by the caller (or defaults)."""
+
+    def __init__(self, *, stt: SpeechToText | None = None, llm: TextGenerator | None = None,
+                 tts: TextToSpeech | None = None, options: VoicePipelineOptions | None = None,
+                 events: EventBus | None = None) -> None:
+        self.stt = stt or STT
+        self.llm = llm or TextGeneration
+        self.tts = tts or TTS
+        self.options = options or VoicePipelineOptions()
+        self._events = events or EventBus.shared
+        self._state = PipelineState.IDLE
+        self._cancel: CancelToken | None = None
+        self._listeners: list[queue.SimpleQueue[PipelineEvent | None]] = []
+        self._lock = threading.Lock()
+
+    @property
+    def state(self) -> PipelineState:
+        return self._state
+
+    def cancel(self) -> None:
+        """Stop the turn in progress at once: transcription, generation (prefill too) and speech."""
+        token = self._cancel
+        if token is not None:
+            token.cancel()
+
+    def warm_up(self) -> None:
+        """Run each loaded engine once on a tiny input, so the first real turn pays no first-call costs."""
+        import numpy as np
+
+        self.stt.transcribe(np.zeros(1600, dtype=np.float32), 16000)
+        self.llm.generate("Hi", max_tokens=2)
+        self.tts.synthesize("Hi.")
+
+    # ------------------------------------------------------------------ turn
+    def process_turn(self, audio: AudioSource, sample_rate: int | None = None, *,
+                     history: Sequence[Mapping[str, Any]] = (), callbacks: VoicePipelineCallbacks | None = None,
+                     cancel: CancelToken | None = None, speech_end_at: float | None = None,
+                     vad_delay_ms: float = 0.0) -> VoiceTurnResult:
+        """Answer one utterance. ``history`` is the conversation so far (chat messages, no system prompt).
+
+        Errors reach ``callbacks.on_error`` (and the state becomes ``error``) before they are raised.
+        """
+        hooks = callbacks or VoicePipelineCallbacks()
+        token = cancel or CancelToken()
+        self._cancel = token
+        started = speech_end_at if speech_end_at is not None else time.perf_counter()
+        try:
+            return self._turn(audio, sample_rate, list(history), hooks, token, started, vad_delay_ms)
+        except BaseException as exc:
+            self._set_state(PipelineState.ERROR, hooks)
+            self._notify(hooks.on_error, "error", exc)
+            raise
+        finally:
+            self._cancel = None
+            if self._state is not PipelineState.ERROR:
+                self._set_state(PipelineState.IDLE, hooks)
+
+    async def aprocess_turn(self, audio: AudioSource, sample_rate: int | None = None, *,
+                            history: Sequence[Mapping[str, Any]] = (),
+                            callbacks: VoicePipelineCallbacks | None = None) -> VoiceTurnResult:
+        """Async twin of :meth:`process_turn`; cancelling the task cancels the turn."""
+        token = CancelToken()
+        task = asyncio.ensure_future(asyncio.to_thread(
+            self.process_turn, audio, sample_rate, history=history, callbacks=callbacks, cancel=token))
+        try:
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            token.cancel()
+            raise
+
+    def _turn(self, audio: AudioSource, sample_rate: int | None, history: list[Mapping[str, Any]],
+              hooks: VoicePipelineCallbacks, token: CancelToken, started: float,
+              vad_delay_ms: float) -> VoiceTurnResult:
+        opts = self.options
+        self._set_state(PipelineState.PROCESSING_STT, hooks)
+        heard = self.stt.transcribe(audio, sample_rate, opts.language, cancel=token)
+        self._notify(hooks.on_transcription, "transcription", heard)
+        if not heard.text.strip():
+            return self._finish(hooks, heard, None, [], started, None, None, vad_delay_ms, token)
+        messages = [{"role": "system", "content": opts.system_prompt}, *history,
+                    {"role": "user", "content": heard.text.strip()}]
+        self._set_state(PipelineState.GENERATING_RESPONSE, hooks)
+        reply = self.llm.generate_stream(messages, GenerationOptions(
+            max_tokens=opts.max_tokens, temperature=opts.temperature, seed=opts.seed), cancel=token)
+        first_token_at: list[float] = []
+
+        def pieces() -> Iterator[str]:
+            for event in reply:
+                if not first_token_at:
+                    first_token_at.append(time.perf_counter())
+                self._notify(hooks.on_response_token, "token", event.text)
+                yield event.text
+
+        chunks: list[AudioChunk] = []
+        first_audio_at: float | None = None
+        text_source: Any = pieces() if opts.stream_tts else "".join(pieces())
+        speech = self.tts.synthesize_stream(text_source, speaker_id=opts.speaker_id, speed=opts.speed, cancel=token)
+        try:
+            for chunk in speech:
+                if first_audio_at is None:
+                    first_audio_at = time.perf_counter()
+                    self._set_state(PipelineState.PLAYING_TTS, hooks)
+                chunks.append(chunk)
+                self._notify(hooks.on_audio_chunk, "audio", chunk)
+            tts_rtf = speech.result.real_time_factor
+        except CancelledError:
+            tts_rtf = None
+        generation = reply.result
+        self._notify(hooks.on_response_complete, "response", generation)
+        return self._finish(hooks, heard, generation, chunks, started, first_token_at[0] if first_token_at else None,
+                            first_audio_at, vad_delay_ms, token, tts_rtf)
+
+    def _finish(self, hooks: VoicePipelineCallbacks, heard: TranscriptionResult, generation: GenerationResult | None,
+                chunks: list[AudioChunk], started: float, first_token_at: float | None, first_audio_at: float | None,
+                vad_delay_ms: float, token: CancelToken, tts_rtf: float | None = None) -> VoiceTurnResult:
+        import numpy as np
+
+        self._set_state(PipelineState.COOLDOWN, hooks)
+        rate = chunks[0].sample_rate if chunks else (self.tts.sample_rate if self.tts.is_loaded else 22050)
+        audio = np.concatenate([c.audio_data for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
+        metrics = TurnMetrics(
+            vad_end_of_speech_delay_ms=vad_delay_ms,
+            stt_ms=heard.processing_ms,
+            stt_real_time_factor=heard.real_time_factor,
+            llm_time_to_first_token_ms=generation.time_to_first_token_ms if generation else None,
+            llm_decode_tokens_per_second=generation.decode_tokens_per_second if generation else None,
+            llm_prompt_tokens_evaluated=generation.prompt_tokens_evaluated if generation else 0,
+            tts_time_to_first_audio_ms=(first_audio_at - first_token_at) * 1000
+            if first_audio_at and first_token_at else None,
+            tts_real_time_factor=tts_rtf,
+            speech_end_to_first_audio_ms=(first_audio_at - started) * 1000 + vad_delay_ms if first_audio_at else None,
+            total_ms=(time.perf_counter() - started) * 1000,
+        )
+        result = VoiceTurnResult(heard.text.strip(), generation.text.strip() if generation else "", audio, rate,
+                                 metrics, interrupted=token.cancelled)
+        self._notify(hooks.on_synthesis_complete, "turn", result)
+        self._events.emit(VoiceTurnCompleted(speech_detected=result.speech_detected,
+                                             transcription=result.transcription, response=result.response))
+        return result
+
+    # ---------------------------------------------------------------- events
+    def _set_state(self, state: PipelineState, hooks: VoicePipelineCallbacks) -> None:
+        if state is self._state:
+            return
+        self._state = state
+        self._notify(hooks.on_state_change, "state", state)
+
+    def _notify(self, hook: Callable[[Any], None] | None, kind: str, value: Any) -> None:
+        if hook is not None:
+            try:
+                hook(value)
+            except Exception:  # a callback's bug must not break the turn
+                _log.error("voice pipeline callback for %s failed", kind)
+        with self._lock:
+            listeners = list(self._listeners)
+        for listener in listeners:
+            listener.put(PipelineEvent(kind, value))
+
+    async def events(self) -> AsyncIterator[PipelineEvent]:
+        """Every callback's event, in order, for ``async for`` consumers (until the loop breaks)."""
+        feed: queue.SimpleQueue[PipelineEvent | None] = queue.SimpleQueue()
+        with self._lock:
+            self._listeners.append(feed)
+        try:
+            while True:
+                event = await asyncio.to_thread(feed.get)
+                if event is not None:
+                    yield event
+        finally:
+            with self._lock:
+                self._listeners.remove(feed)
+            feed.put(None)  # wakes the thread still waiting on this feed
