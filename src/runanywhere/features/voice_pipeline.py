@@ -159,17 +159,21 @@ class VoicePipeline:
     def process_turn(self, audio: AudioSource, sample_rate: int | None = None, *,
                      history: Sequence[Mapping[str, Any]] = (), callbacks: VoicePipelineCallbacks | None = None,
                      cancel: CancelToken | None = None, speech_end_at: float | None = None,
-                     vad_delay_ms: float = 0.0) -> VoiceTurnResult:
+                     vad_delay_ms: float = 0.0,
+                     accept_transcription: Callable[[str], bool] | None = None) -> VoiceTurnResult:
         """Answer one utterance. ``history`` is the conversation so far (chat messages, no system prompt).
 
-        Errors reach ``callbacks.on_error`` (and the state becomes ``error``) before they are raised.
+        ``accept_transcription`` may veto a transcript (the turn then ends unanswered), e.g. the
+        agent's own voice heard back. Errors reach ``callbacks.on_error`` (and the state becomes
+        ``error``) before they are raised.
         """
         hooks = callbacks or VoicePipelineCallbacks()
         token = cancel or CancelToken()
         self._cancel = token
         started = speech_end_at if speech_end_at is not None else time.perf_counter()
         try:
-            return self._turn(audio, sample_rate, list(history), hooks, token, started, vad_delay_ms)
+            return self._turn(audio, sample_rate, list(history), hooks, token, started, vad_delay_ms,
+                              accept_transcription)
         except BaseException as exc:
             self._set_state(PipelineState.ERROR, hooks)
             self._notify(hooks.on_error, "error", exc)
@@ -194,12 +198,12 @@ class VoicePipeline:
 
     def _turn(self, audio: AudioSource, sample_rate: int | None, history: list[Mapping[str, Any]],
               hooks: VoicePipelineCallbacks, token: CancelToken, started: float,
-              vad_delay_ms: float) -> VoiceTurnResult:
+              vad_delay_ms: float, accept: Callable[[str], bool] | None) -> VoiceTurnResult:
         opts = self.options
         self._set_state(PipelineState.PROCESSING_STT, hooks)
         heard = self.stt.transcribe(audio, sample_rate, opts.language, cancel=token)
         self._notify(hooks.on_transcription, "transcription", heard)
-        if not heard.text.strip():
+        if not heard.text.strip() or (accept is not None and not accept(heard.text)):
             return self._finish(hooks, heard, None, [], started, None, None, vad_delay_ms, token)
         messages = [{"role": "system", "content": opts.system_prompt}, *history,
                     {"role": "user", "content": heard.text.strip()}]

@@ -1,0 +1,279 @@
+"""A continuous voice session: audio in, VAD-cut turns, spoken replies out, with barge-in.
+
+The agent reads an audio source (a microphone through ``AudioCapture``, any
+iterator or async iterator of chunks, or a file), lets the VAD cut the user's
+turns, answers each with a :class:`VoicePipeline` on a background thread and
+hands the reply's audio chunks to a sink (``AudioPlayback`` or a callback)
+while it keeps listening:
+
+* **barge-in**: user speech during a reply stops the reply's audio at once and
+  cancels generation; the reply is kept in the history marked interrupted;
+* **self-echo guard**: input that correlates with the agent's own recent
+  output is gated (the VAD hears silence), and a transcript that repeats the
+  agent's last words is dropped, so its own voice never becomes a turn.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from collections.abc import AsyncIterable, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ..core.cancel import CancelToken
+from ..core.logging import SDKLogger
+from ..media.audio import load_audio, resample, to_mono_float32
+from .tts import AudioChunk
+from .vad import VAD, SpeechActivity, SpeechActivityChange, VoiceActivityDetector
+from .voice_pipeline import VoicePipeline, VoicePipelineCallbacks, VoiceTurnResult
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+_log = SDKLogger("VoiceAgent")
+_WORD = re.compile(r"[a-z0-9']+")
+Sink = Callable[[AudioChunk], None]
+
+
+@dataclass(frozen=True)
+class VoiceAgentOptions:
+    """``realtime`` paces iterator/file sources at the speed of sound (a live microphone paces itself)."""
+
+    sample_rate: int = 16000
+    chunk_ms: int = 32
+    barge_in: bool = True
+    echo_guard: bool = True
+    echo_correlation: float = 0.85
+    echo_word_overlap: float = 0.75
+    realtime: bool = True
+
+
+class _EchoGate:
+    """Recognises input that is the agent's own output coming back (speakers into the microphone)."""
+
+    def __init__(self, rate: int, threshold: float, window_s: float = 3.0) -> None:
+        import numpy as np
+
+        self.rate, self.threshold = rate, threshold
+        self._recent = np.zeros(int(window_s * rate), dtype=np.float32)
+        self._quiet_after = 0.0  # monotonic time when the last output stops echoing
+
+    def played(self, chunk: AudioChunk) -> None:
+        import numpy as np
+
+        audio = resample(chunk.audio_data, chunk.sample_rate, self.rate)
+        self._recent = np.concatenate([self._recent, audio])[-len(self._recent):]
+        self._quiet_after = time.monotonic() + len(audio) / self.rate + 0.5
+
+    def is_echo(self, samples: NDArray[np.float32]) -> bool:
+        """True when ``samples`` closely match some stretch of recent output (normalised cross-correlation)."""
+        import numpy as np
+
+        if time.monotonic() > self._quiet_after or len(samples) == 0:
+            return False
+        energy = float(np.dot(samples, samples))
+        if energy < 1e-6:
+            return False
+        n = len(self._recent) + len(samples)
+        size = 1 << (n - 1).bit_length()
+        corr = np.fft.irfft(np.fft.rfft(self._recent, size) * np.conj(np.fft.rfft(samples, size)), size)
+        power = np.concatenate([[0.0], np.cumsum(self._recent.astype(np.float64) ** 2)])
+        window = power[len(samples):] - power[: len(power) - len(samples)]  # energy of each aligned stretch
+        corr = corr[: len(window)]
+        score = np.abs(corr) / np.sqrt(np.maximum(window, 1e-9) * energy)
+        return bool(score.max(initial=0.0) >= self.threshold)
+
+
+def _words(text: str) -> list[str]:
+    return _WORD.findall(text.lower())
+
+
+class VoiceAgent:
+    """Runs voice turns over an audio stream; keeps the conversation and one metrics record per turn."""
+
+    def __init__(self, pipeline: VoicePipeline | None = None, vad: VoiceActivityDetector | None = None, *,
+                 options: VoiceAgentOptions | None = None) -> None:
+        self.pipeline = pipeline or VoicePipeline()
+        self.vad = vad or VAD
+        self.options = options or VoiceAgentOptions()
+        self.history: list[dict[str, Any]] = []
+        self.turns: list[VoiceTurnResult] = []
+        self._stop = threading.Event()
+        self._turn: threading.Thread | None = None
+        self._turn_cancel: CancelToken | None = None
+        self._speaking = threading.Event()
+        self._lock = threading.Lock()
+
+    def stop(self) -> None:
+        """End the session after the current chunk (the reply in progress is cancelled)."""
+        self._stop.set()
+        self._interrupt()
+
+    # ----------------------------------------------------------------- running
+    def run(self, source: Iterable[Any] | str | Any, sink: Sink | Any = None) -> list[VoiceTurnResult]:
+        """Listen to ``source`` until it ends (or :meth:`stop`) and answer each turn; returns the turns."""
+        opts = self.options
+        session = self.vad.create_session(sample_rate=opts.sample_rate)
+        gate = _EchoGate(opts.sample_rate, opts.echo_correlation)
+        deliver = self._sink(sink, gate)
+        unsubscribe = session.on_speech_activity(self._on_activity)
+        fed = 0
+        started = time.monotonic()
+        try:
+            for chunk in self._chunks(source):
+                if self._stop.is_set():
+                    break
+                heard = chunk if not (opts.echo_guard and gate.is_echo(chunk)) else chunk * 0.0
+                session.process_samples(heard)
+                fed += len(chunk)
+                if opts.realtime and not self._live(source):
+                    time.sleep(max(0.0, started + fed / opts.sample_rate - time.monotonic()))
+                for segment in session.segments():
+                    delay_ms = (fed / opts.sample_rate - segment.end_s) * 1000
+                    self._start_turn(segment.samples, segment.sample_rate, deliver, delay_ms)
+            session.flush()
+            for segment in session.segments():
+                self._start_turn(segment.samples, segment.sample_rate, deliver, 0.0)
+        finally:
+            unsubscribe()
+            session.close()
+        self._join_turn()
+        return list(self.turns)
+
+    async def arun(self, source: AsyncIterable[Any] | Iterable[Any] | str,
+                   sink: Sink | Any = None) -> list[VoiceTurnResult]:
+        """Async twin of :meth:`run`: an async source is read on this loop, the session runs on a thread."""
+        import asyncio
+
+        if isinstance(source, AsyncIterable):
+            source = _blocking(source, asyncio.get_running_loop())
+        try:
+            return await asyncio.to_thread(self.run, source, sink)
+        except asyncio.CancelledError:
+            self.stop()
+            raise
+
+    # ---------------------------------------------------------------- helpers
+    def _chunks(self, source: Any) -> Iterator[NDArray[np.float32]]:
+        rate, size = self.options.sample_rate, self.options.sample_rate * self.options.chunk_ms // 1000
+        if isinstance(source, str | bytes) or hasattr(source, "__fspath__"):
+            audio = load_audio(source, target_rate=rate).samples
+            for at in range(0, len(audio), size):
+                yield audio[at: at + size]
+            return
+        for chunk in source:
+            samples = getattr(chunk, "samples", chunk)
+            chunk_rate = getattr(chunk, "sample_rate", rate)
+            yield resample(to_mono_float32(samples), chunk_rate, rate)
+
+    @staticmethod
+    def _live(source: Any) -> bool:
+        return type(source).__name__ == "AudioCapture"
+
+    def _sink(self, sink: Any, gate: _EchoGate) -> Sink:
+        play = getattr(sink, "play", None)
+
+        def deliver(chunk: AudioChunk) -> None:
+            gate.played(chunk)
+            if play is not None:
+                play(chunk.audio_data, chunk.sample_rate)
+            elif sink is not None:
+                sink(chunk)
+
+        self._stop_output = getattr(sink, "stop", None)
+        return deliver
+
+    def _on_activity(self, change: SpeechActivityChange) -> None:
+        if change.activity is SpeechActivity.STARTED and self.options.barge_in and self._speaking.is_set():
+            _log.info("barge-in at %.2f s: the reply stops", change.time_s)
+            self._interrupt()
+
+    def _interrupt(self) -> None:
+        with self._lock:
+            token = self._turn_cancel
+            self._speaking.clear()
+        if token is not None:
+            token.cancel()
+        stop_output = getattr(self, "_stop_output", None)
+        if stop_output is not None:
+            stop_output()
+
+    def _start_turn(self, samples: NDArray[np.float32], rate: int, deliver: Sink, delay_ms: float) -> None:
+        self._join_turn()  # one turn at a time; a barge-in has already cancelled the previous one
+        token = CancelToken()
+        with self._lock:
+            self._turn_cancel = token
+        speech_end_at = time.perf_counter() - delay_ms / 1000
+
+        def on_chunk(chunk: AudioChunk) -> None:
+            if not token.cancelled:  # after a barge-in, nothing more of this reply is heard
+                self._speaking.set()
+                deliver(chunk)
+
+        def accept(text: str) -> bool:
+            return not (self.options.echo_guard and self._repeats_agent(text))
+
+        def turn() -> None:
+            try:
+                result = self.pipeline.process_turn(
+                    samples, rate, history=list(self.history), cancel=token, speech_end_at=speech_end_at,
+                    vad_delay_ms=delay_ms, callbacks=VoicePipelineCallbacks(on_audio_chunk=on_chunk),
+                    accept_transcription=accept)
+            except Exception as exc:  # the pipeline already told its on_error; the session goes on
+                _log.error("turn failed: %s", exc)
+                return
+            finally:
+                self._speaking.clear()
+            self._record(result)
+
+        self._turn = threading.Thread(target=turn, name="runanywhere-voice-turn", daemon=True)
+        self._turn.start()
+
+    def _join_turn(self) -> None:
+        turn = self._turn
+        if turn is not None:
+            turn.join()
+            self._turn = None
+
+    def _repeats_agent(self, text: str) -> bool:
+        """True when most of the transcript's word trigrams come from the agent's recent replies.
+
+        Trigrams, not words: a user's new question shares words with the last answer
+        ("what is the capital of Italy" after "... the capital of France"), an echo shares phrases.
+        """
+        heard = _words(text)
+        spoken = _words(" ".join(m["content"] for m in self.history[-4:] if m["role"] == "assistant"))
+        n = min(3, len(heard))
+        if n == 0 or len(spoken) < n:
+            return False
+        said = {tuple(spoken[i:i + n]) for i in range(len(spoken) - n + 1)}
+        grams = [tuple(heard[i:i + n]) for i in range(len(heard) - n + 1)]
+        return sum(g in said for g in grams) / len(grams) >= self.options.echo_word_overlap
+
+    def _record(self, result: VoiceTurnResult) -> None:
+        if not result.speech_detected or (not result.response and not result.interrupted):
+            return
+        self.turns.append(result)
+        self.history.append({"role": "user", "content": result.transcription})
+        reply: dict[str, Any] = {"role": "assistant", "content": result.response}
+        if result.interrupted:
+            reply["interrupted"] = True
+        self.history.append(reply)
+
+
+def _blocking(source: AsyncIterable[Any], loop: Any) -> Iterator[Any]:
+    import asyncio
+
+    iterator = source.__aiter__()
+
+    async def next_item() -> Any:
+        return await iterator.__anext__()
+
+    while True:
+        try:
+            yield asyncio.run_coroutine_threadsafe(next_item(), loop).result()
+        except StopAsyncIteration:
+            return
