@@ -1,0 +1,189 @@
+"""The voice pipeline and agent with the real default models: Whisper tiny.en, SmolLM2, Piper, Silero."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+
+import numpy as np
+import pytest
+
+from runanywhere import EventBus
+from runanywhere.features.stt import SpeechToText
+from runanywhere.features.text_generation import TextGenerator
+from runanywhere.features.tts import AudioChunk, TextToSpeech
+from runanywhere.features.vad import VoiceActivityDetector
+from runanywhere.features.voice_agent import VoiceAgent, VoiceAgentOptions
+from runanywhere.features.voice_pipeline import (
+    PipelineState,
+    VoicePipeline,
+    VoicePipelineCallbacks,
+    VoicePipelineOptions,
+)
+from runanywhere.media.audio import resample
+
+from .wer import wer
+
+RATE = 16000
+
+
+@pytest.fixture(scope="module")
+def engines(packaged_models):
+    bus = EventBus()
+    stt, llm = SpeechToText(packaged_models, events=bus), TextGenerator(packaged_models, events=bus)
+    tts, vad = TextToSpeech(packaged_models, events=bus), VoiceActivityDetector(packaged_models, events=bus)
+    stt.load_model("faster-whisper-tiny.en")
+    llm.load_model("smollm2-135m-instruct-q4_1", n_ctx=2048)
+    tts.load_voice("piper-en_US-joe-medium")
+    vad.load_model("silero-vad-v6")
+    yield stt, llm, tts, vad
+    for engine in (stt, llm, tts, vad):
+        engine.unload()
+
+
+@pytest.fixture
+def pipeline(engines):
+    stt, llm, tts, _ = engines
+    return VoicePipeline(stt=stt, llm=llm, tts=tts, options=VoicePipelineOptions(temperature=0, max_tokens=40),
+                         events=EventBus())
+
+
+def spoken(tts: TextToSpeech, text: str) -> np.ndarray:
+    """A question as the user would say it: the Piper voice at 16 kHz."""
+    result = tts.synthesize(text)
+    return resample(result.audio_data, result.sample_rate, RATE)
+
+
+def silence(seconds: float) -> np.ndarray:
+    return np.zeros(int(seconds * RATE), dtype=np.float32)
+
+
+def chunks(audio: np.ndarray, size: int = 512) -> Iterator[np.ndarray]:
+    for at in range(0, len(audio), size):
+        yield audio[at:at + size]
+
+
+def test_a_spoken_question_gets_a_spoken_answer(pipeline: VoicePipeline, engines):
+    stt, _, tts, _ = engines
+    question = np.concatenate([silence(0.3), spoken(tts, "What is the capital of France?"), silence(0.5)])
+    states: list[PipelineState] = []
+    tokens: list[str] = []
+    chunks_heard: list[AudioChunk] = []
+    callbacks = VoicePipelineCallbacks(on_state_change=states.append, on_response_token=tokens.append,
+                                       on_audio_chunk=chunks_heard.append)
+
+    result = pipeline.process_turn(question, RATE, callbacks=callbacks)
+
+    assert wer("What is the capital of France?", result.transcription) == 0
+    assert "paris" in result.response.lower()
+    assert "".join(tokens).strip() == result.response
+    assert states == [PipelineState.PROCESSING_STT, PipelineState.GENERATING_RESPONSE, PipelineState.PLAYING_TTS,
+                      PipelineState.COOLDOWN, PipelineState.IDLE]
+    # the reply audio says the reply text
+    heard_back = stt.transcribe(result.audio, result.sample_rate)
+    assert wer(result.response, heard_back.text) <= 0.25
+    assert chunks_heard and chunks_heard[0].index == 0 and chunks_heard[-1].is_final
+    metrics = result.metrics
+    assert metrics.speech_end_to_first_audio_ms is not None and metrics.speech_end_to_first_audio_ms > 0
+    assert metrics.stt_ms > 0 and metrics.llm_time_to_first_token_ms and metrics.tts_time_to_first_audio_ms
+
+
+def test_silence_is_no_turn(pipeline: VoicePipeline):
+    result = pipeline.process_turn(silence(1.0), RATE)
+    assert not result.speech_detected and result.response == "" and len(result.audio) == 0
+
+
+def test_an_error_in_a_stage_reaches_on_error_and_the_pipeline_survives(pipeline: VoicePipeline):
+    errors: list[BaseException] = []
+    with pytest.raises(ValueError):
+        pipeline.process_turn(np.full(1600, np.nan, dtype=np.float32), RATE,
+                              callbacks=VoicePipelineCallbacks(on_error=errors.append))
+    assert errors and pipeline.state is PipelineState.ERROR
+    assert not pipeline.process_turn(silence(0.5), RATE).speech_detected  # the next turn works
+
+
+def test_cancel_stops_the_turn(pipeline: VoicePipeline, engines):
+    _, _, tts, _ = engines
+    question = np.concatenate([spoken(tts, "Tell me a long story about a dragon."), silence(0.3)])
+    first_chunk = threading.Event()
+
+    def on_chunk(chunk: AudioChunk) -> None:
+        first_chunk.set()
+        pipeline.cancel()
+
+    result = pipeline.process_turn(question, RATE, callbacks=VoicePipelineCallbacks(on_audio_chunk=on_chunk))
+    assert first_chunk.is_set() and result.interrupted
+
+
+def test_the_agent_answers_two_turns_in_order_with_history(engines):
+    stt, llm, tts, vad = engines
+    pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=VoicePipelineOptions(temperature=0, max_tokens=30))
+    agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(barge_in=False, realtime=False))
+    stream = np.concatenate([silence(0.3), spoken(tts, "What is the capital of France?"), silence(1.5),
+                             spoken(tts, "Remember the number 42."), silence(1.5)])
+    played: list[AudioChunk] = []
+
+    turns = agent.run(chunks(stream), played.append)
+
+    assert [wer(q, t.transcription) for q, t in zip(
+        ["What is the capital of France?", "Remember the number 42."], turns, strict=True)] == [0, 0]
+    assert [m["role"] for m in agent.history] == ["user", "assistant", "user", "assistant"]
+    assert turns[1].metrics.llm_prompt_tokens_evaluated < 40, "the second turn did not reuse the first"
+    assert all(t.metrics.vad_end_of_speech_delay_ms > 0 for t in turns)
+    assert played
+
+
+def test_barge_in_stops_the_reply_and_starts_a_new_turn(engines):
+    stt, llm, tts, vad = engines
+    pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=VoicePipelineOptions(temperature=0, max_tokens=60))
+    agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(realtime=True))
+    first_audio = threading.Event()
+    played: list[tuple[int, AudioChunk]] = []
+    interruption = spoken(tts, "What is two plus two?")
+
+    def sink(chunk: AudioChunk) -> None:
+        played.append((len(agent.turns), chunk))
+        first_audio.set()
+
+    def microphone() -> Iterator[np.ndarray]:
+        yield from chunks(np.concatenate([silence(0.3), spoken(tts, "Tell me a long story about a dragon."),
+                                          silence(0.8)]))
+        while not first_audio.is_set():  # the user waits until the agent speaks...
+            yield silence(0.032)
+        yield from chunks(np.concatenate([interruption, silence(1.5)]))  # ...then talks over it
+
+    turns = agent.run(microphone(), sink)
+
+    assert turns[0].interrupted
+    assert agent.history[1].get("interrupted") is True
+    first_turn_chunks = [c for turn, c in played if turn == 0]
+    assert len(first_turn_chunks) <= 3, "the reply kept playing after the user spoke"
+    assert len(turns) == 2 and wer("What is 2 plus 2?", turns[1].transcription.replace("two", "2")) == 0
+
+
+def test_the_agents_own_voice_looped_back_is_not_a_turn(engines):
+    stt, llm, tts, vad = engines
+    pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=VoicePipelineOptions(temperature=0, max_tokens=30))
+    agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(realtime=True))
+    loop_back: list[np.ndarray] = []
+    done = threading.Event()
+
+    def speaker(chunk: AudioChunk) -> None:  # what the agent says goes straight back into its microphone
+        loop_back.append(resample(chunk.audio_data, chunk.sample_rate, RATE))
+        if chunk.is_final:
+            done.set()
+
+    def microphone() -> Iterator[np.ndarray]:
+        yield from chunks(np.concatenate([silence(0.3), spoken(tts, "What is the capital of France?"), silence(0.8)]))
+        sent = 0
+        while not done.is_set() or sent < len(loop_back):
+            if sent < len(loop_back):
+                yield from chunks(loop_back[sent])
+                sent += 1
+            else:
+                yield silence(0.032)
+        yield from chunks(silence(1.5))
+
+    turns = agent.run(microphone(), speaker)
+
+    assert len(turns) == 1, [t.transcription for t in turns]
