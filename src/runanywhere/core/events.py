@@ -204,6 +204,18 @@ class EmbeddingsGenerated(SDKEvent):
     processing_time_ms: float
 
 
+@dataclass(frozen=True, kw_only=True)
+class TTSSynthesized(SDKEvent):
+    """Speech was synthesized: ``duration_ms`` of audio at ``sample_rate`` Hz from ``text_length`` characters."""
+
+    type: ClassVar[str] = "tts.synthesized"
+    category: ClassVar[EventCategory] = EventCategory.VOICE
+    duration_ms: float
+    sample_rate: int
+    text_length: int
+    processing_ms: float
+
+
 def _event_name(event: str | type[SDKEvent]) -> str:
     return event if isinstance(event, str) else event.type
 

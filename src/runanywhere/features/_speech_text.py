@@ -1,0 +1,93 @@
+"""Cutting text into pieces to speak: whole sentences, and a short first clause so audio starts early.
+
+A TTS voice speaks a sentence at a time, and text from a language model
+arrives a few characters at a time. :class:`TextSegmenter` buffers the text
+and hands out each sentence as soon as it is complete; in ``first_clause``
+mode the very first piece ends already at the first clause mark (, ; : —) or
+sentence end after a few words. A run without any boundary is cut at a
+clause mark or a word gap (or hard, for one endless word), so no piece is
+longer than ``max_chars``: over-long text never reaches the engine in one go.
+
+A boundary counts only once non-space text follows it. So the end of the
+text is known only at :meth:`TextSegmenter.flush`, and the piece that
+``flush`` returns last is always the text's last piece.
+"""
+
+from __future__ import annotations
+
+import re
+
+MAX_CHARS = 300
+"""Longest piece handed to the engine (about 20 s of speech)."""
+
+_CLOSERS = "\"'”’)\\]}»"
+_SENTENCE = rf"[.!?…]+[{_CLOSERS}]*\s+(?=\S)|\s*\n\s*(?=\S)"
+_CLAUSE = rf"[,;:—][{_CLOSERS}]*\s+(?=\S)"
+_SENTENCE_END = re.compile(_SENTENCE)
+_ANY_END = re.compile(f"{_SENTENCE}|{_CLAUSE}")
+_CLAUSE_END = re.compile(_CLAUSE)
+_GAP = re.compile(r"\s+(?=\S)")
+# A period after these does not end a sentence ("Dr. Smith", "e.g. this"); nor after an initial ("J. K.").
+_ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "e.g", "i.e", "cf"})
+
+
+class TextSegmenter:
+    """Feed text in any pieces; get back the pieces to speak, in order."""
+
+    def __init__(self, *, first_clause: bool = False, min_first_words: int = 3, max_chars: int = MAX_CHARS) -> None:
+        self._buffer = ""
+        self._early = first_clause
+        self.min_first_words = min_first_words
+        self.max_chars = max_chars
+
+    def feed(self, text: str) -> list[str]:
+        """Add text; returns the pieces now known to be complete."""
+        self._buffer += text
+        pieces = []
+        while (cut := self._next_cut()) is not None:
+            piece, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:]
+            if piece:
+                pieces.append(piece)
+                self._early = False
+        return pieces
+
+    def flush(self) -> list[str]:
+        """The text is complete: returns the remaining pieces (the last one ends the text)."""
+        pieces = self.feed("")
+        rest, self._buffer = self._buffer.strip(), ""
+        return [*pieces, rest] if rest else pieces
+
+    def _next_cut(self) -> int | None:
+        text = self._buffer
+        end = self._boundary(text)
+        if end is not None and end <= self.max_chars:
+            return end
+        if len(text.rstrip()) <= self.max_chars:
+            return None
+        for pattern in (_CLAUSE_END, _GAP):
+            if ends := [m.end() for m in pattern.finditer(text, 0, self.max_chars + 1) if m.start() > 0]:
+                return ends[-1]
+        return self.max_chars
+
+    def _boundary(self, text: str) -> int | None:
+        """End of the first boundary that may close the next piece (None: none yet)."""
+        for match in (_ANY_END if self._early else _SENTENCE_END).finditer(text):
+            before = text[: match.start()]
+            if self._early and len(before.split()) < self.min_first_words:
+                continue
+            if match.group().startswith(".") and _is_abbreviation(before):
+                continue
+            return match.end()
+        return None
+
+
+def _is_abbreviation(before: str) -> bool:
+    words = before.split()
+    word = words[-1].lstrip("(\"'“‘").lower() if words else ""
+    return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
+
+
+def split_text(text: str, *, first_clause: bool = False, max_chars: int = MAX_CHARS) -> list[str]:
+    """All pieces of a complete text at once."""
+    segmenter = TextSegmenter(first_clause=first_clause, max_chars=max_chars)
+    return [*segmenter.feed(text), *segmenter.flush()]

@@ -1,0 +1,304 @@
+"""Text to speech with Piper voices: whole utterances, sentence-by-sentence streams, async twins, cancellable.
+
+``TTS`` is the default :class:`TextToSpeech`; create more to hold several
+voices at once. A voice is owned by a worker thread, so concurrent callers
+queue in order. :meth:`TextToSpeech.synthesize_stream` removes the reference
+SDK's "no streaming TTS" limitation: it takes a string or an iterator of text
+pieces (language-model tokens, say), speaks each sentence as soon as it is
+complete, and makes the first chunk only the first clause, so playback can
+start after a few words' worth of synthesis rather than the whole text's.
+
+Bad input: empty or blank text gives an empty result (no samples, no error);
+text of any length is cut into sentences of at most a few hundred characters;
+emoji and control characters are dropped; a non-positive or NaN ``speed``, an
+unknown ``speaker_id`` or a non-string text is an :class:`InvalidInputError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import math
+import numbers
+import os
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+from ..backends.piper import PiperEngine, find_voice
+from ..core.cancel import CancelToken
+from ..core.errors import CancelledError, InvalidInputError
+from ..core.events import TTSSynthesized
+from ..models.manager import LocalModel, ProgressCallback
+from ._holder import ModelHolder
+from ._speech_text import TextSegmenter, split_text
+from ._worker import Stream
+
+if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere` light
+    import numpy as np
+    from numpy.typing import NDArray
+
+DEFAULT_VOICE = "piper-en_US-joe-medium"
+TextSource = str | Iterable[str]
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SynthesisResult:
+    """Speech for a text: mono float32 samples in [-1, 1] at ``sample_rate`` Hz, and metrics.
+
+    ``processing_ms`` is the time the voice spent on it (after any queueing);
+    ``real_time_factor`` is ``processing_ms / duration_ms`` (below 1 is faster
+    than real time; 0 when there is no audio).
+    """
+
+    audio_data: NDArray[np.float32]
+    sample_rate: int
+    duration_ms: float
+    processing_ms: float
+    real_time_factor: float
+
+
+@dataclass(frozen=True)
+class AudioChunk:
+    """One streamed piece of speech: the audio of ``text``; ``is_final`` marks the stream's last chunk."""
+
+    audio_data: NDArray[np.float32]
+    sample_rate: int
+    text: str
+    index: int
+    is_final: bool
+
+    @property
+    def duration_ms(self) -> float:
+        return len(self.audio_data) / self.sample_rate * 1000
+
+
+class SynthesisStream:
+    """Audio chunks as they are synthesized; :attr:`result` is the whole speech at the end.
+
+    Breaking out of the loop, :meth:`cancel`, or cancelling an ``async for``
+    stops synthesis before the next chunk (and aborts the sentence running);
+    the stream then ends quietly and ``result`` holds what was spoken.
+    """
+
+    def __init__(self, stream: Stream[SynthesisResult]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[AudioChunk]:
+        return iter(self._stream)
+
+    def __aiter__(self) -> AsyncIterator[AudioChunk]:
+        return self._stream.__aiter__()
+
+    def cancel(self) -> None:
+        self._stream.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stream.cancel_token.cancelled
+
+    @property
+    def result(self) -> SynthesisResult:
+        """All chunks joined, with metrics; waits for the stream to finish."""
+        return self._stream.result
+
+
+class TextToSpeech(ModelHolder[PiperEngine]):
+    """Loads one Piper voice and turns text into speech with it."""
+
+    component = "tts"
+    noun = "voice"
+
+    def load_voice(self, voice: str | os.PathLike[str] = DEFAULT_VOICE, *, threads: int | None = None,
+                   progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> str:
+        """Load a catalog voice (pulled on first use) or a path to a ``.onnx`` (+ ``.onnx.json``) voice.
+
+        ``threads`` is onnxruntime's thread count (default: the physical cores).
+        A voice already loaded here is unloaded first. Returns the voice's id.
+        """
+        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
+            raise InvalidInputError(f"threads must be a positive whole number, got {threads!r}")
+
+        def build(local: LocalModel) -> PiperEngine:
+            return PiperEngine(find_voice(local.files or (local.path,)), threads=threads)
+
+        return self._load(voice, build, progress=progress, cancel=cancel)
+
+    load_model = load_voice
+    unload_voice = ModelHolder.unload
+
+    @property
+    def voice_id(self) -> str | None:
+        return self.loaded_model
+
+    @property
+    def sample_rate(self) -> int:
+        return self.engine.sample_rate
+
+    @property
+    def num_speakers(self) -> int:
+        return self.engine.num_speakers
+
+    # ------------------------------------------------------------ speaking
+    def synthesize(self, text: str, *, speaker_id: int = 0, speed: float = 1.0,
+                   cancel: CancelToken | None = None) -> SynthesisResult:
+        """Speak a whole text; empty text gives an empty result. Cancelling raises :class:`CancelledError`."""
+        return self._start_batch(text, speaker_id, speed, cancel).wait()
+
+    async def asynthesize(self, text: str, *, speaker_id: int = 0, speed: float = 1.0,
+                          cancel: CancelToken | None = None) -> SynthesisResult:
+        """Async twin of :meth:`synthesize`; cancelling the task cancels the synthesis."""
+        stream = self._start_batch(text, speaker_id, speed, cancel)
+        async for _ in stream:
+            pass
+        return stream.result
+
+    def synthesize_stream(self, text: TextSource, *, speaker_id: int = 0, speed: float = 1.0,
+                          cancel: CancelToken | None = None) -> SynthesisStream:
+        """Stream :class:`AudioChunk` objects: the first clause, then sentence by sentence.
+
+        ``text`` is a string or an iterable of text pieces (LLM tokens, say); the
+        voice's worker reads the pieces as it goes, speaking each sentence once
+        it is complete and the rest at the end. A piece source that blocks also
+        delays cancellation until its next piece.
+        """
+        return self._start_stream(_pieces(text), speaker_id, speed, cancel)
+
+    def asynthesize_stream(self, text: TextSource | AsyncIterable[str], *, speaker_id: int = 0, speed: float = 1.0,
+                           cancel: CancelToken | None = None) -> SynthesisStream:
+        """Async twin of :meth:`synthesize_stream` (use ``async for``); ``text`` may also be an async iterable.
+
+        An async source is read on the calling event loop, so iterate the stream
+        with ``async for`` on that loop.
+        """
+        if isinstance(text, AsyncIterable):
+            token = cancel or CancelToken()
+            return self._start_stream(_from_async(text, asyncio.get_running_loop(), token), speaker_id, speed, token)
+        return self.synthesize_stream(text, speaker_id=speaker_id, speed=speed, cancel=cancel)
+
+    # ------------------------------------------------------------ internals
+    def _start_batch(self, text: str, speaker_id: int, speed: float,
+                     cancel: CancelToken | None) -> Stream[SynthesisResult]:
+        if not isinstance(text, str):
+            raise InvalidInputError(f"text must be a str, got {type(text).__name__}")
+        loaded = self._require()
+        engine = loaded.engine
+        _check_options(engine, speaker_id, speed)
+
+        def produce(token: CancelToken, emit: Callable[[Any], None]) -> SynthesisResult:
+            started = time.perf_counter()
+            parts = [audio for piece in split_text(text)
+                     for audio in engine.synthesize(piece, speaker_id=speaker_id, speed=speed, cancel=token)]
+            return self._finish(parts, engine.sample_rate, started, len(text))
+
+        return loaded.worker.stream(produce, cancel or CancelToken(), deliver=False)
+
+    def _start_stream(self, pieces: Iterable[str], speaker_id: int, speed: float,
+                      cancel: CancelToken | None) -> SynthesisStream:
+        loaded = self._require()
+        engine = loaded.engine
+        _check_options(engine, speaker_id, speed)
+
+        def produce(token: CancelToken, emit: Callable[[Any], None]) -> SynthesisResult:
+            started = time.perf_counter()
+            segmenter = TextSegmenter(first_clause=True)
+            parts: list[NDArray[np.float32]] = []
+            length = 0
+
+            def speak(piece: str, final: bool) -> None:
+                audio = _join([*engine.synthesize(piece, speaker_id=speaker_id, speed=speed, cancel=token)])
+                if len(audio) or final:  # a piece with nothing to say (only emoji, say) is skipped unless last
+                    emit(AudioChunk(audio, engine.sample_rate, piece, len(parts), final))
+                    parts.append(audio)
+
+            try:
+                for text in pieces:
+                    if not isinstance(text, str):
+                        raise InvalidInputError(f"text pieces must be str, got {type(text).__name__}")
+                    length += len(text)
+                    for piece in segmenter.feed(text):
+                        speak(piece, False)
+                    token.raise_if_cancelled("speech synthesis")
+                rest = segmenter.flush()
+                for i, piece in enumerate(rest):
+                    speak(piece, i == len(rest) - 1)
+            except CancelledError:
+                return _result(parts, engine.sample_rate, started)
+            return self._finish(parts, engine.sample_rate, started, length)
+
+        return SynthesisStream(loaded.worker.stream(produce, cancel or CancelToken()))
+
+    def _finish(self, parts: list[NDArray[np.float32]], sample_rate: int, started: float,
+                text_length: int) -> SynthesisResult:
+        result = _result(parts, sample_rate, started)
+        self._events.emit(TTSSynthesized(duration_ms=result.duration_ms, sample_rate=sample_rate,
+                                         text_length=text_length, processing_ms=result.processing_ms))
+        return result
+
+
+def save_wav(path: str | os.PathLike[str], result: SynthesisResult | AudioChunk) -> Path:
+    """Write a result's (or chunk's) audio as 16-bit PCM mono WAV; returns the path."""
+    from ..media.audio import save_wav as write
+
+    return write(path, result.audio_data, result.sample_rate)
+
+
+def _check_options(engine: PiperEngine, speaker_id: Any, speed: Any) -> None:
+    if isinstance(speed, bool) or not isinstance(speed, numbers.Real) or not math.isfinite(speed) or speed <= 0:
+        raise InvalidInputError(f"speed must be a positive finite number, got {speed!r}")
+    if (isinstance(speaker_id, bool) or not isinstance(speaker_id, numbers.Integral)
+            or not 0 <= int(speaker_id) < engine.num_speakers):
+        raise InvalidInputError(f"speaker_id must be in 0..{engine.num_speakers - 1}, got {speaker_id!r}")
+
+
+def _pieces(text: TextSource) -> Iterable[str]:
+    if isinstance(text, str):
+        return (text,)
+    if isinstance(text, bytes | bytearray) or not isinstance(text, Iterable):
+        raise InvalidInputError(f"text must be a str or an iterable of str, got {type(text).__name__}")
+    return text
+
+
+def _from_async(source: AsyncIterable[str], loop: asyncio.AbstractEventLoop, cancel: CancelToken) -> Iterator[str]:
+    """An async source read from the worker thread: each next piece is awaited on its own loop."""
+    iterator = source.__aiter__()
+    waiting: list[concurrent.futures.Future[str]] = []
+
+    def stop_waiting() -> None:
+        for pending in waiting:
+            pending.cancel()
+
+    cancel.on_cancel(stop_waiting)
+    while True:
+        future = asyncio.run_coroutine_threadsafe(_next(iterator), loop)
+        waiting[:] = [future]
+        try:
+            yield future.result()
+        except StopAsyncIteration:
+            return
+        except concurrent.futures.CancelledError as exc:
+            raise CancelledError("speech synthesis was cancelled") from exc
+
+
+async def _next(iterator: AsyncIterator[T]) -> T:
+    return await iterator.__anext__()
+
+
+def _join(parts: list[NDArray[np.float32]]) -> NDArray[np.float32]:
+    import numpy as np
+
+    return np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def _result(parts: list[NDArray[np.float32]], sample_rate: int, started: float) -> SynthesisResult:
+    audio = _join(parts)
+    processing_ms = (time.perf_counter() - started) * 1000
+    duration_ms = len(audio) / sample_rate * 1000
+    return SynthesisResult(audio, sample_rate, duration_ms, processing_ms,
+                           processing_ms / duration_ms if duration_ms else 0.0)
+
+
+TTS = TextToSpeech()
