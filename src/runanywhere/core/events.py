@@ -216,6 +216,26 @@ class TTSSynthesized(SDKEvent):
     processing_ms: float
 
 
+@dataclass(frozen=True, kw_only=True)
+class VADSpeechStarted(SDKEvent):
+    """Speech began ``time_s`` seconds into the VAD stream named ``stream``."""
+
+    type: ClassVar[str] = "vad.speechStarted"
+    category: ClassVar[EventCategory] = EventCategory.VOICE
+    time_s: float
+    stream: str
+
+
+@dataclass(frozen=True, kw_only=True)
+class VADSpeechEnded(SDKEvent):
+    """Speech ended ``time_s`` seconds into the VAD stream named ``stream``; its segment is queued."""
+
+    type: ClassVar[str] = "vad.speechEnded"
+    category: ClassVar[EventCategory] = EventCategory.VOICE
+    time_s: float
+    stream: str
+
+
 def _event_name(event: str | type[SDKEvent]) -> str:
     return event if isinstance(event, str) else event.type
 

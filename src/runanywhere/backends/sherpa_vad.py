@@ -1,0 +1,268 @@
+"""Silero voice activity detection through sherpa-onnx: the one module that runs a VAD engine.
+
+:class:`SileroVad` is a loaded Silero model (v4, v5 or v6 ONNX) plus its
+settings; each :class:`SileroStream` is one ``sherpa_onnx.VoiceActivityDetector``
+with its own state, fed one 512-sample window (32 ms at 16 kHz) at a time.
+Feeding whole windows matters: sherpa ORs the speech decisions of all windows
+in one ``accept_waveform`` call, so larger calls would blur segment ends.
+
+sherpa-onnx ends the process (``exit(-1)``) on a model whose inputs are not a
+Silero layout, so :func:`check_silero_onnx` reads the ONNX graph's input and
+output names first and turns a wrong file into a :class:`ModelFormatError`.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..core.errors import InvalidInputError, ModelFormatError, ModelNotLoadedError, SDKFileNotFoundError
+from . import require_engine
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+SAMPLE_RATE = 16000  # sherpa-onnx runs Silero at 16 kHz only (other rates end the process)
+WINDOW_SIZE = 512  # 32 ms; the only window sherpa-onnx accepts for Silero v5/v6 at 16 kHz
+_MAX_MODEL_BYTES = 50 * 10**6  # Silero models are about 2 MB; anything this big is another model
+_SILERO_IO = (
+    (("input", "state", "sr"), ("output", "stateN")),  # v5, v6
+    (("input", "sr", "h", "c"), ("output", "hn", "cn")),  # v4
+)
+_SPARE_DETECTORS = 2
+
+
+@dataclass(frozen=True)
+class VadSettings:
+    """Detector settings; the defaults are the reference SDK's, except ``max_speech_s``.
+
+    ``max_speech_s`` is 20 s rather than the reference's 5 s, which splits
+    ordinary spoken turns. Past it, sherpa-onnx does not cut hard: it raises
+    the threshold to 0.9 and ends the segment at the next 0.1 s pause. Speech
+    with no such pause is cut at :attr:`hard_max_speech_s` by the feature layer.
+    """
+
+    threshold: float = 0.5
+    min_silence_s: float = 0.5
+    min_speech_s: float = 0.25
+    max_speech_s: float = 20.0
+    num_threads: int = 1
+
+    def __post_init__(self) -> None:
+        if not 0.0 < self.threshold < 1.0:
+            raise InvalidInputError(f"threshold must be between 0 and 1, got {self.threshold!r}")
+        if not self.min_silence_s > 0.0:
+            raise InvalidInputError(f"min_silence_s must be positive, got {self.min_silence_s!r}")
+        if not self.min_speech_s >= 0.0:
+            raise InvalidInputError(f"min_speech_s cannot be negative, got {self.min_speech_s!r}")
+        if not self.max_speech_s > self.min_speech_s:
+            raise InvalidInputError(f"max_speech_s ({self.max_speech_s!r}) must exceed min_speech_s")
+        if self.num_threads < 1:
+            raise InvalidInputError(f"num_threads must be at least 1, got {self.num_threads!r}")
+
+    @property
+    def hard_max_speech_s(self) -> float:
+        """Where speech without any pause is cut: 1.5 x ``max_speech_s`` (30 s by default)."""
+        return 1.5 * self.max_speech_s
+
+    @property
+    def buffer_s(self) -> float:
+        """The detector's history: the reference's 30 s, or more so that a longest segment fits."""
+        return max(30.0, self.hard_max_speech_s + self.min_silence_s + 5.0)
+
+
+def check_silero_onnx(path: Path) -> None:
+    """Raise unless ``path`` is an ONNX graph with a Silero VAD's inputs and outputs, in sherpa's order."""
+    if not path.is_file():
+        raise SDKFileNotFoundError(f"VAD model file not found: {path}")
+    if path.stat().st_size > _MAX_MODEL_BYTES:
+        raise ModelFormatError(f"{path.name} is too large to be a Silero VAD model (about 2 MB)")
+    try:
+        inputs, outputs = _onnx_io_names(path.read_bytes())
+    except (IndexError, ValueError) as exc:
+        raise ModelFormatError(f"{path.name} is not a readable ONNX model: {exc}") from exc
+    if (inputs, outputs) not in _SILERO_IO:
+        raise ModelFormatError(
+            f"{path.name} is not a Silero VAD model sherpa-onnx can run "
+            f"(inputs {list(inputs)}, outputs {list(outputs)}; expected Silero v4, v5 or v6)")
+
+
+def _onnx_io_names(data: bytes) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """The graph inputs (without initializers, as onnxruntime reports them) and outputs of an ONNX model."""
+    graph = next(((s, e) for number, wire, s, e in _fields(data, 0, len(data)) if number == 7 and wire == 2), None)
+    if graph is None:
+        raise ValueError("no graph")
+    inputs: list[str] = []
+    outputs: list[str] = []
+    initializers: set[str] = set()
+    for number, wire, start, end in _fields(data, *graph):
+        if wire != 2:
+            continue
+        if number in (11, 12):  # ValueInfoProto: name is field 1
+            name = _string_field(data, start, end, 1)
+            (inputs if number == 11 else outputs).append(name)
+        elif number == 5:  # TensorProto: name is field 8
+            initializers.add(_string_field(data, start, end, 8))
+    return tuple(n for n in inputs if n not in initializers), tuple(outputs)
+
+
+def _string_field(data: bytes, start: int, end: int, field: int) -> str:
+    for number, wire, s, e in _fields(data, start, end):
+        if number == field and wire == 2:
+            return data[s:e].decode("utf-8")
+    return ""
+
+
+def _fields(data: bytes, start: int, end: int) -> Iterator[tuple[int, int, int, int]]:
+    """Protobuf wire format: (field number, wire type, value start, value end) of each field."""
+    pos = start
+    while pos < end:
+        key, pos = _varint(data, pos)
+        wire = key & 7
+        if wire == 0:
+            _, value_end = _varint(data, pos)
+        elif wire == 1:
+            value_end = pos + 8
+        elif wire == 2:
+            length, pos = _varint(data, pos)
+            value_end = pos + length
+        elif wire == 5:
+            value_end = pos + 4
+        else:
+            raise ValueError(f"unsupported protobuf wire type {wire}")
+        if value_end > end:
+            raise ValueError("truncated")
+        yield key >> 3, wire, pos, value_end
+        pos = value_end
+
+
+def _varint(data: bytes, pos: int) -> tuple[int, int]:
+    value = shift = 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        if not byte & 0x80:
+            return value, pos
+        shift += 7
+        if shift > 63:
+            raise ValueError("malformed varint")
+
+
+class SileroVad:
+    """A Silero model ready to run: hands out independent detector streams.
+
+    Building a detector costs about 40 ms (it loads the ONNX session), so
+    released streams keep their detector, reset, for the next one.
+    """
+
+    def __init__(self, path: Path, settings: VadSettings) -> None:
+        check_silero_onnx(path)
+        self.path = path
+        self.settings = settings
+        self._lock = threading.Lock()
+        self._closed = False
+        self._spare: list[Any] = [self._build()]  # built now, so that a bad model fails at load time
+        self._streams: set[SileroStream] = set()
+
+    def _build(self) -> Any:
+        sherpa_onnx = require_engine("sherpa_onnx", "vad")
+        config = sherpa_onnx.VadModelConfig()
+        config.silero_vad.model = str(self.path)
+        config.silero_vad.threshold = self.settings.threshold
+        config.silero_vad.min_silence_duration = self.settings.min_silence_s
+        config.silero_vad.min_speech_duration = self.settings.min_speech_s
+        config.silero_vad.max_speech_duration = self.settings.max_speech_s
+        config.silero_vad.window_size = WINDOW_SIZE
+        config.sample_rate = SAMPLE_RATE
+        config.num_threads = self.settings.num_threads
+        try:
+            return sherpa_onnx.VoiceActivityDetector(config, buffer_size_in_seconds=self.settings.buffer_s)
+        except RuntimeError as exc:
+            raise ModelFormatError(f"sherpa-onnx could not load {self.path.name}: {exc}") from exc
+
+    def open_stream(self) -> SileroStream:
+        """A detector with fresh state, independent of every other stream."""
+        with self._lock:
+            if self._closed:
+                raise ModelNotLoadedError("the VAD model was unloaded")
+            detector = self._spare.pop() if self._spare else None
+        stream = SileroStream(self, detector if detector is not None else self._build())
+        with self._lock:
+            self._streams.add(stream)
+        return stream
+
+    def _recycle(self, stream: SileroStream, detector: Any) -> None:
+        detector.reset()
+        with self._lock:
+            self._streams.discard(stream)
+            if not self._closed and len(self._spare) < _SPARE_DETECTORS:
+                self._spare.append(detector)
+
+    def close(self) -> None:
+        """Release every detector; open streams raise ModelNotLoadedError from now on.
+
+        Streams are detached, not reset: a call in progress on another thread
+        keeps its own reference to the detector and finishes on it.
+        """
+        with self._lock:
+            self._closed = True
+            streams, self._streams = list(self._streams), set()
+            self._spare.clear()
+        for stream in streams:
+            stream._detector = None
+
+
+class SileroStream:
+    """One detector's state. Not thread-safe: the feature layer serialises calls on it."""
+
+    def __init__(self, owner: SileroVad, detector: Any) -> None:
+        self._owner = owner
+        self._detector: Any = detector
+        self.settings = owner.settings
+
+    def _live(self) -> Any:
+        detector = self._detector
+        if detector is None:
+            raise ModelNotLoadedError("this VAD stream is closed (or its model was unloaded)")
+        return detector
+
+    def accept(self, window: NDArray[np.float32]) -> bool:
+        """Feed one window of ``WINDOW_SIZE`` samples; True while a speech segment is open."""
+        detector = self._live()
+        detector.accept_waveform(window.tolist())  # a list converts faster than an ndarray in pybind11
+        return bool(detector.is_speech_detected())
+
+    def open_segment_start(self) -> int:
+        """Sample index where the open segment starts (the same ``start`` its segment will report)."""
+        return int(self._live().current_segment.start)
+
+    def take_segments(self) -> list[tuple[int, NDArray[np.float32]]]:
+        """Completed segments as (start sample, samples), oldest first; removes them from the detector."""
+        import numpy as np
+
+        detector = self._live()
+        out = []
+        while not detector.empty():
+            segment = detector.front
+            out.append((int(segment.start), np.asarray(segment.samples, dtype=np.float32)))
+            detector.pop()
+        return out
+
+    def flush(self) -> None:
+        """Close the open segment at the last analysed sample (end of the stream)."""
+        self._live().flush()
+
+    def reset(self) -> None:
+        """Forget everything: model state, history, queued segments; sample indices restart at 0."""
+        self._live().reset()
+
+    def close(self) -> None:
+        """Give the detector back to the model (reset) for the next stream."""
+        detector, self._detector = self._detector, None
+        if detector is not None:
+            self._owner._recycle(self, detector)
