@@ -236,6 +236,26 @@ class VADSpeechEnded(SDKEvent):
     stream: str
 
 
+@dataclass(frozen=True, kw_only=True)
+class PlaybackStarted(SDKEvent):
+    """Audio output started: ``duration_ms`` of audio queued at that moment, at ``sample_rate`` Hz."""
+
+    type: ClassVar[str] = "playback.started"
+    category: ClassVar[EventCategory] = EventCategory.VOICE
+    duration_ms: float
+    sample_rate: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaybackCompleted(SDKEvent):
+    """Audio output went idle: ``duration_ms`` of audio was played; ``interrupted`` when ``stop()`` cut it."""
+
+    type: ClassVar[str] = "playback.completed"
+    category: ClassVar[EventCategory] = EventCategory.VOICE
+    duration_ms: float
+    interrupted: bool = False
+
+
 def _event_name(event: str | type[SDKEvent]) -> str:
     return event if isinstance(event, str) else event.type
 
