@@ -205,6 +205,16 @@ class EmbeddingsGenerated(SDKEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
+class STTTranscribed(SDKEvent):
+    type: ClassVar[str] = "stt.transcribed"
+    category: ClassVar[EventCategory] = EventCategory.VOICE
+    text: str
+    confidence: float
+    audio_duration_s: float
+    processing_ms: float
+
+
+@dataclass(frozen=True, kw_only=True)
 class TTSSynthesized(SDKEvent):
     """Speech was synthesized: ``duration_ms`` of audio at ``sample_rate`` Hz from ``text_length`` characters."""
 
@@ -214,6 +224,26 @@ class TTSSynthesized(SDKEvent):
     sample_rate: int
     text_length: int
     processing_ms: float
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaybackStarted(SDKEvent):
+    """Audio output started: ``duration_ms`` of audio queued at that moment, at ``sample_rate`` Hz."""
+
+    type: ClassVar[str] = "playback.started"
+    category: ClassVar[EventCategory] = EventCategory.VOICE
+    duration_ms: float
+    sample_rate: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class PlaybackCompleted(SDKEvent):
+    """Audio output went idle: ``duration_ms`` of audio was played; ``interrupted`` when ``stop()`` cut it."""
+
+    type: ClassVar[str] = "playback.completed"
+    category: ClassVar[EventCategory] = EventCategory.VOICE
+    duration_ms: float
+    interrupted: bool = False
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -237,23 +267,12 @@ class VADSpeechEnded(SDKEvent):
 
 
 @dataclass(frozen=True, kw_only=True)
-class PlaybackStarted(SDKEvent):
-    """Audio output started: ``duration_ms`` of audio queued at that moment, at ``sample_rate`` Hz."""
-
-    type: ClassVar[str] = "playback.started"
+class VoiceTurnCompleted(SDKEvent):
+    type: ClassVar[str] = "voice.turnCompleted"
     category: ClassVar[EventCategory] = EventCategory.VOICE
-    duration_ms: float
-    sample_rate: int
-
-
-@dataclass(frozen=True, kw_only=True)
-class PlaybackCompleted(SDKEvent):
-    """Audio output went idle: ``duration_ms`` of audio was played; ``interrupted`` when ``stop()`` cut it."""
-
-    type: ClassVar[str] = "playback.completed"
-    category: ClassVar[EventCategory] = EventCategory.VOICE
-    duration_ms: float
-    interrupted: bool = False
+    speech_detected: bool
+    transcription: str
+    response: str
 
 
 def _event_name(event: str | type[SDKEvent]) -> str:
