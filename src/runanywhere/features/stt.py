@@ -1,0 +1,279 @@
+"""Speech to text with Whisper: blocking, segment by segment, async, and live sessions; cancellable.
+
+``STT`` is the default :class:`SpeechToText`; create more to hold several
+models at once. Input is anything :func:`~runanywhere.media.audio.load_audio`
+accepts (an array with its rate, int16, stereo, any rate, a path, WAV/FLAC/OGG/MP3
+bytes); it is converted once to 16 kHz mono float32 and decoded on the model's
+worker thread, window by window, so a long file is never held twice and a
+cancel stops it between segments.
+
+The engine follows the catalog entry's ``engine``: ``faster-whisper``
+(CTranslate2 Whisper) runs here. sherpa-onnx (Whisper/Zipformer/Paraformer
+ONNX) and whisper.cpp models raise :class:`BackendNotAvailableError`: no
+weights for them were reachable to build and test an adapter, and an
+untested adapter is not shipped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from ..backends.faster_whisper import SAMPLE_RATE, WhisperEngine, is_whisper_dir
+from ..core.cancel import CancelToken
+from ..core.errors import BackendNotAvailableError, InvalidInputError
+from ..core.events import STTTranscribed
+from ..media.audio import AudioSource, load_audio
+from ..models.catalog import ModelCategory
+from ..models.manager import LocalModel, ProgressCallback
+from ._holder import ModelHolder
+from ._worker import Stream
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+    from .stt_stream import Segmenter, TranscriptionStream, UpdateCallback
+
+DEFAULT_MODEL = "faster-whisper-tiny.en"
+
+_NOT_HERE = {
+    "sherpa-onnx": "sherpa-onnx (Whisper/Zipformer/Paraformer ONNX)",
+    "whisper.cpp": "whisper.cpp (ggml)",
+    "whispercpp": "whisper.cpp (ggml)",
+    "pywhispercpp": "whisper.cpp (ggml)",
+}
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the transcript, with start/end in seconds from the start of the audio."""
+
+    start_s: float
+    end_s: float
+    text: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    """A finished transcription and its metrics.
+
+    ``confidence`` is the segments' confidence weighted by their duration
+    (0 without speech). ``processing_ms`` covers audio conversion and decoding,
+    not time spent queued behind other work; ``real_time_factor`` is
+    processing time over audio duration (below 1 is faster than real time).
+    """
+
+    text: str
+    segments: tuple[Segment, ...]
+    language: str | None
+    confidence: float
+    audio_duration_s: float
+    processing_ms: float
+    real_time_factor: float
+
+
+@dataclass(frozen=True)
+class _Request:
+    """Audio ready for Whisper (16 kHz mono float32) and how long getting it ready took."""
+
+    samples: NDArray[np.float32]
+    language: str | None
+    prepare_s: float
+
+
+class SegmentStream:
+    """Segments as they are decoded; :attr:`result` holds the whole transcription at the end.
+
+    Breaking out of the loop, :meth:`cancel`, or cancelling an ``async for``
+    stops decoding before the next segment.
+    """
+
+    def __init__(self, stream: Stream[TranscriptionResult]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[Segment]:
+        return iter(self._stream)
+
+    def __aiter__(self) -> AsyncIterator[Segment]:
+        return self._stream.__aiter__()
+
+    def cancel(self) -> None:
+        self._stream.cancel()
+
+    @property
+    def result(self) -> TranscriptionResult:
+        return self._stream.result
+
+
+class SpeechToText(ModelHolder[WhisperEngine]):
+    """Loads one speech-recognition model and transcribes audio with it."""
+
+    component = "stt"
+    noun = "speech-to-text model"
+
+    def load_model(
+        self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, threads: int | None = None,
+        compute_type: str = "int8", beam_size: int = 1, progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> str:
+        """Load a catalog id (pulled into the store on first use) or a model directory; returns its id.
+
+        ``threads`` defaults to the physical cores; ``beam_size=1`` is greedy
+        decoding (as accurate as beam 5 on the test recordings, and faster).
+        A model already loaded here is unloaded first.
+        """
+        engine = self._engine_name(model)
+        if engine in _NOT_HERE:
+            raise BackendNotAvailableError(
+                f"{os.fspath(model)!r} needs the {_NOT_HERE[engine]} engine, which this SDK does not run yet: "
+                f"no such speech-recognition weights were reachable to build and test an adapter. "
+                f"Use a faster-whisper (CTranslate2) model such as {DEFAULT_MODEL!r}.",
+                details={"engine": engine},
+            )
+        if engine != "faster-whisper":
+            raise InvalidInputError(f"{os.fspath(model)!r} uses engine {engine!r}, which has no speech-to-text adapter")
+
+        def build(local: LocalModel) -> WhisperEngine:
+            directory = local.path if local.path.is_dir() else local.path.parent
+            return WhisperEngine(directory, threads=threads, compute_type=compute_type, beam_size=beam_size)
+
+        return self._load(model, build, progress=progress, cancel=cancel)
+
+    def _engine_name(self, model: str | os.PathLike[str]) -> str:
+        text = os.fspath(model)
+        catalog = self._models.catalog
+        if text in catalog:
+            entry = catalog.get(text)
+            if entry.category != ModelCategory.SPEECH_RECOGNITION:
+                raise InvalidInputError(f"{text!r} is a {entry.category.value} model, not speech recognition")
+            return entry.engine
+        path = Path(text).expanduser()
+        if path.suffix == ".onnx" or (path.is_dir() and not is_whisper_dir(path) and any(path.glob("*.onnx"))):
+            return "sherpa-onnx"
+        if path.is_file() and _is_ggml(path):
+            return "whisper.cpp"
+        return "faster-whisper"  # a missing or malformed model is reported by the resolver or the engine
+
+    # ---------------------------------------------------------- transcribing
+    def transcribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None, *,
+                   cancel: CancelToken | None = None) -> TranscriptionResult:
+        """Transcribe a whole recording. Empty audio gives an empty result without running the model."""
+        return self._start(self._prepare(audio, sample_rate, language), cancel, deliver=False).wait()
+
+    def transcribe_stream(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
+                          *, cancel: CancelToken | None = None) -> SegmentStream:
+        """Yield :class:`Segment` objects as they are decoded (also with ``async for``)."""
+        return SegmentStream(self._start(self._prepare(audio, sample_rate, language), cancel))
+
+    async def atranscribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
+                          *, cancel: CancelToken | None = None) -> TranscriptionResult:
+        """Async twin of :meth:`transcribe`; cancelling the task cancels the transcription (and ``cancel``)."""
+        token = cancel or CancelToken()
+        try:
+            request = await asyncio.to_thread(self._prepare, audio, sample_rate, language)
+            stream = self._start(request, token, deliver=False)
+            async for _ in stream:
+                pass
+        except asyncio.CancelledError:
+            token.cancel()
+            raise
+        return stream.result
+
+    def create_stream(self, sample_rate: int = SAMPLE_RATE, *, language: str | None = None,
+                      partial_interval_s: float | None = 2.0, segmenter: Segmenter | None = None,
+                      on_update: UpdateCallback | None = None) -> TranscriptionStream:
+        """Start a live session: ``accept(chunk)`` audio at ``sample_rate``, read ``partial()``, ``finish()``.
+
+        See :class:`~runanywhere.features.stt_stream.TranscriptionStream` for how
+        partial and final results are decoded.
+        """
+        from .stt_stream import TranscriptionStream
+
+        return TranscriptionStream(self, sample_rate=sample_rate, language=self._language(language),
+                                   partial_interval_s=partial_interval_s, segmenter=segmenter, on_update=on_update)
+
+    # -------------------------------------------------------------- plumbing
+    def _prepare(self, audio: AudioSource, sample_rate: int | None, language: str | None) -> _Request:
+        language = self._language(language)  # also fails early when no model is loaded
+        started = time.perf_counter()
+        samples = load_audio(audio, sample_rate=sample_rate, target_rate=SAMPLE_RATE).samples
+        return _Request(samples, language, time.perf_counter() - started)
+
+    def _language(self, language: str | None) -> str | None:
+        """The Whisper language code for ``language`` ("en", "EN", "en-US" ...), checked against the model."""
+        engine = self.engine
+        if language is None:
+            return None
+        if not isinstance(language, str) or not language.strip():
+            raise InvalidInputError(f"language must be a language code such as 'en', got {language!r}")
+        code = language.strip().lower().replace("_", "-").split("-")[0]
+        if code not in engine.languages:
+            if not engine.is_multilingual:
+                raise InvalidInputError(f"{self.loaded_model} is English-only; it cannot transcribe {language!r}")
+            raise InvalidInputError(f"Whisper does not know the language {language!r}")
+        return code
+
+    def _start(self, request: _Request, cancel: CancelToken | None, *,
+               deliver: bool = True) -> Stream[TranscriptionResult]:
+        loaded = self._require()
+        events = self._events
+
+        def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> TranscriptionResult:
+            result = run_transcription(loaded.engine, request.samples, request.language, cancel_token, emit,
+                                       prepare_s=request.prepare_s)
+            events.emit(STTTranscribed(text=result.text, confidence=result.confidence,
+                                       audio_duration_s=result.audio_duration_s, processing_ms=result.processing_ms))
+            return result
+
+        return loaded.worker.stream(produce, cancel or CancelToken(), deliver=deliver)
+
+
+def run_transcription(engine: WhisperEngine, samples: NDArray[np.float32], language: str | None, cancel: CancelToken,
+                      emit: Callable[[Any], None], *, prepare_s: float = 0.0) -> TranscriptionResult:
+    """Decode 16 kHz ``samples`` on the engine's worker, emitting each :class:`Segment`; empty audio skips the engine.
+
+    ``prepare_s`` (the caller's audio conversion time) is counted in the result's processing time.
+    """
+    started = time.perf_counter()
+    duration = len(samples) / SAMPLE_RATE
+    segments: list[Segment] = []
+    pieces: list[str] = []
+    if duration > 0:
+        language, decoded = engine.transcribe(samples, language=language, cancel=cancel)
+        for piece in decoded:
+            # Whisper's timestamps come in 20 ms steps and may point past the end: keep them inside the audio.
+            segment = Segment(min(piece.start_s, duration), min(max(piece.start_s, piece.end_s), duration),
+                              piece.text.strip(), piece.confidence)
+            segments.append(segment)
+            pieces.append(piece.text)
+            emit(segment)
+    processing_ms = (prepare_s + time.perf_counter() - started) * 1000
+    return summarise("".join(pieces).strip(), segments, language, duration, processing_ms)
+
+
+def summarise(text: str, segments: Sequence[Segment], language: str | None, duration_s: float,
+              processing_ms: float) -> TranscriptionResult:
+    """A result with its overall confidence (duration-weighted) and real-time factor."""
+    weights = [max(s.end_s - s.start_s, 0.0) for s in segments]
+    if sum(weights) > 0:
+        confidence = sum(w * s.confidence for w, s in zip(weights, segments, strict=True)) / sum(weights)
+    else:
+        confidence = sum(s.confidence for s in segments) / len(segments) if segments else 0.0
+    rtf = processing_ms / 1000 / duration_s if duration_s > 0 else 0.0
+    return TranscriptionResult(text, tuple(segments), language, confidence, duration_s, processing_ms, rtf)
+
+
+def _is_ggml(path: Path) -> bool:
+    """whisper.cpp's ggml model files start with the magic 0x67676d6c."""
+    with open(path, "rb") as fh:
+        return fh.read(4) in (b"lmgg", b"ggml")
+
+
+STT = SpeechToText()
