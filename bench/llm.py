@@ -31,12 +31,12 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))  # for tests.tinymodels (the shaped random model writer)
 
 import llama_cpp  # noqa: E402  (the raw baseline)
+from tests.tinymodels import long_prompt, write_shaped_llm  # noqa: E402
 
 from runanywhere import EventBus, GenerationOptions, SDKConfig, TextGenerator  # noqa: E402
 from runanywhere.core.capabilities import measure_memory_bandwidth, physical_cores  # noqa: E402
 from runanywhere.models.catalog import Catalog  # noqa: E402
 from runanywhere.models.manager import ModelLibrary  # noqa: E402
-from tests.tinymodels import long_prompt, write_shaped_llm  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
 REPEATS = 7

@@ -63,6 +63,7 @@ from .features.structured_output import (
     StructuredOutputValidation,
     StructuredResult,
 )
+from .features.stt import STT, Segment, SpeechToText, TranscriptionResult
 from .features.text_generation import (
     GenerationOptions,
     GenerationResult,
@@ -73,12 +74,33 @@ from .features.text_generation import (
 )
 from .features.tool_calling import ToolCaller, ToolCalling, ToolCallingResult
 from .features.tool_format import ToolCall, ToolCallFormat, ToolDefinition, ToolResult
+from .features.tts import TTS, AudioChunk, SynthesisResult, TextToSpeech
+from .features.vad import VAD, SpeechActivity, SpeechActivityChange, SpeechSegment, VoiceActivityDetector
+from .features.voice_agent import VoiceAgent, VoiceAgentOptions
+from .features.voice_pipeline import (
+    PipelineState,
+    TurnMetrics,
+    VoicePipeline,
+    VoicePipelineCallbacks,
+    VoicePipelineOptions,
+    VoiceTurnResult,
+)
+from .media.audio import Audio, load_audio, save_wav
+from .media.capture import AudioCapture
+from .media.playback import AudioPlayback
 from .models.catalog import Catalog, ModelCategory, ModelEntry, ModelFile, PackagePart
 from .models.manager import LocalModel, ModelInfo, ModelLibrary, ModelManager
 from .models.store import EvictionPlan, StorageInfo, StoredFile, StoredModel, VerifyReport
 
 __all__ = [
+    "STT",
+    "TTS",
+    "VAD",
     "ArchiveError",
+    "Audio",
+    "AudioCapture",
+    "AudioChunk",
+    "AudioPlayback",
     "BackendError",
     "BackendNotAvailableError",
     "CancelToken",
@@ -135,6 +157,9 @@ __all__ = [
     "NetworkTimeoutError",
     "OfflineModeError",
     "PackagePart",
+    "PipelineState",
+    "PlaybackCompleted",
+    "PlaybackStarted",
     "RunAnywhere",
     "RunAnywhereSDK",
     "SDKConfig",
@@ -145,6 +170,12 @@ __all__ = [
     "SDKInitialized",
     "SDKLogger",
     "SDKShutdown",
+    "STTTranscribed",
+    "Segment",
+    "SpeechActivity",
+    "SpeechActivityChange",
+    "SpeechSegment",
+    "SpeechToText",
     "StorageError",
     "StorageInfo",
     "StoreCorruptError",
@@ -154,8 +185,11 @@ __all__ = [
     "StructuredOutputGenerator",
     "StructuredOutputValidation",
     "StructuredResult",
+    "SynthesisResult",
+    "TTSSynthesized",
     "TextGeneration",
     "TextGenerator",
+    "TextToSpeech",
     "TokenEvent",
     "ToolCall",
     "ToolCallFormat",
@@ -164,8 +198,22 @@ __all__ = [
     "ToolCallingResult",
     "ToolDefinition",
     "ToolResult",
+    "TranscriptionResult",
+    "TurnMetrics",
+    "VADSpeechEnded",
+    "VADSpeechStarted",
     "VerifyReport",
+    "VoiceActivityDetector",
+    "VoiceAgent",
+    "VoiceAgentOptions",
+    "VoicePipeline",
+    "VoicePipelineCallbacks",
+    "VoicePipelineOptions",
+    "VoiceTurnCompleted",
+    "VoiceTurnResult",
     "__version__",
     "detect_capabilities",
+    "load_audio",
     "measure_memory_bandwidth",
+    "save_wav",
 ]

@@ -1,0 +1,159 @@
+"""Voice latency: speech end → first reply audio, over a 20-turn conversation, per stage.
+
+Each turn is a spoken question (the Piper voice, as a user would say it)
+followed by silence. The VAD cuts the turn; its end-of-speech wait is counted
+in stream time (samples fed after the speech ended), then the pipeline runs
+for real: STT → streamed LLM → streaming TTS, to the first audio chunk.
+
+Three configurations, in one run on the default models:
+* ``streaming``: the product (first clause of the reply spoken as soon as it exists, KV prefix reuse);
+* ``no_streaming_tts``: the whole reply is generated before speech starts;
+* ``no_prefix_reuse``: the LLM cache is cleared before every turn.
+
+Writes ``bench/results/voice.json`` and ``voice.png``. Run: ``.venv/bin/python bench/voice.py``.
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from runanywhere import EventBus, SDKConfig, TextGenerator  # noqa: E402
+from runanywhere.features.stt import SpeechToText  # noqa: E402
+from runanywhere.features.tts import TextToSpeech  # noqa: E402
+from runanywhere.features.vad import VoiceActivityDetector  # noqa: E402
+from runanywhere.features.voice_pipeline import VoicePipeline, VoicePipelineOptions  # noqa: E402
+from runanywhere.media.audio import resample  # noqa: E402
+from runanywhere.models.manager import ModelLibrary  # noqa: E402
+
+RESULTS = ROOT / "bench" / "results"
+RATE = 16000
+QUESTIONS = [
+    "What is the capital of France?", "How many legs does a spider have?", "What color is the sky?",
+    "Who wrote Romeo and Juliet?", "What is two plus two?", "Name a fruit that is yellow.",
+    "What is the largest ocean?", "How many days are in a week?", "What do bees make?",
+    "What is the opposite of hot?",
+]
+TURNS = 20
+HISTORY_TURNS = 3
+
+
+def load(home: Path, min_silence_s: float) -> tuple[SpeechToText, TextGenerator, TextToSpeech, VoiceActivityDetector]:
+    library = ModelLibrary(SDKConfig(home=home, offline=True), events=EventBus())
+    stt, llm = SpeechToText(library), TextGenerator(library)
+    tts, vad = TextToSpeech(library), VoiceActivityDetector(library)
+    stt.load_model("faster-whisper-tiny.en")
+    llm.load_model("smollm2-135m-instruct-q4_1", n_ctx=2048)
+    tts.load_voice("piper-en_US-joe-medium")
+    vad.load_model("silero-vad-v6", min_silence_s=min_silence_s)
+    return stt, llm, tts, vad
+
+
+def spoken_turns(tts: TextToSpeech) -> list[np.ndarray]:
+    silence = np.zeros(int(1.2 * RATE), dtype=np.float32)
+    out = []
+    for question in QUESTIONS:
+        speech = tts.synthesize(question)
+        out.append(np.concatenate([np.zeros(int(0.2 * RATE), np.float32),
+                                   resample(speech.audio_data, speech.sample_rate, RATE), silence]))
+    return out
+
+
+def run_config(name: str, pipeline: VoicePipeline, vad: VoiceActivityDetector, audio: list[np.ndarray],
+               reset_cache: bool) -> dict[str, Any]:
+    history: list[dict[str, str]] = []
+    rows = []
+    for turn in range(TURNS):
+        session = vad.create_session(sample_rate=RATE)
+        clip = audio[turn % len(audio)]
+        segment, fed = None, 0
+        for at in range(0, len(clip), 512):  # the microphone, one 32 ms chunk at a time
+            session.process_samples(clip[at:at + 512])
+            fed += len(clip[at:at + 512])
+            segment = session.pop_speech_segment()
+            if segment is not None:
+                break
+        session.close()
+        assert segment is not None, "the VAD found no turn"
+        vad_delay_ms = (fed / RATE - segment.end_s) * 1000
+        if reset_cache:
+            pipeline.llm._require().worker.call(pipeline.llm.engine.llm.reset)
+        result = pipeline.process_turn(segment.samples, segment.sample_rate, history=history[-2 * HISTORY_TURNS:],
+                                       vad_delay_ms=vad_delay_ms)
+        history += [{"role": "user", "content": result.transcription},
+                    {"role": "assistant", "content": result.response}]
+        m = result.metrics
+        rows.append({"vad_ms": m.vad_end_of_speech_delay_ms, "stt_ms": m.stt_ms,
+                     "llm_ttft_ms": m.llm_time_to_first_token_ms or 0.0,
+                     "tts_first_audio_ms": m.tts_time_to_first_audio_ms or 0.0,
+                     "first_audio_ms": m.speech_end_to_first_audio_ms or float("nan"),
+                     "prompt_tokens_evaluated": m.llm_prompt_tokens_evaluated})
+        print(f"  {name} turn {turn}: {rows[-1]['first_audio_ms']:.0f} ms ({result.transcription!r} -> "
+              f"{result.response[:40]!r})", flush=True)
+    firsts = sorted(r["first_audio_ms"] for r in rows)
+    summary = {key: statistics.median(r[key] for r in rows) for key in rows[0]}
+    return {"config": name, "turns": TURNS, "p50_first_audio_ms": statistics.median(firsts),
+            "p95_first_audio_ms": firsts[int(0.95 * (len(firsts) - 1))], "median_stage_ms": summary, "rows": rows}
+
+
+def chart(results: list[dict[str, Any]], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(9, 4.5))
+    names = [r["config"] for r in results]
+    bottom = np.zeros(len(results))
+    for stage, label in (("vad_ms", "VAD end-of-speech wait"), ("stt_ms", "STT"), ("llm_ttft_ms", "LLM first token"),
+                         ("tts_first_audio_ms", "first token → first audio")):
+        values = np.array([r["median_stage_ms"][stage] for r in results])
+        ax.bar(names, values, bottom=bottom, label=label)
+        bottom += values
+    ax.scatter(names, [r["p50_first_audio_ms"] for r in results], color="black", zorder=3, label="p50 measured")
+    ax.scatter(names, [r["p95_first_audio_ms"] for r in results], color="red", marker="x", zorder=3, label="p95")
+    ax.axhline(700, color="grey", linestyle="--", label="700 ms target")
+    ax.set_ylabel("speech end → first audio (ms)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+
+
+def main() -> None:
+    min_silence_s = float(sys.argv[1]) if len(sys.argv) > 1 else 0.5
+    with tempfile.TemporaryDirectory(prefix="bench-voice-") as home:
+        stt, llm, tts, vad = load(Path(home), min_silence_s)
+        audio = spoken_turns(tts)
+        options = VoicePipelineOptions(temperature=0.0, max_tokens=48)
+        results = []
+        for name, stream_tts, reset in (("streaming", True, False), ("no_streaming_tts", False, False),
+                                        ("no_prefix_reuse", True, True)):
+            pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=VoicePipelineOptions(
+                **{**options.__dict__, "stream_tts": stream_tts}))
+            pipeline.warm_up()
+            results.append(run_config(name, pipeline, vad, audio, reset))
+        for engine in (stt, llm, tts, vad):
+            engine.unload()
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    report = {"bench": "voice", "date": time.strftime("%Y-%m-%d %H:%M:%S"), "vad_min_silence_s": min_silence_s,
+              "models": ["faster-whisper-tiny.en", "smollm2-135m-instruct-q4_1", "piper-en_US-joe-medium",
+                         "silero-vad-v6"], "configs": results}
+    (RESULTS / "voice.json").write_text(json.dumps(report, indent=1))
+    chart(results, RESULTS / "voice.png")
+    for r in results:
+        print(f"{r['config']}: p50 {r['p50_first_audio_ms']:.0f} ms, p95 {r['p95_first_audio_ms']:.0f} ms, "
+              f"stages {json.dumps({k: round(v) for k, v in r['median_stage_ms'].items()})}")
+
+
+if __name__ == "__main__":
+    main()
