@@ -50,9 +50,16 @@ from .core.events import (
     ModelQuotaExceeded,
     ModelRegistered,
     ModelUnloaded,
+    PlaybackCompleted,
+    PlaybackStarted,
     SDKEvent,
     SDKInitialized,
     SDKShutdown,
+    STTTranscribed,
+    TTSSynthesized,
+    VADSpeechEnded,
+    VADSpeechStarted,
+    VoiceTurnCompleted,
 )
 from .core.logging import LogLevel, SDKLogger
 from .core.sdk import RunAnywhere, RunAnywhereSDK
