@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import threading
 from collections.abc import Iterator
 
@@ -187,3 +188,25 @@ def test_the_agents_own_voice_looped_back_is_not_a_turn(engines):
     turns = agent.run(microphone(), speaker)
 
     assert len(turns) == 1, [t.transcription for t in turns]
+
+
+def test_the_voice_command_answers_a_recorded_question(engines, tmp_path, subprocess_env):
+    import subprocess
+    import sys
+
+    from runanywhere.media.audio import save_wav
+
+    _, _, tts, _ = engines
+    question = tmp_path / "question.wav"
+    save_wav(question, np.concatenate([silence(0.3), spoken(tts, "What is the capital of France?"), silence(1.0)]),
+             RATE)
+    reply = tmp_path / "reply.wav"
+    env = {**subprocess_env, "RUNANYWHERE_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "runanywhere.cli", "voice", "--input", str(question),
+                          "--output", str(reply), "--temperature", "0", "--json"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    turn = json.loads(out.stdout.splitlines()[0])
+    assert wer("What is the capital of France?", turn["transcription"]) == 0
+    assert turn["metrics"]["speech_end_to_first_audio_ms"] > 0
+    assert reply.stat().st_size > 10_000

@@ -8,14 +8,14 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..core.errors import SDKError
-from . import doctor, llm, models, speech_stt, speech_tts, speech_vad
+from . import doctor, llm, models, speech_stt, speech_tts, speech_vad, voice
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runanywhere", description="On-device AI: models, doctor, ...")
     parser.add_argument("--version", action="version", version=f"runanywhere {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (doctor, models, llm, speech_tts, speech_stt, speech_vad):
+    for module in (doctor, models, llm, speech_tts, speech_stt, speech_vad, voice):
         module.register(sub)
     return parser
 

@@ -1,0 +1,78 @@
+"""``runanywhere voice``: the voice assistant, on the microphone and speakers or from a file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict
+from pathlib import Path
+
+from rich.console import Console
+
+from ..features.stt import STT
+from ..features.text_generation import TextGeneration
+from ..features.tts import TTS, AudioChunk
+from ..features.vad import VAD
+from ..features.voice_agent import VoiceAgent, VoiceAgentOptions
+from ..features.voice_pipeline import VoicePipeline, VoicePipelineOptions
+from ..media.audio import save_wav
+from .llm import DEFAULT_LLM
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    voice = sub.add_parser("voice", help="talk with a local assistant (microphone and speakers, or a file)")
+    voice.add_argument("--input", type=Path, help="answer the turns in this audio file instead of the microphone")
+    voice.add_argument("--output", type=Path, help="with --input: write the spoken replies to this WAV")
+    voice.add_argument("--llm", default=DEFAULT_LLM, help=f"language model ({DEFAULT_LLM})")
+    voice.add_argument("--stt", default="faster-whisper-tiny.en")
+    voice.add_argument("--tts", default="piper-en_US-joe-medium")
+    voice.add_argument("--max-tokens", type=int, default=80)
+    voice.add_argument("--temperature", type=float, default=0.7)
+    voice.add_argument("--json", action="store_true", help="print each turn's metrics as JSON lines")
+    voice.set_defaults(func=_voice)
+
+
+def _voice(args: argparse.Namespace) -> int:
+    console = Console(stderr=True)
+    console.print("[dim]loading models...[/]")
+    STT.load_model(args.stt)
+    TextGeneration.load_model(args.llm, n_ctx=2048)
+    TTS.load_voice(args.tts)
+    VAD.load_model()
+    pipeline = VoicePipeline(options=VoicePipelineOptions(max_tokens=args.max_tokens, temperature=args.temperature))
+    pipeline.warm_up()
+    replies: list[AudioChunk] = []
+    try:
+        if args.input is not None:
+            agent = VoiceAgent(pipeline, options=VoiceAgentOptions(realtime=False, barge_in=False))
+            turns = agent.run(str(args.input), replies.append)
+        else:
+            from ..media.capture import AudioCapture
+            from ..media.playback import AudioPlayback
+
+            console.print("[bold]listening[/] (Ctrl-C to stop)")
+            agent = VoiceAgent(pipeline)
+            with AudioCapture(sample_rate=16000, chunk_size=512) as mic, AudioPlayback() as speaker:
+                try:
+                    turns = agent.run(mic, speaker)
+                except KeyboardInterrupt:
+                    agent.stop()
+                    turns = agent.turns
+    finally:
+        for holder in (STT, TextGeneration, TTS, VAD):
+            holder.unload()
+    for turn in turns:
+        if args.json:
+            print(json.dumps({"transcription": turn.transcription, "response": turn.response,
+                              "interrupted": turn.interrupted, "metrics": asdict(turn.metrics)}))
+        else:
+            print(f"you: {turn.transcription}\nassistant: {turn.response}")
+            console.print(f"[dim]first audio {turn.metrics.speech_end_to_first_audio_ms or 0:.0f} ms after "
+                          "the end of speech[/]")
+    if args.output is not None and replies:
+        import numpy as np
+
+        rate = replies[0].sample_rate
+        save_wav(args.output, np.concatenate([c.audio_data for c in replies]), rate)
+        console.print(f"wrote {args.output}")
+    return 0
