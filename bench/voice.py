@@ -45,7 +45,6 @@ QUESTIONS = [
     "What is the opposite of hot?",
 ]
 TURNS = 20
-HISTORY_TURNS = 3
 
 
 def load(home: Path, min_silence_s: float) -> tuple[SpeechToText, TextGenerator, TextToSpeech, VoiceActivityDetector]:
@@ -88,7 +87,7 @@ def run_config(name: str, pipeline: VoicePipeline, vad: VoiceActivityDetector, a
         vad_delay_ms = (fed / RATE - segment.end_s) * 1000
         if reset_cache:
             pipeline.llm._require().worker.call(pipeline.llm.engine.llm.reset)
-        result = pipeline.process_turn(segment.samples, segment.sample_rate, history=history[-2 * HISTORY_TURNS:],
+        result = pipeline.process_turn(segment.samples, segment.sample_rate, history=history,
                                        vad_delay_ms=vad_delay_ms)
         history += [{"role": "user", "content": result.transcription},
                     {"role": "assistant", "content": result.response}]
@@ -134,7 +133,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-voice-") as home:
         stt, llm, tts, vad = load(Path(home), min_silence_s)
         audio = spoken_turns(tts)
-        options = VoicePipelineOptions(temperature=0.0, max_tokens=48)
+        options = VoicePipelineOptions(temperature=0.0, max_tokens=40)
         results = []
         for name, stream_tts, reset in (("streaming", True, False), ("no_streaming_tts", False, False),
                                         ("no_prefix_reuse", True, True)):

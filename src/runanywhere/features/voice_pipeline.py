@@ -221,22 +221,38 @@ class VoicePipeline:
 
         chunks: list[AudioChunk] = []
         first_audio_at: float | None = None
-        text_source: Any = pieces() if opts.stream_tts else "".join(pieces())
-        speech = self.tts.synthesize_stream(text_source, speaker_id=opts.speaker_id, speed=opts.speed, cancel=token)
+        rtf: list[float] = []
         try:
-            for chunk in speech:
+            for chunk in self._speak(pieces(), token, rtf):
                 if first_audio_at is None:
                     first_audio_at = time.perf_counter()
                     self._set_state(PipelineState.PLAYING_TTS, hooks)
                 chunks.append(chunk)
                 self._notify(hooks.on_audio_chunk, "audio", chunk)
-            tts_rtf = speech.result.real_time_factor
         except CancelledError:
-            tts_rtf = None
+            pass
+        tts_rtf = rtf[0] if rtf else None
         generation = reply.result
         self._notify(hooks.on_response_complete, "response", generation)
         return self._finish(hooks, heard, generation, chunks, started, first_token_at[0] if first_token_at else None,
                             first_audio_at, vad_delay_ms, token, tts_rtf)
+
+    def _speak(self, pieces: Iterator[str], token: CancelToken, rtf: list[float]) -> Iterator[AudioChunk]:
+        """Audio for the reply: streamed clause by clause, or (``stream_tts=False``) all at once at the end.
+
+        The synthesis's real-time factor is appended to ``rtf`` when it completes.
+        """
+        opts = self.options
+        if opts.stream_tts:
+            stream = self.tts.synthesize_stream(pieces, speaker_id=opts.speaker_id, speed=opts.speed, cancel=token)
+            yield from stream
+            rtf.append(stream.result.real_time_factor)
+            return
+        text = "".join(pieces).strip()
+        if text and not token.cancelled:
+            whole = self.tts.synthesize(text, speaker_id=opts.speaker_id, speed=opts.speed, cancel=token)
+            rtf.append(whole.real_time_factor)
+            yield AudioChunk(whole.audio_data, whole.sample_rate, text, 0, True)
 
     def _finish(self, hooks: VoicePipelineCallbacks, heard: TranscriptionResult, generation: GenerationResult | None,
                 chunks: list[AudioChunk], started: float, first_token_at: float | None, first_audio_at: float | None,
