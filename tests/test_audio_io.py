@@ -442,3 +442,33 @@ def test_play_accepts_wav_files_bytes_and_audio_objects(device: str, tmp_path: A
         assert player.wait(GUARD_S)
         expected = 3 * 0.2 * 22050 + 0.1 * 22050
         assert abs(player.played_samples - expected) <= 8
+
+
+def test_transcribe_live_hears_what_the_speakers_play(audio_stack: VirtualAudioStack, subprocess_env, tmp_path):
+    import signal
+    import subprocess
+    import sys
+
+    from runanywhere import EventBus, SDKConfig, TextToSpeech
+    from runanywhere.models.manager import ModelLibrary
+
+    from .wer import wer
+
+    tts = TextToSpeech(ModelLibrary(SDKConfig(home=tmp_path / "voice", offline=True), events=EventBus()))
+    tts.load_voice("piper-en_US-joe-medium")
+    sentence = tts.synthesize("The quick brown fox jumps over the lazy dog.")
+    tts.unload()
+    env = {**subprocess_env, **{k: v for k, v in os.environ.items() if k.startswith("PULSE_")},
+           "RUNANYWHERE_OFFLINE": "1"}
+    live = subprocess.Popen([sys.executable, "-m", "runanywhere.cli", "transcribe", "--live", "--device",
+                             audio_stack.device], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert any("listening" in live.stderr.readline() for _ in range(5)), "the live command never started"
+        with AudioPlayback(sample_rate=sentence.sample_rate, device=audio_stack.device) as speaker:
+            speaker.play(np.concatenate([sentence.audio_data, np.zeros(sentence.sample_rate, np.float32)]))
+            speaker.wait(timeout=GUARD_S)
+        line = live.stdout.readline()
+    finally:
+        live.send_signal(signal.SIGINT)
+        live.wait(timeout=GUARD_S)
+    assert wer("The quick brown fox jumps over the lazy dog.", line.split("]", 1)[-1]) <= 0.1, line
