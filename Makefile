@@ -16,6 +16,9 @@ demo: install
 	$(VENV)/bin/runanywhere models list
 	$(VENV)/bin/runanywhere run "What is the capital of France? Answer in one sentence." --temperature 0 --max-tokens 40
 	$(VENV)/bin/runanywhere embed cat kitten "the stock market fell today" --similarity
+	$(VENV)/bin/runanywhere speak "What is the capital of France?" -o $${TMPDIR:-/tmp}/runanywhere-question.wav
+	$(VENV)/bin/runanywhere transcribe $${TMPDIR:-/tmp}/runanywhere-question.wav
+	$(VENV)/bin/runanywhere voice --input $${TMPDIR:-/tmp}/runanywhere-question.wav --output $${TMPDIR:-/tmp}/runanywhere-reply.wav
 
 # pytest exits 5 when it collects no test: that is a failure here, said out loud.
 test: install
