@@ -18,6 +18,8 @@ from typing import Any, Generic, TypeVar
 from ..core.cancel import CancelToken
 
 T = TypeVar("T")
+ItemT = TypeVar("ItemT")
+ResultT = TypeVar("ResultT")
 _DONE = object()
 
 
@@ -129,3 +131,31 @@ class Stream(Generic[T]):
         for _ in self:
             pass
         return self.result
+
+
+class ResultStream(Generic[ItemT, ResultT]):
+    """The public face of a :class:`Stream`: typed items as they come, then :attr:`result`.
+
+    Breaking out of the loop, :meth:`cancel`, or cancelling an ``async for`` stops the work.
+    """
+
+    def __init__(self, stream: Stream[ResultT]) -> None:
+        self._stream = stream
+
+    def __iter__(self) -> Iterator[ItemT]:
+        return iter(self._stream)
+
+    def __aiter__(self) -> AsyncIterator[ItemT]:
+        return self._stream.__aiter__()
+
+    def cancel(self) -> None:
+        self._stream.cancel()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._stream.cancel_token.cancelled
+
+    @property
+    def result(self) -> ResultT:
+        """The finished work's result; waits for it."""
+        return self._stream.result

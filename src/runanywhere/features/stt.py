@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ from ..media.audio import AudioSource, load_audio
 from ..models.catalog import ModelCategory
 from ..models.manager import LocalModel, ProgressCallback
 from ._holder import ModelHolder
-from ._worker import Stream
+from ._worker import ResultStream, Stream
 
 if TYPE_CHECKING:
     import numpy as np
@@ -88,28 +88,12 @@ class _Request:
     prepare_s: float
 
 
-class SegmentStream:
+class SegmentStream(ResultStream[Segment, TranscriptionResult]):
     """Segments as they are decoded; :attr:`result` holds the whole transcription at the end.
 
     Breaking out of the loop, :meth:`cancel`, or cancelling an ``async for``
     stops decoding before the next segment.
     """
-
-    def __init__(self, stream: Stream[TranscriptionResult]) -> None:
-        self._stream = stream
-
-    def __iter__(self) -> Iterator[Segment]:
-        return iter(self._stream)
-
-    def __aiter__(self) -> AsyncIterator[Segment]:
-        return self._stream.__aiter__()
-
-    def cancel(self) -> None:
-        self._stream.cancel()
-
-    @property
-    def result(self) -> TranscriptionResult:
-        return self._stream.result
 
 
 class SpeechToText(ModelHolder[WhisperEngine]):

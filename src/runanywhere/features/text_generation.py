@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -25,7 +25,7 @@ from ..core.events import (
     GenerationStarted,
 )
 from ._llama import LlamaHolder, _Loaded
-from ._worker import Stream
+from ._worker import ResultStream, Stream
 
 FinishReason = Literal["stop", "length", "cancelled"]
 Message = Mapping[str, Any]
@@ -118,28 +118,12 @@ class GenerationResult:
         return self.input_tokens - self.prompt_tokens_evaluated
 
 
-class GenerationStream:
+class GenerationStream(ResultStream[TokenEvent, GenerationResult]):
     """Token events as they are generated; :attr:`result` holds the full result at the end.
 
     Breaking out of the loop, :meth:`cancel`, or cancelling an ``async for``
     stops the engine (prefill included).
     """
-
-    def __init__(self, stream: Stream[GenerationResult]) -> None:
-        self._stream = stream
-
-    def __iter__(self) -> Iterator[TokenEvent]:
-        return iter(self._stream)
-
-    def __aiter__(self) -> AsyncIterator[TokenEvent]:
-        return self._stream.__aiter__()
-
-    def cancel(self) -> None:
-        self._stream.cancel()
-
-    @property
-    def result(self) -> GenerationResult:
-        return self._stream.result
 
     def text(self) -> Iterator[str]:
         """Just the text pieces."""

@@ -34,7 +34,7 @@ from ..core.events import TTSSynthesized
 from ..models.manager import LocalModel, ProgressCallback
 from ._holder import ModelHolder
 from ._speech_text import TextSegmenter, split_text
-from ._worker import Stream
+from ._worker import ResultStream, Stream
 
 if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere` light
     import numpy as np
@@ -76,34 +76,13 @@ class AudioChunk:
         return len(self.audio_data) / self.sample_rate * 1000
 
 
-class SynthesisStream:
+class SynthesisStream(ResultStream[AudioChunk, SynthesisResult]):
     """Audio chunks as they are synthesized; :attr:`result` is the whole speech at the end.
 
     Breaking out of the loop, :meth:`cancel`, or cancelling an ``async for``
     stops synthesis before the next chunk (and aborts the sentence running);
     the stream then ends quietly and ``result`` holds what was spoken.
     """
-
-    def __init__(self, stream: Stream[SynthesisResult]) -> None:
-        self._stream = stream
-
-    def __iter__(self) -> Iterator[AudioChunk]:
-        return iter(self._stream)
-
-    def __aiter__(self) -> AsyncIterator[AudioChunk]:
-        return self._stream.__aiter__()
-
-    def cancel(self) -> None:
-        self._stream.cancel()
-
-    @property
-    def cancelled(self) -> bool:
-        return self._stream.cancel_token.cancelled
-
-    @property
-    def result(self) -> SynthesisResult:
-        """All chunks joined, with metrics; waits for the stream to finish."""
-        return self._stream.result
 
 
 class TextToSpeech(ModelHolder[PiperEngine]):

@@ -19,7 +19,7 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from ..core.cancel import CancelToken
@@ -49,6 +49,16 @@ class VoiceAgentOptions:
     echo_correlation: float = 0.85
     echo_word_overlap: float = 0.75
     realtime: bool = True
+
+
+@dataclass
+class _TurnState:
+    """The reply in progress: its cancel token, whether the user cut it, and where it was recorded."""
+
+    token: CancelToken
+    cut: bool = False
+    recorded: int | None = None  # index in ``turns`` once recorded
+    reply_at: int = -1  # index of its assistant message in ``history``
 
 
 class _EchoGate:
@@ -103,8 +113,9 @@ class VoiceAgent:
         self.turns: list[VoiceTurnResult] = []
         self._stop = threading.Event()
         self._turn: threading.Thread | None = None
-        self._turn_cancel: CancelToken | None = None
-        self._speaking = threading.Event()
+        self._current: _TurnState | None = None
+        # Until when (monotonic) the reply audio handed to the sink is still being heard.
+        self._speaking_until = 0.0
         self._lock = threading.Lock()
 
     def stop(self) -> None:
@@ -187,16 +198,24 @@ class VoiceAgent:
         return deliver
 
     def _on_activity(self, change: SpeechActivityChange) -> None:
-        if change.activity is SpeechActivity.STARTED and self.options.barge_in and self._speaking.is_set():
+        speaking = time.monotonic() < self._speaking_until
+        if change.activity is SpeechActivity.STARTED and self.options.barge_in and speaking:
             _log.info("barge-in at %.2f s: the reply stops", change.time_s)
             self._interrupt()
 
     def _interrupt(self) -> None:
+        """Cut the reply: cancel its generation if still running, silence the output, and mark it
+        interrupted (patching the history when the turn had already been recorded)."""
         with self._lock:
-            token = self._turn_cancel
-            self._speaking.clear()
-        if token is not None:
-            token.cancel()
+            current = self._current
+            self._speaking_until = 0.0
+            if current is not None and not current.cut:
+                current.cut = True
+                if current.recorded is not None:
+                    self.turns[current.recorded] = replace(self.turns[current.recorded], interrupted=True)
+                    self.history[current.reply_at]["interrupted"] = True
+        if current is not None:
+            current.token.cancel()
         stop_output = getattr(self, "_stop_output", None)
         if stop_output is not None:
             stop_output()
@@ -204,13 +223,15 @@ class VoiceAgent:
     def _start_turn(self, samples: NDArray[np.float32], rate: int, deliver: Sink, delay_ms: float) -> None:
         self._join_turn()  # one turn at a time; a barge-in has already cancelled the previous one
         token = CancelToken()
+        state = _TurnState(token)
         with self._lock:
-            self._turn_cancel = token
+            self._current = state
         speech_end_at = time.perf_counter() - delay_ms / 1000
 
         def on_chunk(chunk: AudioChunk) -> None:
             if not token.cancelled:  # after a barge-in, nothing more of this reply is heard
-                self._speaking.set()
+                with self._lock:
+                    self._speaking_until = max(time.monotonic(), self._speaking_until) + chunk.duration_ms / 1000
                 deliver(chunk)
 
         def accept(text: str) -> bool:
@@ -225,9 +246,7 @@ class VoiceAgent:
             except Exception as exc:  # the pipeline already told its on_error; the session goes on
                 _log.error("turn failed: %s", exc)
                 return
-            finally:
-                self._speaking.clear()
-            self._record(result)
+            self._record(result, state)
 
         self._turn = threading.Thread(target=turn, name="runanywhere-voice-turn", daemon=True)
         self._turn.start()
@@ -253,15 +272,20 @@ class VoiceAgent:
         grams = [tuple(heard[i:i + n]) for i in range(len(heard) - n + 1)]
         return sum(g in said for g in grams) / len(grams) >= self.options.echo_word_overlap
 
-    def _record(self, result: VoiceTurnResult) -> None:
+    def _record(self, result: VoiceTurnResult, state: _TurnState) -> None:
         if not result.speech_detected or (not result.response and not result.interrupted):
             return
-        self.turns.append(result)
-        self.history.append({"role": "user", "content": result.transcription})
-        reply: dict[str, Any] = {"role": "assistant", "content": result.response}
-        if result.interrupted:
-            reply["interrupted"] = True
-        self.history.append(reply)
+        with self._lock:
+            if state.cut:
+                result = replace(result, interrupted=True)
+            state.recorded = len(self.turns)
+            self.turns.append(result)
+            self.history.append({"role": "user", "content": result.transcription})
+            reply: dict[str, Any] = {"role": "assistant", "content": result.response}
+            if result.interrupted:
+                reply["interrupted"] = True
+            self.history.append(reply)
+            state.reply_at = len(self.history) - 1
 
 
 def _blocking(source: AsyncIterable[Any], loop: Any) -> Iterator[Any]:
