@@ -217,32 +217,23 @@ def test_both_architectures_load_and_generate(models: Path, arch: str) -> None:
 # --- chat, grammar, embeddings
 
 
-def test_chat_completion_uses_the_chatml_template(tiny: Any, monkeypatch: pytest.MonkeyPatch) -> None:
-    prompts: list[Any] = []
-    original = tiny.create_completion
+def test_chat_completion_uses_the_chatml_template(tiny: Any) -> None:
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
-    def spy(*args: Any, **kwargs: Any) -> Any:
-        prompts.append(kwargs.get("prompt", args[0] if args else None))
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(tiny, "create_completion", spy)
-    out = tiny.create_chat_completion(
-        messages=[{"role": "user", "content": "What is the capital of France?"}], max_tokens=8, temperature=0
-    )
-    assert out["choices"][0]["message"]["role"] == "assistant"
-    assert out["usage"]["completion_tokens"] == 8
-    (prompt,) = prompts
-    text = tiny.detokenize(prompt, special=True).decode() if isinstance(prompt, list) else prompt
-    assert text == (
+    messages = [{"role": "user", "content": "What is the capital of France?"}]
+    formatter = Jinja2ChatFormatter(template=tiny.metadata["tokenizer.chat_template"], eos_token="<|im_end|>",
+                                    bos_token="<|im_start|>")
+    assert formatter(messages=messages).prompt == (
         "<|im_start|>system\nYou are a helpful AI assistant named SmolLM, trained by Hugging Face<|im_end|>\n"
         "<|im_start|>user\nWhat is the capital of France?<|im_end|>\n"
         "<|im_start|>assistant\n"
     )
-    assert "<|im_start|>" in text
-    # The markers reached the model as single control tokens, not as text.
-    if isinstance(prompt, list):
-        assert prompt.count(1) == 3
-        assert prompt.count(2) == 2
+    out = tiny.create_chat_completion(messages=messages, max_tokens=8, temperature=0)
+    assert out["choices"][0]["message"]["role"] == "assistant"
+    assert out["usage"]["completion_tokens"] == 8
+    # The markers reach the model as single control tokens, not as text.
+    tokens = tiny.tokenize(formatter(messages=messages).prompt.encode(), add_bos=False, special=True)
+    assert tokens.count(1) == 3 and tokens.count(2) == 2
 
 
 SCHEMA = {
