@@ -28,6 +28,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     voice.add_argument("--tts", default="piper-en_US-joe-medium")
     voice.add_argument("--max-tokens", type=int, default=80)
     voice.add_argument("--temperature", type=float, default=0.7)
+    voice.add_argument("--end-of-speech", type=float, default=0.35, metavar="SECONDS",
+                       help="silence that ends a turn (shorter answers sooner; too short cuts people off)")
     voice.add_argument("--json", action="store_true", help="print each turn's metrics as JSON lines")
     voice.set_defaults(func=_voice)
 
@@ -38,7 +40,7 @@ def _voice(args: argparse.Namespace) -> int:
     STT.load_model(args.stt)
     TextGeneration.load_model(args.llm, n_ctx=2048)
     TTS.load_voice(args.tts)
-    VAD.load_model()
+    VAD.load_model(min_silence_s=args.end_of_speech)
     pipeline = VoicePipeline(options=VoicePipelineOptions(max_tokens=args.max_tokens, temperature=args.temperature))
     pipeline.warm_up()
     replies: list[AudioChunk] = []
