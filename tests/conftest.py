@@ -114,3 +114,20 @@ def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from .tinymodels import write_tiny_llm
 
     return write_tiny_llm(tmp_path_factory.mktemp("tiny") / "tiny.gguf", n_ctx=4096)
+
+
+@pytest.fixture(scope="session")
+def voice_engines(packaged_models: ModelLibrary) -> Iterator[tuple[Any, Any, Any, Any]]:
+    """The default voice stack, loaded once: Whisper tiny.en, SmolLM2, the Piper voice and Silero VAD."""
+    from runanywhere import SpeechToText, TextGenerator, TextToSpeech, VoiceActivityDetector
+
+    bus = EventBus()
+    stt, llm = SpeechToText(packaged_models, events=bus), TextGenerator(packaged_models, events=bus)
+    tts, vad = TextToSpeech(packaged_models, events=bus), VoiceActivityDetector(packaged_models, events=bus)
+    stt.load_model("faster-whisper-tiny.en")
+    llm.load_model("smollm2-135m-instruct-q4_1", n_ctx=2048)
+    tts.load_voice("piper-en_US-joe-medium")
+    vad.load_model("silero-vad-v6")
+    yield stt, llm, tts, vad
+    for engine in (stt, llm, tts, vad):
+        engine.unload()

@@ -474,48 +474,29 @@ def test_transcribe_live_hears_what_the_speakers_play(audio_stack: VirtualAudioS
     assert wer("The quick brown fox jumps over the lazy dog.", line.split("]", 1)[-1]) <= 0.1, line
 
 
-def test_voice_agent_on_a_microphone_and_speakers(device: str, packaged_models):
+def test_voice_agent_on_a_microphone_and_speakers(device: str, voice_engines):
     """The agent's own reply comes back through the microphone (a real loopback): it answers once, not twice."""
-    from runanywhere import (
-        SpeechToText,
-        TextGenerator,
-        TextToSpeech,
-        VoiceActivityDetector,
-        VoiceAgent,
-        VoicePipeline,
-        VoicePipelineOptions,
-    )
+    from runanywhere import VoiceAgent, VoicePipeline, VoicePipelineOptions
 
-    bus = EventBus()
-    stt, llm = SpeechToText(packaged_models, events=bus), TextGenerator(packaged_models, events=bus)
-    tts, vad = TextToSpeech(packaged_models, events=bus), VoiceActivityDetector(packaged_models, events=bus)
-    stt.load_model("faster-whisper-tiny.en")
-    llm.load_model("smollm2-135m-instruct-q4_1", n_ctx=2048)
-    tts.load_voice("piper-en_US-joe-medium")
-    vad.load_model("silero-vad-v6", min_silence_s=0.4)
-    try:
-        question = tts.synthesize("What is the capital of France?")
-        agent = VoiceAgent(VoicePipeline(stt=stt, llm=llm, tts=tts, events=bus,
-                                         options=VoicePipelineOptions(temperature=0, max_tokens=30)), vad)
-        finished = threading.Event()
-        with AudioCapture(sample_rate=16000, chunk_size=512, device=device) as microphone, \
-                AudioPlayback(sample_rate=question.sample_rate, device=device) as user, \
-                AudioPlayback(sample_rate=question.sample_rate, device=device,
-                              on_finished=finished.set) as speakers:
+    stt, llm, tts, vad = voice_engines
+    question = tts.synthesize("What is the capital of France?")
+    agent = VoiceAgent(VoicePipeline(stt=stt, llm=llm, tts=tts, events=EventBus(),
+                                     options=VoicePipelineOptions(temperature=0, max_tokens=30)), vad)
+    finished = threading.Event()
+    with AudioCapture(sample_rate=16000, chunk_size=512, device=device) as microphone, \
+            AudioPlayback(sample_rate=question.sample_rate, device=device) as user, \
+            AudioPlayback(sample_rate=question.sample_rate, device=device, on_finished=finished.set) as speakers:
 
-            def conversation() -> None:
-                user.play(question.audio_data)  # the user speaks into the room
-                deadline = time.monotonic() + 4 * GUARD_S
-                while not (agent.turns and finished.is_set()) and time.monotonic() < deadline:
-                    time.sleep(0.05)
-                time.sleep(2.0)  # the reply's echo has been heard by now; any second turn would have started
-                agent.stop()
+        def conversation() -> None:
+            user.play(question.audio_data)  # the user speaks into the room
+            deadline = time.monotonic() + 4 * GUARD_S
+            while not (agent.turns and finished.is_set()) and time.monotonic() < deadline:
+                time.sleep(0.05)
+            time.sleep(2.0)  # the reply's echo has been heard by now; any second turn would have started
+            agent.stop()
 
-            threading.Thread(target=conversation, daemon=True).start()
-            turns = agent.run(microphone, speakers)
-        assert len(turns) == 1, [t.transcription for t in turns]
-        assert "capital of france" in turns[0].transcription.lower()
-        assert turns[0].response and speakers.played_samples > 0
-    finally:
-        for engine in (stt, llm, tts, vad):
-            engine.unload()
+        threading.Thread(target=conversation, daemon=True).start()
+        turns = agent.run(microphone, speakers)
+    assert len(turns) == 1, [t.transcription for t in turns]
+    assert "capital of france" in turns[0].transcription.lower()
+    assert turns[0].response and speakers.played_samples > 0

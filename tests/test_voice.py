@@ -10,10 +10,7 @@ import numpy as np
 import pytest
 
 from runanywhere import EventBus
-from runanywhere.features.stt import SpeechToText
-from runanywhere.features.text_generation import TextGenerator
 from runanywhere.features.tts import AudioChunk, TextToSpeech
-from runanywhere.features.vad import VoiceActivityDetector
 from runanywhere.features.voice_agent import VoiceAgent, VoiceAgentOptions
 from runanywhere.features.voice_pipeline import (
     PipelineState,
@@ -29,17 +26,8 @@ RATE = 16000
 
 
 @pytest.fixture(scope="module")
-def engines(packaged_models):
-    bus = EventBus()
-    stt, llm = SpeechToText(packaged_models, events=bus), TextGenerator(packaged_models, events=bus)
-    tts, vad = TextToSpeech(packaged_models, events=bus), VoiceActivityDetector(packaged_models, events=bus)
-    stt.load_model("faster-whisper-tiny.en")
-    llm.load_model("smollm2-135m-instruct-q4_1", n_ctx=2048)
-    tts.load_voice("piper-en_US-joe-medium")
-    vad.load_model("silero-vad-v6")
-    yield stt, llm, tts, vad
-    for engine in (stt, llm, tts, vad):
-        engine.unload()
+def engines(voice_engines):
+    return voice_engines
 
 
 @pytest.fixture

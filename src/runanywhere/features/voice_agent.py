@@ -62,13 +62,19 @@ class _TurnState:
 
 
 class _EchoGate:
-    """Recognises input that is the agent's own output coming back (speakers into the microphone)."""
+    """Recognises input that is the agent's own output coming back (speakers into the microphone).
 
-    def __init__(self, rate: int, threshold: float, window_s: float = 3.0) -> None:
+    The last ``window_ms`` of input is compared with the recent output by normalised cross-correlation:
+    a copy of the output (at any delay) scores near 1, while a different utterance, even in the same
+    voice, does not stay that similar over a window longer than a vowel.
+    """
+
+    def __init__(self, rate: int, threshold: float, window_s: float = 3.0, window_ms: int = 160) -> None:
         import numpy as np
 
         self.rate, self.threshold = rate, threshold
         self._recent = np.zeros(int(window_s * rate), dtype=np.float32)
+        self._input = np.zeros(int(window_ms * rate / 1000), dtype=np.float32)
         self._quiet_after = 0.0  # monotonic time when the last output stops echoing
 
     def played(self, chunk: AudioChunk) -> None:
@@ -79,21 +85,22 @@ class _EchoGate:
         self._quiet_after = time.monotonic() + len(audio) / self.rate + 0.5
 
     def is_echo(self, samples: NDArray[np.float32]) -> bool:
-        """True when ``samples`` closely match some stretch of recent output (normalised cross-correlation)."""
+        """True when the latest input closely matches some stretch of recent output."""
         import numpy as np
 
+        self._input = np.concatenate([self._input, samples])[-len(self._input):]
         if time.monotonic() > self._quiet_after or len(samples) == 0:
             return False
-        energy = float(np.dot(samples, samples))
+        probe = self._input
+        energy = float(np.dot(probe, probe))
         if energy < 1e-6:
             return False
-        n = len(self._recent) + len(samples)
+        n = len(self._recent) + len(probe)
         size = 1 << (n - 1).bit_length()
-        corr = np.fft.irfft(np.fft.rfft(self._recent, size) * np.conj(np.fft.rfft(samples, size)), size)
+        corr = np.fft.irfft(np.fft.rfft(self._recent, size) * np.conj(np.fft.rfft(probe, size)), size)
         power = np.concatenate([[0.0], np.cumsum(self._recent.astype(np.float64) ** 2)])
-        window = power[len(samples):] - power[: len(power) - len(samples)]  # energy of each aligned stretch
-        corr = corr[: len(window)]
-        score = np.abs(corr) / np.sqrt(np.maximum(window, 1e-9) * energy)
+        window = power[len(probe):] - power[: len(power) - len(probe)]  # energy of each aligned stretch
+        score = np.abs(corr[: len(window)]) / np.sqrt(np.maximum(window, 1e-9) * energy)
         return bool(score.max(initial=0.0) >= self.threshold)
 
 
