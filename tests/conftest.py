@@ -116,9 +116,13 @@ def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return write_tiny_llm(tmp_path_factory.mktemp("tiny") / "tiny.gguf", n_ctx=4096)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def voice_engines(packaged_models: ModelLibrary) -> Iterator[tuple[Any, Any, Any, Any]]:
-    """The default voice stack, loaded once: Whisper tiny.en, SmolLM2, the Piper voice and Silero VAD."""
+    """The default voice stack, loaded once per test module: Whisper tiny.en, SmolLM2, Piper and Silero VAD.
+
+    Per module, not per session: a loaded model registers with ``RunAnywhere``, whose ``shutdown()``
+    (exercised by the lifecycle tests) unloads it.
+    """
     from runanywhere import SpeechToText, TextGenerator, TextToSpeech, VoiceActivityDetector
 
     bus = EventBus()
