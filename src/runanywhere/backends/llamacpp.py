@@ -98,6 +98,7 @@ class LlamaEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelFormatError(f"llama.cpp could not load {path.name}: {exc}; is it a complete GGUF?") from exc
         self.path = path
+        self._lib = llama_cpp  # kept: is_end() runs once per token and must not go through the importer
         self._abort_flag = False
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._abort_flag)
         self._no_abort_cb = ctypes.cast(0, llama_cpp.ggml_abort_callback)  # NULL: no callback
@@ -128,8 +129,7 @@ class LlamaEngine:
         return bytes(self.llm.detokenize([token]))
 
     def is_end(self, token: int) -> bool:
-        llama_cpp = _llama()
-        return bool(llama_cpp.llama_vocab_is_eog(self.llm._model.vocab, token))
+        return bool(self._lib.llama_vocab_is_eog(self.llm._model.vocab, token))
 
     def token_text(self, token_id: int) -> str:
         return bytes(self.llm.detokenize([token_id], special=True)).decode("utf-8", "replace")
@@ -179,7 +179,7 @@ class LlamaEngine:
                 "shorten it or load the model with a larger n_ctx",
                 details={"prompt_tokens": len(tokens), "n_ctx": self.n_ctx},
             )
-        llama_cpp = _llama()
+        llama_cpp = self._lib
         if n_threads:
             llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, n_threads, n_threads)
         self.llm.set_seed(sampling.seed if sampling.seed is not None else int.from_bytes(os.urandom(4), "little"))
@@ -212,7 +212,7 @@ class LlamaEngine:
 
     def compile_grammar(self, *, json_schema: dict[str, Any] | None = None, gbnf: str | None = None) -> Any:
         """A llama.cpp grammar from a JSON schema or GBNF text; bad input is an InvalidInputError."""
-        llama_cpp = _llama()
+        llama_cpp = self._lib
         try:
             if json_schema is not None:
                 grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)

@@ -123,6 +123,7 @@ class VoiceAgent:
         self._current: _TurnState | None = None
         # Until when (monotonic) the reply audio handed to the sink is still being heard.
         self._speaking_until = 0.0
+        self._stop_output: Callable[[], None] | None = None  # the sink's stop(), when it has one
         self._lock = threading.Lock()
 
     def stop(self) -> None:
@@ -189,7 +190,9 @@ class VoiceAgent:
 
     @staticmethod
     def _live(source: Any) -> bool:
-        return type(source).__name__ == "AudioCapture"
+        from ..media.capture import AudioCapture  # light: sounddevice itself loads only on start()
+
+        return isinstance(source, AudioCapture)
 
     def _sink(self, sink: Any, gate: _EchoGate) -> Sink:
         play = getattr(sink, "play", None)
@@ -223,9 +226,8 @@ class VoiceAgent:
                     self.history[current.reply_at]["interrupted"] = True
         if current is not None:
             current.token.cancel()
-        stop_output = getattr(self, "_stop_output", None)
-        if stop_output is not None:
-            stop_output()
+        if self._stop_output is not None:
+            self._stop_output()
 
     def _start_turn(self, samples: NDArray[np.float32], rate: int, deliver: Sink, delay_ms: float) -> None:
         self._join_turn()  # one turn at a time; a barge-in has already cancelled the previous one
