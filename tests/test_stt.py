@@ -92,6 +92,23 @@ def test_real_recordings_transcribe_within_10_percent_wer(stt: SpeechToText, rec
     assert result.language == "en"
 
 
+def test_short_audio_is_encoded_in_a_shorter_window_with_the_same_text(
+        stt: SpeechToText, packaged_models: ModelLibrary, recordings: Path):
+    engine = stt.engine
+    assert engine.window_frames(10 * 16000) == 2000  # 10 s of speech: a 20 s window instead of 30 s
+    assert engine.window_frames(15 * 16000) == 2500
+    assert engine.window_frames(44 * 16000) is None  # long audio keeps Whisper's 30 s windows
+    full = SpeechToText(packaged_models, events=EventBus())
+    full.load_model(min_window_s=None)
+    try:
+        assert full.engine.window_frames(16000) is None
+        for name in ("beckett.wav", "two_cities.wav"):
+            short, whole = stt.transcribe(recordings / name).text, full.transcribe(recordings / name).text
+            assert words(short) == words(whole), (short, whole)  # the same words; punctuation may differ
+    finally:
+        full.unload()
+
+
 def test_whisper_base_assembled_from_two_packages(packaged_models: ModelLibrary, recordings: Path):
     base = SpeechToText(packaged_models, events=EventBus())
     assert base.load_model("faster-whisper-base") == "faster-whisper-base"
@@ -286,7 +303,8 @@ def test_a_directory_that_is_not_a_whisper_model(packaged_models: ModelLibrary, 
 
 def test_engine_options_are_checked(packaged_models: ModelLibrary):
     holder = SpeechToText(packaged_models, events=EventBus())
-    for options in ({"beam_size": 0}, {"threads": 0}, {"compute_type": "float16"}):
+    for options in ({"beam_size": 0}, {"threads": 0}, {"compute_type": "float16"}, {"min_window_s": 5},
+                    {"min_window_s": 20.5}):
         with pytest.raises(InvalidInputError):
             holder.load_model(**options)
     assert not holder.is_loaded

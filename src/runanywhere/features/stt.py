@@ -104,13 +104,17 @@ class SpeechToText(ModelHolder[WhisperEngine]):
 
     def load_model(
         self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, threads: int | None = None,
-        compute_type: str = "int8", beam_size: int = 1, progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
+        compute_type: str = "int8", beam_size: int = 1, min_window_s: int | None = 20,
+        progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
     ) -> str:
         """Load a catalog id (pulled into the store on first use) or a model directory; returns its id.
 
         ``threads`` defaults to the physical cores; ``beam_size=1`` is greedy
         decoding (as accurate as beam 5 on the test recordings, and faster).
+        Audio shorter than 20 s is encoded in a window of its length plus
+        10 s, at least ``min_window_s`` seconds, instead of Whisper's fixed
+        30 s: a short voice command transcribes about 2.5x faster with the
+        same text; ``min_window_s=None`` keeps the 30 s window.
         A model already loaded here is unloaded first.
         """
         engine = self._engine_name(model)
@@ -126,7 +130,8 @@ class SpeechToText(ModelHolder[WhisperEngine]):
 
         def build(local: LocalModel) -> WhisperEngine:
             directory = local.path if local.path.is_dir() else local.path.parent
-            return WhisperEngine(directory, threads=threads, compute_type=compute_type, beam_size=beam_size)
+            return WhisperEngine(directory, threads=threads, compute_type=compute_type, beam_size=beam_size,
+                                 min_window_s=min_window_s)
 
         return self._load(model, build, progress=progress, cancel=cancel)
 
