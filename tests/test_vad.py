@@ -277,6 +277,37 @@ def test_sessions_are_independent_streams(vad: VoiceActivityDetector, speech: Sp
         talking.process_samples(silence)
 
 
+def test_a_pause_session_reports_pauses_before_the_segment_ends(
+    vad: VoiceActivityDetector, speech: Speech, events: list[SDKEvent]
+):
+    a, b = speech.clips[:2]
+    gap, tail = np.zeros(int(0.3 * RATE), np.float32), np.zeros(RATE, np.float32)
+    signal = np.concatenate([tail, a, gap, b, tail])  # one turn with a 0.3 s pause (the VAD waits 0.5 s)
+    changes: list[tuple[SpeechActivityChange, SpeechSegment | None]] = []
+    with vad.create_session("mic", pause_s=0.1) as session:
+        session.on_speech_activity(lambda change: changes.append((change, session.open_segment())))
+        for i in range(0, len(signal), 512):
+            session.process_samples(signal[i:i + 512])
+        (segment,) = session.segments()
+    kinds = [c.activity for c, _ in changes]
+    assert kinds[0] is SpeechActivity.STARTED and kinds[-1] is SpeechActivity.ENDED
+    inner = kinds[1:-1]  # pauses and resumptions alternate, and the turn ends in a pause
+    assert inner[::2] == [SpeechActivity.PAUSED] * len(inner[::2]) and inner[-1] is SpeechActivity.PAUSED
+    assert inner[1::2] == [SpeechActivity.RESUMED] * len(inner[1::2]) and len(inner) >= 3  # the 0.3 s gap
+    a_end = (RATE + len(a)) / RATE
+    assert any(c.activity is SpeechActivity.PAUSED and abs(c.time_s - a_end) <= TOLERANCE_S for c, _ in changes)
+
+    last_pause, early = changes[-2]  # the open segment, taken when the last pause began
+    assert early is not None and early.start_s == segment.start_s
+    assert abs(early.end_s - last_pause.time_s) < 1e-6 and abs(early.end_s - segment.end_s) <= 0.1
+    shared = min(len(early.samples), len(segment.samples))
+    assert np.array_equal(early.samples[:shared], segment.samples[:shared])
+    assert changes[-1][1] is None  # nothing open once the segment ended
+    assert len([e for e in events if isinstance(e, VADSpeechStarted | VADSpeechEnded)]) == 2  # pauses stay local
+    with pytest.raises(InvalidInputError):
+        vad.create_session(pause_s=0.5)  # not shorter than the VAD's own end-of-speech silence
+
+
 def test_the_sample_counter_rollover_keeps_times(vad: VoiceActivityDetector, speech: Speech):
     session = vad.create_session()
     session.rollover_samples = 3 * RATE  # instead of 2**30 (18.6 h): the detector restarts in every silence

@@ -149,7 +149,7 @@ def _windowed_model(faster_whisper: Any) -> Any:
     audio), so cutting them there changes what the encoder attends to, not the audio.
     """
 
-    class WindowedWhisperModel(faster_whisper.WhisperModel):  # type: ignore[misc, name-defined]
+    class WindowedWhisperModel(faster_whisper.WhisperModel):  # type: ignore[misc]
         window_frames: int | None = None
 
         def encode(self, features: Any) -> Any:

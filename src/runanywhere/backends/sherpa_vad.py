@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -169,29 +169,35 @@ class SileroVad:
         self._spare: list[Any] = [self._build()]  # built now, so that a bad model fails at load time
         self._streams: set[SileroStream] = set()
 
-    def _build(self) -> Any:
+    def _build(self, settings: VadSettings | None = None) -> Any:
+        settings = settings or self.settings
         sherpa_onnx = require_engine("sherpa_onnx", "vad")
         config = sherpa_onnx.VadModelConfig()
         config.silero_vad.model = str(self.path)
-        config.silero_vad.threshold = self.settings.threshold
-        config.silero_vad.min_silence_duration = self.settings.min_silence_s
-        config.silero_vad.min_speech_duration = self.settings.min_speech_s
-        config.silero_vad.max_speech_duration = self.settings.max_speech_s
+        config.silero_vad.threshold = settings.threshold
+        config.silero_vad.min_silence_duration = settings.min_silence_s
+        config.silero_vad.min_speech_duration = settings.min_speech_s
+        config.silero_vad.max_speech_duration = settings.max_speech_s
         config.silero_vad.window_size = WINDOW_SIZE
         config.sample_rate = SAMPLE_RATE
-        config.num_threads = self.settings.num_threads
+        config.num_threads = settings.num_threads
         try:
-            return sherpa_onnx.VoiceActivityDetector(config, buffer_size_in_seconds=self.settings.buffer_s)
+            return sherpa_onnx.VoiceActivityDetector(config, buffer_size_in_seconds=settings.buffer_s)
         except RuntimeError as exc:
             raise ModelFormatError(f"sherpa-onnx could not load {self.path.name}: {exc}") from exc
 
-    def open_stream(self) -> SileroStream:
-        """A detector with fresh state, independent of every other stream."""
+    def open_stream(self, *, min_silence_s: float | None = None) -> SileroStream:
+        """A detector with fresh state, independent of every other stream.
+
+        ``min_silence_s`` overrides the model's setting for this stream only
+        (e.g. a second detector that reports short pauses inside a turn).
+        """
+        settings = self.settings if min_silence_s is None else replace(self.settings, min_silence_s=min_silence_s)
         with self._lock:
             if self._closed:
                 raise ModelNotLoadedError("the VAD model was unloaded")
-            detector = self._spare.pop() if self._spare else None
-        stream = SileroStream(self, detector if detector is not None else self._build())
+            detector = self._spare.pop() if self._spare and settings == self.settings else None
+        stream = SileroStream(self, detector if detector is not None else self._build(settings), settings)
         with self._lock:
             self._streams.add(stream)
         return stream
@@ -200,7 +206,7 @@ class SileroVad:
         detector.reset()
         with self._lock:
             self._streams.discard(stream)
-            if not self._closed and len(self._spare) < _SPARE_DETECTORS:
+            if not self._closed and len(self._spare) < _SPARE_DETECTORS and stream.settings == self.settings:
                 self._spare.append(detector)
 
     def close(self) -> None:
@@ -220,10 +226,10 @@ class SileroVad:
 class SileroStream:
     """One detector's state. Not thread-safe: the feature layer serialises calls on it."""
 
-    def __init__(self, owner: SileroVad, detector: Any) -> None:
+    def __init__(self, owner: SileroVad, detector: Any, settings: VadSettings) -> None:
         self._owner = owner
         self._detector: Any = detector
-        self.settings = owner.settings
+        self.settings = settings
 
     def _live(self) -> Any:
         detector = self._detector
@@ -240,6 +246,12 @@ class SileroStream:
     def open_segment_start(self) -> int:
         """Sample index where the open segment starts (the same ``start`` its segment will report)."""
         return int(self._live().current_segment.start)
+
+    def open_segment_samples(self) -> NDArray[np.float32]:
+        """The open segment's audio from its start up to the last window fed."""
+        import numpy as np
+
+        return np.asarray(self._live().current_segment.samples, dtype=np.float32)
 
     def take_segments(self) -> list[tuple[int, NDArray[np.float32]]]:
         """Completed segments as (start sample, samples), oldest first; removes them from the detector."""

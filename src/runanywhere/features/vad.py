@@ -51,10 +51,17 @@ MAX_QUEUED_SEGMENTS = 256  # unpopped segments kept per stream; older ones are d
 
 
 class SpeechActivity(str, enum.Enum):
-    """A speech edge (the reference's ``'ongoing'`` is ``process_samples``' return value instead)."""
+    """A speech edge (the reference's ``'ongoing'`` is ``process_samples``' return value instead).
+
+    ``PAUSED`` and ``RESUMED`` come only from sessions created with ``pause_s``:
+    a short silence inside open speech (the turn may be ending) and speech
+    coming back before the segment ended.
+    """
 
     STARTED = "started"
     ENDED = "ended"
+    PAUSED = "paused"
+    RESUMED = "resumed"
 
 
 @dataclass(frozen=True)
@@ -142,11 +149,15 @@ class VADSession:
     rollover_samples = 2**30
 
     def __init__(self, stream: SileroStream, *, name: str, input_rate: int, events: EventBus | None,
-                 listeners: _Listeners | None = None) -> None:
+                 listeners: _Listeners | None = None, pause_stream: SileroStream | None = None) -> None:
         import numpy as np
 
         self.name = name
         self._stream = stream
+        self._pause = pause_stream  # a second detector with a shorter silence: pauses inside a segment
+        self._pause_active = False
+        self._paused = False  # the open segment is in a pause that may end it
+        self._pause_end = 0  # where that pause starts, in the detector's samples
         self._input_rate = input_rate
         self._events = events
         self._listeners = listeners or _Listeners()
@@ -203,11 +214,34 @@ class VADSession:
             self._segments.clear()
             self._active = False
             self._fed = self._offset = 0
+            if self._pause is not None:
+                self._pause.reset()
+                self._pause_active = self._paused = False
 
     # ---------------------------------------------------------------- results
     @property
     def is_speech_active(self) -> bool:
         return self._active
+
+    @property
+    def elapsed_s(self) -> float:
+        """Stream time of the last analysed sample (what segment and activity times count up to)."""
+        return (self._offset + self._fed) / SAMPLE_RATE
+
+    def open_segment(self) -> SpeechSegment | None:
+        """The speech segment still open, as it stands: up to the pause in it, if any, else up to now.
+
+        None when no speech is open. A caller may start work on it at a
+        ``PAUSED`` change, before the VAD's silence has ended the segment.
+        """
+        with self._lock:
+            if not self._active:
+                return None
+            samples = self._stream.open_segment_samples()
+            if self._paused:
+                samples = samples[: max(0, self._pause_end - self._open_start)]
+            start_s = (self._offset + self._open_start) / SAMPLE_RATE
+            return SpeechSegment(start_s, start_s + len(samples) / SAMPLE_RATE, samples)
 
     def pop_speech_segment(self) -> SpeechSegment | None:
         """The oldest finished segment not yet popped, or None."""
@@ -228,6 +262,8 @@ class VADSession:
         """Give the detector back to the model; the session cannot be used afterwards."""
         with self._lock:
             self._stream.close()
+            if self._pause is not None:
+                self._pause.close()
 
     def __enter__(self) -> VADSession:
         return self
@@ -271,16 +307,36 @@ class VADSession:
                 active = False
             if active != self._active:
                 self._active = active
+                self._paused = False
                 if active:
                     self._open_start = self._stream.open_segment_start()
                     start_s = (self._offset + self._open_start) / SAMPLE_RATE
                     changes.append(self._change(SpeechActivity.STARTED, start_s))
                 else:
                     changes.append(self._change(SpeechActivity.ENDED, self._collect()))
+            if self._pause is not None:
+                self._track_pause(self._pause, data[start:start + WINDOW_SIZE], changes)
         self._pending = data[whole:].copy()
         if not self._active and self._fed >= self.rollover_samples:
             self._restart_detector()
         return changes
+
+    def _track_pause(self, pause: SileroStream, window: NDArray[np.float32],
+                     changes: list[SpeechActivityChange]) -> None:
+        """Feed the pause detector; report a pause (and speech resuming) inside the open segment."""
+        active = pause.accept(window)
+        if active == self._pause_active:
+            return
+        self._pause_active = active
+        if not active:
+            ends = [start + len(samples) for start, samples in pause.take_segments()]
+            if self._active and ends:
+                self._paused, self._pause_end = True, ends[-1]
+                changes.append(self._change(SpeechActivity.PAUSED, (self._offset + ends[-1]) / SAMPLE_RATE))
+        elif self._paused:
+            self._paused = False
+            start_s = (self._offset + pause.open_segment_start()) / SAMPLE_RATE
+            changes.append(self._change(SpeechActivity.RESUMED, start_s))
 
     def _collect(self) -> float | None:
         """Queue the detector's finished segments; the end time of the last one."""
@@ -301,13 +357,16 @@ class VADSession:
 
     def _restart_detector(self) -> None:
         self._stream.reset()
+        if self._pause is not None:  # both detectors count samples from the same point
+            self._pause.reset()
+            self._pause_active = self._paused = False
         self._offset += self._fed
         self._fed = 0
 
     def _announce(self, changes: list[SpeechActivityChange]) -> None:
         for change in changes:
             self._listeners.notify(change)
-            if self._events is not None:
+            if self._events is not None and change.activity in (SpeechActivity.STARTED, SpeechActivity.ENDED):
                 event: SDKEvent = (VADSpeechStarted if change.activity is SpeechActivity.STARTED
                                    else VADSpeechEnded)(time_s=change.time_s, stream=change.stream)
                 self._events.emit(event)
@@ -398,11 +457,23 @@ class VoiceActivityDetector(ModelHolder[SileroVad]):
         return self._listeners.add(callback)
 
     # ---------------------------------------------------------------- more streams, whole files
-    def create_session(self, name: str | None = None, *, sample_rate: int | None = None) -> VADSession:
-        """An independent stream (its own state and callbacks; events go to this detector's bus)."""
+    def create_session(self, name: str | None = None, *, sample_rate: int | None = None,
+                       pause_s: float | None = None) -> VADSession:
+        """An independent stream (its own state and callbacks; events go to this detector's bus).
+
+        With ``pause_s`` (shorter than the model's ``min_silence_s``) a second
+        detector reports ``PAUSED`` after that much silence inside speech and
+        ``RESUMED`` when speech comes back: the turn may be ending, and
+        :meth:`VADSession.open_segment` gives its audio before the VAD is sure.
+        """
         rate = self._input_rate if sample_rate is None else check_rate(sample_rate)
-        return VADSession(self.engine.open_stream(), name=name or f"session-{next(self._session_numbers)}",
-                          input_rate=rate, events=self._events)
+        engine = self.engine
+        if pause_s is not None and not 0.0 < pause_s < engine.settings.min_silence_s:
+            raise InvalidInputError(f"pause_s must be positive and shorter than min_silence_s "
+                                    f"({engine.settings.min_silence_s} s), got {pause_s!r}")
+        pause = engine.open_stream(min_silence_s=pause_s) if pause_s is not None else None
+        return VADSession(engine.open_stream(), name=name or f"session-{next(self._session_numbers)}",
+                          input_rate=rate, events=self._events, pause_stream=pause)
 
     def detect(self, audio: AudioSource, sample_rate: int | None = None) -> list[SpeechSegment]:
         """Speech segments of a whole recording (path, bytes, array or Audio), from a fresh state.
