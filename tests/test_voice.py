@@ -122,6 +122,43 @@ def test_the_agent_answers_two_turns_in_order_with_history(engines):
     assert played
 
 
+def test_the_agent_starts_answering_at_a_pause_and_drops_the_answer_when_the_user_goes_on(engines):
+    stt, llm, tts, vad = engines
+    pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=VoicePipelineOptions(temperature=0, max_tokens=30))
+    agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(barge_in=False, early_start_s=0.1))
+    # One turn with a 0.3 s pause inside (the VAD waits 0.5 s): the answer started at that pause is dropped.
+    stream = np.concatenate([silence(0.3), spoken(tts, "My favourite colour is green."), silence(0.3),
+                             spoken(tts, "What is the capital of France?"), silence(1.5)])
+    transcripts: list[str] = []
+    played: list[AudioChunk] = []
+    agent.pipeline.stt = _Spy(stt, transcripts)
+
+    (turn,) = agent.run(chunks(stream), played.append)
+
+    assert len(transcripts) >= 2 and "france" not in transcripts[0].lower(), "no early start at the inner pause"
+    assert "green" in turn.transcription.lower() and "france" in turn.transcription.lower()
+    assert sum(c.is_final for c in played) == 1, "audio of a dropped answer was heard"
+    metrics = turn.metrics
+    assert metrics.early_start_ms > 0, "the answer did not start before the VAD ended the turn"
+    assert metrics.vad_end_of_speech_delay_ms > 0 and metrics.speech_end_to_first_audio_ms is not None
+    assert [m["role"] for m in agent.history] == ["user", "assistant"]
+
+
+class _Spy:
+    """The STT, noting every transcription the agent asks for."""
+
+    def __init__(self, stt, seen: list[str]) -> None:
+        self._stt, self._seen = stt, seen
+
+    def transcribe(self, *args, **kwargs):
+        result = self._stt.transcribe(*args, **kwargs)
+        self._seen.append(result.text)
+        return result
+
+    def __getattr__(self, name):
+        return getattr(self._stt, name)
+
+
 def test_barge_in_stops_the_reply_and_starts_a_new_turn(engines):
     stt, llm, tts, vad = engines
     pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=VoicePipelineOptions(temperature=0, max_tokens=60))

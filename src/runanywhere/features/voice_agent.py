@@ -10,7 +10,11 @@ while it keeps listening:
   cancels generation; the reply is kept in the history marked interrupted;
 * **self-echo guard**: input that correlates with the agent's own recent
   output is gated (the VAD hears silence), and a transcript that repeats the
-  agent's last words is dropped, so its own voice never becomes a turn.
+  agent's last words is dropped, so its own voice never becomes a turn;
+* **early start**: after a short pause (``early_start_s``) the reply is
+  prepared while the VAD still waits to be sure the turn has ended; it is
+  heard only once the VAD agrees, and dropped if the user goes on speaking.
+  The end-of-turn wait and the answer's preparation overlap instead of adding up.
 """
 
 from __future__ import annotations
@@ -19,14 +23,15 @@ import re
 import threading
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Iterator
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from ..core.cancel import CancelToken
+from ..core.errors import CancelledError
 from ..core.logging import SDKLogger
 from ..media.audio import load_audio, resample, to_mono_float32
 from .tts import AudioChunk
-from .vad import VAD, SpeechActivity, SpeechActivityChange, VoiceActivityDetector
+from .vad import VAD, SpeechActivity, SpeechActivityChange, SpeechSegment, VADSession, VoiceActivityDetector
 from .voice_pipeline import VoicePipeline, VoicePipelineCallbacks, VoiceTurnResult
 
 if TYPE_CHECKING:
@@ -35,12 +40,20 @@ if TYPE_CHECKING:
 
 _log = SDKLogger("VoiceAgent")
 _WORD = re.compile(r"[a-z0-9']+")
+_SAME_END_S = 0.1  # an early start counts for the VAD's segment when their ends are this close
 Sink = Callable[[AudioChunk], None]
 
 
 @dataclass(frozen=True)
 class VoiceAgentOptions:
-    """``realtime`` paces iterator/file sources at the speed of sound (a live microphone paces itself)."""
+    """How the session listens and answers.
+
+    ``realtime`` paces iterator/file sources at the speed of sound (a live
+    microphone paces itself). ``early_start_s``: after this much silence in
+    a turn the reply is prepared before the VAD has ended the turn (None:
+    wait for the VAD; it must be shorter than the VAD's ``min_silence_s``
+    to have an effect).
+    """
 
     sample_rate: int = 16000
     chunk_ms: int = 32
@@ -49,16 +62,29 @@ class VoiceAgentOptions:
     echo_correlation: float = 0.85
     echo_word_overlap: float = 0.75
     realtime: bool = True
+    early_start_s: float | None = 0.1
 
 
 @dataclass
 class _TurnState:
-    """The reply in progress: its cancel token, whether the user cut it, and where it was recorded."""
+    """One reply: its cancel token, whether it is still held back (an early start the VAD has not
+    confirmed), the audio waiting for that, and where it was recorded."""
 
     token: CancelToken
+    segment: SpeechSegment
+    held: bool = False
+    pending: list[AudioChunk] = field(default_factory=list)
+    dropped: bool = False  # an early start the user spoke through: never heard, never recorded
     cut: bool = False
+    speech_end_at: float = 0.0  # perf_counter time of the end of the user's speech
+    vad_delay_ms: float = 0.0
+    started_at: float = field(default_factory=time.perf_counter)
+    early_ms: float = 0.0  # how long before the VAD's end of turn the answer started
+    first_out_at: float | None = None  # perf_counter time the first audio went to the sink
+    result: VoiceTurnResult | None = None
     recorded: int | None = None  # index in ``turns`` once recorded
     reply_at: int = -1  # index of its assistant message in ``history``
+    output: threading.Lock = field(default_factory=threading.Lock)  # orders chunks to the sink
 
 
 class _EchoGate:
@@ -124,6 +150,7 @@ class VoiceAgent:
         # Until when (monotonic) the reply audio handed to the sink is still being heard.
         self._speaking_until = 0.0
         self._stop_output: Callable[[], None] | None = None  # the sink's stop(), when it has one
+        self._deliver: Sink = lambda chunk: None  # the session's sink, set by run()
         self._lock = threading.Lock()
 
     def stop(self) -> None:
@@ -135,10 +162,13 @@ class VoiceAgent:
     def run(self, source: Iterable[Any] | str | Any, sink: Sink | Any = None) -> list[VoiceTurnResult]:
         """Listen to ``source`` until it ends (or :meth:`stop`) and answer each turn; returns the turns."""
         opts = self.options
-        session = self.vad.create_session(sample_rate=opts.sample_rate)
+        early = opts.early_start_s
+        if early is not None and not early < self.vad.settings.min_silence_s:
+            early = None
+        session = self.vad.create_session(sample_rate=opts.sample_rate, pause_s=early)
         gate = _EchoGate(opts.sample_rate, opts.echo_correlation)
         deliver = self._sink(sink, gate)
-        unsubscribe = session.on_speech_activity(self._on_activity)
+        unsubscribe = session.on_speech_activity(lambda change: self._on_activity(change, session, deliver))
         fed = 0
         started = time.monotonic()
         try:
@@ -151,11 +181,10 @@ class VoiceAgent:
                 if opts.realtime and not self._live(source):
                     time.sleep(max(0.0, started + fed / opts.sample_rate - time.monotonic()))
                 for segment in session.segments():
-                    delay_ms = (fed / opts.sample_rate - segment.end_s) * 1000
-                    self._start_turn(segment.samples, segment.sample_rate, deliver, delay_ms)
+                    self._end_of_turn(segment, deliver, (session.elapsed_s - segment.end_s) * 1000)
             session.flush()
             for segment in session.segments():
-                self._start_turn(segment.samples, segment.sample_rate, deliver, 0.0)
+                self._end_of_turn(segment, deliver, 0.0)
         finally:
             unsubscribe()
             session.close()
@@ -207,11 +236,60 @@ class VoiceAgent:
         self._stop_output = getattr(sink, "stop", None)
         return deliver
 
-    def _on_activity(self, change: SpeechActivityChange) -> None:
-        speaking = time.monotonic() < self._speaking_until
-        if change.activity is SpeechActivity.STARTED and self.options.barge_in and speaking:
-            _log.info("barge-in at %.2f s: the reply stops", change.time_s)
-            self._interrupt()
+    def _on_activity(self, change: SpeechActivityChange, session: VADSession, deliver: Sink) -> None:
+        if change.activity is SpeechActivity.STARTED:
+            if self.options.barge_in and time.monotonic() < self._speaking_until:
+                _log.info("barge-in at %.2f s: the reply stops", change.time_s)
+                self._interrupt()
+        elif change.activity is SpeechActivity.PAUSED:  # the turn may be over: start answering, held back
+            segment = session.open_segment()
+            if segment is not None:
+                self._start_turn(segment, deliver, (session.elapsed_s - segment.end_s) * 1000, held=True)
+        elif change.activity is SpeechActivity.RESUMED:  # the user goes on: the early answer is wrong
+            self._drop_early()
+
+    def _end_of_turn(self, segment: SpeechSegment, deliver: Sink, delay_ms: float) -> None:
+        """The VAD ended a turn: let the early start for it be heard, or answer it now."""
+        with self._lock:
+            early = self._current if self._current is not None and self._current.held else None
+        if (early is not None and early.segment.start_s == segment.start_s
+                and abs(early.segment.end_s - segment.end_s) <= _SAME_END_S):
+            self._release(early, delay_ms)
+            return
+        self._drop_early()
+        self._start_turn(segment, deliver, delay_ms)
+
+    def _drop_early(self) -> None:
+        with self._lock:
+            early = self._current if self._current is not None and self._current.held else None
+            if early is not None:
+                early.dropped = True
+                self._current = None
+        if early is not None:
+            early.token.cancel()
+
+    def _release(self, state: _TurnState, delay_ms: float) -> None:
+        """The VAD confirmed the early start: its audio so far goes out, and the rest as it comes."""
+        with state.output:
+            state.held = False
+            now = time.perf_counter()
+            state.speech_end_at = now - delay_ms / 1000
+            state.vad_delay_ms, state.early_ms = delay_ms, (now - state.started_at) * 1000
+            pending, state.pending = state.pending, []
+            for chunk in pending:
+                self._out(state, chunk)
+            if state.result is not None:  # the whole reply was ready before the VAD was sure
+                self._record(state)
+
+    def _out(self, state: _TurnState, chunk: AudioChunk) -> None:
+        """Hand one chunk to the sink (``state.output`` held)."""
+        if state.token.cancelled:  # after a barge-in, nothing more of this reply is heard
+            return
+        with self._lock:
+            self._speaking_until = max(time.monotonic(), self._speaking_until) + chunk.duration_ms / 1000
+        if state.first_out_at is None:
+            state.first_out_at = time.perf_counter()
+        self._deliver(chunk)
 
     def _interrupt(self) -> None:
         """Cut the reply: cancel its generation if still running, silence the output, and mark it
@@ -229,19 +307,22 @@ class VoiceAgent:
         if self._stop_output is not None:
             self._stop_output()
 
-    def _start_turn(self, samples: NDArray[np.float32], rate: int, deliver: Sink, delay_ms: float) -> None:
+    def _start_turn(self, segment: SpeechSegment, deliver: Sink, delay_ms: float, *, held: bool = False) -> None:
+        """Answer ``segment`` on a background thread; ``held`` keeps its audio back until :meth:`_release`."""
         self._join_turn()  # one turn at a time; a barge-in has already cancelled the previous one
+        self._deliver = deliver
         token = CancelToken()
-        state = _TurnState(token)
+        state = _TurnState(token, segment, held=held, vad_delay_ms=delay_ms,
+                           speech_end_at=time.perf_counter() - delay_ms / 1000)
         with self._lock:
             self._current = state
-        speech_end_at = time.perf_counter() - delay_ms / 1000
 
         def on_chunk(chunk: AudioChunk) -> None:
-            if not token.cancelled:  # after a barge-in, nothing more of this reply is heard
-                with self._lock:
-                    self._speaking_until = max(time.monotonic(), self._speaking_until) + chunk.duration_ms / 1000
-                deliver(chunk)
+            with state.output:
+                if state.held:
+                    state.pending.append(chunk)
+                else:
+                    self._out(state, chunk)
 
         def accept(text: str) -> bool:
             return not (self.options.echo_guard and self._repeats_agent(text))
@@ -249,13 +330,18 @@ class VoiceAgent:
         def turn() -> None:
             try:
                 result = self.pipeline.process_turn(
-                    samples, rate, history=list(self.history), cancel=token, speech_end_at=speech_end_at,
-                    vad_delay_ms=delay_ms, callbacks=VoicePipelineCallbacks(on_audio_chunk=on_chunk),
-                    accept_transcription=accept)
+                    segment.samples, segment.sample_rate, history=list(self.history), cancel=token,
+                    speech_end_at=state.speech_end_at, vad_delay_ms=delay_ms,
+                    callbacks=VoicePipelineCallbacks(on_audio_chunk=on_chunk), accept_transcription=accept)
+            except CancelledError:
+                return
             except Exception as exc:  # the pipeline already told its on_error; the session goes on
                 _log.error("turn failed: %s", exc)
                 return
-            self._record(result, state)
+            with state.output:
+                state.result = result
+                if not state.held:
+                    self._record(state)
 
         self._turn = threading.Thread(target=turn, name="runanywhere-voice-turn", daemon=True)
         self._turn.start()
@@ -281,9 +367,16 @@ class VoiceAgent:
         grams = [tuple(heard[i:i + n]) for i in range(len(heard) - n + 1)]
         return sum(g in said for g in grams) / len(grams) >= self.options.echo_word_overlap
 
-    def _record(self, result: VoiceTurnResult, state: _TurnState) -> None:
-        if not result.speech_detected or (not result.response and not result.interrupted):
+    def _record(self, state: _TurnState) -> None:
+        """Add a finished (and heard) turn to ``turns`` and ``history``, with the agent's own timing."""
+        result = state.result
+        if result is None or state.dropped or not result.speech_detected or (
+                not result.response and not result.interrupted):
             return
+        first_audio_ms = None if state.first_out_at is None else (state.first_out_at - state.speech_end_at) * 1000
+        result = replace(result, metrics=replace(
+            result.metrics, vad_end_of_speech_delay_ms=state.vad_delay_ms,
+            speech_end_to_first_audio_ms=first_audio_ms, early_start_ms=state.early_ms))
         with self._lock:
             if state.cut:
                 result = replace(result, interrupted=True)

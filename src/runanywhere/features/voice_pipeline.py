@@ -69,6 +69,9 @@ class TurnMetrics:
     better, e.g. the VAD's end of speech) to the first reply audio being ready.
     ``vad_end_of_speech_delay_ms`` is how long the VAD waited in silence
     before ending the turn (0 when the turn did not come from a VAD).
+    ``early_start_ms`` is how much of that wait the answer's preparation
+    overlapped: from starting STT to the VAD ending the turn (a
+    :class:`VoiceAgent` starts early at a pause; 0 when it started after).
     """
 
     vad_end_of_speech_delay_ms: float
@@ -81,6 +84,7 @@ class TurnMetrics:
     tts_real_time_factor: float | None
     speech_end_to_first_audio_ms: float | None
     total_ms: float
+    early_start_ms: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,9 @@ class VoicePipeline:
 
         ``accept_transcription`` may veto a transcript (the turn then ends unanswered), e.g. the
         agent's own voice heard back. Errors reach ``callbacks.on_error`` (and the state becomes
-        ``error``) before they are raised.
+        ``error``) before they are raised. Cancelling is not an error: once the reply has started
+        the turn returns ``interrupted``; before that :class:`CancelledError` is raised, with no
+        ``on_error`` and no ``VoiceTurnCompleted`` event (nothing was answered).
         """
         hooks = callbacks or VoicePipelineCallbacks()
         token = cancel or CancelToken()
@@ -174,6 +180,8 @@ class VoicePipeline:
         try:
             return self._turn(audio, sample_rate, list(history), hooks, token, started, vad_delay_ms,
                               accept_transcription)
+        except CancelledError:
+            raise
         except BaseException as exc:
             self._set_state(PipelineState.ERROR, hooks)
             self._notify(hooks.on_error, "error", exc)
@@ -202,6 +210,7 @@ class VoicePipeline:
         opts = self.options
         self._set_state(PipelineState.PROCESSING_STT, hooks)
         heard = self.stt.transcribe(audio, sample_rate, opts.language, cancel=token)
+        token.raise_if_cancelled("voice turn")
         self._notify(hooks.on_transcription, "transcription", heard)
         if not heard.text.strip() or (accept is not None and not accept(heard.text)):
             return self._finish(hooks, heard, None, [], started, None, None, vad_delay_ms, token)
@@ -231,6 +240,8 @@ class VoicePipeline:
                 self._notify(hooks.on_audio_chunk, "audio", chunk)
         except CancelledError:
             pass
+        if not chunks:
+            token.raise_if_cancelled("voice turn")  # cancelled before a word of the reply was said
         tts_rtf = rtf[0] if rtf else None
         generation = reply.result
         self._notify(hooks.on_response_complete, "response", generation)
