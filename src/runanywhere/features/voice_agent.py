@@ -11,7 +11,7 @@ while it keeps listening:
 * **self-echo guard**: input that correlates with the agent's own recent
   output is gated (the VAD hears silence), and a transcript that repeats the
   agent's last words is dropped, so its own voice never becomes a turn;
-* **early start**: after a short pause (``early_start_s``) the reply is
+* **early start**: from the first silent VAD window (``early_start_s``) the reply is
   prepared while the VAD still waits to be sure the turn has ended; it is
   heard only once the VAD agrees, and dropped if the user goes on speaking.
   The end-of-turn wait and the answer's preparation overlap instead of adding up.
@@ -62,7 +62,7 @@ class VoiceAgentOptions:
     echo_correlation: float = 0.85
     echo_word_overlap: float = 0.75
     realtime: bool = True
-    early_start_s: float | None = 0.1
+    early_start_s: float | None = 0.032
 
 
 @dataclass
@@ -175,11 +175,11 @@ class VoiceAgent:
             for chunk in self._chunks(source):
                 if self._stop.is_set():
                     break
+                fed += len(chunk)
+                if opts.realtime and not self._live(source):  # a chunk exists once its last sample was said
+                    time.sleep(max(0.0, started + fed / opts.sample_rate - time.monotonic()))
                 heard = chunk if not (opts.echo_guard and gate.is_echo(chunk)) else chunk * 0.0
                 session.process_samples(heard)
-                fed += len(chunk)
-                if opts.realtime and not self._live(source):
-                    time.sleep(max(0.0, started + fed / opts.sample_rate - time.monotonic()))
                 for segment in session.segments():
                     self._end_of_turn(segment, deliver, (session.elapsed_s - segment.end_s) * 1000)
             session.flush()
