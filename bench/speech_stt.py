@@ -13,6 +13,10 @@ every timing):
 * **defaults** — word error rate on both recordings and median RTF (3
   alternating runs) for tiny.en and base with beam 1 vs 5 and 1 thread vs one
   per physical core: why the SDK decodes greedily on all physical cores.
+* **short commands** — 30 spoken commands (the Piper voice) and clips of
+  3, 5 and 8 s cut from the recordings (up to 4 of each length per recording): median latency and WER through the
+  SDK's shortened encoder window vs raw faster-whisper's fixed 30 s window,
+  and how much the two transcripts differ on the recorded clips.
 
 Results go to ``bench/results/stt.json``.
 Run: ``.venv/bin/python bench/speech_stt.py`` (about 2 minutes on 2 cores).
@@ -42,7 +46,8 @@ from tests.wer import wer  # noqa: E402
 from runanywhere import EventBus, SDKConfig  # noqa: E402
 from runanywhere.core.capabilities import physical_cores  # noqa: E402
 from runanywhere.features.stt import SpeechToText  # noqa: E402
-from runanywhere.media.audio import load_audio  # noqa: E402
+from runanywhere.features.tts import TextToSpeech  # noqa: E402
+from runanywhere.media.audio import load_audio, resample  # noqa: E402
 from runanywhere.models.manager import ModelLibrary  # noqa: E402
 
 RESULTS = ROOT / "bench" / "results"
@@ -50,6 +55,20 @@ ASSETS = Path(next(iter(importlib.util.find_spec("moonshine_voice").submodule_se
 REFERENCES = {"beckett.wav": BECKETT, "two_cities.wav": TWO_CITIES}
 REPEATS = 5
 CHOICE_REPEATS = 3
+COMMANDS = [
+    "What is the capital of France?", "How many legs does a spider have?", "What color is the sky?",
+    "Who wrote Romeo and Juliet?", "What is two plus two?", "Name a fruit that is yellow.",
+    "What is the largest ocean?", "How many days are in a week?", "What do bees make?",
+    "What is the opposite of hot?", "Tell me a joke about cats.", "Set a timer for ten minutes.",
+    "What's the weather like tomorrow in Berlin?", "Play some relaxing music please.",
+    "Remind me to call my mother at six.", "How far away is the moon?", "Translate good morning into Spanish.",
+    "Why do leaves change color in autumn?", "What is the square root of sixty four?",
+    "Turn off the lights in the kitchen.", "Can you recommend a good book?", "How do I boil an egg?",
+    "What time is it in Tokyo right now?", "Explain photosynthesis in simple terms.",
+    "Who painted the Mona Lisa?", "Stop.", "Yes please.", "No, that's wrong.",
+    "I would like to order a large pizza with mushrooms and olives, and a bottle of water.",
+    "Could you summarize the main points of the meeting we had yesterday afternoon?",
+]
 
 
 def raw_rtf(model: Any, samples: np.ndarray) -> float:
@@ -118,6 +137,55 @@ def choices(library: ModelLibrary, audio: dict[str, np.ndarray], threads: int) -
     return rows
 
 
+def short_commands(library: ModelLibrary, audio: dict[str, np.ndarray], threads: int) -> dict[str, Any]:
+    """The shortened encoder window (the SDK's default) vs faster-whisper's 30 s window on short audio."""
+    local = library.pull("faster-whisper-tiny.en")
+    raw = faster_whisper.WhisperModel(str(local.path), device="cpu", compute_type="int8", cpu_threads=threads,
+                                      num_workers=1)
+    stt = SpeechToText(library, events=EventBus())
+    stt.load_model("faster-whisper-tiny.en", threads=threads)
+    tts = TextToSpeech(library, events=EventBus())
+    tts.load_voice("piper-en_US-joe-medium")
+    pad = np.zeros(3200, np.float32)
+    clips: list[tuple[str | None, np.ndarray]] = []
+    for text in COMMANDS:
+        speech = tts.synthesize(text)
+        clips.append((text, np.concatenate([pad, resample(speech.audio_data, speech.sample_rate, 16000), pad])))
+    tts.unload()
+    for samples in audio.values():
+        for seconds in (3, 5, 8):
+            step = seconds * 16000
+            clips += [(None, samples[at:at + step]) for at in range(0, len(samples) - step, 2 * step)][:4]
+
+    def timed(run: Any) -> tuple[float, str]:
+        started = time.perf_counter()
+        text = run()
+        return (time.perf_counter() - started) * 1000, text
+
+    stt.transcribe(clips[0][1], 16000)
+    raw.transcribe(clips[0][1], beam_size=1, vad_filter=False)  # warm-ups
+    spoken: dict[str, list[float]] = {"sdk_ms": [], "raw_ms": [], "sdk_wer": [], "raw_wer": []}
+    recorded: list[float] = []
+    for reference, samples in clips:
+        sdk_ms, sdk_text = timed(lambda s=samples: stt.transcribe(s, 16000).text)
+        raw_ms, raw_text = timed(lambda s=samples: "".join(
+            x.text for x in raw.transcribe(s, language="en", beam_size=1, vad_filter=False)[0]))
+        if reference is None:
+            recorded.append(wer(raw_text, sdk_text))
+            continue
+        spoken["sdk_ms"].append(sdk_ms)
+        spoken["raw_ms"].append(raw_ms)
+        spoken["sdk_wer"].append(wer(reference, sdk_text))
+        spoken["raw_wer"].append(wer(reference, raw_text))
+    stt.unload()
+    out = {"commands": len(COMMANDS), "median_sdk_ms": statistics.median(spoken["sdk_ms"]),
+           "median_raw_ms": statistics.median(spoken["raw_ms"]),
+           "mean_wer_sdk": statistics.mean(spoken["sdk_wer"]), "mean_wer_raw": statistics.mean(spoken["raw_wer"]),
+           "recorded_clips": len(recorded), "recorded_mean_wer_sdk_vs_raw": statistics.mean(recorded)}
+    out["latency_ratio_raw_over_sdk"] = out["median_raw_ms"] / out["median_sdk_ms"]
+    return out
+
+
 def main() -> None:
     threads = physical_cores()
     library = ModelLibrary(SDKConfig(home=Path(tempfile.mkdtemp(prefix="bench-store-")), offline=True),
@@ -133,6 +201,9 @@ def main() -> None:
     print(json.dumps(report["overhead"], indent=1), flush=True)
     print("== defaults: beam and threads", flush=True)
     report["defaults"] = choices(library, audio, threads)
+    print("== short commands: shortened encoder window vs 30 s", flush=True)
+    report["short_commands"] = short_commands(library, audio, threads)
+    print(json.dumps(report["short_commands"], indent=1), flush=True)
     report["load_average_after"] = os.getloadavg()[0]  # other work on the machine skews absolute numbers
     RESULTS.mkdir(parents=True, exist_ok=True)
     (RESULTS / "stt.json").write_text(json.dumps(report, indent=1))

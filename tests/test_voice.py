@@ -20,7 +20,7 @@ from runanywhere.features.voice_pipeline import (
 )
 from runanywhere.media.audio import resample
 
-from .wer import wer
+from .wer import cer, wer
 
 RATE = 16000
 
@@ -70,7 +70,7 @@ def test_a_spoken_question_gets_a_spoken_answer(pipeline: VoicePipeline, engines
                       PipelineState.COOLDOWN, PipelineState.IDLE]
     # the reply audio says the reply text
     heard_back = stt.transcribe(result.audio, result.sample_rate)
-    assert wer(result.response, heard_back.text) <= 0.25
+    assert cer(result.response, heard_back.text) <= 0.15, (result.response, heard_back.text)
     assert chunks_heard and chunks_heard[0].index == 0 and chunks_heard[-1].is_final
     metrics = result.metrics
     assert metrics.speech_end_to_first_audio_ms is not None and metrics.speech_end_to_first_audio_ms > 0
