@@ -167,8 +167,8 @@ class VoiceAgent:
             early = None
         session = self.vad.create_session(sample_rate=opts.sample_rate, pause_s=early)
         gate = _EchoGate(opts.sample_rate, opts.echo_correlation)
-        deliver = self._sink(sink, gate)
-        unsubscribe = session.on_speech_activity(lambda change: self._on_activity(change, session, deliver))
+        self._deliver = self._sink(sink, gate)
+        unsubscribe = session.on_speech_activity(lambda change: self._on_activity(change, session))
         fed = 0
         started = time.monotonic()
         try:
@@ -181,10 +181,10 @@ class VoiceAgent:
                 heard = chunk if not (opts.echo_guard and gate.is_echo(chunk)) else chunk * 0.0
                 session.process_samples(heard)
                 for segment in session.segments():
-                    self._end_of_turn(segment, deliver, (session.elapsed_s - segment.end_s) * 1000)
+                    self._end_of_turn(segment, (session.elapsed_s - segment.end_s) * 1000)
             session.flush()
             for segment in session.segments():
-                self._end_of_turn(segment, deliver, 0.0)
+                self._end_of_turn(segment, 0.0)
         finally:
             unsubscribe()
             session.close()
@@ -236,7 +236,7 @@ class VoiceAgent:
         self._stop_output = getattr(sink, "stop", None)
         return deliver
 
-    def _on_activity(self, change: SpeechActivityChange, session: VADSession, deliver: Sink) -> None:
+    def _on_activity(self, change: SpeechActivityChange, session: VADSession) -> None:
         if change.activity is SpeechActivity.STARTED:
             if self.options.barge_in and time.monotonic() < self._speaking_until:
                 _log.info("barge-in at %.2f s: the reply stops", change.time_s)
@@ -244,11 +244,11 @@ class VoiceAgent:
         elif change.activity is SpeechActivity.PAUSED:  # the turn may be over: start answering, held back
             segment = session.open_segment()
             if segment is not None:
-                self._start_turn(segment, deliver, (session.elapsed_s - segment.end_s) * 1000, held=True)
+                self._start_turn(segment, (session.elapsed_s - segment.end_s) * 1000, held=True)
         elif change.activity is SpeechActivity.RESUMED:  # the user goes on: the early answer is wrong
             self._drop_early()
 
-    def _end_of_turn(self, segment: SpeechSegment, deliver: Sink, delay_ms: float) -> None:
+    def _end_of_turn(self, segment: SpeechSegment, delay_ms: float) -> None:
         """The VAD ended a turn: let the early start for it be heard, or answer it now."""
         with self._lock:
             early = self._current if self._current is not None and self._current.held else None
@@ -257,7 +257,7 @@ class VoiceAgent:
             self._release(early, delay_ms)
             return
         self._drop_early()
-        self._start_turn(segment, deliver, delay_ms)
+        self._start_turn(segment, delay_ms)
 
     def _drop_early(self) -> None:
         with self._lock:
@@ -307,10 +307,9 @@ class VoiceAgent:
         if self._stop_output is not None:
             self._stop_output()
 
-    def _start_turn(self, segment: SpeechSegment, deliver: Sink, delay_ms: float, *, held: bool = False) -> None:
+    def _start_turn(self, segment: SpeechSegment, delay_ms: float, *, held: bool = False) -> None:
         """Answer ``segment`` on a background thread; ``held`` keeps its audio back until :meth:`_release`."""
         self._join_turn()  # one turn at a time; a barge-in has already cancelled the previous one
-        self._deliver = deliver
         token = CancelToken()
         state = _TurnState(token, segment, held=held, vad_delay_ms=delay_ms,
                            speech_end_at=time.perf_counter() - delay_ms / 1000)
