@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from runanywhere import EventBus
+from runanywhere import EventBus, InvalidInputError, ToolCaller, ToolDefinition
 from runanywhere.features.tts import AudioChunk, TextToSpeech
 from runanywhere.features.voice_agent import VoiceAgent, VoiceAgentOptions
 from runanywhere.features.voice_pipeline import (
@@ -157,6 +157,36 @@ class _Spy:
 
     def __getattr__(self, name):
         return getattr(self._stt, name)
+
+
+def test_the_agent_calls_a_tool_during_a_turn_and_says_only_the_answer(engines):
+    stt, llm, tts, vad = engines
+    asked: list[dict] = []
+
+    def get_weather(arguments: dict) -> dict:
+        asked.append(arguments)
+        return {"city": arguments["city"], "temperature_c": 21, "conditions": "sunny"}
+
+    tools = ToolCaller(llm)
+    tools.register_tool(ToolDefinition("get_weather", "Get the current weather in a city", {
+        "type": "object", "properties": {"city": {"type": "string", "maxLength": 40}}, "required": ["city"]}),
+        get_weather)
+    pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, tools=tools, events=EventBus(), options=VoicePipelineOptions(
+        temperature=0, max_tokens=80, tool_choice="required", max_tool_calls=1))
+    agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(realtime=False, barge_in=False))
+    stream = np.concatenate([silence(0.3), spoken(tts, "What is the weather in Paris?"), silence(1.5)])
+    played: list[AudioChunk] = []
+
+    (turn,) = agent.run(chunks(stream), played.append)
+
+    assert asked and asked[-1]["city"].lower() == "paris"
+    assert [c.name for c in turn.tool_calls] == ["get_weather"] and turn.tool_results[0].result["conditions"] == "sunny"
+    assert "sunny" in turn.response.lower() or "21" in turn.response
+    said = stt.transcribe(np.concatenate([c.audio_data for c in played]), played[0].sample_rate).text
+    assert cer(turn.response, said) <= 0.15, (turn.response, said)  # the answer is said, the call is not
+    assert agent.history[-1] == {"role": "assistant", "content": turn.response}
+    with pytest.raises(InvalidInputError):
+        VoicePipeline(stt=stt, llm=llm, tts=tts, tools=ToolCaller())  # a tool caller on another model
 
 
 def test_barge_in_stops_the_reply_and_starts_a_new_turn(engines):

@@ -189,9 +189,11 @@ class TextGenerator(LlamaHolder):
 
     # Used by structured output and tool calling, which compose this feature.
     def _start_with(self, prompt: Prompt, options: GenerationOptions, cancel: CancelToken | None, grammar: Any,
-                    tools: Sequence[Mapping[str, Any]] | None = None) -> Stream[GenerationResult]:
-        """Start a result-only generation constrained by ``grammar`` and/or offering ``tools`` to the template."""
-        return self._start(prompt, options, cancel, {}, grammar, tools, deliver=False)
+                    tools: Sequence[Mapping[str, Any]] | None = None, *,
+                    deliver: bool = False) -> Stream[GenerationResult]:
+        """Start a generation constrained by ``grammar`` and/or offering ``tools`` to the template
+        (result-only unless ``deliver``: then its token events stream too)."""
+        return self._start(prompt, options, cancel, {}, grammar, tools, deliver=deliver)
 
 
 def _messages(prompt: Prompt, opts: GenerationOptions) -> list[dict[str, Any]] | None:

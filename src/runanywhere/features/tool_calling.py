@@ -12,14 +12,21 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from ..core.cancel import CancelToken
 from ..core.errors import GenerationError, InvalidInputError
 from ..core.logging import SDKLogger
-from .text_generation import GenerationOptions, GenerationResult, Prompt, TextGeneration, TextGenerator
+from .text_generation import (
+    GenerationOptions,
+    GenerationResult,
+    GenerationStream,
+    Prompt,
+    TextGeneration,
+    TextGenerator,
+)
 from .tool_format import (
     ToolCall,
     ToolCallFormat,
@@ -89,11 +96,19 @@ class ToolCaller:
     ) -> ToolCallingResult:
         """Answer ``prompt``, calling registered tools as the model asks (at most ``max_tool_calls``)."""
         loop = _Loop(self, prompt, options, max_tool_calls, auto_execute, format, tool_choice, cancel, overrides)
-        while (step := loop.next_generation()) is not None:
-            stream = self.generator._start_with(*step)
-            if loop.take(stream.wait()):
-                loop.record([self._execute(call) for call in loop.pending])
-        return loop.result()
+        run = ToolRun(self, loop, stream_tokens=False)
+        for stream in run:
+            stream.result  # noqa: B018 (waits for the round)
+        return run.result()
+
+    def start_run(
+        self, prompt: Prompt, options: GenerationOptions | None = None, *, max_tool_calls: int = 5,
+        auto_execute: bool = True, format: ToolCallFormat | str = ToolCallFormat.AUTO,
+        tool_choice: ToolChoice = "auto", cancel: CancelToken | None = None, **overrides: Any,
+    ) -> ToolRun:
+        """The loop of :meth:`generate_with_tools`, read round by round as each generation streams."""
+        return ToolRun(self, _Loop(self, prompt, options, max_tool_calls, auto_execute, format, tool_choice, cancel,
+                                   overrides))
 
     async def agenerate_with_tools(
         self, prompt: Prompt, options: GenerationOptions | None = None, *, max_tool_calls: int = 5,
@@ -141,6 +156,33 @@ class ToolCaller:
         except Exception as exc:
             return _failure(call, exc)
         return ToolResult(call.id, call.name, result=value)
+
+
+class ToolRun:
+    """A tool-calling run, round by round: iterating gives each round's :class:`GenerationStream`.
+
+    Read each stream to its end before asking for the next round: the calls it
+    asked for run in between (e.g. a voice turn speaks an answer as it streams
+    and stays silent while tools run). :meth:`result` is the run's outcome.
+    """
+
+    def __init__(self, owner: ToolCaller, loop: _Loop, *, stream_tokens: bool = True) -> None:
+        self._owner, self._loop, self._stream_tokens = owner, loop, stream_tokens
+
+    @property
+    def tool_names(self) -> list[str]:
+        return [t.name for t in self._loop.tools]
+
+    def __iter__(self) -> Iterator[GenerationStream]:
+        loop = self._loop
+        while (step := loop.next_generation()) is not None:
+            stream = GenerationStream(self._owner.generator._start_with(*step, deliver=self._stream_tokens))
+            yield stream
+            if loop.take(stream.result):
+                loop.record([self._owner._execute(call) for call in loop.pending])
+
+    def result(self) -> ToolCallingResult:
+        return self._loop.result()
 
 
 class _Rejected(Exception):

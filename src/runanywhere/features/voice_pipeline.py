@@ -13,17 +13,19 @@ import enum
 import queue
 import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from ..core.cancel import CancelToken
-from ..core.errors import CancelledError
+from ..core.errors import CancelledError, InvalidInputError
 from ..core.events import EventBus, VoiceTurnCompleted
 from ..core.logging import SDKLogger
 from ..media.audio import AudioSource
 from .stt import STT, SpeechToText, TranscriptionResult
-from .text_generation import GenerationOptions, GenerationResult, TextGeneration, TextGenerator
+from .text_generation import GenerationOptions, GenerationResult, GenerationStream, TextGeneration, TextGenerator
+from .tool_calling import ToolCaller, ToolChoice
+from .tool_format import ToolCall, ToolCallFormat, ToolResult, parse_tool_calls
 from .tts import TTS, AudioChunk, TextToSpeech
 
 if TYPE_CHECKING:
@@ -63,6 +65,8 @@ class VoicePipelineOptions:
     speaker_id: int = 0
     speed: float = 1.0
     stream_tts: bool = True
+    max_tool_calls: int = 3
+    tool_choice: ToolChoice = "auto"
 
 
 @dataclass(frozen=True)
@@ -102,6 +106,8 @@ class VoiceTurnResult:
     sample_rate: int
     metrics: TurnMetrics
     interrupted: bool = False
+    tool_calls: tuple[ToolCall, ...] = ()
+    tool_results: tuple[ToolResult, ...] = ()
 
     @property
     def speech_detected(self) -> bool:
@@ -131,14 +137,22 @@ class PipelineEvent:
 
 
 class VoicePipeline:
-    """STT → LLM → TTS for one turn at a time, with models loaded by the caller (or defaults)."""
+    """STT → LLM → TTS for one turn at a time, with models loaded by the caller (or defaults).
+
+    With ``tools`` (a :class:`ToolCaller` on the same ``llm``) a turn may call
+    them: rounds that ask for a tool are not spoken, the answer after the
+    results is; the calls and results are in the turn's result.
+    """
 
     def __init__(self, *, stt: SpeechToText | None = None, llm: TextGenerator | None = None,
                  tts: TextToSpeech | None = None, options: VoicePipelineOptions | None = None,
-                 events: EventBus | None = None) -> None:
+                 events: EventBus | None = None, tools: ToolCaller | None = None) -> None:
         self.stt = stt or STT
         self.llm = llm or TextGeneration
         self.tts = tts or TTS
+        if tools is not None and tools.generator is not self.llm:
+            raise InvalidInputError("the ToolCaller must use the pipeline's language model (ToolCaller(llm))")
+        self.tools = tools
         self.options = options or VoicePipelineOptions()
         self._events = events or EventBus.shared
         self._state = PipelineState.IDLE
@@ -222,16 +236,26 @@ class VoicePipeline:
         messages = [{"role": "system", "content": opts.system_prompt}, *history,
                     {"role": "user", "content": heard.text.strip()}]
         self._set_state(PipelineState.GENERATING_RESPONSE, hooks)
-        reply = self.llm.generate_stream(messages, GenerationOptions(
-            max_tokens=opts.max_tokens, temperature=opts.temperature, seed=opts.seed), cancel=token)
+        generation_options = GenerationOptions(max_tokens=opts.max_tokens, temperature=opts.temperature,
+                                               seed=opts.seed)
+        run = None
+        rounds: Iterable[GenerationStream]
+        if self.tools is not None and self.tools.tools:
+            run = self.tools.start_run(messages, generation_options, max_tool_calls=opts.max_tool_calls,
+                                       tool_choice=opts.tool_choice, cancel=token)
+            rounds = run
+        else:
+            rounds = (self.llm.generate_stream(messages, generation_options, cancel=token),)
+        streams: list[GenerationStream] = []
         first_token_at: list[float] = []
 
         def pieces() -> Iterator[str]:
-            for event in reply:
-                if not first_token_at:
-                    first_token_at.append(time.perf_counter())
-                self._notify(hooks.on_response_token, "token", event.text)
-                yield event.text
+            for stream in rounds:
+                streams.append(stream)
+                gate = _SpokenText(run.tool_names if run is not None else None)
+                for event in stream:
+                    yield from self._said(gate.feed(event.text), hooks, first_token_at)
+                yield from self._said(gate.finish(), hooks, first_token_at)
 
         chunks: list[AudioChunk] = []
         first_audio_at: float | None = None
@@ -248,10 +272,21 @@ class VoicePipeline:
         if not chunks:
             token.raise_if_cancelled("voice turn")  # cancelled before a word of the reply was said
         tts_rtf = rtf[0] if rtf else None
-        generation = reply.result
-        self._notify(hooks.on_response_complete, "response", generation)
+        generation = streams[-1].result if streams else None
+        if generation is not None:
+            self._notify(hooks.on_response_complete, "response", generation)
+        answer = run.result() if run is not None else None
         return self._finish(hooks, heard, generation, chunks, started, first_token_at[0] if first_token_at else None,
-                            first_audio_at, vad_delay_ms, token, tts_rtf)
+                            first_audio_at, vad_delay_ms, token, tts_rtf,
+                            tools=(answer.text, answer.tool_calls, answer.tool_results) if answer else None)
+
+    def _said(self, text: str, hooks: VoicePipelineCallbacks, first_at: list[float]) -> Iterator[str]:
+        """Pass reply text on to be spoken, telling ``on_response_token``; notes when the first came."""
+        if text:
+            if not first_at:
+                first_at.append(time.perf_counter())
+            self._notify(hooks.on_response_token, "token", text)
+            yield text
 
     def _speak(self, pieces: Iterator[str], token: CancelToken, rtf: list[float]) -> Iterator[AudioChunk]:
         """Audio for the reply: streamed clause by clause, or (``stream_tts=False``) all at once at the end.
@@ -272,7 +307,9 @@ class VoicePipeline:
 
     def _finish(self, hooks: VoicePipelineCallbacks, heard: TranscriptionResult, generation: GenerationResult | None,
                 chunks: list[AudioChunk], started: float, first_token_at: float | None, first_audio_at: float | None,
-                vad_delay_ms: float, token: CancelToken, tts_rtf: float | None = None) -> VoiceTurnResult:
+                vad_delay_ms: float, token: CancelToken, tts_rtf: float | None = None,
+                tools: tuple[str, tuple[ToolCall, ...], tuple[ToolResult, ...]] | None = None) -> VoiceTurnResult:
+        """The turn's result and metrics; ``tools`` is (final answer, calls, results) of a tool-calling run."""
         import numpy as np
 
         self._set_state(PipelineState.COOLDOWN, hooks)
@@ -291,8 +328,10 @@ class VoicePipeline:
             speech_end_to_first_audio_ms=(first_audio_at - started) * 1000 + vad_delay_ms if first_audio_at else None,
             total_ms=(time.perf_counter() - started) * 1000,
         )
-        result = VoiceTurnResult(heard.text.strip(), generation.text.strip() if generation else "", audio, rate,
-                                 metrics, interrupted=token.cancelled)
+        response = tools[0] if tools is not None else generation.text if generation else ""
+        result = VoiceTurnResult(heard.text.strip(), response.strip(), audio, rate, metrics,
+                                 interrupted=token.cancelled, tool_calls=tools[1] if tools else (),
+                                 tool_results=tools[2] if tools else ())
         self._notify(hooks.on_synthesis_complete, "turn", result)
         self._events.emit(VoiceTurnCompleted(speech_detected=result.speech_detected,
                                              transcription=result.transcription, response=result.response))
@@ -330,3 +369,38 @@ class VoicePipeline:
             with self._lock:
                 self._listeners.remove(feed)
             feed.put(None)  # wakes the thread still waiting on this feed
+
+
+class _SpokenText:
+    """Decides which of a round's text is said aloud: none of a tool call.
+
+    Text that opens like a call (``<tool_call>``, JSON, a bracketed list, a code
+    fence) is held until the round ends, then said only if it parses as no
+    call; any other text is said as it streams. Without tools, all is said.
+    """
+
+    _CALL_OPENERS = "<{[`"
+
+    def __init__(self, tool_names: list[str] | None) -> None:
+        self._names = tool_names
+        self._held = ""
+        self._speak: bool | None = None if tool_names else True
+
+    def feed(self, text: str) -> str:
+        if self._speak is None:
+            self._held += text
+            head = self._held.lstrip()
+            if not head:
+                return ""
+            self._speak = head[0] not in self._CALL_OPENERS
+            text, self._held = (self._held, "") if self._speak else ("", self._held)
+            return text
+        if self._speak:
+            return text
+        self._held += text
+        return ""
+
+    def finish(self) -> str:
+        held, self._held = self._held, ""
+        calls, _ = parse_tool_calls(held, ToolCallFormat.AUTO, known=self._names) if held.strip() else ([], "")
+        return "" if calls else held
