@@ -500,3 +500,46 @@ def test_voice_agent_on_a_microphone_and_speakers(device: str, voice_engines):
     assert len(turns) == 1, [t.transcription for t in turns]
     assert "capital of france" in turns[0].transcription.lower()
     assert turns[0].response and speakers.played_samples > 0
+
+
+def test_the_voice_command_on_a_microphone_and_speakers(device: str, subprocess_env, tmp_path):
+    """`runanywhere voice` listens on the device, answers aloud, and prints the turn when stopped with Ctrl-C."""
+    import json
+    import signal
+    import subprocess
+    import sys
+
+    from runanywhere import SDKConfig, TextToSpeech
+    from runanywhere.models.manager import ModelLibrary
+
+    tts = TextToSpeech(ModelLibrary(SDKConfig(home=tmp_path / "voice", offline=True), events=EventBus()))
+    tts.load_voice("piper-en_US-joe-medium")
+    question = tts.synthesize("What is the capital of France?")
+    tts.unload()
+    env = {**subprocess_env, **{k: v for k, v in os.environ.items() if k.startswith("PULSE_")},
+           "RUNANYWHERE_OFFLINE": "1"}
+    command = subprocess.Popen([sys.executable, "-m", "runanywhere.cli", "voice", "--device", device, "--json",
+                                "--temperature", "0", "--max-tokens", "30"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert any("listening" in command.stderr.readline() for _ in range(200)), "the voice command never started"
+        with AudioCapture(sample_rate=16000, chunk_size=512, device=device) as room:
+            with AudioPlayback(sample_rate=question.sample_rate, device=device) as user:
+                user.play(question.audio_data)  # the user asks
+                assert user.wait(timeout=GUARD_S)
+            heard_reply, quiet_since, deadline = False, time.monotonic(), time.monotonic() + 2 * GUARD_S
+            for chunk in room:  # the reply is heard in the room, then the room falls quiet
+                loud = float(np.abs(chunk.samples).max(initial=0.0)) > THRESHOLD
+                heard_reply = heard_reply or loud
+                quiet_since = time.monotonic() if loud else quiet_since
+                if (heard_reply and time.monotonic() - quiet_since > 2.0) or time.monotonic() > deadline:
+                    break
+        assert heard_reply, "the assistant's reply never reached the speakers"
+    finally:
+        command.send_signal(signal.SIGINT)
+        out, err = command.communicate(timeout=GUARD_S)
+    assert command.returncode == 0, err[-2000:]
+    (turn,) = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert "capital of france" in turn["transcription"].lower()
+    assert turn["response"] and not turn["interrupted"]
+    assert turn["metrics"]["speech_end_to_first_audio_ms"] > 0

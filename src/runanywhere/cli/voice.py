@@ -30,6 +30,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     voice.add_argument("--temperature", type=float, default=0.7)
     voice.add_argument("--end-of-speech", type=float, default=0.35, metavar="SECONDS",
                        help="silence that ends a turn (shorter answers sooner; too short cuts people off)")
+    voice.add_argument("--device", help="microphone and speakers: this audio device (name or index; default: the "
+                                        "system's)")
     voice.add_argument("--json", action="store_true", help="print each turn's metrics as JSON lines")
     voice.set_defaults(func=_voice)
 
@@ -52,9 +54,11 @@ def _voice(args: argparse.Namespace) -> int:
             from ..media.capture import AudioCapture
             from ..media.playback import AudioPlayback
 
-            console.print("[bold]listening[/] (Ctrl-C to stop)")
+            device = int(args.device) if args.device and args.device.isdigit() else args.device
             agent = VoiceAgent(pipeline)
-            with AudioCapture(sample_rate=16000, chunk_size=512) as mic, AudioPlayback() as speaker:
+            with AudioCapture(sample_rate=16000, chunk_size=512, device=device) as mic, \
+                    AudioPlayback(device=device) as speaker:
+                console.print("[bold]listening[/] (Ctrl-C to stop)")
                 try:
                     turns = agent.run(mic, speaker)
                 except KeyboardInterrupt:

@@ -293,11 +293,14 @@ class VoiceAgent:
 
     def _interrupt(self) -> None:
         """Cut the reply: cancel its generation if still running, silence the output, and mark it
-        interrupted (patching the history when the turn had already been recorded)."""
+        interrupted (patching the history when the turn had already been recorded). A reply that
+        was already said in full (and generated) is left as it is."""
+        turn = self._turn
         with self._lock:
             current = self._current
+            in_progress = time.monotonic() < self._speaking_until or (turn is not None and turn.is_alive())
             self._speaking_until = 0.0
-            if current is not None and not current.cut:
+            if current is not None and not current.cut and in_progress:
                 current.cut = True
                 if current.recorded is not None:
                     self.turns[current.recorded] = replace(self.turns[current.recorded], interrupted=True)
