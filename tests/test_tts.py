@@ -289,7 +289,7 @@ def test_an_async_source_stops_when_the_consumer_is_cancelled(tts: TextToSpeech)
         return got
 
     got = asyncio.run(main())
-    assert [c.text for c in got] == [SENTENCES[0]] and read == [0, 1]
+    assert [c.text for c in got] == split_text(SENTENCES[0], first_clause=True)[:1] and read == [0, 1]
 
 
 # ----------------------------------------------------------------- bad input
@@ -476,6 +476,12 @@ def test_streamed_text_is_cut_like_the_whole_text():
     streamed = [piece for token in tokens for piece in segmenter.feed(token)] + segmenter.flush()
     assert streamed == whole
     assert split_text(text)[0] == "Hi."  # without first_clause, whole sentences only
+    long = "The play Romeo and Juliet by William Shakespeare is a tragedy about two young lovers."
+    assert split_text(long, first_clause=True) == [  # no clause mark: the first piece ends at a phrase
+        "The play Romeo and Juliet", "by William Shakespeare is a tragedy about two young lovers."]
+    segmenter = TextSegmenter(first_clause=True)
+    assert [p for token in long.split(" ") for p in segmenter.feed(token + " ")] == ["The play Romeo and Juliet"]
+    assert split_text("The capital of France is Paris.", first_clause=True) == ["The capital of France is Paris."]
     assert [len(p) for p in split_text("x" * 700)] == [MAX_CHARS, MAX_CHARS, 100]
 
 

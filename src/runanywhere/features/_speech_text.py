@@ -4,7 +4,10 @@ A TTS voice speaks a sentence at a time, and text from a language model
 arrives a few characters at a time. :class:`TextSegmenter` buffers the text
 and hands out each sentence as soon as it is complete; in ``first_clause``
 mode the very first piece ends already at the first clause mark (, ; : —) or
-sentence end after a few words. A run without any boundary is cut at a
+sentence end after a few words, or, in a long sentence without either, before
+the first conjunction or preposition after five words ("The play Romeo and
+Juliet | by William Shakespeare ..."): a phrase boundary, where a pause sounds
+natural, so the voice starts without waiting for the whole sentence. A run without any boundary is cut at a
 clause mark or a word gap (or hard, for one endless word), so no piece is
 longer than ``max_chars``: over-long text never reaches the engine in one go.
 
@@ -27,6 +30,9 @@ _SENTENCE_END = re.compile(_SENTENCE)
 _ANY_END = re.compile(f"{_SENTENCE}|{_CLAUSE}")
 _CLAUSE_END = re.compile(_CLAUSE)
 _GAP = re.compile(r"\s+(?=\S)")
+_WORDS = re.compile(r"\S+")
+_PHRASE_STARTS = frozenset({"and", "but", "or", "so", "because", "which", "that", "who", "where", "when", "while",
+                            "if", "by", "with", "for", "from", "to", "in", "on", "at", "about", "as"})
 # A period after these does not end a sentence ("Dr. Smith", "e.g. this"); nor after an initial ("J. K.").
 _ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "vs", "e.g", "i.e", "cf"})
 
@@ -34,10 +40,12 @@ _ABBREVIATIONS = frozenset({"mr", "mrs", "ms", "dr", "prof", "st", "jr", "sr", "
 class TextSegmenter:
     """Feed text in any pieces; get back the pieces to speak, in order."""
 
-    def __init__(self, *, first_clause: bool = False, min_first_words: int = 3, max_chars: int = MAX_CHARS) -> None:
+    def __init__(self, *, first_clause: bool = False, min_first_words: int = 3, min_phrase_words: int = 5,
+                 max_chars: int = MAX_CHARS) -> None:
         self._buffer = ""
         self._early = first_clause
         self.min_first_words = min_first_words
+        self.min_phrase_words = min_phrase_words
         self.max_chars = max_chars
 
     def feed(self, text: str) -> list[str]:
@@ -71,13 +79,24 @@ class TextSegmenter:
 
     def _boundary(self, text: str) -> int | None:
         """End of the first boundary that may close the next piece (None: none yet)."""
+        phrase = self._phrase_start(text) if self._early else None
         for match in (_ANY_END if self._early else _SENTENCE_END).finditer(text):
+            if phrase is not None and match.start() >= phrase:
+                break
             before = text[: match.start()]
             if self._early and len(before.split()) < self.min_first_words:
                 continue
             if match.group().startswith(".") and _is_abbreviation(before):
                 continue
             return match.end()
+        return phrase
+
+    def _phrase_start(self, text: str) -> int | None:
+        """Where the first phrase after ``min_phrase_words`` words starts (a whole word that opens one)."""
+        words = list(_WORDS.finditer(text))
+        for i in range(self.min_phrase_words, len(words) - 1):  # the last word may still be growing
+            if words[i].group().lower() in _PHRASE_STARTS:
+                return words[i].start()
         return None
 
 
