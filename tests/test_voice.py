@@ -122,6 +122,28 @@ def test_the_agent_answers_two_turns_in_order_with_history(engines):
     assert played
 
 
+def test_a_long_session_keeps_only_the_last_turns_in_the_prompt(engines):
+    stt, llm, tts, vad = engines
+    pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=VoicePipelineOptions(temperature=0, max_tokens=12))
+    agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(realtime=False, barge_in=False, context_turns=2))
+    seen: list[int] = []
+    answer = pipeline.process_turn
+
+    def noting(*args, **kwargs):
+        seen.append(len(kwargs["history"]))
+        return answer(*args, **kwargs)
+
+    pipeline.process_turn = noting
+    questions = ["What is the capital of France?", "What color is the sky?", "What do bees make?",
+                 "How many legs does a spider have?"]
+    stream = np.concatenate([silence(0.3)] + [np.concatenate([spoken(tts, q), silence(1.0)]) for q in questions])
+
+    turns = agent.run(chunks(stream), lambda chunk: None)
+
+    assert len(turns) == 4 and len(agent.history) == 8  # the agent remembers everything...
+    assert seen == [0, 2, 4, 2]  # ...but past two exchanges the model sees the last one only, then grows again
+
+
 def test_the_agent_starts_answering_at_a_pause_and_drops_the_answer_when_the_user_goes_on(engines):
     stt, llm, tts, vad = engines
     pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=VoicePipelineOptions(temperature=0, max_tokens=30))

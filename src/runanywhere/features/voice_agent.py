@@ -52,7 +52,11 @@ class VoiceAgentOptions:
     microphone paces itself). ``early_start_s``: after this much silence in
     a turn the reply is prepared before the VAD has ended the turn (None:
     wait for the VAD; it must be shorter than the VAD's ``min_silence_s``
-    to have an effect).
+    to have an effect). ``context_turns``: at most this many past exchanges
+    are in the model's prompt (None: all; a long session then outgrows the
+    context window); past it the older half is dropped at once, so the
+    prompt's start, and with it the reusable KV cache, changes only every
+    ``context_turns / 2`` turns.
     """
 
     sample_rate: int = 16000
@@ -63,6 +67,7 @@ class VoiceAgentOptions:
     echo_word_overlap: float = 0.75
     realtime: bool = True
     early_start_s: float | None = 0.032
+    context_turns: int | None = 8
 
 
 @dataclass
@@ -151,6 +156,7 @@ class VoiceAgent:
         self._speaking_until = 0.0
         self._stop_output: Callable[[], None] | None = None  # the sink's stop(), when it has one
         self._deliver: Sink = lambda chunk: None  # the session's sink, set by run()
+        self._context_from = 0  # the first message of ``history`` that the model still sees
         self._lock = threading.Lock()
 
     def stop(self) -> None:
@@ -332,7 +338,7 @@ class VoiceAgent:
         def turn() -> None:
             try:
                 result = self.pipeline.process_turn(
-                    segment.samples, segment.sample_rate, history=list(self.history), cancel=token,
+                    segment.samples, segment.sample_rate, history=self._context(), cancel=token,
                     speech_end_at=state.speech_end_at, vad_delay_ms=delay_ms,
                     callbacks=VoicePipelineCallbacks(on_audio_chunk=on_chunk), accept_transcription=accept)
             except CancelledError:
@@ -347,6 +353,14 @@ class VoiceAgent:
 
         self._turn = threading.Thread(target=turn, name="runanywhere-voice-turn", daemon=True)
         self._turn.start()
+
+    def _context(self) -> list[dict[str, Any]]:
+        """The past exchanges the model sees (see ``VoiceAgentOptions.context_turns``)."""
+        limit = self.options.context_turns
+        with self._lock:
+            if limit is not None and len(self.history) - self._context_from > 2 * limit:
+                self._context_from = len(self.history) - 2 * max(1, limit // 2)
+            return [dict(m) for m in self.history[self._context_from:]]
 
     def _join_turn(self) -> None:
         turn = self._turn
