@@ -9,10 +9,15 @@ start, the whole module is skipped with the reason (see tests/audio_stack.py).
 from __future__ import annotations
 
 import asyncio
+import json
 import os
+import signal
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -444,24 +449,32 @@ def test_play_accepts_wav_files_bytes_and_audio_objects(device: str, tmp_path: A
         assert abs(player.played_samples - expected) <= 8
 
 
-def test_transcribe_live_hears_what_the_speakers_play(audio_stack: VirtualAudioStack, subprocess_env, tmp_path):
-    import signal
-    import subprocess
-    import sys
-
-    from runanywhere import EventBus, SDKConfig, TextToSpeech
+def _spoken(text: str, home: Path) -> Any:
+    """``text`` in the Piper voice (a SynthesisResult at 22.05 kHz)."""
+    from runanywhere import SDKConfig, TextToSpeech
     from runanywhere.models.manager import ModelLibrary
 
-    from .wer import wer
-
-    tts = TextToSpeech(ModelLibrary(SDKConfig(home=tmp_path / "voice", offline=True), events=EventBus()))
+    tts = TextToSpeech(ModelLibrary(SDKConfig(home=home, offline=True), events=EventBus()))
     tts.load_voice("piper-en_US-joe-medium")
-    sentence = tts.synthesize("The quick brown fox jumps over the lazy dog.")
-    tts.unload()
+    try:
+        return tts.synthesize(text)
+    finally:
+        tts.unload()
+
+
+def _cli_on_the_audio_stack(subprocess_env: dict[str, str], *args: str) -> subprocess.Popen[str]:
+    """``runanywhere <args>`` in a process that talks to the virtual audio daemon, offline."""
     env = {**subprocess_env, **{k: v for k, v in os.environ.items() if k.startswith("PULSE_")},
            "RUNANYWHERE_OFFLINE": "1"}
-    live = subprocess.Popen([sys.executable, "-m", "runanywhere.cli", "transcribe", "--live", "--device",
-                             audio_stack.device], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen([sys.executable, "-m", "runanywhere.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_transcribe_live_hears_what_the_speakers_play(audio_stack: VirtualAudioStack, subprocess_env, tmp_path):
+    from .wer import wer
+
+    sentence = _spoken("The quick brown fox jumps over the lazy dog.", tmp_path / "voice")
+    live = _cli_on_the_audio_stack(subprocess_env, "transcribe", "--live", "--device", audio_stack.device)
     try:
         assert any("listening" in live.stderr.readline() for _ in range(5)), "the live command never started"
         with AudioPlayback(sample_rate=sentence.sample_rate, device=audio_stack.device) as speaker:
@@ -504,23 +517,9 @@ def test_voice_agent_on_a_microphone_and_speakers(device: str, voice_engines):
 
 def test_the_voice_command_on_a_microphone_and_speakers(device: str, subprocess_env, tmp_path):
     """`runanywhere voice` listens on the device, answers aloud, and prints the turn when stopped with Ctrl-C."""
-    import json
-    import signal
-    import subprocess
-    import sys
-
-    from runanywhere import SDKConfig, TextToSpeech
-    from runanywhere.models.manager import ModelLibrary
-
-    tts = TextToSpeech(ModelLibrary(SDKConfig(home=tmp_path / "voice", offline=True), events=EventBus()))
-    tts.load_voice("piper-en_US-joe-medium")
-    question = tts.synthesize("What is the capital of France?")
-    tts.unload()
-    env = {**subprocess_env, **{k: v for k, v in os.environ.items() if k.startswith("PULSE_")},
-           "RUNANYWHERE_OFFLINE": "1"}
-    command = subprocess.Popen([sys.executable, "-m", "runanywhere.cli", "voice", "--device", device, "--json",
-                                "--temperature", "0", "--max-tokens", "30"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    question = _spoken("What is the capital of France?", tmp_path / "voice")
+    command = _cli_on_the_audio_stack(subprocess_env, "voice", "--device", device, "--json", "--temperature", "0",
+                                      "--max-tokens", "30")
     try:
         assert any("listening" in command.stderr.readline() for _ in range(200)), "the voice command never started"
         with AudioCapture(sample_rate=16000, chunk_size=512, device=device) as room:
