@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from runanywhere import (
+    CancelledError,
     CancelToken,
     ContextLengthError,
     EventBus,
@@ -243,6 +244,23 @@ def test_the_next_turn_reuses_the_reply_tokens_themselves(generator: TextGenerat
     second = generator.generate(history, max_tokens=5)
     assert second.reused_prompt_tokens >= first.input_tokens + first.output_tokens - 1
     assert second.prompt_tokens_evaluated < 20
+
+
+def test_prefill_puts_a_conversation_in_the_cache_so_the_next_turn_evaluates_only_itself(
+        generator: TextGenerator, tiny_llm: Path):
+    generator.load_model(tiny_llm)
+    conversation = [{"role": "system", "content": "be brief " * 20}, {"role": "user", "content": "the cat"},
+                    {"role": "assistant", "content": "sat on the mat"}]
+    evaluated = generator.prefill(conversation)
+    assert evaluated > 40  # the whole conversation, once
+    assert generator.prefill(conversation) <= 1  # already there (the last token is evaluated again)
+    answer = generator.generate([*conversation, {"role": "user", "content": "and the dog"}], max_tokens=3)
+    assert answer.reused_prompt_tokens >= evaluated - 1 and answer.prompt_tokens_evaluated < 15
+    cancel = CancelToken()
+    cancel.cancel()
+    with pytest.raises(CancelledError):
+        generator.prefill([{"role": "user", "content": "something else entirely " * 10}], cancel=cancel)
+    assert generator.generate("the", max_tokens=2).output_tokens == 2  # the model is fine afterwards
 
 
 def test_thinking_is_kept_apart_from_the_answer(generator: TextGenerator, tiny_llm: Path):

@@ -142,6 +142,8 @@ def test_a_long_session_keeps_only_the_last_turns_in_the_prompt(engines):
 
     assert len(turns) == 4 and len(agent.history) == 8  # the agent remembers everything...
     assert seen == [0, 2, 4, 2]  # ...but past two exchanges the model sees the last one only, then grows again
+    # the shortened context was evaluated after the third turn, so the fourth evaluates only its question
+    assert turns[3].metrics.llm_prompt_tokens_evaluated <= turns[1].metrics.llm_prompt_tokens_evaluated + 5
 
 
 def test_the_agent_starts_answering_at_a_pause_and_drops_the_answer_when_the_user_goes_on(engines):

@@ -135,9 +135,11 @@ class LlamaEngine:
         return bytes(self.llm.detokenize([token_id], special=True)).decode("utf-8", "replace")
 
     def render_chat(
-        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None
+        self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None, *,
+        add_generation_prompt: bool = True,
     ) -> ChatPrompt:
-        """Apply the model's own chat template (GGUF ``tokenizer.chat_template``)."""
+        """Apply the model's own chat template (GGUF ``tokenizer.chat_template``); without the
+        generation prompt the text is where the next turn of the conversation starts."""
         template = self.chat_template
         if not template:
             raise InvalidInputError(
@@ -147,7 +149,8 @@ class LlamaEngine:
         formatter_cls = require_engine("llama_cpp.llama_chat_format", "llm").Jinja2ChatFormatter
         eos = self.token_text(self.llm.token_eos())
         bos = self.token_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
-        formatter = formatter_cls(template=template, eos_token=eos, bos_token=bos)
+        formatter = formatter_cls(template=template, eos_token=eos, bos_token=bos,
+                                  add_generation_prompt=add_generation_prompt)
         try:
             rendered = formatter(messages=list(messages), tools=list(tools) if tools else None)
         except Exception as exc:  # jinja2 raises many kinds; all mean the template cannot render these messages

@@ -160,6 +160,31 @@ class TextGenerator(LlamaHolder):
         """Async twin of :meth:`generate_stream`: use ``async for``."""
         return self.generate_stream(prompt, options, cancel=cancel, **overrides)
 
+    def prefill(self, messages: Sequence[Mapping[str, Any]], *, cancel: CancelToken | None = None) -> int:
+        """Evaluate a conversation so far into the KV cache; returns the tokens it evaluated.
+
+        The next generation whose prompt continues ``messages`` (the same
+        messages plus a new user turn) then evaluates only the new turn: an
+        app can do the work while it waits for the user, e.g. after changing
+        the system prompt or shortening the history. Cancelling stops it.
+        """
+        loaded = self._require()
+        token = cancel or CancelToken()
+
+        def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> int:
+            engine = loaded.engine
+            chat = engine.render_chat([dict(m) for m in messages], add_generation_prompt=False)
+            tokens = engine.tokenize(chat.text, add_bos=chat.add_bos, special=True)
+            loaded.context_text, loaded.context_tokens = "", []
+            evaluated = len(tokens) - engine.cached_prefix(tokens)
+            for _ in engine.generate(tokens, GenerationOptions(temperature=0.0).sampling(), cancel_token):
+                break  # the prompt is in the cache once the first token is sampled; that token is not kept
+            cancel_token.raise_if_cancelled("prefill")
+            loaded.context_text, loaded.context_tokens = chat.text, tokens
+            return evaluated
+
+        return loaded.worker.stream(produce, token, deliver=False).wait()
+
     def _start(self, prompt: Prompt, options: GenerationOptions | None, cancel: CancelToken | None,
                overrides: Mapping[str, Any], grammar: Any = None,
                tools: Sequence[Mapping[str, Any]] | None = None, *, deliver: bool = True) -> Stream[GenerationResult]:

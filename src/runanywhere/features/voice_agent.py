@@ -157,6 +157,7 @@ class VoiceAgent:
         self._stop_output: Callable[[], None] | None = None  # the sink's stop(), when it has one
         self._deliver: Sink = lambda chunk: None  # the session's sink, set by run()
         self._context_from = 0  # the first message of ``history`` that the model still sees
+        self._warming: CancelToken | None = None  # the prefill of a shortened context, while it runs
         self._lock = threading.Lock()
 
     def stop(self) -> None:
@@ -304,7 +305,8 @@ class VoiceAgent:
         turn = self._turn
         with self._lock:
             current = self._current
-            in_progress = time.monotonic() < self._speaking_until or (turn is not None and turn.is_alive())
+            in_progress = time.monotonic() < self._speaking_until or (
+                current is not None and current.result is None and turn is not None and turn.is_alive())
             self._speaking_until = 0.0
             if current is not None and not current.cut and in_progress:
                 current.cut = True
@@ -318,6 +320,9 @@ class VoiceAgent:
 
     def _start_turn(self, segment: SpeechSegment, delay_ms: float, *, held: bool = False) -> None:
         """Answer ``segment`` on a background thread; ``held`` keeps its audio back until :meth:`_release`."""
+        warming = self._warming
+        if warming is not None:
+            warming.cancel()  # a head start for this turn must not delay it
         self._join_turn()  # one turn at a time; a barge-in has already cancelled the previous one
         token = CancelToken()
         state = _TurnState(token, segment, held=held, vad_delay_ms=delay_ms,
@@ -350,17 +355,39 @@ class VoiceAgent:
                 state.result = result
                 if not state.held:
                     self._record(state)
+            self._shorten_context()
 
         self._turn = threading.Thread(target=turn, name="runanywhere-voice-turn", daemon=True)
         self._turn.start()
 
     def _context(self) -> list[dict[str, Any]]:
         """The past exchanges the model sees (see ``VoiceAgentOptions.context_turns``)."""
-        limit = self.options.context_turns
         with self._lock:
-            if limit is not None and len(self.history) - self._context_from > 2 * limit:
-                self._context_from = len(self.history) - 2 * max(1, limit // 2)
+            self._trim()
             return [dict(m) for m in self.history[self._context_from:]]
+
+    def _trim(self) -> bool:
+        """Past ``context_turns`` exchanges, drop the older half from the model's view (lock held)."""
+        limit = self.options.context_turns
+        if limit is None or len(self.history) - self._context_from <= 2 * limit:
+            return False
+        self._context_from = len(self.history) - 2 * max(1, limit // 2)
+        return True
+
+    def _shorten_context(self) -> None:
+        """Trim the context after a turn and evaluate what is left into the model's cache now,
+        while the reply plays, rather than at the start of the next turn."""
+        with self._lock:
+            if not self._trim():
+                return
+            self._warming = token = CancelToken()
+        system = {"role": "system", "content": self.pipeline.options.system_prompt}
+        try:
+            self.pipeline.llm.prefill([system, *self._context()], cancel=token)
+        except CancelledError:
+            pass  # the next turn began: it evaluates the context itself
+        except Exception as exc:  # only a head start was lost
+            _log.warning("could not prefill the shortened context: %s", exc)
 
     def _join_turn(self) -> None:
         turn = self._turn
