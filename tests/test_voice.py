@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numpy as np
 import pytest
 
-from runanywhere import EventBus, InvalidInputError, ToolCaller, ToolDefinition
+from runanywhere import CancelledError, EventBus, InvalidInputError, ToolCaller, ToolDefinition
 from runanywhere.features.tts import AudioChunk, TextToSpeech
 from runanywhere.features.voice_agent import VoiceAgent, VoiceAgentOptions
 from runanywhere.features.voice_pipeline import (
@@ -125,7 +125,8 @@ def test_the_agent_answers_two_turns_in_order_with_history(engines):
 def test_a_long_session_keeps_only_the_last_turns_in_the_prompt(engines):
     stt, llm, tts, vad = engines
     pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=VoicePipelineOptions(temperature=0, max_tokens=12))
-    agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(realtime=False, barge_in=False, context_turns=2))
+    agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(realtime=False, barge_in=False, context_turns=2,
+                                                                early_start_s=None))  # one pipeline call per turn
     seen: list[int] = []
     answer = pipeline.process_turn
 
@@ -203,7 +204,7 @@ def test_the_agent_calls_a_tool_during_a_turn_and_says_only_the_answer(engines):
 
     (turn,) = agent.run(chunks(stream), played.append)
 
-    assert asked and asked[-1]["city"].lower() == "paris"
+    assert len(asked) == 1 and asked[0]["city"].lower() == "paris"  # once, though the answer started early
     assert [c.name for c in turn.tool_calls] == ["get_weather"] and turn.tool_results[0].result["conditions"] == "sunny"
     assert "sunny" in turn.response.lower() or "21" in turn.response
     said = stt.transcribe(np.concatenate([c.audio_data for c in played]), played[0].sample_rate).text
@@ -211,6 +212,14 @@ def test_the_agent_calls_a_tool_during_a_turn_and_says_only_the_answer(engines):
     assert agent.history[-1] == {"role": "assistant", "content": turn.response}
     with pytest.raises(InvalidInputError):
         VoicePipeline(stt=stt, llm=llm, tts=tts, tools=ToolCaller())  # a tool caller on another model
+
+    def not_sure_yet() -> None:  # what an early start does when the user turns out not to be done
+        pipeline.cancel()
+        raise CancelledError("the user went on speaking")
+
+    with pytest.raises(CancelledError):
+        pipeline.process_turn(stream, RATE, before_tools=not_sure_yet)
+    assert len(asked) == 1, "a tool ran for a turn that was called off"
 
 
 def test_barge_in_stops_the_reply_and_starts_a_new_turn(engines):

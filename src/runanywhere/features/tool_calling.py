@@ -104,11 +104,16 @@ class ToolCaller:
     def start_run(
         self, prompt: Prompt, options: GenerationOptions | None = None, *, max_tool_calls: int = 5,
         auto_execute: bool = True, format: ToolCallFormat | str = ToolCallFormat.AUTO,
-        tool_choice: ToolChoice = "auto", cancel: CancelToken | None = None, **overrides: Any,
+        tool_choice: ToolChoice = "auto", cancel: CancelToken | None = None,
+        before_calls: Callable[[], None] | None = None, **overrides: Any,
     ) -> ToolRun:
-        """The loop of :meth:`generate_with_tools`, read round by round as each generation streams."""
+        """The loop of :meth:`generate_with_tools`, read round by round as each generation streams.
+
+        ``before_calls`` runs before each round's tools do; it may wait (for the
+        go-ahead to have side effects) or raise to end the run without them.
+        """
         return ToolRun(self, _Loop(self, prompt, options, max_tool_calls, auto_execute, format, tool_choice, cancel,
-                                   overrides))
+                                   overrides), before_calls=before_calls)
 
     async def agenerate_with_tools(
         self, prompt: Prompt, options: GenerationOptions | None = None, *, max_tool_calls: int = 5,
@@ -166,8 +171,10 @@ class ToolRun:
     and stays silent while tools run). :meth:`result` is the run's outcome.
     """
 
-    def __init__(self, owner: ToolCaller, loop: _Loop, *, stream_tokens: bool = True) -> None:
+    def __init__(self, owner: ToolCaller, loop: _Loop, *, stream_tokens: bool = True,
+                 before_calls: Callable[[], None] | None = None) -> None:
         self._owner, self._loop, self._stream_tokens = owner, loop, stream_tokens
+        self._before_calls = before_calls  # may block, or raise to stop the run before any tool runs
 
     @property
     def tool_names(self) -> list[str]:
@@ -179,6 +186,8 @@ class ToolRun:
             stream = GenerationStream(self._owner.generator._start_with(*step, deliver=self._stream_tokens))
             yield stream
             if loop.take(stream.result):
+                if self._before_calls is not None:
+                    self._before_calls()
                 loop.record([self._owner._execute(call) for call in loop.pending])
 
     def result(self) -> ToolCallingResult:

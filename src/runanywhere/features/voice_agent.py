@@ -90,6 +90,7 @@ class _TurnState:
     recorded: int | None = None  # index in ``turns`` once recorded
     reply_at: int = -1  # index of its assistant message in ``history``
     output: threading.Lock = field(default_factory=threading.Lock)  # orders chunks to the sink
+    decided: threading.Event = field(default_factory=threading.Event)  # released, or cancelled (dropped)
 
 
 class _EchoGate:
@@ -277,6 +278,7 @@ class VoiceAgent:
 
     def _release(self, state: _TurnState, delay_ms: float) -> None:
         """The VAD confirmed the early start: its audio so far goes out, and the rest as it comes."""
+        state.decided.set()
         with state.output:
             state.held = False
             now = time.perf_counter()
@@ -327,6 +329,9 @@ class VoiceAgent:
         token = CancelToken()
         state = _TurnState(token, segment, held=held, vad_delay_ms=delay_ms,
                            speech_end_at=time.perf_counter() - delay_ms / 1000)
+        if not held:
+            state.decided.set()
+        token.on_cancel(state.decided.set)
         with self._lock:
             self._current = state
 
@@ -340,12 +345,17 @@ class VoiceAgent:
         def accept(text: str) -> bool:
             return not (self.options.echo_guard and self._repeats_agent(text))
 
+        def before_tools() -> None:  # an early start calls no tool until the VAD has confirmed its turn
+            state.decided.wait()
+            token.raise_if_cancelled("voice turn")
+
         def turn() -> None:
             try:
                 result = self.pipeline.process_turn(
                     segment.samples, segment.sample_rate, history=self._context(), cancel=token,
                     speech_end_at=state.speech_end_at, vad_delay_ms=delay_ms,
-                    callbacks=VoicePipelineCallbacks(on_audio_chunk=on_chunk), accept_transcription=accept)
+                    callbacks=VoicePipelineCallbacks(on_audio_chunk=on_chunk), accept_transcription=accept,
+                    before_tools=before_tools)
             except CancelledError:
                 return
             except Exception as exc:  # the pipeline already told its on_error; the session goes on

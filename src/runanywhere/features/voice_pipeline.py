@@ -183,11 +183,14 @@ class VoicePipeline:
                      history: Sequence[Mapping[str, Any]] = (), callbacks: VoicePipelineCallbacks | None = None,
                      cancel: CancelToken | None = None, speech_end_at: float | None = None,
                      vad_delay_ms: float = 0.0,
-                     accept_transcription: Callable[[str], bool] | None = None) -> VoiceTurnResult:
+                     accept_transcription: Callable[[str], bool] | None = None,
+                     before_tools: Callable[[], None] | None = None) -> VoiceTurnResult:
         """Answer one utterance. ``history`` is the conversation so far (chat messages, no system prompt).
 
         ``accept_transcription`` may veto a transcript (the turn then ends unanswered), e.g. the
-        agent's own voice heard back. Errors reach ``callbacks.on_error`` (and the state becomes
+        agent's own voice heard back. ``before_tools`` runs before any tool does and may wait or
+        raise :class:`CancelledError` (a turn started before it is sure must not have side effects).
+        Errors reach ``callbacks.on_error`` (and the state becomes
         ``error``) before they are raised. Cancelling is not an error: once the reply has started
         the turn returns ``interrupted``; before that :class:`CancelledError` is raised, with no
         ``on_error`` and no ``VoiceTurnCompleted`` event (nothing was answered).
@@ -198,7 +201,7 @@ class VoicePipeline:
         started = speech_end_at if speech_end_at is not None else time.perf_counter()
         try:
             return self._turn(audio, sample_rate, list(history), hooks, token, started, vad_delay_ms,
-                              accept_transcription)
+                              accept_transcription, before_tools)
         except CancelledError:
             raise
         except BaseException as exc:
@@ -225,7 +228,8 @@ class VoicePipeline:
 
     def _turn(self, audio: AudioSource, sample_rate: int | None, history: list[Mapping[str, Any]],
               hooks: VoicePipelineCallbacks, token: CancelToken, started: float,
-              vad_delay_ms: float, accept: Callable[[str], bool] | None) -> VoiceTurnResult:
+              vad_delay_ms: float, accept: Callable[[str], bool] | None,
+              before_tools: Callable[[], None] | None) -> VoiceTurnResult:
         opts = self.options
         self._set_state(PipelineState.PROCESSING_STT, hooks)
         heard = self.stt.transcribe(audio, sample_rate, opts.language, cancel=token)
@@ -242,7 +246,7 @@ class VoicePipeline:
         rounds: Iterable[GenerationStream]
         if self.tools is not None and self.tools.tools:
             run = self.tools.start_run(messages, generation_options, max_tool_calls=opts.max_tool_calls,
-                                       tool_choice=opts.tool_choice, cancel=token)
+                                       tool_choice=opts.tool_choice, cancel=token, before_calls=before_tools)
             rounds = run
         else:
             rounds = (self.llm.generate_stream(messages, generation_options, cancel=token),)
