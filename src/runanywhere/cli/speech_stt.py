@@ -43,10 +43,10 @@ def _live(args: argparse.Namespace) -> int:
     STT.load_model(args.model, threads=args.threads, beam_size=args.beam_size)
     VAD.load_model()
     session = VAD.create_session(sample_rate=16000)
-    Console(stderr=True).print("[bold]listening[/] (Ctrl-C to stop)")
     try:
         device = int(args.device) if args.device and args.device.isdigit() else args.device
         with AudioCapture(sample_rate=16000, chunk_size=512, device=device) as mic:
+            Console(stderr=True).print("[bold]listening[/] (Ctrl-C to stop)")  # only once the microphone is open
             for chunk in mic:
                 session.process_samples(chunk.samples)
                 for segment in session.segments():
