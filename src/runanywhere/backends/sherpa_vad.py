@@ -44,6 +44,9 @@ class VadSettings:
     ordinary spoken turns. Past it, sherpa-onnx does not cut hard: it raises
     the threshold to 0.9 and ends the segment at the next 0.1 s pause. Speech
     with no such pause is cut at :attr:`hard_max_speech_s` by the feature layer.
+    ``speech_pad_s`` of the audio before the detected start is kept with each
+    segment (also by the feature layer): Silero can notice a soft onset such as
+    the "wh" of "what" up to 0.2 s late, and speech-to-text then loses the word.
     """
 
     threshold: float = 0.5
@@ -51,6 +54,7 @@ class VadSettings:
     min_speech_s: float = 0.25
     max_speech_s: float = 20.0
     num_threads: int = 1
+    speech_pad_s: float = 0.25
 
     def __post_init__(self) -> None:
         if not 0.0 < self.threshold < 1.0:
@@ -61,6 +65,8 @@ class VadSettings:
             raise InvalidInputError(f"min_speech_s cannot be negative, got {self.min_speech_s!r}")
         if not self.max_speech_s > self.min_speech_s:
             raise InvalidInputError(f"max_speech_s ({self.max_speech_s!r}) must exceed min_speech_s")
+        if not 0.0 <= self.speech_pad_s <= 1.0:
+            raise InvalidInputError(f"speech_pad_s must be between 0 and 1 s, got {self.speech_pad_s!r}")
         if self.num_threads < 1:
             raise InvalidInputError(f"num_threads must be at least 1, got {self.num_threads!r}")
 

@@ -170,6 +170,15 @@ class VADSession:
         self._hard_max = int(stream.settings.hard_max_speech_s * SAMPLE_RATE)
         self._fed = 0  # 16 kHz samples given to the detector since its last reset
         self._offset = 0  # 16 kHz samples of the stream before that reset
+        # Pre-roll: the audio just before a detected start joins its segment (see VadSettings.speech_pad_s).
+        # ``_recent`` holds the latest input, ending at stream sample ``_recent_end``; it reaches back far
+        # enough to cover the detector's lag from a segment's start to noticing it (min_speech_s + windows).
+        self._pad = int(stream.settings.speech_pad_s * SAMPLE_RATE)
+        self._recent_keep = self._pad + int((stream.settings.min_speech_s + 0.5) * SAMPLE_RATE)
+        self._recent: NDArray[np.float32] = np.zeros(0, dtype=np.float32)
+        self._recent_end = 0
+        self._open_pad: NDArray[np.float32] = self._recent  # the open segment's pre-roll
+        self._last_end = 0  # stream sample where the last segment ended: a pre-roll never reaches before it
 
     # ---------------------------------------------------------------- feeding
     def process_samples(self, chunk: Any, sample_rate: int | None = None) -> bool:
@@ -214,6 +223,8 @@ class VADSession:
             self._segments.clear()
             self._active = False
             self._fed = self._offset = 0
+            self._recent = self._open_pad = self._empty()
+            self._recent_end = self._last_end = 0
             if self._pause is not None:
                 self._pause.reset()
                 self._pause_active = self._paused = False
@@ -240,8 +251,7 @@ class VADSession:
             samples = self._stream.open_segment_samples()
             if self._paused:
                 samples = samples[: max(0, self._pause_end - self._open_start)]
-            start_s = (self._offset + self._open_start) / SAMPLE_RATE
-            return SpeechSegment(start_s, start_s + len(samples) / SAMPLE_RATE, samples)
+            return self._segment(self._open_start, samples)
 
     def pop_speech_segment(self) -> SpeechSegment | None:
         """The oldest finished segment not yet popped, or None."""
@@ -298,6 +308,9 @@ class VADSession:
 
         data = np.concatenate([self._pending, samples]) if self._pending.size else samples
         whole = len(data) - len(data) % WINDOW_SIZE
+        if self._pad and whole:  # all of this call's input, so that a start found in it has its pre-roll
+            self._recent = np.concatenate([self._recent, data[:whole]])
+            self._recent_end = self._offset + self._fed + whole
         changes = []
         for start in range(0, whole, WINDOW_SIZE):
             active = self._stream.accept(data[start:start + WINDOW_SIZE])
@@ -310,13 +323,15 @@ class VADSession:
                 self._paused = False
                 if active:
                     self._open_start = self._stream.open_segment_start()
-                    start_s = (self._offset + self._open_start) / SAMPLE_RATE
+                    self._open_pad = self._pre_roll(self._offset + self._open_start)
+                    start_s = (self._offset + self._open_start - len(self._open_pad)) / SAMPLE_RATE
                     changes.append(self._change(SpeechActivity.STARTED, start_s))
                 else:
                     changes.append(self._change(SpeechActivity.ENDED, self._collect()))
             if self._pause is not None:
                 self._track_pause(self._pause, data[start:start + WINDOW_SIZE], changes)
         self._pending = data[whole:].copy()
+        self._recent = self._recent[-self._recent_keep:]
         if not self._active and self._fed >= self.rollover_samples:
             self._restart_detector()
         return changes
@@ -338,17 +353,36 @@ class VADSession:
             start_s = (self._offset + pause.open_segment_start()) / SAMPLE_RATE
             changes.append(self._change(SpeechActivity.RESUMED, start_s))
 
+    def _pre_roll(self, start: int) -> NDArray[np.float32]:
+        """The input just before stream sample ``start``: up to ``speech_pad_s``, not into the last segment."""
+        first = max(start - self._pad, self._last_end, self._recent_end - len(self._recent))
+        if first >= start:
+            return self._empty()
+        base = self._recent_end - len(self._recent)
+        return self._recent[first - base: start - base].copy()
+
+    def _segment(self, start: int, samples: NDArray[np.float32]) -> SpeechSegment:
+        """A segment from the detector's start index and audio, with the pre-roll when it is the open one's."""
+        import numpy as np
+
+        if start == self._open_start and len(self._open_pad):
+            samples = np.concatenate([self._open_pad, samples])
+            start -= len(self._open_pad)
+        start_s = (self._offset + start) / SAMPLE_RATE
+        return SpeechSegment(start_s, start_s + len(samples) / SAMPLE_RATE, samples)
+
     def _collect(self) -> float | None:
         """Queue the detector's finished segments; the end time of the last one."""
         end_s = None
         for start, samples in self._stream.take_segments():
-            start_s = (self._offset + start) / SAMPLE_RATE
-            end_s = start_s + len(samples) / SAMPLE_RATE
+            segment = self._segment(start, samples)
+            end_s = segment.end_s
+            self._last_end = self._offset + start + len(samples)
             if len(self._segments) == MAX_QUEUED_SEGMENTS:
                 _log.warning("VAD stream %s: %d segments were never popped; dropping the oldest",
                              self.name, MAX_QUEUED_SEGMENTS)
                 self._segments.popleft()
-            self._segments.append(SpeechSegment(start_s, end_s, samples))
+            self._segments.append(segment)
         return end_s
 
     def _change(self, activity: SpeechActivity, time_s: float | None) -> SpeechActivityChange:
@@ -394,20 +428,22 @@ class VoiceActivityDetector(ModelHolder[SileroVad]):
     def load_model(
         self, model: str | os.PathLike[str] = DEFAULT_VAD_MODEL, *, threshold: float = 0.5,
         min_silence_s: float = 0.5, min_speech_s: float = 0.25, max_speech_s: float = 20.0,
-        sample_rate: int = SAMPLE_RATE, num_threads: int = 1, progress: ProgressCallback | None = None,
-        cancel: CancelToken | None = None,
+        speech_pad_s: float = 0.25, sample_rate: int = SAMPLE_RATE, num_threads: int = 1,
+        progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
     ) -> str:
         """Load a Silero VAD (catalog id or ``.onnx`` path); returns the model id.
 
         ``threshold`` is the speech probability that counts as speech; speech
         shorter than ``min_speech_s`` is ignored and a segment ends after
         ``min_silence_s`` of silence; past ``max_speech_s`` a segment ends at
-        the next short pause. ``sample_rate`` is the rate ``process_samples``
+        the next short pause. Each segment starts ``speech_pad_s`` before the
+        detected start, so that a softly spoken first word is not cut off.
+        ``sample_rate`` is the rate ``process_samples``
         assumes when a call does not give one (Silero runs at 16 kHz; other
         rates are resampled).
         """
         settings = VadSettings(threshold=threshold, min_silence_s=min_silence_s, min_speech_s=min_speech_s,
-                               max_speech_s=max_speech_s, num_threads=num_threads)
+                               max_speech_s=max_speech_s, num_threads=num_threads, speech_pad_s=speech_pad_s)
         rate = check_rate(sample_rate)
         model_id = self._load(model, lambda local: SileroVad(local.main_file, settings),
                               progress=progress, cancel=cancel)
