@@ -355,11 +355,12 @@ class VADSession:
 
     def _pre_roll(self, start: int) -> NDArray[np.float32]:
         """The input just before stream sample ``start``: up to ``speech_pad_s``, not into the last segment."""
-        first = max(start - self._pad, self._last_end, self._recent_end - len(self._recent))
+        base = self._recent_end - len(self._recent)  # the stream sample where ``_recent`` begins
+        first = max(start - self._pad, self._last_end, base)
         if first >= start:
             return self._empty()
-        base = self._recent_end - len(self._recent)
-        return self._recent[first - base: start - base].copy()
+        pre_roll: NDArray[np.float32] = self._recent[first - base: start - base].copy()
+        return pre_roll
 
     def _segment(self, start: int, samples: NDArray[np.float32]) -> SpeechSegment:
         """A segment from the detector's start index and audio, with the pre-roll when it is the open one's."""
