@@ -121,7 +121,8 @@ def voice_engines(packaged_models: ModelLibrary) -> Iterator[tuple[Any, Any, Any
     """The default voice stack, loaded once per test module: Whisper tiny.en, SmolLM2, Piper and Silero VAD.
 
     Per module, not per session: a loaded model registers with ``RunAnywhere``, whose ``shutdown()``
-    (exercised by the lifecycle tests) unloads it.
+    (exercised by the lifecycle tests) unloads it. The voice speaks without variation, so a spoken
+    test question is the same audio in every run and a test's outcome does not depend on the draw.
     """
     from runanywhere import SpeechToText, TextGenerator, TextToSpeech, VoiceActivityDetector
 
@@ -130,7 +131,7 @@ def voice_engines(packaged_models: ModelLibrary) -> Iterator[tuple[Any, Any, Any
     tts, vad = TextToSpeech(packaged_models, events=bus), VoiceActivityDetector(packaged_models, events=bus)
     stt.load_model("faster-whisper-tiny.en")
     llm.load_model("smollm2-135m-instruct-q4_1", n_ctx=2048)
-    tts.load_voice("piper-en_US-joe-medium")
+    tts.load_voice("piper-en_US-joe-medium", variation=0)
     vad.load_model("silero-vad-v6")
     yield stt, llm, tts, vad
     for engine in (stt, llm, tts, vad):

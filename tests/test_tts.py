@@ -387,6 +387,22 @@ def test_a_voice_loads_from_its_path_with_chosen_threads(packaged_models: ModelL
     assert not speaker.is_loaded
 
 
+def test_without_variation_the_same_text_gives_the_same_audio(packaged_models: ModelLibrary, whisper: Any):
+    speaker = TextToSpeech(packaged_models, events=EventBus())
+    try:
+        speaker.load_voice(variation=0)
+        first, second = (speaker.synthesize("Say it the same way twice.").audio_data for _ in range(2))
+        np.testing.assert_array_equal(first, second)
+        assert wer("Say it the same way twice.", _transcribe(whisper, first, RATE)) == 0
+        speaker.load_voice()  # the voice's natural variation: each reading differs a little
+        assert not np.array_equal(*(speaker.synthesize("Say it the same way twice.").audio_data for _ in range(2)))
+        for bad in (-0.1, 2.5, float("nan"), "some", True):
+            with pytest.raises(InvalidInputError):
+                speaker.load_voice(variation=bad)
+    finally:
+        speaker.unload_voice()
+
+
 def test_missing_or_mismatched_voice_files_are_clear_errors(packaged_models: ModelLibrary, voice_dir: Path,
                                                              tmp_path: Path):
     speaker = TextToSpeech(packaged_models, events=EventBus())

@@ -97,7 +97,7 @@ def speakable(text: str) -> str:
 class PiperEngine:
     """One Piper voice: espeak-ng phonemes in, float32 audio at the voice's rate out."""
 
-    def __init__(self, voice: VoiceFiles, *, threads: int | None = None) -> None:
+    def __init__(self, voice: VoiceFiles, *, threads: int | None = None, variation: float = 1.0) -> None:
         piper = require_engine("piper", _EXTRA)
         ort = require_engine("onnxruntime", _EXTRA)
         if not voice.model.is_file():
@@ -106,6 +106,7 @@ class PiperEngine:
         data = _read_config(voice.config) if voice.config else _sherpa_config(self.session, voice)
         _check_config(data, voice.model.name)
         self.config = piper.config.PiperConfig.from_dict(data)
+        self.variation = variation  # scales the voice's sampling noise; 0: the same audio for the same text
         self.voice = piper.PiperVoice(session=self.session, config=self.config)
         self.id_map: Mapping[str, Sequence[int]] = self.config.phoneme_id_map
         inputs = {i.name for i in self.session.get_inputs()}
@@ -155,7 +156,8 @@ class PiperEngine:
     def _run(self, ids: list[int], speaker_id: int, speed: float, cancel: CancelToken | None) -> NDArray[np.float32]:
         import numpy as np
 
-        scales = (self.config.noise_scale, self.config.length_scale / speed, self.config.noise_w_scale)
+        scales = (self.config.noise_scale * self.variation, self.config.length_scale / speed,
+                  self.config.noise_w_scale * self.variation)
         options = self._ort.RunOptions()
         if cancel is not None:
             cancel.on_cancel(lambda: setattr(options, "terminate", True))

@@ -92,17 +92,23 @@ class TextToSpeech(ModelHolder[PiperEngine]):
     noun = "voice"
 
     def load_voice(self, voice: str | os.PathLike[str] = DEFAULT_VOICE, *, threads: int | None = None,
-                   progress: ProgressCallback | None = None, cancel: CancelToken | None = None) -> str:
+                   variation: float = 1.0, progress: ProgressCallback | None = None,
+                   cancel: CancelToken | None = None) -> str:
         """Load a catalog voice (pulled on first use) or a path to a ``.onnx`` (+ ``.onnx.json``) voice.
 
         ``threads`` is onnxruntime's thread count (default: the physical cores).
-        A voice already loaded here is unloaded first. Returns the voice's id.
+        ``variation`` scales the voice's natural variation (its sampling noise):
+        0 says the same text with the same audio every time, for reproducible
+        recordings and tests. A voice already loaded here is unloaded first.
+        Returns the voice's id.
         """
         if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
             raise InvalidInputError(f"threads must be a positive whole number, got {threads!r}")
+        if isinstance(variation, bool) or not isinstance(variation, numbers.Real) or not 0 <= variation <= 2:
+            raise InvalidInputError(f"variation must be a number from 0 to 2, got {variation!r}")
 
         def build(local: LocalModel) -> PiperEngine:
-            return PiperEngine(find_voice(local.files or (local.path,)), threads=threads)
+            return PiperEngine(find_voice(local.files or (local.path,)), threads=threads, variation=float(variation))
 
         return self._load(voice, build, progress=progress, cancel=cancel)
 
