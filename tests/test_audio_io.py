@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -516,7 +517,7 @@ def test_voice_agent_on_a_microphone_and_speakers(device: str, voice_engines):
 
 
 def test_the_voice_command_on_a_microphone_and_speakers(device: str, subprocess_env, tmp_path):
-    """`runanywhere voice` listens on the device, answers aloud, and prints the turn when stopped with Ctrl-C."""
+    """`runanywhere voice` listens on the device, answers aloud, prints the turn as it is answered, stops on Ctrl-C."""
     question = _spoken("What is the capital of France?", tmp_path / "voice")
     command = _cli_on_the_audio_stack(subprocess_env, "voice", "--device", device, "--json", "--temperature", "0",
                                       "--max-tokens", "30")
@@ -534,11 +535,14 @@ def test_the_voice_command_on_a_microphone_and_speakers(device: str, subprocess_
                 if (heard_reply and time.monotonic() - quiet_since > 2.0) or time.monotonic() > deadline:
                     break
         assert heard_reply, "the assistant's reply never reached the speakers"
+        printed, _, _ = select.select([command.stdout], [], [], GUARD_S)
+        line = command.stdout.readline() if printed else ""  # the turn is printed while the session goes on
     finally:
         command.send_signal(signal.SIGINT)
         out, err = command.communicate(timeout=GUARD_S)
     assert command.returncode == 0, err[-2000:]
-    (turn,) = [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+    assert line.startswith("{"), (line, out)
+    (turn,) = [json.loads(line) for line in [line, *out.splitlines()] if line.startswith("{")]
     assert "capital of france" in turn["transcription"].lower()
     assert turn["response"] and not turn["interrupted"]
     assert turn["metrics"]["speech_end_to_first_audio_ms"] > 0

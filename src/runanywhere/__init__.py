@@ -83,7 +83,7 @@ from .features.tool_calling import ToolCaller, ToolCalling, ToolCallingResult
 from .features.tool_format import ToolCall, ToolCallFormat, ToolDefinition, ToolResult
 from .features.tts import TTS, AudioChunk, SynthesisResult, TextToSpeech
 from .features.vad import VAD, SpeechActivity, SpeechActivityChange, SpeechSegment, VoiceActivityDetector
-from .features.voice_agent import VoiceAgent, VoiceAgentOptions
+from .features.voice_agent import VoiceAgent, VoiceAgentCallbacks, VoiceAgentOptions
 from .features.voice_pipeline import (
     PipelineState,
     TurnMetrics,
@@ -212,6 +212,7 @@ __all__ = [
     "VerifyReport",
     "VoiceActivityDetector",
     "VoiceAgent",
+    "VoiceAgentCallbacks",
     "VoiceAgentOptions",
     "VoicePipeline",
     "VoicePipelineCallbacks",

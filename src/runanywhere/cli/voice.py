@@ -13,8 +13,8 @@ from ..features.stt import STT
 from ..features.text_generation import TextGeneration
 from ..features.tts import TTS, AudioChunk
 from ..features.vad import VAD
-from ..features.voice_agent import VoiceAgent, VoiceAgentOptions
-from ..features.voice_pipeline import VoicePipeline, VoicePipelineOptions
+from ..features.voice_agent import VoiceAgent, VoiceAgentCallbacks, VoiceAgentOptions
+from ..features.voice_pipeline import VoicePipeline, VoicePipelineOptions, VoiceTurnResult
 from ..media.audio import save_wav
 from .llm import DEFAULT_LLM
 
@@ -46,35 +46,29 @@ def _voice(args: argparse.Namespace) -> int:
     pipeline = VoicePipeline(options=VoicePipelineOptions(max_tokens=args.max_tokens, temperature=args.temperature))
     pipeline.warm_up()
     replies: list[AudioChunk] = []
+    callbacks = VoiceAgentCallbacks(on_turn=lambda turn: _show(turn, args.json, console),
+                                    on_error=lambda error: console.print(f"[red]turn failed:[/] {error}"))
     try:
         if args.input is not None:
-            agent = VoiceAgent(pipeline, options=VoiceAgentOptions(realtime=False, barge_in=False))
-            turns = agent.run(str(args.input), replies.append)
+            agent = VoiceAgent(pipeline, options=VoiceAgentOptions(realtime=False, barge_in=False),
+                               callbacks=callbacks)
+            agent.run(str(args.input), replies.append)
         else:
             from ..media.capture import AudioCapture
             from ..media.playback import AudioPlayback
 
             device = int(args.device) if args.device and args.device.isdigit() else args.device
-            agent = VoiceAgent(pipeline)
+            agent = VoiceAgent(pipeline, callbacks=callbacks)
             with AudioCapture(sample_rate=16000, chunk_size=512, device=device) as mic, \
                     AudioPlayback(device=device) as speaker:
                 console.print("[bold]listening[/] (Ctrl-C to stop)")
                 try:
-                    turns = agent.run(mic, speaker)
+                    agent.run(mic, speaker)
                 except KeyboardInterrupt:
                     agent.stop()
-                    turns = agent.turns
     finally:
         for holder in (STT, TextGeneration, TTS, VAD):
             holder.unload()
-    for turn in turns:
-        if args.json:
-            print(json.dumps({"transcription": turn.transcription, "response": turn.response,
-                              "interrupted": turn.interrupted, "metrics": asdict(turn.metrics)}))
-        else:
-            print(f"you: {turn.transcription}\nassistant: {turn.response}")
-            console.print(f"[dim]first audio {turn.metrics.speech_end_to_first_audio_ms or 0:.0f} ms after "
-                          "the end of speech[/]")
     if args.output is not None and replies:
         import numpy as np
 
@@ -82,3 +76,14 @@ def _voice(args: argparse.Namespace) -> int:
         save_wav(args.output, np.concatenate([c.audio_data for c in replies]), rate)
         console.print(f"wrote {args.output}")
     return 0
+
+
+def _show(turn: VoiceTurnResult, as_json: bool, console: Console) -> None:
+    """Print a turn as soon as it is answered (a JSON line with its metrics, or the exchange)."""
+    if as_json:
+        print(json.dumps({"transcription": turn.transcription, "response": turn.response,
+                          "interrupted": turn.interrupted, "metrics": asdict(turn.metrics)}), flush=True)
+    else:
+        print(f"you: {turn.transcription}\nassistant: {turn.response}", flush=True)
+        console.print(f"[dim]first audio {turn.metrics.speech_end_to_first_audio_ms or 0:.0f} ms after "
+                      "the end of speech[/]")

@@ -71,6 +71,19 @@ class VoiceAgentOptions:
 
 
 @dataclass
+class VoiceAgentCallbacks:
+    """What a session reports while it runs. Called from the session's threads: keep them quick.
+
+    ``on_turn`` gets each turn once its reply is complete (generated and handed
+    to the sink; a barge-in after that marks it interrupted in :attr:`VoiceAgent.turns`).
+    ``on_error`` gets what made a turn fail; the session goes on listening.
+    """
+
+    on_turn: Callable[[VoiceTurnResult], None] | None = None
+    on_error: Callable[[BaseException], None] | None = None
+
+
+@dataclass
 class _TurnState:
     """One reply: its cancel token, whether it is still held back (an early start the VAD has not
     confirmed), the audio waiting for that, and where it was recorded."""
@@ -144,10 +157,11 @@ class VoiceAgent:
     """Runs voice turns over an audio stream; keeps the conversation and one metrics record per turn."""
 
     def __init__(self, pipeline: VoicePipeline | None = None, vad: VoiceActivityDetector | None = None, *,
-                 options: VoiceAgentOptions | None = None) -> None:
+                 options: VoiceAgentOptions | None = None, callbacks: VoiceAgentCallbacks | None = None) -> None:
         self.pipeline = pipeline or VoicePipeline()
         self.vad = vad or VAD
         self.options = options or VoiceAgentOptions()
+        self.callbacks = callbacks or VoiceAgentCallbacks()
         self.history: list[dict[str, Any]] = []
         self.turns: list[VoiceTurnResult] = []
         self._stop = threading.Event()
@@ -358,8 +372,11 @@ class VoiceAgent:
                     before_tools=before_tools)
             except CancelledError:
                 return
-            except Exception as exc:  # the pipeline already told its on_error; the session goes on
+            except Exception as exc:  # the session goes on listening
                 _log.error("turn failed: %s", exc)
+                state.decided.wait()  # an early start's failure counts once the VAD confirms its turn
+                if not state.dropped:
+                    self._tell(self.callbacks.on_error, exc)
                 return
             with state.output:
                 state.result = result
@@ -441,6 +458,16 @@ class VoiceAgent:
                 reply["interrupted"] = True
             self.history.append(reply)
             state.reply_at = len(self.history) - 1
+        self._tell(self.callbacks.on_turn, result)
+
+    @staticmethod
+    def _tell(hook: Callable[[Any], None] | None, value: Any) -> None:
+        """Call a user's callback; its bug is logged, never allowed to end the session."""
+        if hook is not None:
+            try:
+                hook(value)
+            except Exception as exc:
+                _log.error("voice agent callback %r failed: %r", hook, exc)
 
 
 def _blocking(source: AsyncIterable[Any], loop: Any) -> Iterator[Any]:

@@ -205,6 +205,7 @@ class VoicePipeline:
         except CancelledError:
             raise
         except BaseException as exc:
+            token.cancel()  # a stage still running (the reply's generation when speech failed) stops too
             self._set_state(PipelineState.ERROR, hooks)
             self._notify(hooks.on_error, "error", exc)
             raise
