@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import enum
 import logging
+from collections.abc import Callable
 from typing import Any, ClassVar
 
 ROOT_LOGGER = "runanywhere"
@@ -68,6 +69,15 @@ class SDKLogger:
 
     def fatal(self, msg: str, *args: Any) -> None:
         self._logger.critical(msg, *args)
+
+    def call_safely(self, callback: Callable[..., object] | None, *args: Any, what: str = "callback") -> None:
+        """Call a user's callback (None: nothing); its exception is logged here, never raised into the SDK's work."""
+        if callback is None:
+            return
+        try:
+            callback(*args)
+        except Exception:
+            self._logger.exception("%s %r failed", what, callback)
 
     @staticmethod
     def set_level(level: LogLevel) -> None:

@@ -21,7 +21,6 @@ on the worker thread; finals are also published as ``stt.transcribed`` events.
 from __future__ import annotations
 
 import asyncio
-import logging
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -31,6 +30,7 @@ from ..backends.faster_whisper import SAMPLE_RATE
 from ..core.cancel import CancelToken
 from ..core.errors import InvalidInputError, InvalidStateError, ModelNotLoadedError
 from ..core.events import STTTranscribed
+from ..core.logging import SDKLogger
 from ..media.audio import check_rate, to_mono_float32
 from ._worker import Stream
 from .stt import Segment, SpeechToText, TranscriptionResult, run_transcription, summarise
@@ -48,7 +48,7 @@ At :meth:`TranscriptionStream.finish` it is called once with an empty array:
 it should then return the utterance still in progress, if any.
 """
 
-_log = logging.getLogger("runanywhere.stt")
+_log = SDKLogger("STT")
 
 
 @dataclass(frozen=True)
@@ -239,9 +239,4 @@ class TranscriptionStream:
         return loaded.worker.stream(produce, cancel, deliver=False)
 
     def _deliver(self, update: TranscriptionUpdate) -> None:
-        if self._on_update is None:
-            return
-        try:
-            self._on_update(update)
-        except Exception:  # a listener's bug must not lose the transcription
-            _log.exception("on_update callback %r failed", self._on_update)
+        _log.call_safely(self._on_update, update, what="on_update callback")

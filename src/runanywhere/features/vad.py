@@ -116,10 +116,7 @@ class _Listeners:
 
     def notify(self, change: SpeechActivityChange) -> None:
         for _, callback in self._entries:
-            try:
-                callback(change)
-            except Exception as exc:  # a subscriber's bug must not break the audio stream
-                _log.error("speech-activity callback %r failed: %r", callback, exc)
+            _log.call_safely(callback, change, what="speech-activity callback")
 
 
 class _Resampler:

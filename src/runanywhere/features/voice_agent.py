@@ -376,7 +376,7 @@ class VoiceAgent:
                 _log.error("turn failed: %s", exc)
                 state.decided.wait()  # an early start's failure counts once the VAD confirms its turn
                 if not state.dropped:
-                    self._tell(self.callbacks.on_error, exc)
+                    _log.call_safely(self.callbacks.on_error, exc, what="on_error callback")
                 return
             with state.output:
                 state.result = result
@@ -458,16 +458,7 @@ class VoiceAgent:
                 reply["interrupted"] = True
             self.history.append(reply)
             state.reply_at = len(self.history) - 1
-        self._tell(self.callbacks.on_turn, result)
-
-    @staticmethod
-    def _tell(hook: Callable[[Any], None] | None, value: Any) -> None:
-        """Call a user's callback; its bug is logged, never allowed to end the session."""
-        if hook is not None:
-            try:
-                hook(value)
-            except Exception as exc:
-                _log.error("voice agent callback %r failed: %r", hook, exc)
+        _log.call_safely(self.callbacks.on_turn, result, what="on_turn callback")
 
 
 def _blocking(source: AsyncIterable[Any], loop: Any) -> Iterator[Any]:

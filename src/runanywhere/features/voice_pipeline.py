@@ -350,11 +350,7 @@ class VoicePipeline:
         self._notify(hooks.on_state_change, "state", state)
 
     def _notify(self, hook: Callable[[Any], None] | None, kind: str, value: Any) -> None:
-        if hook is not None:
-            try:
-                hook(value)
-            except Exception:  # a callback's bug must not break the turn
-                _log.error("voice pipeline callback for %s failed", kind)
+        _log.call_safely(hook, value, what=f"voice pipeline callback for {kind}")
         with self._lock:
             listeners = list(self._listeners)
         for listener in listeners:

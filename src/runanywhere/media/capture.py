@@ -504,14 +504,8 @@ class AudioCapture:
             self._level = level
             self._cond.notify_all()
             self._wake_async()
-        on_chunk, on_level = self.on_chunk, self.on_level
-        try:  # the user's bug must not stop the recording
-            if on_chunk is not None:
-                on_chunk(chunk)
-            if on_level is not None:
-                on_level(level)
-        except Exception as exc:
-            _log.error("capture callback failed: %r", exc)
+        _log.call_safely(self.on_chunk, chunk, what="on_chunk callback")
+        _log.call_safely(self.on_level, level, what="on_level callback")
 
     def _wake_async(self) -> None:
         """Wake every ``async for`` waiting on this capture (called with ``_cond`` held)."""

@@ -373,12 +373,7 @@ class AudioPlayback:
                 self._restart()
                 continue
             self._events.emit(PlaybackCompleted(duration_ms=played * 1000.0 / self._stream_rate))
-            callback = self.on_finished
-            if callback is not None:
-                try:
-                    callback()
-                except Exception as exc:  # the user's bug must not stop the player
-                    _log.error("on_finished callback failed: %r", exc)
+            _log.call_safely(self.on_finished, what="on_finished callback")
             with self._lock:
                 if not self._playing:
                     self._set_idle()
