@@ -219,8 +219,10 @@ def test_an_error_in_a_turn_reaches_on_error_and_the_session_goes_on(engines):
         errors.append(error)
         tts.load_voice("piper-en_US-joe-medium", variation=0)  # ...and the application puts it back
 
+    states: list[PipelineState] = []
     agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(barge_in=False, realtime=False),
-                       callbacks=VoiceAgentCallbacks(on_turn=on_turn, on_error=on_error))
+                       callbacks=VoiceAgentCallbacks(on_turn=on_turn, on_error=on_error,
+                                                     on_state_change=states.append))
     questions = ["What is the capital of France?", "What color is the sky?", "What do bees make?"]
     stream = np.concatenate([silence(0.3)] + [np.concatenate([spoken(tts, q), silence(1.0)]) for q in questions])
 
@@ -230,6 +232,23 @@ def test_an_error_in_a_turn_reaches_on_error_and_the_session_goes_on(engines):
     assert [wer(q, t.transcription) for q, t in zip([questions[0], questions[2]], turns, strict=True)] == [0, 0]
     assert heard == [t.transcription for t in turns] and all(t.response for t in turns)
     assert len(agent.history) == 4  # the failed turn left nothing half-recorded
+    assert states[states.index(PipelineState.ERROR) + 1] is PipelineState.LISTENING
+
+
+def test_the_agent_reports_where_it_is(engines):
+    stt, llm, tts, vad = engines
+    pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=VoicePipelineOptions(temperature=0, max_tokens=30))
+    states: list[PipelineState] = []
+    agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(barge_in=False, early_start_s=None),
+                       callbacks=VoiceAgentCallbacks(on_state_change=states.append))
+    stream = np.concatenate([silence(0.3), spoken(tts, "What is the capital of France?"), silence(4.0)])
+
+    (turn,) = agent.run(chunks(stream), lambda chunk: None)  # in real time: the reply is heard before the end
+
+    assert "paris" in turn.response.lower()
+    assert states == [PipelineState.LISTENING, PipelineState.PROCESSING_STT, PipelineState.GENERATING_RESPONSE,
+                      PipelineState.PLAYING_TTS, PipelineState.LISTENING, PipelineState.IDLE]
+    assert agent.state is PipelineState.IDLE
 
 
 def test_the_agent_answers_two_turns_in_order_with_history(engines):

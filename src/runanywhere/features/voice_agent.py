@@ -32,7 +32,7 @@ from ..core.logging import SDKLogger
 from ..media.audio import load_audio, resample, to_mono_float32
 from .tts import AudioChunk
 from .vad import VAD, SpeechActivity, SpeechActivityChange, SpeechSegment, VADSession, VoiceActivityDetector
-from .voice_pipeline import VoicePipeline, VoicePipelineCallbacks, VoiceTurnResult
+from .voice_pipeline import PipelineState, VoicePipeline, VoicePipelineCallbacks, VoiceTurnResult
 
 if TYPE_CHECKING:
     import numpy as np
@@ -41,6 +41,7 @@ if TYPE_CHECKING:
 _log = SDKLogger("VoiceAgent")
 _WORD = re.compile(r"[a-z0-9']+")
 _SAME_END_S = 0.1  # an early start counts for the VAD's segment when their ends are this close
+_ANSWERING = (PipelineState.PROCESSING_STT, PipelineState.GENERATING_RESPONSE)
 Sink = Callable[[AudioChunk], None]
 
 
@@ -74,11 +75,17 @@ class VoiceAgentOptions:
 class VoiceAgentCallbacks:
     """What a session reports while it runs. Called from the session's threads: keep them quick.
 
-    ``on_turn`` gets each turn once its reply is complete (generated and handed
-    to the sink; a barge-in after that marks it interrupted in :attr:`VoiceAgent.turns`).
-    ``on_error`` gets what made a turn fail; the session goes on listening.
+    ``on_state_change`` follows the session: ``listening`` (for the user),
+    ``processingSTT`` and ``generatingResponse`` (a turn the VAD has ended is
+    being answered), ``playingTTS`` (from the reply's first audio until it has
+    been heard), ``error`` (a turn failed; listening follows), ``idle`` (the
+    session is over). ``on_turn`` gets each turn once its reply is complete
+    (generated and handed to the sink; a barge-in after that marks it
+    interrupted in :attr:`VoiceAgent.turns`). ``on_error`` gets what made a
+    turn fail; the session goes on listening.
     """
 
+    on_state_change: Callable[[PipelineState], None] | None = None
     on_turn: Callable[[VoiceTurnResult], None] | None = None
     on_error: Callable[[BaseException], None] | None = None
 
@@ -173,7 +180,13 @@ class VoiceAgent:
         self._deliver: Sink = lambda chunk: None  # the session's sink, set by run()
         self._context_from = 0  # the first message of ``history`` that the model still sees
         self._warming: CancelToken | None = None  # the prefill of a shortened context, while it runs
+        self._state = PipelineState.IDLE
         self._lock = threading.Lock()
+
+    @property
+    def state(self) -> PipelineState:
+        """Where the session is (see :class:`VoiceAgentCallbacks`)."""
+        return self._state
 
     def stop(self) -> None:
         """End the session after the current chunk (the reply in progress is cancelled)."""
@@ -193,10 +206,13 @@ class VoiceAgent:
         unsubscribe = session.on_speech_activity(lambda change: self._on_activity(change, session))
         fed = 0
         started = time.monotonic()
+        self._set_state(PipelineState.LISTENING)
         try:
             for chunk in self._chunks(source):
                 if self._stop.is_set():
                     break
+                if self._state is PipelineState.PLAYING_TTS and time.monotonic() >= self._speaking_until:
+                    self._set_state(PipelineState.LISTENING)  # the reply has been heard (or cut)
                 fed += len(chunk)
                 if opts.realtime and not self._live(source):  # a chunk exists once its last sample was said
                     time.sleep(max(0.0, started + fed / opts.sample_rate - time.monotonic()))
@@ -207,10 +223,11 @@ class VoiceAgent:
             session.flush()
             for segment in session.segments():
                 self._end_of_turn(segment, 0.0)
+            self._join_turn()
         finally:
             unsubscribe()
             session.close()
-        self._join_turn()
+            self._set_state(PipelineState.IDLE)
         return list(self.turns)
 
     async def arun(self, source: AsyncIterable[Any] | Iterable[Any] | str,
@@ -303,6 +320,9 @@ class VoiceAgent:
                 self._out(state, chunk)
             if state.result is not None:  # the whole reply was ready before the VAD was sure
                 self._record(state)
+            if state.first_out_at is None:  # nothing audible yet: the agent is where the turn is
+                stage = self.pipeline.state
+                self._set_state(stage if stage in _ANSWERING else PipelineState.LISTENING)
 
     def _out(self, state: _TurnState, chunk: AudioChunk) -> None:
         """Hand one chunk to the sink (``state.output`` held)."""
@@ -312,6 +332,7 @@ class VoiceAgent:
             self._speaking_until = max(time.monotonic(), self._speaking_until) + chunk.duration_ms / 1000
         if state.first_out_at is None:
             state.first_out_at = time.perf_counter()
+            self._set_state(PipelineState.PLAYING_TTS)
         self._deliver(chunk)
 
     def _interrupt(self) -> None:
@@ -368,7 +389,9 @@ class VoiceAgent:
                 result = self.pipeline.process_turn(
                     segment.samples, segment.sample_rate, history=self._context(), cancel=token,
                     speech_end_at=state.speech_end_at, vad_delay_ms=delay_ms,
-                    callbacks=VoicePipelineCallbacks(on_audio_chunk=on_chunk), accept_transcription=accept,
+                    callbacks=VoicePipelineCallbacks(on_audio_chunk=on_chunk,
+                                                     on_state_change=lambda stage: self._follow(state, stage)),
+                    accept_transcription=accept,
                     before_tools=before_tools)
             except CancelledError:
                 return
@@ -376,7 +399,9 @@ class VoiceAgent:
                 _log.error("turn failed: %s", exc)
                 state.decided.wait()  # an early start's failure counts once the VAD confirms its turn
                 if not state.dropped:
+                    self._set_state(PipelineState.ERROR)
                     _log.call_safely(self.callbacks.on_error, exc, what="on_error callback")
+                    self._set_state(PipelineState.LISTENING)
                 return
             with state.output:
                 state.result = result
@@ -386,6 +411,22 @@ class VoiceAgent:
 
         self._turn = threading.Thread(target=turn, name="runanywhere-voice-turn", daemon=True)
         self._turn.start()
+
+    def _follow(self, state: _TurnState, stage: PipelineState) -> None:
+        """Mirror the stage of a turn the VAD has ended (an early start is not heard, so not followed)."""
+        if state.held or state.dropped or state.token.cancelled:
+            return
+        if stage in _ANSWERING or stage is PipelineState.ERROR:
+            self._set_state(stage)
+        elif stage is PipelineState.IDLE and state.first_out_at is None:  # the turn ended unanswered
+            self._set_state(PipelineState.LISTENING)
+
+    def _set_state(self, state: PipelineState) -> None:
+        with self._lock:
+            if state is self._state:
+                return
+            self._state = state
+        _log.call_safely(self.callbacks.on_state_change, state, what="on_state_change callback")
 
     def _context(self) -> list[dict[str, Any]]:
         """The past exchanges the model sees (see ``VoiceAgentOptions.context_turns``)."""
