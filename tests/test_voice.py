@@ -166,9 +166,15 @@ def test_the_async_twin_and_its_event_stream(pipeline: VoicePipeline, engines):
 def test_cancelling_the_awaiting_task_stops_the_turn(pipeline: VoicePipeline, engines):
     _, _, tts, _ = engines
     question = np.concatenate([spoken(tts, "Tell me a long story about a dragon."), silence(0.3)])
-    speaking = threading.Event()
+    speaking, done = threading.Event(), threading.Event()
     finished: list[VoiceTurnResult] = []
-    callbacks = VoicePipelineCallbacks(on_audio_chunk=lambda _: speaking.set(), on_synthesis_complete=finished.append)
+
+    def on_synthesis_complete(turn: VoiceTurnResult) -> None:
+        finished.append(turn)
+        done.set()
+
+    callbacks = VoicePipelineCallbacks(on_audio_chunk=lambda _: speaking.set(),
+                                       on_synthesis_complete=on_synthesis_complete)
 
     async def main() -> None:
         task = asyncio.create_task(pipeline.aprocess_turn(question, RATE, callbacks=callbacks))
@@ -179,11 +185,8 @@ def test_cancelling_the_awaiting_task_stops_the_turn(pipeline: VoicePipeline, en
             await task
 
     asyncio.run(main())
-    for _ in range(300):  # the worker thread winds down on its own
-        if finished:
-            break
-        threading.Event().wait(0.1)
-    assert finished and finished[0].interrupted, "the turn went on after its task was cancelled"
+    assert done.wait(30), "the turn's worker thread never finished"  # it winds down on its own
+    assert finished[0].interrupted, "the turn went on after its task was cancelled"
 
 
 def test_the_agent_reads_an_async_source(engines):
