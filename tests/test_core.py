@@ -745,6 +745,15 @@ def test_raise_if_cancelled() -> None:
     assert err.value.code == SDKErrorCode.DOWNLOAD_CANCELLED
 
 
+def test_a_child_token_is_cancelled_with_its_parent_but_not_the_other_way() -> None:
+    session = CancelToken()
+    first, second = session.child(), session.child()
+    first.cancel()
+    assert first.cancelled and not session.cancelled and not second.cancelled
+    session.cancel()
+    assert second.cancelled and session.child().cancelled
+
+
 def test_cancel_from_another_thread_wakes_a_waiter() -> None:
     token = CancelToken()
     assert token.wait(0.001) is False

@@ -13,6 +13,7 @@ import pytest
 from runanywhere import (
     AudioChunk,
     CancelledError,
+    CancelToken,
     EventBus,
     InvalidInputError,
     ModelNotLoadedError,
@@ -110,11 +111,13 @@ def test_silence_is_no_turn(pipeline: VoicePipeline):
 
 def test_an_error_in_a_stage_reaches_on_error_and_the_pipeline_survives(pipeline: VoicePipeline):
     errors: list[BaseException] = []
+    session = CancelToken()  # the caller's token, for several turns
     with pytest.raises(ValueError):
-        pipeline.process_turn(np.full(1600, np.nan, dtype=np.float32), RATE,
+        pipeline.process_turn(np.full(1600, np.nan, dtype=np.float32), RATE, cancel=session,
                               callbacks=VoicePipelineCallbacks(on_error=errors.append))
     assert errors and pipeline.state is PipelineState.ERROR
-    assert not pipeline.process_turn(silence(0.5), RATE).speech_detected  # the next turn works
+    assert not session.cancelled  # the failed turn stopped its own stages, not the caller's other work
+    assert not pipeline.process_turn(silence(0.5), RATE, cancel=session).speech_detected  # the next turn works
 
 
 def test_cancel_stops_the_turn(pipeline: VoicePipeline, engines):

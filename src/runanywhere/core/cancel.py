@@ -44,6 +44,12 @@ class CancelToken:
                 return
         self._call(callback)
 
+    def child(self) -> CancelToken:
+        """A token cancelled with this one that can also be cancelled on its own (one step of a longer job)."""
+        token = CancelToken()
+        self.on_cancel(token.cancel)
+        return token
+
     @staticmethod
     def _call(callback: Callable[[], None]) -> None:
         # One failing callback must not keep the others from stopping their work.

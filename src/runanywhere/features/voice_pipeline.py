@@ -196,7 +196,7 @@ class VoicePipeline:
         ``on_error`` and no ``VoiceTurnCompleted`` event (nothing was answered).
         """
         hooks = callbacks or VoicePipelineCallbacks()
-        token = cancel or CancelToken()
+        token = cancel.child() if cancel is not None else CancelToken()  # a failure stops this turn only
         self._cancel = token
         started = speech_end_at if speech_end_at is not None else time.perf_counter()
         try:
