@@ -14,7 +14,7 @@ from ..features.text_generation import TextGeneration
 from ..features.tts import TTS, AudioChunk
 from ..features.vad import VAD
 from ..features.voice_agent import VoiceAgent, VoiceAgentCallbacks, VoiceAgentOptions
-from ..features.voice_pipeline import VoicePipeline, VoicePipelineOptions, VoiceTurnResult
+from ..features.voice_pipeline import PipelineState, VoicePipeline, VoicePipelineOptions, VoiceTurnResult
 from ..media.audio import save_wav
 from .llm import DEFAULT_LLM
 
@@ -58,9 +58,11 @@ def _voice(args: argparse.Namespace) -> int:
             from ..media.playback import AudioPlayback
 
             device = int(args.device) if args.device and args.device.isdigit() else args.device
-            agent = VoiceAgent(pipeline, callbacks=callbacks)
             with AudioCapture(sample_rate=16000, chunk_size=512, device=device) as mic, \
-                    AudioPlayback(device=device) as speaker:
+                    AudioPlayback(device=device) as speaker, console.status("listening") as status:
+                if console.is_terminal:  # a live line says what the assistant is doing
+                    callbacks.on_state_change = lambda state: status.update(_DOING.get(state, state.value))
+                agent = VoiceAgent(pipeline, callbacks=callbacks)
                 console.print("[bold]listening[/] (Ctrl-C to stop)")
                 try:
                     agent.run(mic, speaker)
@@ -76,6 +78,10 @@ def _voice(args: argparse.Namespace) -> int:
         save_wav(args.output, np.concatenate([c.audio_data for c in replies]), rate)
         console.print(f"wrote {args.output}")
     return 0
+
+
+_DOING = {PipelineState.LISTENING: "listening", PipelineState.PROCESSING_STT: "transcribing",
+          PipelineState.GENERATING_RESPONSE: "thinking", PipelineState.PLAYING_TTS: "speaking"}
 
 
 def _show(turn: VoiceTurnResult, as_json: bool, console: Console) -> None:
