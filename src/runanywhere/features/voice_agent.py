@@ -416,7 +416,7 @@ class VoiceAgent:
         """Mirror the stage of a turn the VAD has ended (an early start is not heard, so not followed)."""
         if state.held or state.dropped or state.token.cancelled:
             return
-        if stage in _ANSWERING or stage is PipelineState.ERROR:
+        if stage in _ANSWERING:  # a failure is reported by the turn itself, with on_error
             self._set_state(stage)
         elif stage is PipelineState.IDLE and state.first_out_at is None:  # the turn ended unanswered
             self._set_state(PipelineState.LISTENING)
