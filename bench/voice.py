@@ -41,8 +41,7 @@ from runanywhere import EventBus, SDKConfig, TextGenerator  # noqa: E402
 from runanywhere.features.stt import SpeechToText  # noqa: E402
 from runanywhere.features.tts import AudioChunk, TextToSpeech  # noqa: E402
 from runanywhere.features.vad import VoiceActivityDetector  # noqa: E402
-from runanywhere.features.voice_agent import VoiceAgent, VoiceAgentOptions  # noqa: E402
-from runanywhere.features.voice_pipeline import VoicePipeline, VoicePipelineOptions  # noqa: E402
+from runanywhere.features.voice import VoiceAgent, VoiceAgentOptions, VoicePipeline, VoicePipelineOptions  # noqa: E402  # noqa: E402
 from runanywhere.media.audio import resample  # noqa: E402
 from runanywhere.models.manager import ModelLibrary  # noqa: E402
 

@@ -1,9 +1,15 @@
 #!/usr/bin/env bash
 # Build (once) a llama-cpp-python wheel tuned to this CPU and print its path.
 #
+# OpenMP is off: with libgomp every OS thread that drives llama.cpp gets its own OpenMP
+# team, and once a process holds more OpenMP threads than cores every barrier sleeps, so
+# all contexts in the process (an LLM and an embedder on two workers) decode ~3x slower.
+# ggml's own thread pool per context has no such cliff.
+#
 # The default native build crashes on CPUs with AMX (a llama.cpp kernel bug), so
 # GGML_NATIVE is off and each SIMD extension is switched on only when
-# /proc/cpuinfo lists it. Wheels are cached under the user's cache directory,
+# /proc/cpuinfo lists it. pip caches wheels built from an sdist whatever CMAKE_ARGS
+# said, hence --no-cache-dir. Wheels are cached under the user's cache directory,
 # keyed on the version and the flags, so a different CPU never reuses a binary
 # built for another.
 set -euo pipefail
@@ -11,7 +17,7 @@ set -euo pipefail
 version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 python="${1:-python3}"
 
-flags=(-DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
+flags=(-DGGML_OPENMP=OFF -DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
 cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
 has() { [[ "$cpu_flags" == *" $1 "* ]]; }
 if [ "$(uname -m)" = "x86_64" ]; then
@@ -36,7 +42,7 @@ if [ -z "$wheel" ]; then
   tmp="$cache.tmp.$$"
   rm -rf "$tmp" && mkdir -p "$tmp"
   CMAKE_ARGS="${flags[*]}" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    "$python" -m pip wheel --no-deps --no-binary llama-cpp-python -w "$tmp" "llama-cpp-python==$version" >&2
+    "$python" -m pip wheel --no-cache-dir --no-deps --no-binary llama-cpp-python -w "$tmp" "llama-cpp-python==$version" >&2
   rm -rf "$cache" && mv "$tmp" "$cache"
   wheel=$(ls "$cache"/llama_cpp_python-*.whl | head -n1)
 fi

@@ -36,8 +36,7 @@ from runanywhere import (
     SDKFileNotFoundError,
 )
 from runanywhere.core.events import STTTranscribed
-from runanywhere.features.stt import Segment, SpeechToText, TranscriptionResult
-from runanywhere.features.stt_stream import TranscriptionUpdate
+from runanywhere.features.stt import Segment, SpeechToText, TranscriptionResult, TranscriptionUpdate
 from runanywhere.features.vad import VoiceActivityDetector
 from runanywhere.media.audio import Audio
 from runanywhere.models.manager import ModelLibrary

@@ -28,8 +28,8 @@ import soundfile
 from runanywhere import CancelToken, EventBus, InvalidInputError, ModelFormatError, SDKFileNotFoundError
 from runanywhere.core.errors import CancelledError, ModelNotLoadedError
 from runanywhere.core.events import TTSSynthesized
-from runanywhere.features._speech_text import MAX_CHARS, TextSegmenter, split_text
 from runanywhere.features.tts import DEFAULT_VOICE, AudioChunk, TextToSpeech, save_wav
+from runanywhere.features.tts.segmenter import MAX_CHARS, TextSegmenter, split_text
 from runanywhere.media.audio import resample
 from runanywhere.models.manager import ModelLibrary
 

@@ -79,14 +79,23 @@ from .features.text_generation import (
     TextGenerator,
     TokenEvent,
 )
-from .features.tool_calling import ToolCaller, ToolCalling, ToolCallingResult
-from .features.tool_format import ToolCall, ToolCallFormat, ToolDefinition, ToolResult
+from .features.tools import (
+    ToolCall,
+    ToolCaller,
+    ToolCallFormat,
+    ToolCalling,
+    ToolCallingResult,
+    ToolDefinition,
+    ToolResult,
+)
 from .features.tts import TTS, AudioChunk, SynthesisResult, TextToSpeech
 from .features.vad import VAD, SpeechActivity, SpeechActivityChange, SpeechSegment, VoiceActivityDetector
-from .features.voice_agent import VoiceAgent, VoiceAgentCallbacks, VoiceAgentOptions
-from .features.voice_pipeline import (
+from .features.voice import (
     PipelineState,
     TurnMetrics,
+    VoiceAgent,
+    VoiceAgentCallbacks,
+    VoiceAgentOptions,
     VoicePipeline,
     VoicePipelineCallbacks,
     VoicePipelineOptions,

@@ -13,8 +13,15 @@ from ..features.stt import STT
 from ..features.text_generation import TextGeneration
 from ..features.tts import TTS, AudioChunk
 from ..features.vad import VAD
-from ..features.voice_agent import VoiceAgent, VoiceAgentCallbacks, VoiceAgentOptions
-from ..features.voice_pipeline import PipelineState, VoicePipeline, VoicePipelineOptions, VoiceTurnResult
+from ..features.voice import (
+    PipelineState,
+    VoiceAgent,
+    VoiceAgentCallbacks,
+    VoiceAgentOptions,
+    VoicePipeline,
+    VoicePipelineOptions,
+    VoiceTurnResult,
+)
 from ..media.audio import save_wav
 from .llm import DEFAULT_LLM
 

@@ -19,7 +19,7 @@ from ..core.cancel import CancelToken
 from ..core.errors import InvalidInputError, ModelFormatError
 from ..core.events import EmbeddingsGenerated, EventBus
 from ..models.manager import LocalModel, ModelLibrary, ProgressCallback
-from ._llama import LlamaHolder
+from ..runtime.llama import LlamaHolder
 
 if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere` light
     import numpy as np

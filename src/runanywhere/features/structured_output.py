@@ -16,7 +16,7 @@ from typing import Any
 
 from ..core.cancel import CancelToken
 from ..core.errors import GenerationError, InvalidInputError, SDKErrorCode
-from ._worker import Stream
+from ..runtime.worker import Stream
 from .text_generation import GenerationOptions, GenerationResult, Prompt, TextGeneration, TextGenerator
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)

@@ -24,8 +24,8 @@ from ..core.events import (
     GenerationFailed,
     GenerationStarted,
 )
-from ._llama import LlamaHolder, _Loaded
-from ._worker import ResultStream, Stream
+from ..runtime.llama import LlamaHolder, _Loaded
+from ..runtime.worker import ResultStream, Stream
 
 FinishReason = Literal["stop", "length", "cancelled"]
 Message = Mapping[str, Any]

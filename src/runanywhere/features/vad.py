@@ -39,7 +39,7 @@ from ..core.events import EventBus, SDKEvent, VADSpeechEnded, VADSpeechStarted
 from ..core.logging import SDKLogger
 from ..media.audio import AudioSource, check_rate, load_audio, to_mono_float32
 from ..models.manager import ModelLibrary, ProgressCallback
-from ._holder import ModelHolder
+from ..runtime.holder import ModelHolder
 
 if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere` light
     import numpy as np

@@ -19,26 +19,26 @@ from __future__ import annotations
 import asyncio
 import os
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..backends.faster_whisper import SAMPLE_RATE, WhisperEngine, is_whisper_dir
-from ..core.cancel import CancelToken
-from ..core.errors import BackendNotAvailableError, InvalidInputError
-from ..core.events import STTTranscribed
-from ..media.audio import AudioSource, load_audio
-from ..models.catalog import ModelCategory
-from ..models.manager import LocalModel, ProgressCallback
-from ._holder import ModelHolder
-from ._worker import ResultStream, Stream
+from ...backends.faster_whisper import SAMPLE_RATE, WhisperEngine, is_whisper_dir
+from ...core.cancel import CancelToken
+from ...core.errors import BackendNotAvailableError, InvalidInputError
+from ...core.events import STTTranscribed
+from ...media.audio import AudioSource, load_audio
+from ...models.catalog import ModelCategory
+from ...models.manager import LocalModel, ProgressCallback
+from ...runtime.holder import ModelHolder
+from ...runtime.worker import ResultStream, Stream
+from .live import Segmenter, TranscriptionStream, UpdateCallback
+from .results import Segment, TranscriptionResult, run_transcription
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
-
-    from .stt_stream import Segmenter, TranscriptionStream, UpdateCallback
 
 DEFAULT_MODEL = "faster-whisper-tiny.en"
 
@@ -48,35 +48,6 @@ _NOT_HERE = {
     "whispercpp": "whisper.cpp (ggml)",
     "pywhispercpp": "whisper.cpp (ggml)",
 }
-
-
-@dataclass(frozen=True)
-class Segment:
-    """A stretch of the transcript, with start/end in seconds from the start of the audio."""
-
-    start_s: float
-    end_s: float
-    text: str
-    confidence: float
-
-
-@dataclass(frozen=True)
-class TranscriptionResult:
-    """A finished transcription and its metrics.
-
-    ``confidence`` is the segments' confidence weighted by their duration
-    (0 without speech). ``processing_ms`` covers audio conversion and decoding,
-    not time spent queued behind other work; ``real_time_factor`` is
-    processing time over audio duration (below 1 is faster than real time).
-    """
-
-    text: str
-    segments: tuple[Segment, ...]
-    language: str | None
-    confidence: float
-    audio_duration_s: float
-    processing_ms: float
-    real_time_factor: float
 
 
 @dataclass(frozen=True)
@@ -180,11 +151,9 @@ class SpeechToText(ModelHolder[WhisperEngine]):
                       on_update: UpdateCallback | None = None) -> TranscriptionStream:
         """Start a live session: ``accept(chunk)`` audio at ``sample_rate``, read ``partial()``, ``finish()``.
 
-        See :class:`~runanywhere.features.stt_stream.TranscriptionStream` for how
+        See :class:`~runanywhere.features.stt.TranscriptionStream` for how
         partial and final results are decoded.
         """
-        from .stt_stream import TranscriptionStream
-
         return TranscriptionStream(self, sample_rate=sample_rate, language=self._language(language),
                                    partial_interval_s=partial_interval_s, segmenter=segmenter, on_update=on_update)
 
@@ -222,41 +191,6 @@ class SpeechToText(ModelHolder[WhisperEngine]):
             return result
 
         return loaded.worker.stream(produce, cancel or CancelToken(), deliver=deliver)
-
-
-def run_transcription(engine: WhisperEngine, samples: NDArray[np.float32], language: str | None, cancel: CancelToken,
-                      emit: Callable[[Any], None], *, prepare_s: float = 0.0) -> TranscriptionResult:
-    """Decode 16 kHz ``samples`` on the engine's worker, emitting each :class:`Segment`; empty audio skips the engine.
-
-    ``prepare_s`` (the caller's audio conversion time) is counted in the result's processing time.
-    """
-    started = time.perf_counter()
-    duration = len(samples) / SAMPLE_RATE
-    segments: list[Segment] = []
-    pieces: list[str] = []
-    if duration > 0:
-        language, decoded = engine.transcribe(samples, language=language, cancel=cancel)
-        for piece in decoded:
-            # Whisper's timestamps come in 20 ms steps and may point past the end: keep them inside the audio.
-            segment = Segment(min(piece.start_s, duration), min(max(piece.start_s, piece.end_s), duration),
-                              piece.text.strip(), piece.confidence)
-            segments.append(segment)
-            pieces.append(piece.text)
-            emit(segment)
-    processing_ms = (prepare_s + time.perf_counter() - started) * 1000
-    return summarise("".join(pieces).strip(), segments, language, duration, processing_ms)
-
-
-def summarise(text: str, segments: Sequence[Segment], language: str | None, duration_s: float,
-              processing_ms: float) -> TranscriptionResult:
-    """A result with its overall confidence (duration-weighted) and real-time factor."""
-    weights = [max(s.end_s - s.start_s, 0.0) for s in segments]
-    if sum(weights) > 0:
-        confidence = sum(w * s.confidence for w, s in zip(weights, segments, strict=True)) / sum(weights)
-    else:
-        confidence = sum(s.confidence for s in segments) / len(segments) if segments else 0.0
-    rtf = processing_ms / 1000 / duration_s if duration_s > 0 else 0.0
-    return TranscriptionResult(text, tuple(segments), language, confidence, duration_s, processing_ms, rtf)
 
 
 def _is_ggml(path: Path) -> bool:

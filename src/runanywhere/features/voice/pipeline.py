@@ -17,16 +17,16 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from ..core.cancel import CancelToken
-from ..core.errors import CancelledError, InvalidInputError
-from ..core.events import EventBus, VoiceTurnCompleted
-from ..core.logging import SDKLogger
-from ..media.audio import AudioSource
-from .stt import STT, SpeechToText, TranscriptionResult
-from .text_generation import GenerationOptions, GenerationResult, GenerationStream, TextGeneration, TextGenerator
-from .tool_calling import ToolCaller, ToolChoice
-from .tool_format import ToolCall, ToolCallFormat, ToolResult, parse_tool_calls
-from .tts import TTS, AudioChunk, TextToSpeech
+from ...core.cancel import CancelToken
+from ...core.errors import CancelledError, InvalidInputError
+from ...core.events import EventBus, VoiceTurnCompleted
+from ...core.logging import SDKLogger
+from ...media.audio import AudioSource
+from ..stt import STT, SpeechToText, TranscriptionResult
+from ..text_generation import GenerationOptions, GenerationResult, GenerationStream, TextGeneration, TextGenerator
+from ..tools import ToolCaller, ToolChoice
+from ..tools.format import ToolCall, ToolCallFormat, ToolResult, parse_tool_calls
+from ..tts import TTS, AudioChunk, TextToSpeech
 
 if TYPE_CHECKING:
     import numpy as np

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any, NamedTuple
 
-from ..core.errors import InvalidInputError
+from ...core.errors import InvalidInputError
 
 __all__ = [
     "ToolCall",
@@ -709,7 +709,7 @@ def tool_call_grammar(tools: Sequence[ToolDefinition], fmt: ToolCallFormat | str
         raise InvalidInputError("a tool-call grammar exists for the HERMES and JSON formats, not LFM2")
     if not tools:
         raise InvalidInputError("a tool-call grammar needs at least one tool")
-    from ..backends import require_engine
+    from ...backends import require_engine
 
     converter = require_engine("llama_cpp.llama_grammar", "llm")
     rules: list[str] = []

@@ -16,10 +16,10 @@ from collections.abc import Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from ..core.cancel import CancelToken
-from ..core.errors import GenerationError, InvalidInputError
-from ..core.logging import SDKLogger
-from .text_generation import (
+from ...core.cancel import CancelToken
+from ...core.errors import GenerationError, InvalidInputError
+from ...core.logging import SDKLogger
+from ..text_generation import (
     GenerationOptions,
     GenerationResult,
     GenerationStream,
@@ -27,7 +27,7 @@ from .text_generation import (
     TextGeneration,
     TextGenerator,
 )
-from .tool_format import (
+from .format import (
     ToolCall,
     ToolCallFormat,
     ToolDefinition,

@@ -20,7 +20,7 @@ from ..core.errors import ModelNotLoadedError
 from ..core.events import EventBus, ModelLoadCompleted, ModelLoadFailed, ModelLoadStarted, ModelUnloaded
 from ..core.sdk import RunAnywhere
 from ..models.manager import LocalModel, ModelLibrary, ModelManager, ProgressCallback
-from ._worker import EngineWorker
+from .worker import EngineWorker
 
 
 class Engine(Protocol):

@@ -27,14 +27,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..backends.piper import PiperEngine, find_voice
-from ..core.cancel import CancelToken
-from ..core.errors import CancelledError, InvalidInputError
-from ..core.events import TTSSynthesized
-from ..models.manager import LocalModel, ProgressCallback
-from ._holder import ModelHolder
-from ._speech_text import TextSegmenter, split_text
-from ._worker import ResultStream, Stream
+from ...backends.piper import PiperEngine, find_voice
+from ...core.cancel import CancelToken
+from ...core.errors import CancelledError, InvalidInputError
+from ...core.events import TTSSynthesized
+from ...models.manager import LocalModel, ProgressCallback
+from ...runtime.holder import ModelHolder
+from ...runtime.worker import ResultStream, Stream
+from .segmenter import TextSegmenter, split_text
 
 if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere` light
     import numpy as np
@@ -226,7 +226,7 @@ class TextToSpeech(ModelHolder[PiperEngine]):
 
 def save_wav(path: str | os.PathLike[str], result: SynthesisResult | AudioChunk) -> Path:
     """Write a result's (or chunk's) audio as 16-bit PCM mono WAV; returns the path."""
-    from ..media.audio import save_wav as write
+    from ...media.audio import save_wav as write
 
     return write(path, result.audio_data, result.sample_rate)
 

@@ -26,18 +26,20 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ..backends.faster_whisper import SAMPLE_RATE
-from ..core.cancel import CancelToken
-from ..core.errors import InvalidInputError, InvalidStateError, ModelNotLoadedError
-from ..core.events import STTTranscribed
-from ..core.logging import SDKLogger
-from ..media.audio import check_rate, to_mono_float32
-from ._worker import Stream
-from .stt import Segment, SpeechToText, TranscriptionResult, run_transcription, summarise
+from ...backends.faster_whisper import SAMPLE_RATE
+from ...core.cancel import CancelToken
+from ...core.errors import InvalidInputError, InvalidStateError, ModelNotLoadedError
+from ...core.events import STTTranscribed
+from ...core.logging import SDKLogger
+from ...media.audio import check_rate, to_mono_float32
+from ...runtime.worker import Stream
+from .results import Segment, TranscriptionResult, run_transcription, summarise
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
+
+    from .transcriber import SpeechToText
 
     Samples = NDArray[np.float32]
 

@@ -9,7 +9,7 @@ from typing import Any
 from ..backends.llamacpp import LlamaEngine
 from ..core.cancel import CancelToken
 from ..models.manager import LocalModel, ProgressCallback
-from ._holder import Loaded, ModelHolder
+from .holder import Loaded, ModelHolder
 
 _Loaded = Loaded[LlamaEngine]
 

@@ -26,13 +26,13 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
-from ..core.cancel import CancelToken
-from ..core.errors import CancelledError
-from ..core.logging import SDKLogger
-from ..media.audio import load_audio, resample, to_mono_float32
-from .tts import AudioChunk
-from .vad import VAD, SpeechActivity, SpeechActivityChange, SpeechSegment, VADSession, VoiceActivityDetector
-from .voice_pipeline import PipelineState, VoicePipeline, VoicePipelineCallbacks, VoiceTurnResult
+from ...core.cancel import CancelToken
+from ...core.errors import CancelledError
+from ...core.logging import SDKLogger
+from ...media.audio import load_audio, resample, to_mono_float32
+from ..tts import AudioChunk
+from ..vad import VAD, SpeechActivity, SpeechActivityChange, SpeechSegment, VADSession, VoiceActivityDetector
+from .pipeline import PipelineState, VoicePipeline, VoicePipelineCallbacks, VoiceTurnResult
 
 if TYPE_CHECKING:
     import numpy as np
@@ -258,7 +258,7 @@ class VoiceAgent:
 
     @staticmethod
     def _live(source: Any) -> bool:
-        from ..media.capture import AudioCapture  # light: sounddevice itself loads only on start()
+        from ...media.capture import AudioCapture  # light: sounddevice itself loads only on start()
 
         return isinstance(source, AudioCapture)
 

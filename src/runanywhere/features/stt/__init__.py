@@ -1,0 +1,8 @@
+"""Speech to text: whole files, segment by segment, async, and live sessions."""
+
+from .live import TranscriptionStream, TranscriptionUpdate
+from .results import Segment, TranscriptionResult
+from .transcriber import DEFAULT_MODEL, STT, SegmentStream, SpeechToText
+
+__all__ = ["DEFAULT_MODEL", "STT", "Segment", "SegmentStream", "SpeechToText", "TranscriptionResult",
+           "TranscriptionStream", "TranscriptionUpdate"]

@@ -1,0 +1,79 @@
+"""What a transcription produces: segments and the result with its metrics, decoded from 16 kHz samples."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from ...backends.faster_whisper import SAMPLE_RATE, WhisperEngine
+from ...core.cancel import CancelToken
+
+if TYPE_CHECKING:
+    import numpy as np
+    from numpy.typing import NDArray
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A stretch of the transcript, with start/end in seconds from the start of the audio."""
+
+    start_s: float
+    end_s: float
+    text: str
+    confidence: float
+
+
+@dataclass(frozen=True)
+class TranscriptionResult:
+    """A finished transcription and its metrics.
+
+    ``confidence`` is the segments' confidence weighted by their duration
+    (0 without speech). ``processing_ms`` covers audio conversion and decoding,
+    not time spent queued behind other work; ``real_time_factor`` is
+    processing time over audio duration (below 1 is faster than real time).
+    """
+
+    text: str
+    segments: tuple[Segment, ...]
+    language: str | None
+    confidence: float
+    audio_duration_s: float
+    processing_ms: float
+    real_time_factor: float
+
+
+def run_transcription(engine: WhisperEngine, samples: NDArray[np.float32], language: str | None, cancel: CancelToken,
+                      emit: Callable[[Any], None], *, prepare_s: float = 0.0) -> TranscriptionResult:
+    """Decode 16 kHz ``samples`` on the engine's worker, emitting each :class:`Segment`; empty audio skips the engine.
+
+    ``prepare_s`` (the caller's audio conversion time) is counted in the result's processing time.
+    """
+    started = time.perf_counter()
+    duration = len(samples) / SAMPLE_RATE
+    segments: list[Segment] = []
+    pieces: list[str] = []
+    if duration > 0:
+        language, decoded = engine.transcribe(samples, language=language, cancel=cancel)
+        for piece in decoded:
+            # Whisper's timestamps come in 20 ms steps and may point past the end: keep them inside the audio.
+            segment = Segment(min(piece.start_s, duration), min(max(piece.start_s, piece.end_s), duration),
+                              piece.text.strip(), piece.confidence)
+            segments.append(segment)
+            pieces.append(piece.text)
+            emit(segment)
+    processing_ms = (prepare_s + time.perf_counter() - started) * 1000
+    return summarise("".join(pieces).strip(), segments, language, duration, processing_ms)
+
+
+def summarise(text: str, segments: Sequence[Segment], language: str | None, duration_s: float,
+              processing_ms: float) -> TranscriptionResult:
+    """A result with its overall confidence (duration-weighted) and real-time factor."""
+    weights = [max(s.end_s - s.start_s, 0.0) for s in segments]
+    if sum(weights) > 0:
+        confidence = sum(w * s.confidence for w, s in zip(weights, segments, strict=True)) / sum(weights)
+    else:
+        confidence = sum(s.confidence for s in segments) / len(segments) if segments else 0.0
+    rtf = processing_ms / 1000 / duration_s if duration_s > 0 else 0.0
+    return TranscriptionResult(text, tuple(segments), language, confidence, duration_s, processing_ms, rtf)

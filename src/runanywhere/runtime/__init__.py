@@ -1,0 +1,1 @@
+"""What every capability shares: the worker thread that owns a loaded model, and the model holder."""
