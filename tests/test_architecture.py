@@ -98,7 +98,7 @@ def test_no_import_circles() -> None:
             if target.startswith(module + "."):
                 continue  # a package importing its own submodules
             if state.get(target) == 1:
-                cycle = stack[stack.index(target):] + [target]
+                cycle = [*stack[stack.index(target):], target]
                 if not all(m == target or target.startswith(m + ".") or m.startswith(target + ".")
                            for m in cycle):
                     pytest.fail("import circle: " + " -> ".join(cycle))
