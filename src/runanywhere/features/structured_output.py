@@ -16,16 +16,9 @@ from typing import Any
 
 from ..core.cancel import CancelToken
 from ..core.errors import GenerationError, InvalidInputError, SDKErrorCode
-from .text.request import options_with
-from .text_generation import (
-    GenerationOptions,
-    GenerationRequest,
-    GenerationResult,
-    GenerationStream,
-    Prompt,
-    TextGeneration,
-    TextGenerator,
-)
+from .text.request import GenerationOptions, GenerationRequest, Prompt, options_with
+from .text.result import GenerationResult
+from .text_generation import GenerationStream, TextGeneration, TextGenerator
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 

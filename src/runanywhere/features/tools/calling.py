@@ -29,16 +29,10 @@ from ..text_generation import (
     TextGeneration,
     TextGenerator,
 )
-from .format import (
-    ToolCall,
-    ToolCallFormat,
-    ToolDefinition,
-    ToolResult,
-    parse_tool_calls,
-    render_tool_prompt,
-    tool_call_grammar,
-    validate_arguments,
-)
+from .grammar import tool_call_grammar
+from .parsing import parse_tool_calls
+from .prompts import render_tool_prompt, validate_arguments
+from .types import ToolCall, ToolCallFormat, ToolDefinition, ToolResult
 
 ToolExecutor = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
 ToolChoice = Literal["auto", "required", "none"]
