@@ -73,6 +73,7 @@ from .features.structured_output import (
 from .features.stt import STT, Segment, SpeechToText, TranscriptionResult
 from .features.text_generation import (
     GenerationOptions,
+    GenerationRequest,
     GenerationResult,
     GenerationStream,
     TextGeneration,
@@ -138,6 +139,7 @@ __all__ = [
     "GenerationError",
     "GenerationFailed",
     "GenerationOptions",
+    "GenerationRequest",
     "GenerationResult",
     "GenerationStarted",
     "GenerationStream",

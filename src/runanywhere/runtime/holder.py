@@ -12,8 +12,8 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
-from typing import Any, Generic, Protocol, TypeVar
+from dataclasses import dataclass
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from ..core.cancel import CancelToken
 from ..core.errors import ModelNotLoadedError
@@ -39,10 +39,6 @@ class Loaded(Generic[E]):
     worker: EngineWorker
     release: Callable[[], None]
     local: LocalModel
-    # The text behind a language model's KV cache and its exact tokens (prompt + reply), so that a next
-    # prompt that extends this text reuses the reply's own tokens rather than a re-tokenisation.
-    context_text: str = ""
-    context_tokens: list[int] = field(default_factory=list)
 
 
 class ModelHolder(Generic[E]):
@@ -50,6 +46,8 @@ class ModelHolder(Generic[E]):
 
     component = "model"
     noun = "model"
+    #: What a load produces; an engine family with per-model state of its own subclasses :class:`Loaded`.
+    loaded_type: ClassVar[type[Loaded[Any]]] = Loaded
 
     def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None) -> None:
         self._models = models or ModelManager
@@ -98,7 +96,7 @@ class ModelHolder(Generic[E]):
                 if pin is not None:
                     pin.release()
 
-            self._loaded = Loaded(model_id, engine, worker, release, local)
+            self._loaded = self.loaded_type(model_id, engine, worker, release, local)
         self._events.emit(ModelLoadCompleted(model_id=model_id, component=self.component,
                                              load_time_ms=(time.perf_counter() - started) * 1000))
         return model_id

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,42 @@ from ..core.cancel import CancelToken
 from ..models.manager import LocalModel, ProgressCallback
 from .holder import Loaded, ModelHolder
 
-_Loaded = Loaded[LlamaEngine]
+
+@dataclass
+class LlamaSession:
+    """The text behind a llama context's KV cache and its exact tokens (prompt + reply).
+
+    A next prompt that extends this text reuses the reply's own tokens rather than a
+    re-tokenisation, so the cache keeps its whole prefix. Touched only on the model's worker.
+    """
+
+    engine: LlamaEngine
+    text: str = ""
+    tokens: list[int] = field(default_factory=list)
+
+    def tokenize(self, text: str, *, add_bos: bool, special: bool) -> list[int]:
+        """``text`` as tokens; a text that continues the cached one keeps the cached tokens and adds its tail's."""
+        if self.text and text.startswith(self.text):
+            return self.tokens + self.engine.tokenize(text[len(self.text):], add_bos=False, special=special)
+        return self.engine.tokenize(text, add_bos=add_bos, special=special)
+
+    def remember(self, text: str, tokens: list[int]) -> None:
+        """Record what the cache now holds (after a generation or prefill that finished)."""
+        self.text, self.tokens = text, tokens
+
+    def forget(self) -> None:
+        """The cache is about to change: until :meth:`remember`, nothing is known to be in it."""
+        self.remember("", [])
+
+
+@dataclass
+class LoadedLlama(Loaded[LlamaEngine]):
+    """A loaded llama.cpp model and its KV-cache session."""
+
+    session: LlamaSession = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.session = LlamaSession(self.engine)
 
 
 class LlamaHolder(ModelHolder[LlamaEngine]):
@@ -19,6 +55,7 @@ class LlamaHolder(ModelHolder[LlamaEngine]):
 
     component = "llm"
     noun = "language model"
+    loaded_type = LoadedLlama
 
     def load_model(
         self, model: str | os.PathLike[str], *, n_ctx: int = 4096, n_threads: int | None = None,
@@ -33,6 +70,11 @@ class LlamaHolder(ModelHolder[LlamaEngine]):
                                n_batch=n_batch, **self._engine_options())
 
         return self._load(model, build, progress=progress, cancel=cancel)
+
+    def _require(self) -> LoadedLlama:
+        loaded = super()._require()
+        assert isinstance(loaded, LoadedLlama)  # loaded_type makes every load one
+        return loaded
 
     def _engine_options(self) -> dict[str, Any]:
         return {}
