@@ -89,8 +89,8 @@ class WhisperEngine:
                                          or not 10 <= min_window_s <= 30):
             raise InvalidInputError(f"min_window_s must be a whole number of seconds from 10 to 30, or None; "
                                     f"got {min_window_s!r}")
-        faster_whisper = require_engine("faster_whisper", "stt")
-        supported = require_engine("ctranslate2", "stt").get_supported_compute_types("cpu")
+        faster_whisper = require_engine("faster_whisper")
+        supported = require_engine("ctranslate2").get_supported_compute_types("cpu")
         if compute_type not in supported:
             raise InvalidInputError(f"compute_type {compute_type!r} is not available on this CPU; "
                                     f"use one of {sorted(supported)}")

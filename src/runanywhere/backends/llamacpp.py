@@ -34,7 +34,7 @@ _POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
 
 
 def _llama() -> Any:
-    return require_engine("llama_cpp", "llm")
+    return require_engine("llama_cpp")
 
 
 @dataclass(frozen=True)
@@ -146,7 +146,7 @@ class LlamaEngine:
                 f"{self.path.name} has no chat template; pass a plain prompt with raw=True",
                 code=SDKErrorCode.INVALID_PROMPT,
             )
-        formatter_cls = require_engine("llama_cpp.llama_chat_format", "llm").Jinja2ChatFormatter
+        formatter_cls = require_engine("llama_cpp.llama_chat_format").Jinja2ChatFormatter
         eos = self.token_text(self.llm.token_eos())
         bos = self.token_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
         formatter = formatter_cls(template=template, eos_token=eos, bos_token=bos,

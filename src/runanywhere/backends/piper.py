@@ -38,7 +38,6 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-_EXTRA = "tts"
 _BOS, _EOS, _PAD = "^", "$", "_"
 _PHONEME_TYPES = ("espeak", "text")  # the others need downloads or extra packages at run time
 _RATES = (8000, 48000)
@@ -98,8 +97,8 @@ class PiperEngine:
     """One Piper voice: espeak-ng phonemes in, float32 audio at the voice's rate out."""
 
     def __init__(self, voice: VoiceFiles, *, threads: int | None = None, variation: float = 1.0) -> None:
-        piper = require_engine("piper", _EXTRA)
-        ort = require_engine("onnxruntime", _EXTRA)
+        piper = require_engine("piper")
+        ort = require_engine("onnxruntime")
         if not voice.model.is_file():
             raise SDKFileNotFoundError(f"voice model not found: {voice.model}", details={"path": str(voice.model)})
         self.session = _session(ort, voice.model, threads)

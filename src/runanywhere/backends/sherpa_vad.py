@@ -177,7 +177,7 @@ class SileroVad:
 
     def _build(self, settings: VadSettings | None = None) -> Any:
         settings = settings or self.settings
-        sherpa_onnx = require_engine("sherpa_onnx", "vad")
+        sherpa_onnx = require_engine("sherpa_onnx")
         config = sherpa_onnx.VadModelConfig()
         config.silero_vad.model = str(self.path)
         config.silero_vad.threshold = settings.threshold
