@@ -19,7 +19,6 @@ from runanywhere.core.capabilities import Capabilities, detect_capabilities, mea
 from runanywhere.core.engines import ENGINES, engine_versions
 from runanywhere.core.errors import BackendNotAvailableError, InvalidInputError, SDKErrorCode
 
-
 ENGINE_MODULES = {p.distribution: p.module for e in ENGINES for p in e.packages}
 
 

@@ -15,6 +15,9 @@ import importlib.metadata
 import importlib.util
 from dataclasses import dataclass
 
+WEIGHTS = "weights"
+"""The role of a model's main file, the one every engine asks for (catalog files have roles)."""
+
 
 class Capability(str, enum.Enum):
     """What an engine does for a feature; each has a protocol in ``runanywhere.backends.base``.

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
-from ..backends.llamacpp import Sampling
+from ..backends.base import Sampling
 from ..core.cancel import CancelToken
 from ..core.errors import CancelledError, InvalidInputError
 from ..core.events import (
