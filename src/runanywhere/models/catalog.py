@@ -54,7 +54,8 @@ class ModelFile:
     ``role`` says what the file is to an engine (``weights``, ``mmproj``,
     ``config``, ``tokens``, ``encoder``, ``decoder``, ``vae``, ``voice`` ...);
     an archive's ``contents`` give roles to extracted files by glob
-    (``("encoder", "*/*-encoder.onnx")``), matched against paths inside the model.
+    (``("encoder", "*-encoder.onnx")``), matched against whole paths inside the
+    model (an archive's single top directory is stripped on extraction).
     """
 
     path: str

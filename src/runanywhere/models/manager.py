@@ -115,7 +115,8 @@ def model_roles(entry: ModelEntry, directory: Path, files: Iterable[Path]) -> di
     roles = {role: directory / path for role, path in entry.file_roles().items()}
     relative = {f: PurePosixPath(_relative(f, directory)) for f in files}
     for role, glob in entry.content_roles().items():
-        matches = [f for f, rel in relative.items() if rel.match(glob)]
+        depth = len(PurePosixPath(glob).parts)  # a whole-path match: '*' never crosses a '/'
+        matches = [f for f, rel in relative.items() if len(rel.parts) == depth and rel.match(glob)]
         if len(matches) == 1:  # none or several: file(role) reports it with the files present
             roles[role] = matches[0]
     return roles
