@@ -231,3 +231,16 @@ def test_a_model_outside_the_store_keeps_its_derived_files_in_a_store_entry(make
     assert library.derive(library.resolve(source), "model-f16.gguf", _writer(b"again")) == path
     library.delete(owners[0].id)
     assert not path.exists()
+
+
+def test_a_lost_record_is_rebuilt_with_the_derived_files_apart(server, make_library: LibraryFactory, home: Path):
+    library = _library_with_models(server, make_library, {"a": MB})
+    library.derive(library.pull("a"), "a.bin", _writer(b"derived bytes"))
+    (home / "manifest.json").unlink()
+    (home / "models" / "a" / RECORD_NAME).unlink()
+    stored = library.store.require("a")
+    assert stored.source == "recovered"
+    assert [f.path for f in stored.files] == ["a.gguf"]
+    assert [f.path for f in stored.derived] == ["derived/a.bin"]
+    assert stored.size_bytes == MB + len(b"derived bytes")
+    assert hash(library.pull("a")) == hash(library.pull("a"))  # LocalModel stays hashable with its roles

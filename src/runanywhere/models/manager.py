@@ -77,7 +77,7 @@ class LocalModel:
     files: tuple[Path, ...]
     entry: ModelEntry | None = None
     in_memory: bool = False
-    roles: Mapping[str, Path] = field(default_factory=dict)
+    roles: Mapping[str, Path] = field(default_factory=dict, hash=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "roles", MappingProxyType(dict(self.roles)))
