@@ -19,7 +19,7 @@ from runanywhere.core.capabilities import Capabilities, detect_capabilities, mea
 from runanywhere.core.engines import ENGINES, engine_versions
 from runanywhere.core.errors import BackendNotAvailableError, InvalidInputError, SDKErrorCode
 
-ENGINE_MODULES = {p.distribution: p.module for e in ENGINES for p in e.packages}
+DISTRIBUTIONS = {p.distribution: p.module for e in ENGINES for p in e.packages}
 
 
 @pytest.fixture(scope="module")
@@ -101,8 +101,8 @@ def test_engines_are_frozen_and_come_from_backends(measured: Capabilities) -> No
 
 def test_engine_versions_match_installed_distributions() -> None:
     versions = engine_versions()
-    assert set(versions) == set(ENGINE_MODULES)
-    for name, module in ENGINE_MODULES.items():
+    assert set(versions) == set(DISTRIBUTIONS)
+    for name, module in DISTRIBUTIONS.items():
         if importlib.util.find_spec(module) is None:
             assert versions[name] is None, name
         else:
@@ -184,7 +184,7 @@ def test_doctor_json_without_bandwidth(capsys: pytest.CaptureFixture[str]) -> No
     assert _doctor(["--json", "--no-bandwidth"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["memory_bandwidth_gb_per_s"] is None
-    assert set(data["engines"]) == set(ENGINE_MODULES)
+    assert set(data["engines"]) == set(DISTRIBUTIONS)
     assert data["physical_cores"] >= 1
 
 
