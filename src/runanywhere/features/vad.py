@@ -32,12 +32,14 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..backends.sherpa_vad import SAMPLE_RATE, WINDOW_SIZE, SileroStream, SileroVad, VadSettings
+from ..backends.base import SAMPLE_RATE, WINDOW_SIZE, VadSettings, VoiceDetector, VoiceStream
+from ..backends.registry import VOICE_DETECTORS
 from ..core.cancel import CancelToken
 from ..core.errors import InvalidInputError
 from ..core.events import EventBus, SDKEvent, VADSpeechEnded, VADSpeechStarted
 from ..core.logging import SDKLogger
 from ..media.audio import AudioSource, check_rate, load_audio, to_mono_float32
+from ..models.catalog import ModelCategory
 from ..models.manager import ModelLibrary, ProgressCallback
 from ..runtime.holder import ModelHolder
 
@@ -46,7 +48,6 @@ if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere
     from numpy.typing import NDArray
 
 _log = SDKLogger("VAD")
-DEFAULT_VAD_MODEL = "silero-vad-v6"
 MAX_QUEUED_SEGMENTS = 256  # unpopped segments kept per stream; older ones are dropped with a warning
 
 
@@ -145,8 +146,8 @@ class VADSession:
     # reset during silence and an offset keeps the times running.
     rollover_samples = 2**30
 
-    def __init__(self, stream: SileroStream, *, name: str, input_rate: int, events: EventBus | None,
-                 listeners: _Listeners | None = None, pause_stream: SileroStream | None = None) -> None:
+    def __init__(self, stream: VoiceStream, *, name: str, input_rate: int, events: EventBus | None,
+                 listeners: _Listeners | None = None, pause_stream: VoiceStream | None = None) -> None:
         import numpy as np
 
         self.name = name
@@ -333,7 +334,7 @@ class VADSession:
             self._restart_detector()
         return changes
 
-    def _track_pause(self, pause: SileroStream, window: NDArray[np.float32],
+    def _track_pause(self, pause: VoiceStream, window: NDArray[np.float32],
                      changes: list[SpeechActivityChange]) -> None:
         """Feed the pause detector; report a pause (and speech resuming) inside the open segment."""
         active = pause.accept(window)
@@ -404,7 +405,7 @@ class VADSession:
                 self._events.emit(event)
 
 
-class VoiceActivityDetector(ModelHolder[SileroVad]):
+class VoiceActivityDetector(ModelHolder[VoiceDetector]):
     """Silero VAD: a default stream (``process_samples`` ...), ``create_session()`` for more, ``detect()`` for files.
 
     Thread-safe. ``on_speech_activity`` listeners belong to this object, so
@@ -414,22 +415,23 @@ class VoiceActivityDetector(ModelHolder[SileroVad]):
 
     component = "vad"
     noun = "VAD model"
+    category = ModelCategory.AUDIO
 
     def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None) -> None:
         super().__init__(models, events=events)
         self._listeners = _Listeners()  # outlive reloads: they belong to this object, not to one stream
         self._input_rate = SAMPLE_RATE
-        self._default: tuple[SileroVad, VADSession] | None = None
+        self._default: tuple[VoiceDetector, VADSession] | None = None
         self._default_lock = threading.Lock()
         self._session_numbers = itertools.count(1)
 
     def load_model(
-        self, model: str | os.PathLike[str] = DEFAULT_VAD_MODEL, *, threshold: float = 0.5,
+        self, model: str | os.PathLike[str] | None = None, *, threshold: float = 0.5,
         min_silence_s: float = 0.5, min_speech_s: float = 0.25, max_speech_s: float = 20.0,
         speech_pad_s: float = 0.25, sample_rate: int = SAMPLE_RATE, num_threads: int = 1,
         progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
     ) -> str:
-        """Load a Silero VAD (catalog id or ``.onnx`` path); returns the model id.
+        """Load a Silero VAD (catalog id or ``.onnx`` path; none: the catalog's default); returns the model id.
 
         ``threshold`` is the speech probability that counts as speech; speech
         shorter than ``min_speech_s`` is ignored and a segment ends after
@@ -443,8 +445,7 @@ class VoiceActivityDetector(ModelHolder[SileroVad]):
         settings = VadSettings(threshold=threshold, min_silence_s=min_silence_s, min_speech_s=min_speech_s,
                                max_speech_s=max_speech_s, num_threads=num_threads, speech_pad_s=speech_pad_s)
         rate = check_rate(sample_rate)
-        model_id = self._load(model, lambda local: SileroVad(local.main_file, settings),
-                              progress=progress, cancel=cancel)
+        model_id = self._load(model, VOICE_DETECTORS, {"settings": settings}, progress=progress, cancel=cancel)
         self._input_rate = rate
         return model_id
 

@@ -1,9 +1,11 @@
 """The shared lifecycle of model-backed features: load, unload, cancel, shutdown cleanup.
 
-A :class:`ModelHolder` resolves a model (catalog id or path), pins it in the
-store while loaded, builds its engine on a dedicated worker thread and
-releases everything on ``unload()`` or ``RunAnywhere.shutdown()``. Features
-(text generation, embeddings, speech ...) subclass it with their engine.
+A :class:`ModelHolder` resolves a model (catalog id or path; none: the
+catalog's default of its category), pins it in the store while loaded, builds
+its engine on a dedicated worker thread with the factory that the capability's
+engine registry has for the catalog entry's ``engine``, and releases everything
+on ``unload()`` or ``RunAnywhere.shutdown()``. Features (text generation,
+embeddings, speech ...) subclass it with their capability's protocol.
 """
 
 from __future__ import annotations
@@ -11,21 +13,19 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, ClassVar, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
+from ..backends.base import Engine
+from ..backends.registry import EngineRegistry
 from ..core.cancel import CancelToken
 from ..core.errors import ModelNotLoadedError
 from ..core.events import EventBus, ModelLoadCompleted, ModelLoadFailed, ModelLoadStarted, ModelUnloaded
 from ..core.sdk import RunAnywhere
+from ..models.catalog import ModelCategory
 from ..models.manager import LocalModel, ModelLibrary, ModelManager, ProgressCallback
 from .worker import EngineWorker
-
-
-class Engine(Protocol):
-    def close(self) -> None: ...
-
 
 E = TypeVar("E", bound=Engine)
 
@@ -48,6 +48,8 @@ class ModelHolder(Generic[E]):
     noun = "model"
     #: What a load produces; an engine family with per-model state of its own subclasses :class:`Loaded`.
     loaded_type: ClassVar[type[Loaded[Any]]] = Loaded
+    category: ClassVar[ModelCategory]
+    """The catalog category whose default model ``load_model()`` loads when given none."""
 
     def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None) -> None:
         self._models = models or ModelManager
@@ -68,9 +70,19 @@ class ModelHolder(Generic[E]):
     def engine(self) -> E:
         return self._require().engine
 
-    def _load(self, model: str | os.PathLike[str], build: Callable[[LocalModel], E], *,
+    def _load(self, model: str | os.PathLike[str] | None, engines: EngineRegistry[E], options: Mapping[str, Any], *,
               progress: ProgressCallback | None, cancel: CancelToken | None) -> str:
-        """Resolve ``model``, run ``build(local)`` on a new worker thread, and swap it in."""
+        """Choose the engine, resolve ``model``, build the engine on a new worker thread, and swap it in.
+
+        The engine is chosen before anything is fetched or unloaded, so an
+        unsupported model leaves the loaded one in place.
+        """
+        model = self._models.catalog.default(self.category).id if model is None else model
+        factory = engines.factory(self._engine_name(os.fspath(model), engines), model=os.fspath(model))
+
+        def build(local: LocalModel) -> E:
+            return factory(self._model_files(local, cancel), **options)
+
         local = self._models.resolve(model, cancel=cancel, progress=progress)
         model_id = local.id
         self._events.emit(ModelLoadStarted(model_id=model_id, component=self.component))
@@ -100,6 +112,15 @@ class ModelHolder(Generic[E]):
         self._events.emit(ModelLoadCompleted(model_id=model_id, component=self.component,
                                              load_time_ms=(time.perf_counter() - started) * 1000))
         return model_id
+
+    def _engine_name(self, model: str, engines: EngineRegistry[E]) -> str:
+        """The engine a model runs on: its catalog entry's ``engine``, or the capability's default for a path."""
+        catalog = self._models.catalog
+        return catalog.get(model).engine if model in catalog else engines.default
+
+    def _model_files(self, local: LocalModel, cancel: CancelToken | None) -> LocalModel:
+        """The files handed to the engine factory (a feature may derive some first); runs on the worker."""
+        return local
 
     def unload(self) -> None:
         """Release the model (waits for the work in progress to stop)."""

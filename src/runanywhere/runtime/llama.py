@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
-from ..backends.llamacpp import LlamaEngine
+from ..backends.base import LanguageModel
+from ..backends.registry import LANGUAGE_MODELS, EngineRegistry
 from ..core.cancel import CancelToken
-from ..models.manager import LocalModel, ProgressCallback
+from ..models.catalog import ModelCategory
+from ..models.manager import ProgressCallback
 from .holder import Loaded, ModelHolder
 
 
@@ -21,7 +22,7 @@ class LlamaSession:
     re-tokenisation, so the cache keeps its whole prefix. Touched only on the model's worker.
     """
 
-    engine: LlamaEngine
+    engine: LanguageModel
     text: str = ""
     tokens: list[int] = field(default_factory=list)
 
@@ -41,7 +42,7 @@ class LlamaSession:
 
 
 @dataclass
-class LoadedLlama(Loaded[LlamaEngine]):
+class LoadedLlama(Loaded[LanguageModel]):
     """A loaded llama.cpp model and its KV-cache session."""
 
     session: LlamaSession = field(init=False)
@@ -50,26 +51,25 @@ class LoadedLlama(Loaded[LlamaEngine]):
         self.session = LlamaSession(self.engine)
 
 
-class LlamaHolder(ModelHolder[LlamaEngine]):
-    """A llama.cpp model; subclasses add what they do with it (generate, embed)."""
+class LlamaHolder(ModelHolder[LanguageModel]):
+    """A language model (llama.cpp); subclasses add what they do with it (generate, embed)."""
 
     component = "llm"
     noun = "language model"
     loaded_type = LoadedLlama
+    category = ModelCategory.LANGUAGE
+    engines: EngineRegistry[LanguageModel] = LANGUAGE_MODELS
 
     def load_model(
-        self, model: str | os.PathLike[str], *, n_ctx: int = 4096, n_threads: int | None = None,
+        self, model: str | os.PathLike[str] | None = None, *, n_ctx: int = 4096, n_threads: int | None = None,
         n_batch: int = 512, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
     ) -> str:
         """Load a catalog id (pulled into the store on first use) or a ``.gguf`` path; returns its id.
 
-        A model already loaded here is unloaded first.
+        No model: the catalog's default. A model already loaded here is unloaded first.
         """
-        def build(local: LocalModel) -> LlamaEngine:
-            return LlamaEngine(self._weights_file(local, cancel), n_ctx=n_ctx, n_threads=n_threads,
-                               n_batch=n_batch, **self._engine_options())
-
-        return self._load(model, build, progress=progress, cancel=cancel)
+        options = {"n_ctx": n_ctx, "n_threads": n_threads, "n_batch": n_batch, **self._engine_options()}
+        return self._load(model, self.engines, options, progress=progress, cancel=cancel)
 
     def _require(self) -> LoadedLlama:
         loaded = super()._require()
@@ -78,6 +78,3 @@ class LlamaHolder(ModelHolder[LlamaEngine]):
 
     def _engine_options(self) -> dict[str, Any]:
         return {}
-
-    def _weights_file(self, local: LocalModel, cancel: CancelToken | None) -> Path:
-        return Path(local.main_file)

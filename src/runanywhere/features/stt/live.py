@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...backends.faster_whisper import SAMPLE_RATE
+from ...backends.base import SAMPLE_RATE
 from ...core.cancel import CancelToken
 from ...core.errors import InvalidInputError, InvalidStateError, ModelNotLoadedError
 from ...core.events import STTTranscribed

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ...backends.llamacpp import LlamaEngine
+from ...backends.base import LanguageModel
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError
 from ...runtime.llama import LlamaSession
@@ -21,7 +21,7 @@ from .request import GenerationOptions, GenerationRequest, GrammarSpec
 from .result import FinishReason, GenerationResult, TokenEvent
 
 
-def compile_grammar(engine: LlamaEngine, spec: GrammarSpec | None) -> Any:
+def compile_grammar(engine: LanguageModel, spec: GrammarSpec | None) -> Any:
     """The engine's grammar for a spec, or None; a bad spec raises InvalidInputError."""
     if spec is None:
         return None
@@ -73,7 +73,7 @@ def prompt_tokens(session: LlamaSession, request: GenerationRequest) -> PromptTo
 class Sampler:
     """The sampling loop: tokens become text pieces (held back near stop strings) and counts."""
 
-    def __init__(self, engine: LlamaEngine, stops: tuple[str, ...], emit: Callable[[Any], None]) -> None:
+    def __init__(self, engine: LanguageModel, stops: tuple[str, ...], emit: Callable[[Any], None]) -> None:
         self.engine, self.emit = engine, emit
         self.matcher = StopMatcher(stops)
         self.decoder = codecs.getincrementaldecoder("utf-8")("replace")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from ...backends.llamacpp import Sampling
+from ...backends.base import Sampling
 from ...core.errors import InvalidInputError, SDKErrorCode
 
 Message = Mapping[str, Any]

@@ -27,11 +27,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ...backends.piper import PiperEngine, find_voice
+from ...backends.base import SpeechSynthesizer
+from ...backends.registry import SPEECH_SYNTHESIZERS
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, InvalidInputError
 from ...core.events import TTSSynthesized
-from ...models.manager import LocalModel, ProgressCallback
+from ...models.catalog import ModelCategory
+from ...models.manager import ProgressCallback
 from ...runtime.holder import ModelHolder
 from ...runtime.worker import ResultStream, Stream
 from .segmenter import TextSegmenter, split_text
@@ -40,7 +42,6 @@ if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere
     import numpy as np
     from numpy.typing import NDArray
 
-DEFAULT_VOICE = "piper-en_US-joe-medium"
 TextSource = str | Iterable[str]
 T = TypeVar("T")
 
@@ -85,16 +86,18 @@ class SynthesisStream(ResultStream[AudioChunk, SynthesisResult]):
     """
 
 
-class TextToSpeech(ModelHolder[PiperEngine]):
-    """Loads one Piper voice and turns text into speech with it."""
+class TextToSpeech(ModelHolder[SpeechSynthesizer]):
+    """Loads one voice and turns text into speech with it."""
 
     component = "tts"
     noun = "voice"
+    category = ModelCategory.SPEECH_SYNTHESIS
 
-    def load_voice(self, voice: str | os.PathLike[str] = DEFAULT_VOICE, *, threads: int | None = None,
+    def load_voice(self, voice: str | os.PathLike[str] | None = None, *, threads: int | None = None,
                    variation: float = 1.0, progress: ProgressCallback | None = None,
                    cancel: CancelToken | None = None) -> str:
-        """Load a catalog voice (pulled on first use) or a path to a ``.onnx`` (+ ``.onnx.json``) voice.
+        """Load a catalog voice (pulled on first use; none: the catalog's default) or a path to a ``.onnx``
+        (+ ``.onnx.json``) voice.
 
         ``threads`` is onnxruntime's thread count (default: the physical cores).
         ``variation`` scales the voice's natural variation (its sampling noise):
@@ -107,10 +110,8 @@ class TextToSpeech(ModelHolder[PiperEngine]):
         if isinstance(variation, bool) or not isinstance(variation, numbers.Real) or not 0 <= variation <= 2:
             raise InvalidInputError(f"variation must be a number from 0 to 2, got {variation!r}")
 
-        def build(local: LocalModel) -> PiperEngine:
-            return PiperEngine(find_voice(local.files or (local.path,)), threads=threads, variation=float(variation))
-
-        return self._load(voice, build, progress=progress, cancel=cancel)
+        options = {"threads": threads, "variation": float(variation)}
+        return self._load(voice, SPEECH_SYNTHESIZERS, options, progress=progress, cancel=cancel)
 
     load_model = load_voice
     unload_voice = ModelHolder.unload
@@ -231,7 +232,7 @@ def save_wav(path: str | os.PathLike[str], result: SynthesisResult | AudioChunk)
     return write(path, result.audio_data, result.sample_rate)
 
 
-def _check_options(engine: PiperEngine, speaker_id: Any, speed: Any) -> None:
+def _check_options(engine: SpeechSynthesizer, speaker_id: Any, speed: Any) -> None:
     if isinstance(speed, bool) or not isinstance(speed, numbers.Real) or not math.isfinite(speed) or speed <= 0:
         raise InvalidInputError(f"speed must be a positive finite number, got {speed!r}")
     if (isinstance(speaker_id, bool) or not isinstance(speaker_id, numbers.Integral)
