@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..features.tts import DEFAULT_VOICE, TTS, SynthesisStream, save_wav
+from ..features.tts import DEFAULT_VOICE, TTS, SynthesisStream
+from ..media.audio import save_wav
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
