@@ -25,10 +25,10 @@ import numpy as np
 import pytest
 import soundfile
 
-from runanywhere import CancelToken, EventBus, InvalidInputError, ModelFormatError, SDKFileNotFoundError
+from runanywhere import CancelToken, EventBus, InvalidInputError, ModelFormatError, SDKFileNotFoundError, save_wav
 from runanywhere.core.errors import CancelledError, ModelNotLoadedError
 from runanywhere.core.events import TTSSynthesized
-from runanywhere.features.tts import AudioChunk, TextToSpeech, save_wav
+from runanywhere.features.tts import AudioChunk, TextToSpeech
 from runanywhere.features.tts.segmenter import MAX_CHARS, TextSegmenter, split_text
 from runanywhere.media.audio import resample
 from runanywhere.models.manager import ModelLibrary

@@ -103,7 +103,7 @@ from .features.voice import (
     VoiceTurnResult,
 )
 from .media.audio import Audio, load_audio, save_wav
-from .media.capture import AudioCapture
+from .media.capture import AudioCapture, CapturedAudio
 from .media.playback import AudioPlayback
 from .models.catalog import Catalog, ModelCategory, ModelEntry, ModelFile, PackagePart
 from .models.manager import LocalModel, ModelInfo, ModelLibrary, ModelManager
@@ -123,6 +123,7 @@ __all__ = [
     "CancelToken",
     "CancelledError",
     "Capabilities",
+    "CapturedAudio",
     "Catalog",
     "ChecksumMismatchError",
     "ConfigurationError",

@@ -16,7 +16,8 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..features.tts import TTS, SynthesisStream, save_wav
+from ..features.tts import TTS, SynthesisStream
+from ..media.audio import save_wav
 from . import MODEL_HELP
 
 

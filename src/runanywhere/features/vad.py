@@ -38,7 +38,7 @@ from ..core.cancel import CancelToken
 from ..core.errors import InvalidInputError
 from ..core.events import EventBus, SDKEvent, VADSpeechEnded, VADSpeechStarted
 from ..core.logging import SDKLogger
-from ..media.audio import AudioSource, check_rate, load_audio, to_mono_float32
+from ..media.audio import AudioSource, StreamResampler, check_rate, load_audio, to_mono_float32
 from ..models.catalog import ModelCategory
 from ..models.manager import ModelLibrary, ProgressCallback
 from ..runtime.holder import ModelHolder
@@ -120,20 +120,6 @@ class _Listeners:
             _log.call_safely(callback, change, what="speech-activity callback")
 
 
-class _Resampler:
-    """Streaming soxr resampler to 16 kHz: chunk by chunk, the same samples as resampling all at once."""
-
-    def __init__(self, rate: int) -> None:
-        import soxr
-
-        self.rate = rate
-        self._stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
-
-    def push(self, samples: NDArray[np.float32], *, last: bool = False) -> NDArray[np.float32]:
-        out: NDArray[np.float32] = self._stream.resample_chunk(samples, last=last)
-        return out
-
-
 class VADSession:
     """One audio stream's detection state: feed chunks, get activity callbacks and speech segments.
 
@@ -161,7 +147,7 @@ class VADSession:
         self._listeners = listeners or _Listeners()
         self._lock = threading.Lock()
         self._pending: NDArray[np.float32] = np.zeros(0, dtype=np.float32)  # less than one window
-        self._resampler: _Resampler | None = None
+        self._resampler: StreamResampler | None = None
         self._segments: deque[SpeechSegment] = deque()
         self._active = False
         self._open_start = 0  # where the open segment starts, in the detector's samples
@@ -202,7 +188,7 @@ class VADSession:
         with self._lock:
             changes: list[SpeechActivityChange] = []
             if self._resampler is not None:
-                changes = self._feed(self._resampler.push(self._empty(), last=True))
+                changes = self._feed(self._resampler.finish())
                 self._resampler = None
             self._stream.flush()
             end_s = self._collect()
@@ -292,12 +278,12 @@ class VADSession:
 
         resampler = self._resampler
         drained = None
-        if resampler is not None and resampler.rate != rate:  # the rate changed: finish the old one
-            drained = resampler.push(self._empty(), last=True)
+        if resampler is not None and resampler.from_rate != rate:  # the rate changed: finish the old one
+            drained = resampler.finish()
             self._resampler = resampler = None
         if rate != SAMPLE_RATE:
             if resampler is None:
-                self._resampler = resampler = _Resampler(rate)
+                self._resampler = resampler = StreamResampler(rate, SAMPLE_RATE)
             samples = resampler.push(samples)
         return samples if drained is None else np.concatenate([drained, samples])
 

@@ -24,7 +24,6 @@ import os
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 from ...backends.base import SpeechSynthesizer
@@ -223,13 +222,6 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
         self._events.emit(TTSSynthesized(duration_ms=result.duration_ms, sample_rate=sample_rate,
                                          text_length=text_length, processing_ms=result.processing_ms))
         return result
-
-
-def save_wav(path: str | os.PathLike[str], result: SynthesisResult | AudioChunk) -> Path:
-    """Write a result's (or chunk's) audio as 16-bit PCM mono WAV; returns the path."""
-    from ...media.audio import save_wav as write
-
-    return write(path, result.audio_data, result.sample_rate)
 
 
 def _check_options(engine: SpeechSynthesizer, speaker_id: Any, speed: Any) -> None:
