@@ -476,11 +476,13 @@ def test_events_stream_to_asyncio_and_serialise_to_json():
 
 
 def test_a_conversation_trims_by_halves():
-    conversation = Conversation(context_turns=4)
+    conversation = Conversation()
     metrics = TurnMetrics(0.0, 1.0, 0.1, None, None, 0, None, None, None, 1.0)
     for n in range(5):
         conversation.record(VoiceTurnResult(f"q{n}", f"a{n}", np.zeros(0, np.float32), RATE, metrics))
-    assert [m["content"] for m in conversation.context()] == ["q3", "a3", "q4", "a4"]
+    assert len(conversation.context(None)) == 10
+    assert [m["content"] for m in conversation.context(4)] == ["q3", "a3", "q4", "a4"]
+    assert not conversation.trim(4)  # two exchanges are in view: nothing to trim until there are five
     assert conversation.recent_replies() == ["a3", "a4"]
 
 

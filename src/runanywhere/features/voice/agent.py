@@ -73,7 +73,7 @@ class VoiceAgent:
         self.vad = vad or VAD
         self.options = options or VoiceAgentOptions()
         self.callbacks = callbacks or VoiceAgentCallbacks()
-        self.conversation = Conversation(self.options.context_turns)
+        self.conversation = Conversation()
         self._stop = threading.Event()
         self._session: VoiceSession | None = None
         self._state = PipelineState.IDLE

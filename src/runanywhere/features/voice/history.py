@@ -12,28 +12,27 @@ from .results import VoiceTurnResult
 class Conversation:
     """The turns and chat history of a voice session, and the context-window policy over them. Thread-safe.
 
-    ``context_turns``: at most this many past exchanges are in the model's prompt (None: all; a long
-    session then outgrows the context window); past it the older half is dropped at once, so the
-    prompt's start, and with it the reusable KV cache, changes only every ``context_turns / 2`` turns.
+    ``limit`` (``VoiceAgentOptions.context_turns``): at most this many past exchanges are in the model's
+    prompt (None: all; a long session then outgrows the context window); past it the older half is dropped
+    at once, so the prompt's start, and with it the reusable KV cache, changes only every ``limit / 2`` turns.
     """
 
-    def __init__(self, context_turns: int | None = 8) -> None:
-        self.context_turns = context_turns
+    def __init__(self) -> None:
         self.history: list[dict[str, Any]] = []
         self.turns: list[VoiceTurnResult] = []
         self._context_from = 0  # the first message of ``history`` that the model still sees
         self._lock = threading.Lock()
 
-    def context(self) -> list[dict[str, Any]]:
-        """Copies of the past messages the model sees (trimmed first when they have grown too many)."""
+    def context(self, limit: int | None) -> list[dict[str, Any]]:
+        """Copies of the past messages the model sees (trimmed first when they have grown past ``limit``)."""
         with self._lock:
-            self._trim()
+            self._trim(limit)
             return [dict(m) for m in self.history[self._context_from:]]
 
-    def trim(self) -> bool:
-        """Past ``context_turns`` exchanges, drop the older half from the model's view; True when it did."""
+    def trim(self, limit: int | None) -> bool:
+        """Past ``limit`` exchanges, drop the older half from the model's view; True when it did."""
         with self._lock:
-            return self._trim()
+            return self._trim(limit)
 
     def recent_replies(self) -> list[str]:
         """The agent's last replies, what its own voice heard back would say."""
@@ -56,8 +55,7 @@ class Conversation:
             self.turns[turn] = replace(self.turns[turn], interrupted=True)
             self.history[reply]["interrupted"] = True
 
-    def _trim(self) -> bool:
-        limit = self.context_turns
+    def _trim(self, limit: int | None) -> bool:
         if limit is None or len(self.history) - self._context_from <= 2 * limit:
             return False
         self._context_from = len(self.history) - 2 * max(1, limit // 2)

@@ -17,7 +17,6 @@ from typing import Any, ClassVar, TypeVar
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, InvalidInputError
 from ...core.events import EventBus, VoiceTurnCompleted
-from ...core.logging import SDKLogger
 from ...media.audio import AudioSource
 from ..stt import STT, SpeechToText, TranscriptionResult
 from ..text_generation import GenerationOptions, GenerationResult, GenerationStream, TextGeneration, TextGenerator
@@ -39,7 +38,6 @@ from .events import (
 )
 from .results import PipelineState, TurnMetrics, VoiceTurnResult
 
-_log = SDKLogger("VoicePipeline")
 T = TypeVar("T")
 
 

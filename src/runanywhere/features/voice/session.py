@@ -57,8 +57,8 @@ class VoiceAgentOptions:
     sound (a live microphone paces itself), in chunks of ``chunk_ms``. ``early_start_s``: after
     this much silence in a turn the reply is prepared before the VAD has ended the turn (None:
     wait for the VAD; it must be shorter than the VAD's ``min_silence_s`` to have an effect).
-    ``context_turns``: at most this many past exchanges are in the model's prompt (see
-    :class:`Conversation`).
+    ``context_turns``: at most this many past exchanges are in the model's prompt (None: all; see
+    :class:`Conversation` for how it is trimmed).
     """
 
     sample_rate: int = 16000
@@ -138,7 +138,7 @@ class VoiceSession:
     def __init__(self, runner: TurnRunner, vad: ActivityDetector, *, options: VoiceAgentOptions | None = None,
                  conversation: Conversation | None = None, on_event: Listener | None = None) -> None:
         self.options = opts = options or VoiceAgentOptions()
-        self.conversation = conversation or Conversation(opts.context_turns)
+        self.conversation = conversation or Conversation()
         self._runner, self._vad = runner, vad
         self._feed = EventFeed()
         if on_event is not None:
@@ -332,8 +332,8 @@ class VoiceSession:
 
         try:
             result = self._runner.process_turn(
-                state.segment.samples, state.segment.sample_rate, history=self.conversation.context(), cancel=token,
-                speech_end_at=state.speech_end_at, vad_delay_ms=state.vad_delay_ms,
+                state.segment.samples, state.segment.sample_rate, history=self.conversation.context(opts.context_turns),
+                cancel=token, speech_end_at=state.speech_end_at, vad_delay_ms=state.vad_delay_ms,
                 callbacks=VoicePipelineCallbacks(on_event=on_event), accept_transcription=accept,
                 before_tools=before_tools)
         except CancelledError:
@@ -371,11 +371,12 @@ class VoiceSession:
     def _shorten_context(self) -> None:
         """Trim the context after a turn and evaluate what is left into the model's cache now,
         while the reply plays, rather than at the start of the next turn."""
-        if not self.conversation.trim():
+        limit = self.options.context_turns
+        if not self.conversation.trim(limit):
             return
         self._warming = token = CancelToken()
         try:
-            self._runner.prefill(self.conversation.context(), cancel=token)
+            self._runner.prefill(self.conversation.context(limit), cancel=token)
         except CancelledError:
             pass  # the next turn began: it evaluates the context itself
         except Exception as exc:  # only a head start was lost
