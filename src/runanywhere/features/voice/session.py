@@ -176,7 +176,7 @@ class VoiceSession:
         if self._stopped.is_set():
             return
         rate = self.options.sample_rate
-        chunk = resample(to_mono_float32(samples), sample_rate or rate, rate)
+        chunk = resample(to_mono_float32(samples), rate if sample_rate is None else sample_rate, rate)
         if self._state is PipelineState.PLAYING_TTS and time.monotonic() >= self._speaking_until:
             self._set_state(PipelineState.LISTENING)  # the reply has been heard (or cut)
         heard = chunk if not (self.options.echo_guard and self._gate.is_echo(chunk)) else chunk * 0.0
