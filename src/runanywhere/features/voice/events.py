@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import enum
 import threading
 import time
 import weakref
 from collections.abc import AsyncIterator, Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
 from ...core.errors import SDKError
@@ -40,7 +41,8 @@ class VoiceEvent:
         return {"type": self.type, "timestamp": self.timestamp, **self._fields()}
 
     def _fields(self) -> dict[str, Any]:
-        return {}
+        """The event's own fields as JSON values (an enum as its value); events with richer fields override it."""
+        return {f.name: _plain(getattr(self, f.name)) for f in fields(self) if f.name != "timestamp"}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -49,9 +51,6 @@ class VoiceStateChanged(VoiceEvent):
 
     type: ClassVar[str] = "voice.stateChanged"
     state: PipelineState
-
-    def _fields(self) -> dict[str, Any]:
-        return {"state": self.state.value}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -73,9 +72,6 @@ class VoiceResponseDelta(VoiceEvent):
 
     type: ClassVar[str] = "voice.responseDelta"
     text: str
-
-    def _fields(self) -> dict[str, Any]:
-        return {"text": self.text}
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -141,11 +137,12 @@ class VoiceInterrupted(VoiceEvent):
     type: ClassVar[str] = "voice.interrupted"
     time_s: float
 
-    def _fields(self) -> dict[str, Any]:
-        return {"time_s": self.time_s}
-
 
 Listener = Callable[[VoiceEvent], None]
+
+
+def _plain(value: Any) -> Any:
+    return value.value if isinstance(value, enum.Enum) else value
 
 
 class Callbacks:
