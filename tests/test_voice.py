@@ -193,6 +193,18 @@ def test_the_async_twin_and_its_event_stream(pipeline: VoicePipeline, engines):
     assert wire[-2]["transcription"] == result.transcription and wire[-2]["samples"] == len(result.audio)
 
 
+def test_the_pipeline_prefills_a_conversation_and_its_async_twin_can_be_cancelled(pipeline: VoicePipeline):
+    history = [{"role": "user", "content": "What is the capital of France?"},
+               {"role": "assistant", "content": "Paris is the capital of France."}]
+    first = asyncio.run(pipeline.aprefill(history))
+    again = pipeline.prefill(history)
+    assert first > 20 and again < first  # the system prompt and the exchange are in the cache now
+    stopped = CancelToken()
+    stopped.cancel()
+    with pytest.raises(CancelledError):
+        asyncio.run(pipeline.aprefill([*history, {"role": "user", "content": "And of Italy?"}], cancel=stopped))
+
+
 def test_cancelling_the_awaiting_task_stops_the_turn(pipeline: VoicePipeline, engines):
     _, _, tts, _ = engines
     question = np.concatenate([spoken(tts, "Tell me a long story about a dragon."), silence(0.3)])
@@ -435,6 +447,35 @@ def test_barge_in_stops_the_reply_and_starts_a_new_turn(engines):
     after_barge_in = [c for turn, stops, c in played if turn == 0 and stops > 0]
     assert len(after_barge_in) <= 1, "the reply kept playing after the user spoke"  # at most the one in flight
     assert len(turns) == 2 and wer("What is 2 plus 2?", turns[1].transcription.replace("two", "2")) == 0
+
+
+def test_when_the_source_fails_the_reply_stops_too(engines):
+    """Ctrl-C or an unplugged microphone ends ``run`` with the error, and the reply being said is cut."""
+    stt, llm, tts, vad = engines
+    pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=greedy(60))
+    answered = threading.Event()
+    turns: list[VoiceTurnResult] = []
+    agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(realtime=False, barge_in=False),
+                       callbacks=VoiceAgentCallbacks(on_turn=lambda turn: (turns.append(turn), answered.set())))
+    first_audio = threading.Event()
+    played: list[AudioChunk] = []
+
+    def speaker(chunk: AudioChunk) -> None:
+        played.append(chunk)
+        first_audio.set()
+
+    def microphone() -> Iterator[np.ndarray]:
+        yield from chunks(np.concatenate([silence(0.3), spoken(tts, "Tell me a long story about a dragon."),
+                                          silence(0.8)]))
+        while not first_audio.wait(0.01):
+            yield silence(0.032)
+        raise OSError("the microphone was unplugged")
+
+    with pytest.raises(OSError):
+        agent.run(microphone(), speaker)
+
+    assert answered.wait(30), "the cut turn was never reported"
+    assert turns[0].interrupted and not played[-1].is_final
 
 
 def test_the_agents_own_voice_looped_back_is_not_a_turn(engines):

@@ -133,6 +133,9 @@ class VoiceAgent:
                     time.sleep(max(0.0, started + fed / opts.sample_rate - time.monotonic()))
                 session.feed(chunk)
             session.flush()
+        except BaseException:  # e.g. Ctrl-C while reading the microphone: the reply stops too
+            session.stop()
+            raise
         finally:
             self._session = None
             session.close()
