@@ -194,11 +194,11 @@ def test_the_async_twin_and_its_event_stream(pipeline: VoicePipeline, engines):
 
 
 def test_the_pipeline_prefills_a_conversation_and_its_async_twin_can_be_cancelled(pipeline: VoicePipeline):
-    history = [{"role": "user", "content": "What is the capital of France?"},
-               {"role": "assistant", "content": "Paris is the capital of France."}]
+    history = [{"role": "user", "content": "Remember the number 4711."},
+               {"role": "assistant", "content": "I will remember 4711."}]
     first = asyncio.run(pipeline.aprefill(history))
     again = pipeline.prefill(history)
-    assert first > 20 and again < first  # the system prompt and the exchange are in the cache now
+    assert first > 10 and again < first  # the exchange is in the cache now
     stopped = CancelToken()
     stopped.cancel()
     with pytest.raises(CancelledError):
@@ -286,9 +286,17 @@ def test_the_agent_reports_where_it_is(engines):
     states: list[PipelineState] = []
     agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(barge_in=False, early_start_s=None),
                        callbacks=VoiceAgentCallbacks(on_state_change=states.append))
-    stream = np.concatenate([silence(0.3), spoken(tts, "What is the capital of France?"), silence(4.0)])
+    said: list[AudioChunk] = []
 
-    (turn,) = agent.run(chunks(stream), lambda chunk: None)  # in real time: the reply is heard before the end
+    def microphone() -> Iterator[np.ndarray]:  # in real time: silence until the whole reply has been heard
+        yield from chunks(np.concatenate([silence(0.3), spoken(tts, "What is the capital of France?"), silence(1.0)]))
+        for _ in range(2000):  # at most 64 s
+            if said and said[-1].is_final:
+                break
+            yield silence(0.032)
+        yield from chunks(silence(sum(c.duration_ms for c in said) / 1000 + 0.5))
+
+    (turn,) = agent.run(microphone(), said.append)
 
     assert "paris" in turn.response.lower()
     assert states == [PipelineState.LISTENING, PipelineState.PROCESSING_STT, PipelineState.GENERATING_RESPONSE,
@@ -346,13 +354,15 @@ def test_the_agent_starts_answering_at_a_pause_and_drops_the_answer_when_the_use
     # One turn with a 0.3 s pause inside (the VAD waits 0.5 s): the answer started at that pause is dropped.
     stream = np.concatenate([silence(0.3), spoken(tts, "My favourite colour is green."), silence(0.3),
                              spoken(tts, "What is the capital of France?"), silence(1.5)])
-    transcripts: list[str] = []
+    asked: list[float] = []  # seconds of audio in each transcription asked for
     played: list[AudioChunk] = []
-    agent.pipeline.stt = _Spy(stt, transcripts)
+    agent.pipeline.stt = _Spy(stt, asked)
 
     (turn,) = agent.run(chunks(stream), played.append)
 
-    assert len(transcripts) >= 2 and "france" not in transcripts[0].lower(), "no early start at the inner pause"
+    # the first answer started at the inner pause, on the first sentence only (it may be dropped before its
+    # transcription is done: on a busy machine it is); the last is on the whole turn
+    assert len(asked) >= 2 and asked[0] < asked[-1] - 1.0, f"no early start at the inner pause: {asked}"
     assert "green" in turn.transcription.lower() and "france" in turn.transcription.lower()
     assert sum(c.is_final for c in played) == 1, "audio of a dropped answer was heard"
     metrics = turn.metrics
@@ -362,15 +372,14 @@ def test_the_agent_starts_answering_at_a_pause_and_drops_the_answer_when_the_use
 
 
 class _Spy:
-    """The STT, noting every transcription the agent asks for."""
+    """The STT, noting the length of every transcription the agent asks for."""
 
-    def __init__(self, stt, seen: list[str]) -> None:
-        self._stt, self._seen = stt, seen
+    def __init__(self, stt, asked: list[float]) -> None:
+        self._stt, self._asked = stt, asked
 
-    def transcribe(self, *args, **kwargs):
-        result = self._stt.transcribe(*args, **kwargs)
-        self._seen.append(result.text)
-        return result
+    def transcribe(self, audio, sample_rate, *args, **kwargs):
+        self._asked.append(len(audio) / sample_rate)
+        return self._stt.transcribe(audio, sample_rate, *args, **kwargs)
 
     def __getattr__(self, name):
         return getattr(self._stt, name)
