@@ -30,6 +30,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -203,15 +204,15 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-voice-") as home:
         stt, llm, tts, vad = load(Path(home), min_silence_s)
         audio = spoken_turns(tts)
-        options = VoicePipelineOptions(temperature=0.0, max_tokens=40)
+        options = VoicePipelineOptions().with_generation(temperature=0.0, max_tokens=40)
         product = VoicePipeline(stt=stt, llm=llm, tts=tts, options=options, events=EventBus())
         product.warm_up()
         results = [run_agent("agent", product, vad, audio, VoiceAgentOptions().early_start_s, turns),
                    run_agent("agent_no_early_start", product, vad, audio, None, turns)]
         for name, stream_tts, reset in (("pipeline", True, False), ("pipeline_no_streaming_tts", False, False),
                                         ("pipeline_no_prefix_reuse", True, True)):
-            pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, events=EventBus(), options=VoicePipelineOptions(
-                **{**options.__dict__, "stream_tts": stream_tts}))
+            pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, events=EventBus(),
+                                     options=replace(options, stream_tts=stream_tts))
             pipeline.warm_up()
             results.append(run_config(name, pipeline, vad, audio, reset, turns))
         for engine in (stt, llm, tts, vad):

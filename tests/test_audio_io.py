@@ -495,8 +495,8 @@ def test_voice_agent_on_a_microphone_and_speakers(device: str, voice_engines):
 
     stt, llm, tts, vad = voice_engines
     question = tts.synthesize("What is the capital of France?")
-    agent = VoiceAgent(VoicePipeline(stt=stt, llm=llm, tts=tts, events=EventBus(),
-                                     options=VoicePipelineOptions(temperature=0, max_tokens=30)), vad)
+    options = VoicePipelineOptions().with_generation(temperature=0, max_tokens=30)
+    agent = VoiceAgent(VoicePipeline(stt=stt, llm=llm, tts=tts, events=EventBus(), options=options), vad)
     finished = threading.Event()
     with AudioCapture(sample_rate=16000, chunk_size=512, device=device) as microphone, \
             AudioPlayback(sample_rate=question.sample_rate, device=device) as user, \

@@ -50,7 +50,8 @@ def _voice(args: argparse.Namespace) -> int:
     TextGeneration.load_model(args.llm, n_ctx=2048)
     TTS.load_voice(args.tts)
     VAD.load_model(min_silence_s=args.end_of_speech)
-    pipeline = VoicePipeline(options=VoicePipelineOptions(max_tokens=args.max_tokens, temperature=args.temperature))
+    pipeline = VoicePipeline(options=VoicePipelineOptions().with_generation(max_tokens=args.max_tokens,
+                                                                              temperature=args.temperature))
     pipeline.warm_up()
     replies: list[AudioChunk] = []
     callbacks = VoiceAgentCallbacks(on_turn=lambda turn: _show(turn, args.json, console),

@@ -3,24 +3,20 @@
 The LLM's tokens flow straight into streaming TTS, so the first audio chunk
 (the reply's first clause) is ready long before the reply is finished. Each
 turn returns a :class:`VoiceTurnResult` with one :class:`TurnMetrics` record;
-the stages report through callbacks and through :meth:`VoicePipeline.events`.
+the stages report typed :mod:`events <.events>` to callbacks and to :meth:`VoicePipeline.events`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import enum
-import queue
-import threading
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, fields, replace
+from typing import Any, ClassVar, TypeVar
 
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, InvalidInputError
 from ...core.events import EventBus, VoiceTurnCompleted
-from ...core.logging import SDKLogger
 from ...media.audio import AudioSource
 from ..stt import STT, SpeechToText, TranscriptionResult
 from ..text_generation import GenerationOptions, GenerationResult, GenerationStream, TextGeneration, TextGenerator
@@ -28,40 +24,43 @@ from ..tools import ToolCaller, ToolChoice
 from ..tools.parsing import parse_tool_calls
 from ..tools.types import ToolCall, ToolCallFormat, ToolResult
 from ..tts import TTS, AudioChunk, TextToSpeech
+from .events import (
+    Callbacks,
+    EventFeed,
+    Listener,
+    VoiceAudioOut,
+    VoiceEvent,
+    VoiceResponseCompleted,
+    VoiceResponseDelta,
+    VoiceStateChanged,
+    VoiceTranscription,
+    VoiceTurnAnswered,
+    VoiceTurnFailed,
+)
+from .results import PipelineState, TurnMetrics, VoiceTurnResult
 
-if TYPE_CHECKING:
-    import numpy as np
-    from numpy.typing import NDArray
+T = TypeVar("T")
 
 
-_log = SDKLogger("VoicePipeline")
-
-
-class PipelineState(str, enum.Enum):
-    """The reference SDK's pipeline states."""
-
-    IDLE = "idle"
-    LISTENING = "listening"
-    PROCESSING_STT = "processingSTT"
-    GENERATING_RESPONSE = "generatingResponse"
-    PLAYING_TTS = "playingTTS"
-    COOLDOWN = "cooldown"
-    ERROR = "error"
+_VOICE_GENERATION = GenerationOptions(max_tokens=80, temperature=0.7)
 
 
 @dataclass(frozen=True)
 class VoicePipelineOptions:
     """How a turn is answered. ``stream_tts=False`` waits for the whole reply before speaking.
 
+    ``generation`` is how the reply is generated (80 tokens at temperature 0.7 unless told);
+    :meth:`with_generation` changes some of its fields. Its ``system_prompt`` (None: the voice
+    default) leads every turn's conversation.
+
     The default system prompt was chosen on the default model (SmolLM2-135M): over a 10-question
     conversation it answers each in one short, correct English sentence, while a prompt naming a
     "voice assistant" made it drift into French nonsense from the second turn on.
     """
 
-    system_prompt: str = "You are a helpful assistant. Keep your answers short."
-    max_tokens: int = 80
-    temperature: float = 0.7
-    seed: int | None = None
+    DEFAULT_SYSTEM_PROMPT: ClassVar[str] = "You are a helpful assistant. Keep your answers short."
+
+    generation: GenerationOptions = _VOICE_GENERATION
     language: str | None = None
     speaker_id: int = 0
     speed: float = 1.0
@@ -69,55 +68,26 @@ class VoicePipelineOptions:
     max_tool_calls: int = 3
     tool_choice: ToolChoice = "auto"
 
-
-@dataclass(frozen=True)
-class TurnMetrics:
-    """What one turn cost, in milliseconds from the end of the user's speech.
-
-    ``speech_end_to_first_audio_ms`` is the number users feel: from the end
-    of their speech (the call, or ``speech_end_at`` when the caller knows
-    better, e.g. the VAD's end of speech) to the first reply audio being ready.
-    ``vad_end_of_speech_delay_ms`` is how long the VAD waited in silence
-    before ending the turn (0 when the turn did not come from a VAD).
-    ``early_start_ms`` is how much of that wait the answer's preparation
-    overlapped: from starting STT to the VAD ending the turn (a
-    :class:`VoiceAgent` starts early at a pause; 0 when it started after).
-    """
-
-    vad_end_of_speech_delay_ms: float
-    stt_ms: float
-    stt_real_time_factor: float
-    llm_time_to_first_token_ms: float | None
-    llm_decode_tokens_per_second: float | None
-    llm_prompt_tokens_evaluated: int
-    tts_time_to_first_audio_ms: float | None
-    tts_real_time_factor: float | None
-    speech_end_to_first_audio_ms: float | None
-    total_ms: float
-    early_start_ms: float = 0.0
-
-
-@dataclass(frozen=True)
-class VoiceTurnResult:
-    """A finished turn: what was heard, what was answered, the reply's audio and the metrics."""
-
-    transcription: str
-    response: str
-    audio: NDArray[np.float32]
-    sample_rate: int
-    metrics: TurnMetrics
-    interrupted: bool = False
-    tool_calls: tuple[ToolCall, ...] = ()
-    tool_results: tuple[ToolResult, ...] = ()
-
     @property
-    def speech_detected(self) -> bool:
-        return bool(self.transcription.strip())
+    def system_prompt(self) -> str:
+        """The system message of every turn."""
+        prompt = self.generation.system_prompt
+        return self.DEFAULT_SYSTEM_PROMPT if prompt is None else prompt
+
+    def with_generation(self, **changes: Any) -> VoicePipelineOptions:
+        """These options with some generation fields changed, e.g. ``with_generation(temperature=0, max_tokens=40)``."""
+        unknown = set(changes) - {f.name for f in fields(GenerationOptions)}
+        if unknown:
+            raise InvalidInputError(f"not a generation option: {', '.join(sorted(unknown))}")
+        return replace(self, generation=replace(self.generation, **changes))
 
 
 @dataclass
-class VoicePipelineCallbacks:
-    """Optional hooks; they may be called from worker threads, so keep them quick."""
+class VoicePipelineCallbacks(Callbacks):
+    """Optional hooks, each fed from one event type; ``on_event`` gets every event, typed.
+
+    They may be called from worker threads, so keep them quick.
+    """
 
     on_state_change: Callable[[PipelineState], None] | None = None
     on_transcription: Callable[[TranscriptionResult], None] | None = None
@@ -126,15 +96,16 @@ class VoicePipelineCallbacks:
     on_audio_chunk: Callable[[AudioChunk], None] | None = None
     on_synthesis_complete: Callable[[VoiceTurnResult], None] | None = None
     on_error: Callable[[BaseException], None] | None = None
+    on_event: Listener | None = None
 
-
-@dataclass(frozen=True)
-class PipelineEvent:
-    """One entry of :meth:`VoicePipeline.events`: ``kind`` names the callback it mirrors."""
-
-    kind: str
-    value: Any
-    timestamp: float = field(default_factory=time.time)
+    _HOOKS: ClassVar[dict[type[VoiceEvent], tuple[str, str]]] = {
+        VoiceStateChanged: ("on_state_change", "state"),
+        VoiceTranscription: ("on_transcription", "result"),
+        VoiceResponseDelta: ("on_response_token", "text"),
+        VoiceResponseCompleted: ("on_response_complete", "generation"),
+        VoiceAudioOut: ("on_audio_chunk", "chunk"),
+        VoiceTurnAnswered: ("on_synthesis_complete", "result"),
+        VoiceTurnFailed: ("on_error", "error")}
 
 
 class VoicePipeline:
@@ -158,8 +129,7 @@ class VoicePipeline:
         self._events = events or EventBus.shared
         self._state = PipelineState.IDLE
         self._cancel: CancelToken | None = None
-        self._listeners: list[queue.SimpleQueue[PipelineEvent | None]] = []
-        self._lock = threading.Lock()
+        self._feed = EventFeed()
 
     @property
     def state(self) -> PipelineState:
@@ -208,7 +178,7 @@ class VoicePipeline:
         except BaseException as exc:
             token.cancel()  # a stage still running (the reply's generation when speech failed) stops too
             self._set_state(PipelineState.ERROR, hooks)
-            self._notify(hooks.on_error, "error", exc)
+            self._emit(VoiceTurnFailed(error=exc), hooks)
             raise
         finally:
             self._cancel = None
@@ -219,14 +189,23 @@ class VoicePipeline:
                             history: Sequence[Mapping[str, Any]] = (),
                             callbacks: VoicePipelineCallbacks | None = None) -> VoiceTurnResult:
         """Async twin of :meth:`process_turn`; cancelling the task cancels the turn."""
-        token = CancelToken()
-        task = asyncio.ensure_future(asyncio.to_thread(
-            self.process_turn, audio, sample_rate, history=history, callbacks=callbacks, cancel=token))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            token.cancel()
-            raise
+        return await _cancellable(lambda token: self.process_turn(audio, sample_rate, history=history,
+                                                                  callbacks=callbacks, cancel=token))
+
+    def prefill(self, history: Sequence[Mapping[str, Any]], *, cancel: CancelToken | None = None) -> int:
+        """Evaluate the system prompt and ``history`` into the model's cache, so the next turn evaluates only
+        its question (e.g. after the history was shortened); returns the tokens evaluated."""
+        system = {"role": "system", "content": self.options.system_prompt}
+        return self.llm.prefill([system, *history], cancel=cancel)
+
+    async def aprefill(self, history: Sequence[Mapping[str, Any]], *, cancel: CancelToken | None = None) -> int:
+        """Async twin of :meth:`prefill`; cancelling the task cancels the prefill."""
+        def run(token: CancelToken) -> int:
+            if cancel is not None:
+                cancel.on_cancel(token.cancel)
+            return self.prefill(history, cancel=token)
+
+        return await _cancellable(run)
 
     def _turn(self, audio: AudioSource, sample_rate: int | None, history: list[Mapping[str, Any]],
               hooks: VoicePipelineCallbacks, token: CancelToken, started: float,
@@ -236,14 +215,13 @@ class VoicePipeline:
         self._set_state(PipelineState.PROCESSING_STT, hooks)
         heard = self.stt.transcribe(audio, sample_rate, opts.language, cancel=token)
         token.raise_if_cancelled("voice turn")
-        self._notify(hooks.on_transcription, "transcription", heard)
+        self._emit(VoiceTranscription(result=heard), hooks)
         if not heard.text.strip() or (accept is not None and not accept(heard.text)):
             return self._finish(hooks, heard, None, [], started, None, None, vad_delay_ms, token)
         messages = [{"role": "system", "content": opts.system_prompt}, *history,
                     {"role": "user", "content": heard.text.strip()}]
         self._set_state(PipelineState.GENERATING_RESPONSE, hooks)
-        generation_options = GenerationOptions(max_tokens=opts.max_tokens, temperature=opts.temperature,
-                                               seed=opts.seed)
+        generation_options = opts.generation
         run = None
         rounds: Iterable[GenerationStream]
         if self.tools is not None and self.tools.tools:
@@ -272,7 +250,7 @@ class VoicePipeline:
                     first_audio_at = time.perf_counter()
                     self._set_state(PipelineState.PLAYING_TTS, hooks)
                 chunks.append(chunk)
-                self._notify(hooks.on_audio_chunk, "audio", chunk)
+                self._emit(VoiceAudioOut(chunk=chunk), hooks)
         except CancelledError:
             pass
         if not chunks:
@@ -280,7 +258,7 @@ class VoicePipeline:
         tts_rtf = rtf[0] if rtf else None
         generation = streams[-1].result if streams else None
         if generation is not None:
-            self._notify(hooks.on_response_complete, "response", generation)
+            self._emit(VoiceResponseCompleted(generation=generation), hooks)
         answer = run.result() if run is not None else None
         return self._finish(hooks, heard, generation, chunks, started, first_token_at[0] if first_token_at else None,
                             first_audio_at, vad_delay_ms, token, tts_rtf,
@@ -291,7 +269,7 @@ class VoicePipeline:
         if text:
             if not first_at:
                 first_at.append(time.perf_counter())
-            self._notify(hooks.on_response_token, "token", text)
+            self._emit(VoiceResponseDelta(text=text), hooks)
             yield text
 
     def _speak(self, pieces: Iterator[str], token: CancelToken, rtf: list[float]) -> Iterator[AudioChunk]:
@@ -338,7 +316,7 @@ class VoicePipeline:
         result = VoiceTurnResult(heard.text.strip(), response.strip(), audio, rate, metrics,
                                  interrupted=token.cancelled, tool_calls=tools[1] if tools else (),
                                  tool_results=tools[2] if tools else ())
-        self._notify(hooks.on_synthesis_complete, "turn", result)
+        self._emit(VoiceTurnAnswered(result=result), hooks)
         self._events.emit(VoiceTurnCompleted(speech_detected=result.speech_detected,
                                              transcription=result.transcription, response=result.response))
         return result
@@ -348,29 +326,29 @@ class VoicePipeline:
         if state is self._state:
             return
         self._state = state
-        self._notify(hooks.on_state_change, "state", state)
+        self._emit(VoiceStateChanged(state=state), hooks)
 
-    def _notify(self, hook: Callable[[Any], None] | None, kind: str, value: Any) -> None:
-        _log.call_safely(hook, value, what=f"voice pipeline callback for {kind}")
-        with self._lock:
-            listeners = list(self._listeners)
-        for listener in listeners:
-            listener.put(PipelineEvent(kind, value))
+    def _emit(self, event: VoiceEvent, hooks: VoicePipelineCallbacks) -> None:
+        hooks.handle(event)
+        self._feed.emit(event)
 
-    async def events(self) -> AsyncIterator[PipelineEvent]:
-        """Every callback's event, in order, for ``async for`` consumers (until the loop breaks)."""
-        feed: queue.SimpleQueue[PipelineEvent | None] = queue.SimpleQueue()
-        with self._lock:
-            self._listeners.append(feed)
-        try:
-            while True:
-                event = await asyncio.to_thread(feed.get)
-                if event is not None:
-                    yield event
-        finally:
-            with self._lock:
-                self._listeners.remove(feed)
-            feed.put(None)  # wakes the thread still waiting on this feed
+    def events(self) -> AsyncIterator[VoiceEvent]:
+        """Every turn's events from this call on, typed and in order, for ``async for`` (call it in a coroutine).
+
+        Events reach the loop through ``call_soon_threadsafe``: no thread waits on behalf of the stream.
+        """
+        return self._feed.stream()
+
+
+async def _cancellable(call: Callable[[CancelToken], T]) -> T:
+    """Run ``call(token)`` on a thread; cancelling the awaiting task cancels ``token`` (the work winds down)."""
+    token = CancelToken()
+    task = asyncio.ensure_future(asyncio.to_thread(call, token))
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        token.cancel()
+        raise
 
 
 class _SpokenText:
