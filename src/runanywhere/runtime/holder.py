@@ -12,13 +12,17 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Generic, Protocol, TypeVar
 
+from ..core.bridge import await_future
 from ..core.cancel import CancelToken
 from ..core.errors import ModelNotLoadedError
 from ..core.events import EventBus, ModelLoadCompleted, ModelLoadFailed, ModelLoadStarted, ModelUnloaded
 from ..core.sdk import RunAnywhere
+from ..models.locks import FileLock
 from ..models.manager import LocalModel, ModelLibrary, ModelManager, ProgressCallback
 from .worker import EngineWorker
 
@@ -32,17 +36,37 @@ E = TypeVar("E", bound=Engine)
 
 @dataclass
 class Loaded(Generic[E]):
-    """A loaded model: its engine, the worker thread that owns it, and how to release both."""
+    """A loaded model: its engine, the worker thread that owns it, and how to let go of its pin and cleanup."""
 
     model_id: str
     engine: E
     worker: EngineWorker
-    release: Callable[[], None]
+    detach: Callable[[], None]
     local: LocalModel
     # The text behind a language model's KV cache and its exact tokens (prompt + reply), so that a next
     # prompt that extends this text reuses the reply's own tokens rather than a re-tokenisation.
     context_text: str = ""
     context_tokens: list[int] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class _Built(Generic[E]):
+    """An engine built on its new worker, not yet swapped in."""
+
+    local: LocalModel
+    engine: E
+    pin: FileLock | None
+    started: float
+
+
+def _discard(worker: EngineWorker, done: Future[_Built[E]]) -> None:
+    """Release a model whose async load was abandoned (runs when its build ends)."""
+    if not done.cancelled() and done.exception() is None:
+        built = done.result()
+        built.engine.close()
+        if built.pin is not None:
+            built.pin.release()
+    worker.close(wait=False)
 
 
 class ModelHolder(Generic[E]):
@@ -74,43 +98,98 @@ class ModelHolder(Generic[E]):
               progress: ProgressCallback | None, cancel: CancelToken | None) -> str:
         """Resolve ``model``, run ``build(local)`` on a new worker thread, and swap it in."""
         local = self._models.resolve(model, cancel=cancel, progress=progress)
-        model_id = local.id
-        self._events.emit(ModelLoadStarted(model_id=model_id, component=self.component))
-        started = time.perf_counter()
-        pin = self._models.pin(model_id) if local.entry is not None else None
-        worker = EngineWorker(f"{self.component}-{model_id}")
+        worker = EngineWorker(f"{self.component}-{local.id}")
         try:
-            engine = worker.call(build, local)
-        except BaseException as exc:
+            built = worker.call(self._build, local, build)
+        except BaseException:
             worker.close()
-            if pin is not None:
-                pin.release()
-            self._events.emit(ModelLoadFailed(model_id=model_id, component=self.component, error=str(exc)))
             raise
         with self._state_lock:
             self.unload()
-            remove_cleanup = RunAnywhere.add_cleanup(f"{self.component}:{model_id}", self.unload)
+            self._install(worker, built)
+        return self._announce(built)
 
-            def release() -> None:
-                remove_cleanup()
-                worker.call(engine.close)
-                worker.close()
-                if pin is not None:
-                    pin.release()
+    async def _aload(self, model: str | os.PathLike[str], build: Callable[[LocalModel], E], *,
+                     progress: ProgressCallback | None, cancel: CancelToken | None) -> str:
+        """Async twin of :meth:`_load`: the new model's worker resolves (pulls) and builds it."""
+        token = cancel or CancelToken()
+        worker = EngineWorker(f"{self.component}-{Path(os.fspath(model)).name}")
 
-            self._loaded = Loaded(model_id, engine, worker, release, local)
-        self._events.emit(ModelLoadCompleted(model_id=model_id, component=self.component,
-                                             load_time_ms=(time.perf_counter() - started) * 1000))
-        return model_id
+        def resolve_and_build() -> _Built[E]:
+            return self._build(self._models.resolve(model, cancel=token, progress=progress), build)
+
+        future = worker.submit(resolve_and_build)
+        try:
+            built = await await_future(future, token)
+        except BaseException:
+            future.add_done_callback(lambda done: _discard(worker, done))
+            raise
+        while True:  # release what is loaded without blocking the loop, then swap in
+            with self._state_lock:
+                if self._loaded is None:
+                    self._install(worker, built)
+                    break
+            await self.aunload()
+        return self._announce(built)
+
+    def _build(self, local: LocalModel, build: Callable[[LocalModel], E]) -> _Built[E]:
+        """On the new worker: pin the model and build its engine."""
+        self._events.emit(ModelLoadStarted(model_id=local.id, component=self.component))
+        started = time.perf_counter()
+        pin = self._models.pin(local.id) if local.entry is not None else None
+        try:
+            engine = build(local)
+        except BaseException as exc:
+            if pin is not None:
+                pin.release()
+            self._events.emit(ModelLoadFailed(model_id=local.id, component=self.component, error=str(exc)))
+            raise
+        return _Built(local, engine, pin, started)
+
+    def _install(self, worker: EngineWorker, built: _Built[E]) -> None:
+        """Make ``built`` the loaded model (state lock held, nothing loaded)."""
+        model_id, pin = built.local.id, built.pin
+        remove_cleanup = RunAnywhere.add_cleanup(f"{self.component}:{model_id}", self.unload)
+
+        def detach() -> None:
+            remove_cleanup()
+            if pin is not None:
+                pin.release()
+
+        self._loaded = Loaded(model_id, built.engine, worker, detach, built.local)
+
+    def _announce(self, built: _Built[E]) -> str:
+        self._events.emit(ModelLoadCompleted(model_id=built.local.id, component=self.component,
+                                             load_time_ms=(time.perf_counter() - built.started) * 1000))
+        return built.local.id
 
     def unload(self) -> None:
         """Release the model (waits for the work in progress to stop)."""
+        loaded = self._take()
+        if loaded is not None:
+            loaded.worker.call(loaded.engine.close)
+            loaded.worker.close()
+            self._released(loaded)
+
+    async def aunload(self) -> None:
+        """Async twin of :meth:`unload`: the engine is closed on its worker while the loop awaits."""
+        loaded = self._take()
+        if loaded is not None:
+            await await_future(loaded.worker.submit(loaded.engine.close))
+            loaded.worker.close(wait=False)
+            self._released(loaded)
+
+    def _take(self) -> Loaded[E] | None:
+        """Take the loaded model out (nothing new reaches it) and cancel its work in progress."""
         with self._state_lock:
             loaded, self._loaded = self._loaded, None
         if loaded is not None:
             loaded.worker.cancel_running()
-            loaded.release()
-            self._events.emit(ModelUnloaded(model_id=loaded.model_id, component=self.component))
+        return loaded
+
+    def _released(self, loaded: Loaded[E]) -> None:
+        loaded.detach()
+        self._events.emit(ModelUnloaded(model_id=loaded.model_id, component=self.component))
 
     def cancel(self) -> None:
         """Stop the work in progress (queued calls still run)."""
