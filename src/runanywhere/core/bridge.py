@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import contextlib
 import threading
 from collections import deque
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterator
@@ -75,10 +76,8 @@ class Channel(Generic[T]):
 
 
 def _wake(loop: asyncio.AbstractEventLoop, future: asyncio.Future[None]) -> None:
-    try:
+    with contextlib.suppress(RuntimeError):  # a closed loop: nobody is waiting any more
         loop.call_soon_threadsafe(_settle, future)
-    except RuntimeError:  # the loop is closed: nobody is waiting any more
-        pass
 
 
 def _settle(future: asyncio.Future[None]) -> None:
