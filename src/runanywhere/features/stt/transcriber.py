@@ -16,7 +16,6 @@ untested adapter is not shipped.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -28,6 +27,7 @@ from ...backends.faster_whisper import SAMPLE_RATE, WhisperEngine, is_whisper_di
 from ...core.cancel import CancelToken
 from ...core.errors import BackendNotAvailableError, InvalidInputError
 from ...core.events import STTTranscribed
+from ...core.validation import with_overrides
 from ...media.audio import AudioSource, load_audio
 from ...models.catalog import ModelCategory
 from ...models.manager import LocalModel, ProgressCallback
@@ -48,6 +48,18 @@ _NOT_HERE = {
     "whispercpp": "whisper.cpp (ggml)",
     "pywhispercpp": "whisper.cpp (ggml)",
 }
+
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """How to transcribe: ``language`` is a code such as ``"en"`` (``"en-US"`` and ``"EN"`` work too);
+    None lets a multilingual model detect it. A ``language`` argument given to a method wins."""
+
+    language: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.language is not None and (not isinstance(self.language, str) or not self.language.strip()):
+            raise InvalidInputError(f"language must be a language code such as 'en', got {self.language!r}")
 
 
 @dataclass(frozen=True)
@@ -88,6 +100,21 @@ class SpeechToText(ModelHolder[WhisperEngine]):
         same text; ``min_window_s=None`` keeps the 30 s window.
         A model already loaded here is unloaded first.
         """
+        build = self._builder(model, threads, compute_type, beam_size, min_window_s)
+        return self._load(model, build, progress=progress, cancel=cancel)
+
+    async def aload_model(
+        self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, threads: int | None = None,
+        compute_type: str = "int8", beam_size: int = 1, min_window_s: int | None = 20,
+        progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+    ) -> str:
+        """Async twin of :meth:`load_model`."""
+        build = self._builder(model, threads, compute_type, beam_size, min_window_s)
+        return await self._aload(model, build, progress=progress, cancel=cancel)
+
+    def _builder(self, model: str | os.PathLike[str], threads: int | None, compute_type: str, beam_size: int,
+                 min_window_s: int | None) -> Callable[[LocalModel], WhisperEngine]:
+        """How to build ``model``'s engine; a model of an engine this SDK cannot run is refused here."""
         engine = self._engine_name(model)
         if engine in _NOT_HERE:
             raise BackendNotAvailableError(
@@ -104,7 +131,7 @@ class SpeechToText(ModelHolder[WhisperEngine]):
             return WhisperEngine(directory, threads=threads, compute_type=compute_type, beam_size=beam_size,
                                  min_window_s=min_window_s)
 
-        return self._load(model, build, progress=progress, cancel=cancel)
+        return build
 
     def _engine_name(self, model: str | os.PathLike[str]) -> str:
         text = os.fspath(model)
@@ -123,43 +150,53 @@ class SpeechToText(ModelHolder[WhisperEngine]):
 
     # ---------------------------------------------------------- transcribing
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None, *,
-                   cancel: CancelToken | None = None) -> TranscriptionResult:
+                   options: TranscribeOptions | None = None, cancel: CancelToken | None = None) -> TranscriptionResult:
         """Transcribe a whole recording. Empty audio gives an empty result without running the model."""
-        return self._start(self._prepare(audio, sample_rate, language), cancel, deliver=False).wait()
-
-    def transcribe_stream(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
-                          *, cancel: CancelToken | None = None) -> SegmentStream:
-        """Yield :class:`Segment` objects as they are decoded (also with ``async for``)."""
-        return SegmentStream(self._start(self._prepare(audio, sample_rate, language), cancel))
+        request = self._prepare(audio, sample_rate, self._code(options, language))
+        return self._start(lambda: request, cancel, deliver=False).wait()
 
     async def atranscribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
-                          *, cancel: CancelToken | None = None) -> TranscriptionResult:
-        """Async twin of :meth:`transcribe`; cancelling the task cancels the transcription (and ``cancel``)."""
-        token = cancel or CancelToken()
-        try:
-            request = await asyncio.to_thread(self._prepare, audio, sample_rate, language)
-            stream = self._start(request, token, deliver=False)
-            async for _ in stream:
-                pass
-        except asyncio.CancelledError:
-            token.cancel()
-            raise
-        return stream.result
+                          *, options: TranscribeOptions | None = None,
+                          cancel: CancelToken | None = None) -> TranscriptionResult:
+        """Async twin of :meth:`transcribe` (the audio is decoded on the model's worker); cancelling the task
+        cancels the transcription (and ``cancel``)."""
+        code = self._code(options, language)
+        stream = self._start(lambda: self._prepare(audio, sample_rate, code), cancel, deliver=False)
+        return await stream.await_result()
+
+    def transcribe_stream(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
+                          *, options: TranscribeOptions | None = None,
+                          cancel: CancelToken | None = None) -> SegmentStream:
+        """Yield :class:`Segment` objects as they are decoded (also with ``async for``)."""
+        request = self._prepare(audio, sample_rate, self._code(options, language))
+        return SegmentStream(self._start(lambda: request, cancel))
+
+    def atranscribe_stream(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
+                           *, options: TranscribeOptions | None = None,
+                           cancel: CancelToken | None = None) -> SegmentStream:
+        """Async twin of :meth:`transcribe_stream`: use ``async for``; the audio is decoded on the model's worker."""
+        code = self._code(options, language)
+        return SegmentStream(self._start(lambda: self._prepare(audio, sample_rate, code), cancel))
 
     def create_stream(self, sample_rate: int = SAMPLE_RATE, *, language: str | None = None,
-                      partial_interval_s: float | None = 2.0, segmenter: Segmenter | None = None,
+                      options: TranscribeOptions | None = None, partial_interval_s: float | None = 2.0,
+                      segmenter: Segmenter | None = None,
                       on_update: UpdateCallback | None = None) -> TranscriptionStream:
         """Start a live session: ``accept(chunk)`` audio at ``sample_rate``, read ``partial()``, ``finish()``.
 
         See :class:`~runanywhere.features.stt.TranscriptionStream` for how
         partial and final results are decoded.
         """
-        return TranscriptionStream(self, sample_rate=sample_rate, language=self._language(language),
+        return TranscriptionStream(self, sample_rate=sample_rate, language=self._code(options, language),
                                    partial_interval_s=partial_interval_s, segmenter=segmenter, on_update=on_update)
 
     # -------------------------------------------------------------- plumbing
+    def _code(self, options: TranscribeOptions | None, language: str | None) -> str | None:
+        """The Whisper language code asked for (an argument wins over ``options``); fails early when none is loaded."""
+        overrides = {"language": language} if language is not None else {}
+        return self._language(with_overrides(options or TranscribeOptions(), overrides).language)
+
     def _prepare(self, audio: AudioSource, sample_rate: int | None, language: str | None) -> _Request:
-        language = self._language(language)  # also fails early when no model is loaded
         started = time.perf_counter()
         samples = load_audio(audio, sample_rate=sample_rate, target_rate=SAMPLE_RATE).samples
         return _Request(samples, language, time.perf_counter() - started)
@@ -169,8 +206,6 @@ class SpeechToText(ModelHolder[WhisperEngine]):
         engine = self.engine
         if language is None:
             return None
-        if not isinstance(language, str) or not language.strip():
-            raise InvalidInputError(f"language must be a language code such as 'en', got {language!r}")
         code = language.strip().lower().replace("_", "-").split("-")[0]
         if code not in engine.languages:
             if not engine.is_multilingual:
@@ -178,12 +213,13 @@ class SpeechToText(ModelHolder[WhisperEngine]):
             raise InvalidInputError(f"Whisper does not know the language {language!r}")
         return code
 
-    def _start(self, request: _Request, cancel: CancelToken | None, *,
+    def _start(self, prepare: Callable[[], _Request], cancel: CancelToken | None, *,
                deliver: bool = True) -> Stream[TranscriptionResult]:
         loaded = self._require()
         events = self._events
 
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> TranscriptionResult:
+            request = prepare()
             result = run_transcription(loaded.engine, request.samples, request.language, cancel_token, emit,
                                        prepare_s=request.prepare_s)
             events.emit(STTTranscribed(text=result.text, confidence=result.confidence,
