@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import codecs
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Literal
 
@@ -130,6 +130,11 @@ class GenerationStream(ResultStream[TokenEvent, GenerationResult]):
         for event in self:
             yield event.text
 
+    async def atext(self) -> AsyncIterator[str]:
+        """Async twin of :meth:`text`."""
+        async for event in self:
+            yield event.text
+
 
 class TextGenerator(LlamaHolder):
     """Loads one GGUF language model and generates text with it."""
@@ -168,6 +173,13 @@ class TextGenerator(LlamaHolder):
         app can do the work while it waits for the user, e.g. after changing
         the system prompt or shortening the history. Cancelling stops it.
         """
+        return self._start_prefill(messages, cancel).wait()
+
+    async def aprefill(self, messages: Sequence[Mapping[str, Any]], *, cancel: CancelToken | None = None) -> int:
+        """Async twin of :meth:`prefill`; cancelling the task stops it."""
+        return await self._start_prefill(messages, cancel).await_result()
+
+    def _start_prefill(self, messages: Sequence[Mapping[str, Any]], cancel: CancelToken | None) -> Stream[int]:
         loaded = self._require()
         token = cancel or CancelToken()
 
@@ -183,7 +195,7 @@ class TextGenerator(LlamaHolder):
             loaded.context_text, loaded.context_tokens = chat.text, tokens
             return evaluated
 
-        return loaded.worker.stream(produce, token, deliver=False).wait()
+        return loaded.worker.stream(produce, token, deliver=False)
 
     def _start(self, prompt: Prompt, options: GenerationOptions | None, cancel: CancelToken | None,
                overrides: Mapping[str, Any], grammar: Any = None,
