@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from ...core.bridge import run_in_thread
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, InvalidInputError
 from ...core.events import EventBus, VoiceTurnCompleted
@@ -178,6 +179,14 @@ class VoicePipeline:
         self.llm.generate("Hi", max_tokens=2)
         self.tts.synthesize("Hi.")
 
+    async def awarm_up(self) -> None:
+        """Async twin of :meth:`warm_up`."""
+        import numpy as np
+
+        await self.stt.atranscribe(np.zeros(1600, dtype=np.float32), 16000)
+        await self.llm.agenerate("Hi", max_tokens=2)
+        await self.tts.asynthesize("Hi.")
+
     # ------------------------------------------------------------------ turn
     def process_turn(self, audio: AudioSource, sample_rate: int | None = None, *,
                      history: Sequence[Mapping[str, Any]] = (), callbacks: VoicePipelineCallbacks | None = None,
@@ -216,16 +225,21 @@ class VoicePipeline:
 
     async def aprocess_turn(self, audio: AudioSource, sample_rate: int | None = None, *,
                             history: Sequence[Mapping[str, Any]] = (),
-                            callbacks: VoicePipelineCallbacks | None = None) -> VoiceTurnResult:
-        """Async twin of :meth:`process_turn`; cancelling the task cancels the turn."""
-        token = CancelToken()
-        task = asyncio.ensure_future(asyncio.to_thread(
-            self.process_turn, audio, sample_rate, history=history, callbacks=callbacks, cancel=token))
-        try:
-            return await asyncio.shield(task)
-        except asyncio.CancelledError:
-            token.cancel()
-            raise
+                            callbacks: VoicePipelineCallbacks | None = None, cancel: CancelToken | None = None,
+                            speech_end_at: float | None = None, vad_delay_ms: float = 0.0,
+                            accept_transcription: Callable[[str], bool] | None = None,
+                            before_tools: Callable[[], None] | None = None) -> VoiceTurnResult:
+        """Async twin of :meth:`process_turn`; cancelling the task cancels the turn.
+
+        The turn's stages run on their models' workers; the turn itself is driven from a thread of
+        its own, never one of the default executor's.
+        """
+        def turn(token: CancelToken) -> VoiceTurnResult:
+            return self.process_turn(audio, sample_rate, history=history, callbacks=callbacks, cancel=token,
+                                     speech_end_at=speech_end_at, vad_delay_ms=vad_delay_ms,
+                                     accept_transcription=accept_transcription, before_tools=before_tools)
+
+        return await run_in_thread(turn, cancel, name="voice-turn")
 
     def _turn(self, audio: AudioSource, sample_rate: int | None, history: list[Mapping[str, Any]],
               hooks: VoicePipelineCallbacks, token: CancelToken, started: float,
