@@ -49,12 +49,17 @@ class Channel(Generic[T]):
         if waiter is not None:
             _wake(*waiter)
 
+    def _take(self) -> Any:
+        """The next item, or _EMPTY; the end mark stays, so every later read ends too (lock held)."""
+        if not self._items:
+            return _EMPTY
+        return self._items[0] if self._items[0] is _CLOSED else self._items.popleft()
+
     def __iter__(self) -> Iterator[T]:
         while True:
             with self._ready:
-                while not self._items:
+                while (item := self._take()) is _EMPTY:
                     self._ready.wait()
-                item = self._items.popleft()
             if item is _CLOSED:
                 return
             yield item
@@ -63,7 +68,7 @@ class Channel(Generic[T]):
         loop = asyncio.get_running_loop()
         while True:
             with self._ready:
-                item = self._items.popleft() if self._items else _EMPTY
+                item = self._take()
                 if item is _EMPTY:
                     woken: asyncio.Future[None] = loop.create_future()
                     self._waiter = (loop, woken)
