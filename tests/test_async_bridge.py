@@ -175,9 +175,10 @@ def test_apull_downloads_and_cancelling_the_task_stops_the_download(make_library
 
     async def scenario() -> object:
         local = await library.apull("quick")
-        task = asyncio.create_task(library.apull("stalled", cancel=token))
-        while not server.gets("/s.gguf"):  # the download has started (the server is stalling it)
-            await asyncio.sleep(0.01)
+        loop, downloading = asyncio.get_running_loop(), asyncio.Event()
+        task = asyncio.create_task(library.apull("stalled", cancel=token,
+                                                 progress=lambda *_: loop.call_soon_threadsafe(downloading.set)))
+        await downloading.wait()  # bytes arrive (then the server stalls)
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
