@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import threading
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -22,16 +23,13 @@ from runanywhere import (
     GenerationCompleted,
     GenerationResult,
     GenerationStream,
-    ModelLibrary,
     ModelLoadCompleted,
     ModelNotLoadedError,
     ModelUnloaded,
-    SDKConfig,
     SDKEvent,
     TextGenerator,
 )
 from runanywhere.core.bridge import Channel, run_in_thread
-from runanywhere.models.catalog import Catalog
 
 from .conftest import LibraryFactory, blob, model_entry
 from .fileserver import FileServer
@@ -43,9 +41,8 @@ ONE = 1  # llama.cpp thread: on a machine shared with other work, a tiny model d
 
 
 @pytest.fixture
-def generator(tmp_path: Path, bus: EventBus):
-    gen = TextGenerator(ModelLibrary(SDKConfig(home=tmp_path / "home", offline=True), catalog=Catalog(), events=bus),
-                        events=bus)
+def generator(make_library: LibraryFactory, bus: EventBus) -> Iterator[TextGenerator]:
+    gen = TextGenerator(make_library(offline=True), events=bus)
     yield gen
     gen.unload()
 
@@ -148,10 +145,9 @@ def test_aload_replaces_the_loaded_model(generator: TextGenerator, tiny_llm: Pat
     assert changes == [("ModelLoadCompleted", "tiny"), ("ModelUnloaded", "tiny"), ("ModelLoadCompleted", "other")]
 
 
-def test_async_embeddings_match_blocking_ones(tmp_path: Path, bus: EventBus):
+def test_async_embeddings_match_blocking_ones(tmp_path: Path, make_library: LibraryFactory, bus: EventBus):
     model = write_tiny_llm(tmp_path / "embed.gguf", pooling="mean")
-    embedder = EmbeddingGenerator(ModelLibrary(SDKConfig(home=tmp_path / "home", offline=True), catalog=Catalog(),
-                                               events=bus), events=bus)
+    embedder = EmbeddingGenerator(make_library(offline=True), events=bus)
 
     async def scenario() -> tuple[object, object]:
         await embedder.aload_model(model, n_threads=ONE)

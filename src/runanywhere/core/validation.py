@@ -12,25 +12,26 @@ import numbers
 from collections.abc import Mapping
 from typing import Any, TypeVar
 
-from .errors import InvalidInputError
+from .errors import InvalidInputError, SDKError
 
 Options = TypeVar("Options")
 
 
-def positive_number(name: str, value: Any, *, allow_zero: bool = False) -> float:
+def positive_number(name: str, value: Any, *, allow_zero: bool = False,
+                    error: type[SDKError] = InvalidInputError) -> float:
     """``value`` as a float when it is a finite real number above zero (or zero, with ``allow_zero``)."""
     if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
             or value < 0 or (value == 0 and not allow_zero)):
         wanted = "a finite number of at least 0" if allow_zero else "a positive finite number"
-        raise InvalidInputError(f"{name} must be {wanted}, got {value!r}")
+        raise error(f"{name} must be {wanted}, got {value!r}")
     return float(value)
 
 
-def positive_int(name: str, value: Any, *, allow_zero: bool = False) -> int:
+def positive_int(name: str, value: Any, *, allow_zero: bool = False, error: type[SDKError] = InvalidInputError) -> int:
     """``value`` when it is a whole number above zero (or zero, with ``allow_zero``)."""
     if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < (0 if allow_zero else 1):
         wanted = "a whole number of at least 0" if allow_zero else "a positive whole number"
-        raise InvalidInputError(f"{name} must be {wanted}, got {value!r}")
+        raise error(f"{name} must be {wanted}, got {value!r}")
     return int(value)
 
 

@@ -27,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from ...backends.faster_whisper import SAMPLE_RATE
 from ...core.cancel import CancelToken
-from ...core.errors import InvalidInputError, InvalidStateError, ModelNotLoadedError
+from ...core.errors import InvalidStateError, ModelNotLoadedError
 from ...core.events import STTTranscribed
 from ...core.logging import SDKLogger
+from ...core.validation import positive_number
 from ...media.audio import check_rate, to_mono_float32
 from ...runtime.worker import Stream
 from .results import Segment, TranscriptionResult, run_transcription, summarise
@@ -78,8 +79,8 @@ class TranscriptionStream:
     def __init__(self, owner: SpeechToText, *, sample_rate: int, language: str | None,
                  partial_interval_s: float | None, segmenter: Segmenter | None,
                  on_update: UpdateCallback | None) -> None:
-        if partial_interval_s is not None and not partial_interval_s > 0:
-            raise InvalidInputError(f"partial_interval_s must be positive or None, got {partial_interval_s!r}")
+        if partial_interval_s is not None:
+            positive_number("partial_interval_s", partial_interval_s)
         self._owner = owner
         self._loaded = owner._require()
         self._rate = check_rate(sample_rate)
