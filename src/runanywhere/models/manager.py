@@ -30,6 +30,7 @@ from ..core.errors import (
     ChecksumMismatchError,
     DownloadError,
     InsufficientStorageError,
+    InvalidInputError,
     ModelNotFoundError,
     NetworkError,
     OfflineModeError,
@@ -225,6 +226,8 @@ class ModelLibrary:
     def resolve(self, model: str | os.PathLike[str], *, cancel: CancelToken | None = None,
                 progress: ProgressCallback | None = None) -> LocalModel:
         """Local files for a catalog id (pulled on first use) or a path to a model file/dir."""
+        if not isinstance(model, str | os.PathLike):
+            raise InvalidInputError(f"a model is a catalog id or a path, got {type(model).__name__}")
         text = os.fspath(model)
         if text in self.catalog:
             return self.pull(text, cancel=cancel, progress=progress)

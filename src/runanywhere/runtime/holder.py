@@ -113,7 +113,7 @@ class ModelHolder(Generic[E]):
                      progress: ProgressCallback | None, cancel: CancelToken | None) -> str:
         """Async twin of :meth:`_load`: the new model's worker resolves (pulls) and builds it."""
         token = cancel or CancelToken()
-        worker = EngineWorker(f"{self.component}-{Path(os.fspath(model)).name}")
+        worker = EngineWorker(f"{self.component}-{Path(str(model)).name}")
 
         def resolve_and_build() -> _Built[E]:
             return self._build(self._models.resolve(model, cancel=token, progress=progress), build)
