@@ -189,6 +189,33 @@ def test_apull_downloads_and_cancelling_the_task_stops_the_download(make_library
     assert library.store.get("stalled") is None
 
 
+def test_cancelling_aload_model_stops_the_download_and_its_worker(make_library: LibraryFactory, bus: EventBus,
+                                                                  server: FileServer, tiny_llm: Path):
+    data = tiny_llm.read_bytes()
+    library = make_library()
+    library.register(model_entry("slow-llm", {"slow.gguf": (server.add("/slow.gguf", data, stall_after=1000), data)}))
+    generator = TextGenerator(library, events=bus)
+
+    async def scenario() -> None:
+        loop, downloading = asyncio.get_running_loop(), asyncio.Event()
+        task = asyncio.create_task(generator.aload_model(
+            "slow-llm", n_threads=ONE, progress=lambda *_: loop.call_soon_threadsafe(downloading.set)))
+        await downloading.wait()
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(asyncio.wait_for(scenario(), GUARD_S))
+    finally:
+        server.behaviour["/slow.gguf"].release.set()
+    assert not generator.is_loaded and library.store.get("slow-llm") is None
+    workers = [t for t in threading.enumerate() if t.name.startswith("runanywhere-llm-slow-llm")]
+    for thread in workers:
+        thread.join(GUARD_S)
+    assert not any(t.is_alive() for t in workers)
+
+
 def test_channel_hands_items_to_a_blocking_or_an_async_reader():
     blocking: Channel[int] = Channel()
     for i in range(3):
