@@ -1,39 +1,40 @@
 """All speech benchmarks in one run: STT (SDK vs raw faster-whisper), TTS (SDK vs raw piper, streaming vs
 batch time to first audio) and VAD (cost per 32 ms chunk, SDK vs raw sherpa-onnx).
 
-Runs ``bench/speech_stt.py``, ``speech_tts.py`` and ``speech_vad.py`` one after the other in this process
-and gathers their results (``bench/results/stt.json``, ``tts.json``, ``vad.json``) into
-``bench/results/speech.json``. Run: ``.venv/bin/python bench/speech.py`` (a few minutes on 2 cores).
+Runs ``bench/speech_stt.py``, ``speech_tts.py`` and ``speech_vad.py`` one after the other, each in a process
+of its own (one engine's threads never slow another's figures), and gathers their results
+(``stt.json``, ``tts.json``, ``vad.json``) into ``speech.json`` in the results directory.
+Run: ``.venv/bin/python bench/speech.py`` (a few minutes on 2 cores; ``--smoke``: seconds).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import subprocess
 import sys
-import time
 from pathlib import Path
 
+from common import header, parse_args, write_report
+
 HERE = Path(__file__).resolve().parent
-RESULTS = HERE / "results"
+PARTS = ("stt", "tts", "vad")
 
 
-def run(name: str) -> dict:
-    spec = importlib.util.spec_from_file_location(name, HERE / f"{name}.py")
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    print(f"== {name}", flush=True)
-    module.main()
-    return json.loads((RESULTS / f"{name.removeprefix('speech_')}.json").read_text())
+def run(part: str, smoke: bool, results: Path) -> dict[str, object]:
+    """Run ``speech_<part>.py`` in a child process; its report, or SystemExit when it failed."""
+    print(f"== speech_{part}", flush=True)
+    command = [sys.executable, str(HERE / f"speech_{part}.py"), "--results", str(results)]
+    done = subprocess.run(command + (["--smoke"] if smoke else []), check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"bench/speech_{part}.py failed with exit code {done.returncode}")
+    report: dict[str, object] = json.loads((results / f"{part}.json").read_text())
+    return report
 
 
 def main() -> None:
-    sys.argv = sys.argv[:1]
-    report = {"bench": "speech", "date": time.strftime("%Y-%m-%d %H:%M:%S"),
-              **{part: run(f"speech_{part}") for part in ("stt", "tts", "vad")}}
-    (RESULTS / "speech.json").write_text(json.dumps(report, indent=1))
-    print(f"wrote {RESULTS / 'speech.json'}")
+    args = parse_args("every speech benchmark (STT, TTS, VAD), each in its own process")
+    report = {**header("speech", args.smoke), **{part: run(part, args.smoke, args.results) for part in PARTS}}
+    write_report(args.results, "speech", report)
 
 
 if __name__ == "__main__":

@@ -19,42 +19,32 @@ every timing):
   and how much the two transcripts differ on the recorded clips.
 
 Results go to ``bench/results/stt.json``.
-Run: ``.venv/bin/python bench/speech_stt.py`` (about 2 minutes on 2 cores).
+Run: ``.venv/bin/python bench/speech_stt.py`` (about 2 minutes on 2 cores; ``--smoke``: 5 s clips, tiny.en only,
+one repeat, two commands: seconds).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
-import platform
 import statistics
-import sys
-import tempfile
 import time
-from pathlib import Path
+from dataclasses import dataclass
 from typing import Any
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))  # for the tests' WER helper and reference texts
+import faster_whisper  # the raw baseline
+import numpy as np
+from common import header, moonshine_asset, parse_args, scratch_library, write_report
+from tests.test_stt import BECKETT, TWO_CITIES
+from tests.wer import wer
 
-import faster_whisper  # noqa: E402  (the raw baseline)
-import numpy as np  # noqa: E402
-from tests.test_stt import BECKETT, TWO_CITIES  # noqa: E402
-from tests.wer import wer  # noqa: E402
+from runanywhere import EventBus
+from runanywhere.core.capabilities import physical_cores
+from runanywhere.features.stt import SpeechToText
+from runanywhere.features.tts import TextToSpeech
+from runanywhere.media.audio import load_audio, resample
+from runanywhere.models.manager import ModelLibrary
 
-from runanywhere import EventBus, SDKConfig  # noqa: E402
-from runanywhere.core.capabilities import physical_cores  # noqa: E402
-from runanywhere.features.stt import SpeechToText  # noqa: E402
-from runanywhere.features.tts import TextToSpeech  # noqa: E402
-from runanywhere.media.audio import load_audio, resample  # noqa: E402
-from runanywhere.models.manager import ModelLibrary  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
-ASSETS = Path(next(iter(importlib.util.find_spec("moonshine_voice").submodule_search_locations))) / "assets"
 REFERENCES = {"beckett.wav": BECKETT, "two_cities.wav": TWO_CITIES}
-REPEATS = 5
-CHOICE_REPEATS = 3
 COMMANDS = [
     "What is the capital of France?", "How many legs does a spider have?", "What color is the sky?",
     "Who wrote Romeo and Juliet?", "What is two plus two?", "Name a fruit that is yellow.",
@@ -86,7 +76,26 @@ def sdk_rtf(stt: SpeechToText, samples: np.ndarray) -> tuple[float, float]:
     return (time.perf_counter() - started) / result.audio_duration_s, result.real_time_factor
 
 
-def overhead(library: ModelLibrary, samples: np.ndarray, threads: int) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Plan:
+    """How much to measure: the full run, or the smoke run that only proves the bench works."""
+
+    repeats: int
+    choice_repeats: int
+    models: tuple[str, ...]
+    beams: tuple[int, ...]
+    audio_s: float | None  # None: the whole recordings
+    commands: int
+    clips_per_length: int
+
+
+FULL = Plan(repeats=5, choice_repeats=3, models=("faster-whisper-tiny.en", "faster-whisper-base"), beams=(1, 5),
+            audio_s=None, commands=len(COMMANDS), clips_per_length=4)
+SMOKE = Plan(repeats=1, choice_repeats=1, models=("faster-whisper-tiny.en",), beams=(1,), audio_s=5.0, commands=2,
+             clips_per_length=1)
+
+
+def overhead(library: ModelLibrary, samples: np.ndarray, threads: int, plan: Plan) -> dict[str, Any]:
     local = library.pull("faster-whisper-tiny.en")
     raw = faster_whisper.WhisperModel(str(local.path), device="cpu", compute_type="int8", cpu_threads=threads,
                                       num_workers=1)
@@ -95,7 +104,7 @@ def overhead(library: ModelLibrary, samples: np.ndarray, threads: int) -> dict[s
     raw_rtf(raw, samples)
     sdk_rtf(stt, samples)  # warm-ups
     raws, sdks, reported = [], [], []
-    for i in range(REPEATS):
+    for i in range(plan.repeats):
         raws.append(raw_rtf(raw, samples))
         sdk, own = sdk_rtf(stt, samples)
         sdks.append(sdk)
@@ -103,17 +112,17 @@ def overhead(library: ModelLibrary, samples: np.ndarray, threads: int) -> dict[s
         print(f"  rep {i}: RTF raw {raws[-1]:.4f} sdk {sdks[-1]:.4f}", flush=True)
     stt.unload()
     out = {"model": "faster-whisper-tiny.en", "audio": "two_cities.wav", "audio_s": len(samples) / 16000,
-           "threads": threads, "compute_type": "int8", "beam_size": 1, "repeats": REPEATS,
+           "threads": threads, "compute_type": "int8", "beam_size": 1, "repeats": plan.repeats,
            "raw_rtf": statistics.median(raws), "sdk_rtf": statistics.median(sdks),
            "sdk_reported_rtf": statistics.median(reported)}
     out["speed_ratio"] = out["raw_rtf"] / out["sdk_rtf"]
     return out
 
 
-def choices(library: ModelLibrary, audio: dict[str, np.ndarray], threads: int) -> list[dict[str, Any]]:
+def choices(library: ModelLibrary, audio: dict[str, np.ndarray], threads: int, plan: Plan) -> list[dict[str, Any]]:
     rows = []
-    for model in ("faster-whisper-tiny.en", "faster-whisper-base"):
-        configs = sorted({(beam, t) for beam in (1, 5) for t in (1, threads)})
+    for model in plan.models:
+        configs = sorted({(beam, t) for beam in plan.beams for t in (1, threads)})
         holders = {}
         for beam, t in configs:
             holders[beam, t] = SpeechToText(library, events=EventBus())
@@ -121,7 +130,7 @@ def choices(library: ModelLibrary, audio: dict[str, np.ndarray], threads: int) -
         for name, samples in audio.items():
             times: dict[tuple[int, int], list[float]] = {c: [] for c in configs}
             texts = {}
-            for _ in range(CHOICE_REPEATS):
+            for _ in range(plan.choice_repeats):
                 for config, holder in holders.items():
                     result = holder.transcribe(samples, 16000, "en")
                     times[config].append(result.real_time_factor)
@@ -137,7 +146,7 @@ def choices(library: ModelLibrary, audio: dict[str, np.ndarray], threads: int) -
     return rows
 
 
-def short_commands(library: ModelLibrary, audio: dict[str, np.ndarray], threads: int) -> dict[str, Any]:
+def short_commands(library: ModelLibrary, audio: dict[str, np.ndarray], threads: int, plan: Plan) -> dict[str, Any]:
     """The shortened encoder window (the SDK's default) vs faster-whisper's 30 s window on short audio."""
     local = library.pull("faster-whisper-tiny.en")
     raw = faster_whisper.WhisperModel(str(local.path), device="cpu", compute_type="int8", cpu_threads=threads,
@@ -148,14 +157,15 @@ def short_commands(library: ModelLibrary, audio: dict[str, np.ndarray], threads:
     tts.load_voice("piper-en_US-joe-medium")
     pad = np.zeros(3200, np.float32)
     clips: list[tuple[str | None, np.ndarray]] = []
-    for text in COMMANDS:
+    for text in COMMANDS[: plan.commands]:
         speech = tts.synthesize(text)
         clips.append((text, np.concatenate([pad, resample(speech.audio_data, speech.sample_rate, 16000), pad])))
     tts.unload()
     for samples in audio.values():
         for seconds in (3, 5, 8):
             step = seconds * 16000
-            clips += [(None, samples[at:at + step]) for at in range(0, len(samples) - step, 2 * step)][:4]
+            clips += [(None, samples[at:at + step]) for at in range(0, len(samples) - step, 2 * step)][
+                : plan.clips_per_length]
 
     def timed(run: Any) -> tuple[float, str]:
         started = time.perf_counter()
@@ -178,7 +188,7 @@ def short_commands(library: ModelLibrary, audio: dict[str, np.ndarray], threads:
         spoken["sdk_wer"].append(wer(reference, sdk_text))
         spoken["raw_wer"].append(wer(reference, raw_text))
     stt.unload()
-    out = {"commands": len(COMMANDS), "median_sdk_ms": statistics.median(spoken["sdk_ms"]),
+    out = {"commands": plan.commands, "median_sdk_ms": statistics.median(spoken["sdk_ms"]),
            "median_raw_ms": statistics.median(spoken["raw_ms"]),
            "mean_wer_sdk": statistics.mean(spoken["sdk_wer"]), "mean_wer_raw": statistics.mean(spoken["raw_wer"]),
            "recorded_clips": len(recorded), "recorded_mean_wer_sdk_vs_raw": statistics.mean(recorded)}
@@ -187,27 +197,25 @@ def short_commands(library: ModelLibrary, audio: dict[str, np.ndarray], threads:
 
 
 def main() -> None:
+    args = parse_args("STT real-time factor, SDK vs raw faster-whisper; beams, threads and short commands")
+    plan = SMOKE if args.smoke else FULL
     threads = physical_cores()
-    library = ModelLibrary(SDKConfig(home=Path(tempfile.mkdtemp(prefix="bench-store-")), offline=True),
-                           events=EventBus())
-    audio = {name: load_audio(ASSETS / name, target_rate=16000).samples for name in REFERENCES}
+    library = scratch_library()
+    audio = {name: load_audio(moonshine_asset(name), target_rate=16000).samples for name in REFERENCES}
+    if plan.audio_s is not None:
+        audio = {name: samples[: int(plan.audio_s * 16000)] for name, samples in audio.items()}
     print(f"== overhead: STT vs raw faster-whisper, {threads} threads", flush=True)
     report: dict[str, Any] = {
-        "bench": "stt", "date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(),
-        "physical_cores": threads, "faster_whisper": faster_whisper.__version__,
-        "load_average_before": os.getloadavg()[0],
-        "overhead": overhead(library, audio["two_cities.wav"], threads),
+        **header("stt", args.smoke), "physical_cores": threads, "faster_whisper": faster_whisper.__version__,
+        "overhead": overhead(library, audio["two_cities.wav"], threads, plan),
     }
     print(json.dumps(report["overhead"], indent=1), flush=True)
     print("== defaults: beam and threads", flush=True)
-    report["defaults"] = choices(library, audio, threads)
+    report["defaults"] = choices(library, audio, threads, plan)
     print("== short commands: shortened encoder window vs 30 s", flush=True)
-    report["short_commands"] = short_commands(library, audio, threads)
+    report["short_commands"] = short_commands(library, audio, threads, plan)
     print(json.dumps(report["short_commands"], indent=1), flush=True)
-    report["load_average_after"] = os.getloadavg()[0]  # other work on the machine skews absolute numbers
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "stt.json").write_text(json.dumps(report, indent=1))
-    print(f"wrote {RESULTS / 'stt.json'}")
+    write_report(args.results, "stt", report)
 
 
 if __name__ == "__main__":

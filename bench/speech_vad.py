@@ -20,41 +20,32 @@ Both wall-clock and CPU time (``time.process_time``) are reported: on a busy
 machine the CPU time is the steadier measure of the work. Runs alternate,
 each repeated; medians are reported. Results go to
 ``bench/results/vad.json``. Run: ``.venv/bin/python bench/speech_vad.py``
-(about 30 s on 2 cores).
+(about 30 s on 2 cores; ``--smoke``: the first 5 s once).
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import platform
 import statistics
-import tempfile
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import sherpa_onnx
 import soundfile
 import soxr
+from common import header, moonshine_asset, parse_args, scratch_library, write_report
 
-from runanywhere import EventBus, SDKConfig
+from runanywhere import EventBus
 from runanywhere.backends.sherpa_vad import SAMPLE_RATE, WINDOW_SIZE
 from runanywhere.features.vad import VoiceActivityDetector
-from runanywhere.models.manager import ModelLibrary
 
-ROOT = Path(__file__).resolve().parents[1]
-RESULTS = ROOT / "bench" / "results"
 REPEATS = 5
 
 
 def _speech() -> np.ndarray:
-    spec = importlib.util.find_spec("moonshine_voice")  # located, not imported (it needs more packages)
-    assert spec is not None and spec.submodule_search_locations, "moonshine-voice is not installed"
-    path = Path(next(iter(spec.submodule_search_locations))) / "assets" / "two_cities.wav"
-    samples, rate = soundfile.read(path, dtype="float32")
+    samples, rate = soundfile.read(moonshine_asset("two_cities.wav"), dtype="float32")
     return np.asarray(soxr.resample(samples, rate, SAMPLE_RATE, quality="HQ"), dtype=np.float32)
 
 
@@ -109,12 +100,12 @@ def _sdk(chunks: list[np.ndarray], vad: VoiceActivityDetector, rate: int) -> Tim
 
 
 def main() -> None:
-    store = ModelLibrary(SDKConfig(home=Path(tempfile.mkdtemp(prefix="bench-store-")), offline=True),
-                         events=EventBus())
-    vad = VoiceActivityDetector(store, events=EventBus())
+    args = parse_args("VAD cost per 32 ms chunk, SDK vs raw sherpa-onnx")
+    repeats = 1 if args.smoke else REPEATS
+    vad = VoiceActivityDetector(scratch_library(), events=EventBus())
     vad.load_model("silero-vad-v6")
     vad.on_speech_activity(lambda _change: None)  # a subscriber, as in real use
-    speech = _speech()
+    speech = _speech()[: 5 * SAMPLE_RATE] if args.smoke else _speech()
     usable = len(speech) - len(speech) % WINDOW_SIZE
     chunks = [speech[i:i + WINDOW_SIZE] for i in range(0, usable, WINDOW_SIZE)]
     lists = [chunk.tolist() for chunk in chunks]
@@ -131,7 +122,7 @@ def main() -> None:
     walls: dict[str, list[float]] = {name: [] for name in runs}
     cpus: dict[str, list[float]] = {name: [] for name in runs}
     segments: dict[str, int] = {}
-    for _ in range(REPEATS):
+    for _ in range(repeats):
         for name, run in runs.items():
             wall, cpu, count = run()
             walls[name].append(wall)
@@ -145,10 +136,10 @@ def main() -> None:
     vad.unload()
 
     report = {
-        "bench": "vad", "date": time.strftime("%Y-%m-%d %H:%M:%S"), "machine": platform.platform(),
+        **header("vad", args.smoke),
         "sherpa_onnx": sherpa_onnx.__version__, "model": "silero-vad-v6", "audio": "two_cities.wav",
         "audio_s": round(usable / SAMPLE_RATE, 2), "chunk_ms": WINDOW_SIZE / SAMPLE_RATE * 1000,
-        "chunks": len(chunks), "repeats": REPEATS,
+        "chunks": len(chunks), "repeats": repeats,
         "per_chunk_us": {name: round(us, 1) for name, us in per_chunk_us.items()},
         "per_chunk_cpu_us": {name: round(us, 1) for name, us in cpu_us.items()},
         "ratio_sdk_16k_over_raw_numpy": round(per_chunk_us["sdk_16k"] / per_chunk_us["raw_numpy"], 3),
@@ -161,9 +152,7 @@ def main() -> None:
         "detect_whole_file_ms": round(detect_ms, 1),
     }
     print(json.dumps(report, indent=1))
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    (RESULTS / "vad.json").write_text(json.dumps(report, indent=1) + "\n")
-    print(f"wrote {RESULTS / 'vad.json'}")
+    write_report(args.results, "vad", report)
 
 
 if __name__ == "__main__":

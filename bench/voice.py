@@ -17,14 +17,15 @@ followed by silence. Five configurations, in one run on the default models:
 * ``pipeline_no_prefix_reuse``: the LLM cache is cleared before every turn.
 
 Writes ``bench/results/voice.json`` and ``voice.png``.
-Run: ``.venv/bin/python bench/voice.py [vad_min_silence_s]`` (default 0.35, the CLI's).
+Run: ``.venv/bin/python bench/voice.py [vad_min_silence_s]`` (default 0.35, the CLI's; ``--smoke``: one turn
+per configuration).
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import statistics
-import sys
 import tempfile
 import threading
 import time
@@ -33,19 +34,16 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from common import header, parse_args, write_report
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "src"))
+from runanywhere import EventBus, SDKConfig, TextGenerator
+from runanywhere.features.stt import SpeechToText
+from runanywhere.features.tts import AudioChunk, TextToSpeech
+from runanywhere.features.vad import VoiceActivityDetector
+from runanywhere.features.voice import VoiceAgent, VoiceAgentOptions, VoicePipeline, VoicePipelineOptions
+from runanywhere.media.audio import resample
+from runanywhere.models.manager import ModelLibrary
 
-from runanywhere import EventBus, SDKConfig, TextGenerator  # noqa: E402
-from runanywhere.features.stt import SpeechToText  # noqa: E402
-from runanywhere.features.tts import AudioChunk, TextToSpeech  # noqa: E402
-from runanywhere.features.vad import VoiceActivityDetector  # noqa: E402
-from runanywhere.features.voice import VoiceAgent, VoiceAgentOptions, VoicePipeline, VoicePipelineOptions  # noqa: E402  # noqa: E402
-from runanywhere.media.audio import resample  # noqa: E402
-from runanywhere.models.manager import ModelLibrary  # noqa: E402
-
-RESULTS = ROOT / "bench" / "results"
 RATE = 16000
 QUESTIONS = [
     "What is the capital of France?", "How many legs does a spider have?", "What color is the sky?",
@@ -78,7 +76,7 @@ def spoken_turns(tts: TextToSpeech) -> list[np.ndarray]:
 
 
 def run_agent(name: str, pipeline: VoicePipeline, vad: VoiceActivityDetector, audio: list[np.ndarray],
-              early_start_s: float | None) -> dict[str, Any]:
+              early_start_s: float | None, turns_wanted: int) -> dict[str, Any]:
     """A real-time session: each question, then silence until the reply has been heard in full."""
     agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(barge_in=False, early_start_s=early_start_s))
     chunk = 512
@@ -93,7 +91,7 @@ def run_agent(name: str, pipeline: VoicePipeline, vad: VoiceActivityDetector, au
             reply_done.set()
 
     def microphone() -> Iterator[np.ndarray]:
-        for turn in range(TURNS):
+        for turn in range(turns_wanted):
             clip = audio[turn % len(audio)]
             last = int(np.flatnonzero(np.abs(clip) > 0.01)[-1])
             reply_done.clear()
@@ -107,7 +105,7 @@ def run_agent(name: str, pipeline: VoicePipeline, vad: VoiceActivityDetector, au
             yield np.zeros(int(0.5 * RATE), np.float32)  # the reply is "heard" (the sink does not block)
 
     turns = agent.run(microphone(), speaker)
-    assert len(turns) == TURNS, f"{len(turns)} turns recorded of {TURNS}"
+    assert len(turns) == turns_wanted, f"{len(turns)} turns recorded of {turns_wanted}"
     rows = []
     for turn, result in enumerate(turns):
         m = result.metrics
@@ -136,10 +134,10 @@ def summarise(name: str, rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def run_config(name: str, pipeline: VoicePipeline, vad: VoiceActivityDetector, audio: list[np.ndarray],
-               reset_cache: bool) -> dict[str, Any]:
+               reset_cache: bool, turns_wanted: int) -> dict[str, Any]:
     history: list[dict[str, str]] = []
     rows = []
-    for turn in range(TURNS):
+    for turn in range(turns_wanted):
         session = vad.create_session(sample_rate=RATE)
         clip = audio[turn % len(audio)]
         segment, fed = None, 0
@@ -198,29 +196,31 @@ def chart(results: list[dict[str, Any]], path: Path) -> None:
 
 
 def main() -> None:
-    min_silence_s = float(sys.argv[1]) if len(sys.argv) > 1 else 0.35
+    parser = argparse.ArgumentParser(description="voice latency: speech end to first reply audio, per stage")
+    parser.add_argument("min_silence_s", nargs="?", type=float, default=0.35, help="the VAD's end-of-turn silence")
+    args = parse_args(parser.description or "", parser)
+    min_silence_s, turns = args.min_silence_s, 1 if args.smoke else TURNS
     with tempfile.TemporaryDirectory(prefix="bench-voice-") as home:
         stt, llm, tts, vad = load(Path(home), min_silence_s)
         audio = spoken_turns(tts)
         options = VoicePipelineOptions(temperature=0.0, max_tokens=40)
         product = VoicePipeline(stt=stt, llm=llm, tts=tts, options=options, events=EventBus())
         product.warm_up()
-        results = [run_agent("agent", product, vad, audio, VoiceAgentOptions().early_start_s),
-                   run_agent("agent_no_early_start", product, vad, audio, None)]
+        results = [run_agent("agent", product, vad, audio, VoiceAgentOptions().early_start_s, turns),
+                   run_agent("agent_no_early_start", product, vad, audio, None, turns)]
         for name, stream_tts, reset in (("pipeline", True, False), ("pipeline_no_streaming_tts", False, False),
                                         ("pipeline_no_prefix_reuse", True, True)):
             pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, events=EventBus(), options=VoicePipelineOptions(
                 **{**options.__dict__, "stream_tts": stream_tts}))
             pipeline.warm_up()
-            results.append(run_config(name, pipeline, vad, audio, reset))
+            results.append(run_config(name, pipeline, vad, audio, reset, turns))
         for engine in (stt, llm, tts, vad):
             engine.unload()
-    RESULTS.mkdir(parents=True, exist_ok=True)
-    report = {"bench": "voice", "date": time.strftime("%Y-%m-%d %H:%M:%S"), "vad_min_silence_s": min_silence_s,
+    report = {**header("voice", args.smoke), "vad_min_silence_s": min_silence_s,
               "models": ["faster-whisper-tiny.en", "smollm2-135m-instruct-q4_1", "piper-en_US-joe-medium",
                          "silero-vad-v6"], "configs": results}
-    (RESULTS / "voice.json").write_text(json.dumps(report, indent=1))
-    chart(results, RESULTS / "voice.png")
+    write_report(args.results, "voice", report)
+    chart(results, args.results / "voice.png")
     for r in results:
         audible = (f" (from the last audible sample: p50 {r['p50_audible_end_to_first_audio_ms']:.0f}, "
                    f"p95 {r['p95_audible_end_to_first_audio_ms']:.0f})" if "p50_audible_end_to_first_audio_ms" in r

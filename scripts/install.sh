@@ -142,7 +142,10 @@ else
   end
 
   begin "venv: smoke test of the engines"
-  "$build_dir/bin/python" -c 'import llama_cpp, faster_whisper, sherpa_onnx, piper, gguf, numpy, httpx, rich, jsonschema, soundfile, soxr, onnxruntime'
+  # The engines come from the engine table (runanywhere/core/engines.py), the other imports are the SDK's own needs.
+  PYTHONPATH="$root/src" "$build_dir/bin/python" -c 'import importlib, gguf, numpy, httpx, rich, jsonschema, soundfile, soxr
+from runanywhere.core.engines import installable_modules
+for module in installable_modules(): importlib.import_module(module)'
   end
 
   # Published: stamp last, then an atomic rename of a symlink onto venvs/<hash>.

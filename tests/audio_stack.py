@@ -175,10 +175,10 @@ class VirtualAudioStack:
     def _probe(self, timeout_s: float) -> None:
         """Record through PortAudio until samples arrive: proves sounddevice, ALSA, the plugin and the daemon."""
         from runanywhere.core.errors import BackendNotAvailableError
-        from runanywhere.media.capture import _sounddevice
+        from runanywhere.media.devices import sounddevice
 
         try:
-            sd: Any = _sounddevice()
+            sd: Any = sounddevice()
         except BackendNotAvailableError as exc:
             raise AudioStackUnavailable(str(exc)) from exc
         names = [str(d["name"]) for d in sd.query_devices()]

@@ -16,7 +16,7 @@ import runanywhere
 # Classes whose methods all return at once: value types, configuration, logging and event plumbing.
 VALUE_OR_PLUMBING = {
     "Audio", "Capabilities", "Catalog", "GenerationOptions", "ModelEntry", "SDKConfig", "SDKLogger", "StoredModel",
-    "ToolCall", "ToolDefinition", "ToolResult",
+    "ToolCall", "ToolDefinition", "ToolResult", "GenerationRequest", "LocalModel",
     "EventBus",  # emit/on/off are synchronous by design; async consumers use `async for ev in bus.stream()`
 }
 
@@ -24,9 +24,11 @@ NO_TWIN = {
     # Non-blocking control: they set a flag or cancel a token and return.
     "CancelToken": {"cancel", "child", "on_cancel", "raise_if_cancelled",
                     "wait"},  # a thread-side sleep; async code awaits the task that the token cancels
-    "GenerationStream": {"cancel"}, "SegmentStream": {"cancel"}, "SynthesisStream": {"cancel"},
+    "GenerationStream": {"cancel", "wait"},  # wait's twin is aresult(), which every result stream has
+    "SegmentStream": {"cancel"}, "SynthesisStream": {"cancel"},
     "EmbeddingGenerator": {"cancel", "cosine_similarity"},  # cosine_similarity: one dot product
-    "TextGenerator": {"cancel"}, "TextToSpeech": {"cancel"}, "VoicePipeline": {"cancel"}, "VoiceAgent": {"stop"},
+    "TextGenerator": {"cancel", "start"},  # start returns its stream at once (read it with `async for`)
+    "TextToSpeech": {"cancel"}, "VoicePipeline": {"cancel"}, "VoiceAgent": {"stop"},
     "SpeechToText": {"cancel", "create_stream"},  # create_stream only sets up a session
     # A live transcription session: accept() queues the decoding on the worker and returns; partial() reads text.
     "TranscriptionStream": {"accept", "close", "partial"},
@@ -42,11 +44,12 @@ NO_TWIN = {
     "StructuredOutputGenerator": {"extract_json", "validate"},  # parsing and schema checks of a given text
     # Catalog and store bookkeeping (metadata, one directory removal); the slow ones (pull, resolve, verify) have twins.
     "ModelLibrary": {"clear", "defaults", "delete", "get", "info", "list_models", "pin", "plan_eviction", "register",
-                     "register_file", "storage_info"},
+                     "register_file", "storage_info",
+                     "derive"},  # called on a model's worker while it loads; aload_model is the async path
     # The store behind ModelLibrary; async callers use ModelLibrary's twins (apull, averify).
-    "ModelStore": {"clear", "commit", "delete", "disk_free_bytes", "ensure_space", "evict", "get", "info",
-                   "is_pinned", "keep_in_memory", "models", "pin", "plan_eviction", "pull_lock", "require", "touch",
-                   "used_bytes", "verify"},
+    "ModelStore": {"add_derived", "clear", "commit", "delete", "disk_free_bytes", "ensure_space", "evict", "get",
+                   "info", "is_pinned", "keep_in_memory", "models", "pin", "plan_eviction", "pull_lock", "require",
+                   "touch", "used_bytes", "verify"},
     "FileLock": {"acquire", "release", "try_acquire"},  # a pin: taken once by ModelLibrary.pin, then held
     # initialize reads the environment; shutdown runs at process exit, from synchronous code.
     "RunAnywhereSDK": {"add_cleanup", "initialize", "shutdown"},
@@ -68,8 +71,7 @@ def _public_classes() -> list[type]:
 
 def _methods(cls: type) -> dict[str, Any]:
     return {name: value for name, value in inspect.getmembers(cls)
-            if not name.startswith("_") and callable(value) and not isinstance(inspect.getattr_static(cls, name),
-                                                                               property)}
+            if not name.startswith("_") and inspect.isroutine(value)}
 
 
 def _is_async(function: Any) -> bool:

@@ -27,8 +27,9 @@ import pytest
 from runanywhere import EventBus, SDKError
 from runanywhere.core.errors import InvalidInputError, InvalidStateError
 from runanywhere.core.events import PlaybackCompleted, PlaybackStarted, SDKEvent
-from runanywhere.media.capture import AudioCapture, AudioChunk, list_input_devices
-from runanywhere.media.playback import AudioPlayback, list_output_devices
+from runanywhere.media.capture import AudioCapture, CapturedAudio
+from runanywhere.media.devices import list_input_devices, list_output_devices
+from runanywhere.media.playback import AudioPlayback
 
 from .audio_stack import AudioStackUnavailable, VirtualAudioStack
 
@@ -89,10 +90,10 @@ class Recorder:
     """Collects a running capture's chunks from its ``on_chunk`` callback."""
 
     def __init__(self) -> None:
-        self.chunks: list[AudioChunk] = []
+        self.chunks: list[CapturedAudio] = []
         self.lock = threading.Lock()
 
-    def __call__(self, chunk: AudioChunk) -> None:
+    def __call__(self, chunk: CapturedAudio) -> None:
         with self.lock:
             self.chunks.append(chunk)
 
@@ -348,9 +349,9 @@ def test_iterator_starts_and_stops_the_capture(device: str) -> None:
 def test_async_iterator_hears_the_tone(device: str) -> None:
     tone = sine(700.0, 0.6, 22050)
 
-    async def main() -> tuple[list[AudioChunk], AudioCapture]:
+    async def main() -> tuple[list[CapturedAudio], AudioCapture]:
         capture = AudioCapture(device=device)
-        got: list[AudioChunk] = []
+        got: list[CapturedAudio] = []
         done: asyncio.Future[None] | None = None
         with AudioPlayback(device=device) as player:
             async for chunk in capture:

@@ -15,14 +15,11 @@ import pytest
 
 from runanywhere.backends import require_engine
 from runanywhere.cli import doctor
-from runanywhere.core.capabilities import (
-    ENGINE_MODULES,
-    Capabilities,
-    detect_capabilities,
-    engine_versions,
-    measure_memory_bandwidth,
-)
+from runanywhere.core.capabilities import Capabilities, detect_capabilities, measure_memory_bandwidth
+from runanywhere.core.engines import ENGINES, engine_versions
 from runanywhere.core.errors import BackendNotAvailableError, InvalidInputError, SDKErrorCode
+
+DISTRIBUTIONS = {p.distribution: p.module for e in ENGINES for p in e.packages}
 
 
 @pytest.fixture(scope="module")
@@ -104,8 +101,8 @@ def test_engines_are_frozen_and_come_from_backends(measured: Capabilities) -> No
 
 def test_engine_versions_match_installed_distributions() -> None:
     versions = engine_versions()
-    assert set(versions) == set(ENGINE_MODULES)
-    for name, module in ENGINE_MODULES.items():
+    assert set(versions) == set(DISTRIBUTIONS)
+    for name, module in DISTRIBUTIONS.items():
         if importlib.util.find_spec(module) is None:
             assert versions[name] is None, name
         else:
@@ -118,12 +115,13 @@ def test_engine_versions_reports_llama_cpp_python() -> None:
     assert engine_versions()["llama-cpp-python"] == importlib.metadata.version("llama-cpp-python")
 
 
-def test_engine_versions_imports_no_engine() -> None:
+def test_engine_versions_imports_no_engine(subprocess_env: dict[str, str]) -> None:
     code = (
-        "import sys; from runanywhere.core.capabilities import ENGINE_MODULES, engine_versions; engine_versions(); "
-        "print(sorted(set(ENGINE_MODULES.values()) & set(sys.modules)))"
+        "import sys; from runanywhere.core.engines import ENGINES, engine_versions; engine_versions(); "
+        "print(sorted({p.module for e in ENGINES for p in e.packages} & set(sys.modules)))"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True,
+                          env=subprocess_env)
     assert done.stdout.strip() == "[]"
 
 
@@ -140,6 +138,33 @@ def test_require_engine_broken_install_says_so(tmp_path: Path, monkeypatch: pyte
     monkeypatch.syspath_prepend(str(tmp_path))
     with pytest.raises(BackendNotAvailableError, match=r"installed but failed to load \(libbroken: "):
         require_engine("broken_engine_pkg", "llm")
+
+
+def test_require_engine_hint_comes_from_the_engine_table(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # A module the table lists gets its distribution and extra from the table, with no extra passed.
+    (tmp_path / "pywhispercpp.py").write_text("raise ImportError('no native library')\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.delitem(sys.modules, "pywhispercpp", raising=False)
+    with pytest.raises(BackendNotAvailableError, match=r"] pywhispercpp is installed but failed to load .*pip install "
+                                                       r"pywhispercpp$"):
+        require_engine("pywhispercpp")
+    piper = next(e for e in ENGINES if e.name == "piper")
+    (tmp_path / "piper.py").write_text("raise OSError('libespeak-ng.so.1: cannot open shared object')\n")
+    monkeypatch.delitem(sys.modules, "piper", raising=False)
+    with pytest.raises(BackendNotAvailableError, match=rf"] piper-tts is installed .*runanywhere\[{piper.extra}\]'$"):
+        require_engine("piper.voice")
+
+
+def test_the_installer_smoke_test_imports_the_table() -> None:
+    script = (Path(__file__).parents[1] / "scripts" / "install.sh").read_text()
+    assert "installable_modules()" in script
+    from runanywhere.core.engines import installable_modules
+
+    modules = installable_modules()
+    assert {"llama_cpp", "faster_whisper", "sherpa_onnx", "piper", "onnxruntime"} <= set(modules)
+    assert "pywhispercpp" not in modules  # no extra installs it
+    for module in modules:
+        assert importlib.util.find_spec(module) is not None, module
 
 
 def test_require_engine_returns_installed_module() -> None:
@@ -159,14 +184,15 @@ def test_doctor_json_without_bandwidth(capsys: pytest.CaptureFixture[str]) -> No
     assert _doctor(["--json", "--no-bandwidth"]) == 0
     data = json.loads(capsys.readouterr().out)
     assert data["memory_bandwidth_gb_per_s"] is None
-    assert set(data["engines"]) == set(ENGINE_MODULES)
+    assert set(data["engines"]) == set(DISTRIBUTIONS)
     assert data["physical_cores"] >= 1
 
 
 def test_doctor_table_with_bandwidth(capsys: pytest.CaptureFixture[str]) -> None:
     assert _doctor([]) == 0
     out = capsys.readouterr().out
-    for text in ("System", "SIMD", "Memory & disk", "GPU", "Engines", "llama-cpp-python", "Audio", "GB/s"):
+    for text in ("System", "SIMD", "Memory & disk", "GPU", "Engines", "llama-cpp-python", "Audio", "GB/s",
+                 *(engine.name for engine in ENGINES)):
         assert text in out
     assert out.count("tokens/s") == 3
 

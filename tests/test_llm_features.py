@@ -184,6 +184,15 @@ def test_related_sentences_are_closer(minilm: EmbeddingGenerator):
     assert np.isclose(np.linalg.norm(cat), 1.0, atol=1e-5)
 
 
+def test_the_converted_model_is_kept_in_the_store_with_its_model(minilm: EmbeddingGenerator,
+                                                                 packaged_models: ModelLibrary):
+    stored = packaged_models.store.require("all-minilm-l6-v2")
+    assert [f.path for f in stored.derived] == ["derived/model-f16.gguf"]
+    assert minilm.engine.path == stored.path / "derived" / "model-f16.gguf"  # type: ignore[attr-defined]
+    assert stored.size_bytes == sum(f.size for f in stored.files) + stored.derived[0].size
+    assert not (packaged_models.config.home / "derived").exists()
+
+
 def test_batch_equals_one_by_one(minilm: EmbeddingGenerator):
     texts = ["a dog runs in the park", "quantum physics", "ein Hund läuft im Park"]
     batch = minilm.embed_batch(texts)

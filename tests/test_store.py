@@ -146,3 +146,101 @@ def test_a_model_directory_deleted_by_hand_leaves_the_index(server, make_library
     assert library.store.last_recovery.dropped == ["a"]
     library.pull("a")  # and it can be pulled again
     assert library.verify("a").ok
+
+
+# ------------------------------------------------------------ derived files
+def _writer(data: bytes, calls: list[Path] | None = None):
+    def make(path: Path) -> None:
+        if calls is not None:
+            calls.append(path)
+        path.write_bytes(data)
+    return make
+
+
+def test_a_derived_file_is_made_once_and_counts_toward_the_model(server, make_library: LibraryFactory, home: Path):
+    library = _library_with_models(server, make_library, {"a": MB})
+    local = library.pull("a")
+    calls: list[Path] = []
+    path = library.derive(local, "a-f16.gguf", _writer(blob(MB // 2, 7), calls))
+    assert path == home / "models" / "a" / "derived" / "a-f16.gguf"
+    assert path.read_bytes() == blob(MB // 2, 7)
+    assert library.derive(library.pull("a"), "a-f16.gguf", _writer(b"other", calls)) == path
+    assert len(calls) == 1, "the derived file was made twice"
+    assert not calls[0].is_relative_to(home / "models"), "it was written in place, not beside the store"
+    stored = library.store.require("a")
+    assert stored.size_bytes == MB + MB // 2
+    assert library.storage_info().used_bytes == MB + MB // 2
+    assert library.verify("a").ok and library.verify("a").checked_files == 2
+    path.write_bytes(b"damaged")
+    assert library.verify("a").mismatched == ("derived/a-f16.gguf",)
+    record = json.loads((home / "models" / "a" / RECORD_NAME).read_text())
+    assert [f["path"] for f in record["derived"]] == ["derived/a-f16.gguf"]
+
+
+def test_a_derived_file_is_deleted_and_evicted_with_its_model(server, make_library: LibraryFactory, home: Path):
+    library = _library_with_models(server, make_library, {"a": MB, "b": MB, "c": MB},
+                                   storage_quota_bytes=int(3.2 * MB))
+    library.derive(library.pull("a"), "big.gguf", _writer(blob(MB // 2, 1)))
+    library.pull("b")
+    plan = library.plan_eviction(MB, exclude=("c",))
+    assert plan.model_ids == ["a"] and plan.freed_bytes == MB + MB // 2  # the derived file is part of a
+    library.pull("c")
+    assert not (home / "models" / "a").exists()
+    assert sorted(m.id for m in library.store.models()) == ["b", "c"]
+    library.derive(library.pull("b"), "x.bin", _writer(blob(1000, 2)))
+    assert library.delete("b") == MB + 1000
+    assert not (home / "models" / "b").exists()
+
+
+def test_a_derived_file_is_pinned_with_its_model(server, make_library: LibraryFactory):
+    library = _library_with_models(server, make_library, {"a": MB, "b": MB}, storage_quota_bytes=int(2.05 * MB))
+    library.pull("a")
+    with library.pin("a"):
+        path = library.derive(library.pull("a"), "a.bin", _writer(blob(MB // 10, 3)))
+        with pytest.raises(InvalidStateError):
+            library.delete("a")
+        plan = library.plan_eviction(MB, exclude=("b",))
+        assert plan.model_ids == [] and not plan.fits  # a with its derived file leaves too little room
+        assert library.pull("b").in_memory, "b should not fit beside the pinned a and its derived file"
+    assert path.read_bytes() == blob(MB // 10, 3)
+    assert library.store.require("a").size_bytes == MB + MB // 10
+
+
+def test_a_derived_file_over_the_quota_is_refused_and_not_kept(server, make_library: LibraryFactory, home: Path):
+    library = _library_with_models(server, make_library, {"a": MB}, storage_quota_bytes=int(1.5 * MB))
+    local = library.pull("a")
+    with pytest.raises(InsufficientStorageError):
+        library.derive(local, "huge.gguf", _writer(blob(MB, 4)))
+    assert not (home / "models" / "a" / "derived").exists()
+    assert list((home / "staging").iterdir()) == []
+    assert library.store.require("a").derived == ()
+    assert library.store.require("a").size_bytes == MB
+
+
+def test_a_model_outside_the_store_keeps_its_derived_files_in_a_store_entry(make_library: LibraryFactory,
+                                                                             tmp_path: Path, home: Path):
+    library = make_library()
+    source = tmp_path / "my-bert"
+    source.mkdir()
+    (source / "config.json").write_text("{}")
+    local = library.resolve(source)
+    path = library.derive(local, "model-f16.gguf", _writer(b"GGUF converted"))
+    assert path.is_relative_to(home / "models") and path.read_bytes() == b"GGUF converted"
+    owners = [m for m in library.store.models() if m.source == "derived"]
+    assert [(m.id.split(".")[0], m.size_bytes) for m in owners] == [("my-bert", len(b"GGUF converted"))]
+    assert library.derive(library.resolve(source), "model-f16.gguf", _writer(b"again")) == path
+    library.delete(owners[0].id)
+    assert not path.exists()
+
+
+def test_a_lost_record_is_rebuilt_with_the_derived_files_apart(server, make_library: LibraryFactory, home: Path):
+    library = _library_with_models(server, make_library, {"a": MB})
+    library.derive(library.pull("a"), "a.bin", _writer(b"derived bytes"))
+    (home / "manifest.json").unlink()
+    (home / "models" / "a" / RECORD_NAME).unlink()
+    stored = library.store.require("a")
+    assert stored.source == "recovered"
+    assert [f.path for f in stored.files] == ["a.gguf"]
+    assert [f.path for f in stored.derived] == ["derived/a.bin"]
+    assert stored.size_bytes == MB + len(b"derived bytes")
+    assert hash(library.pull("a")) == hash(library.pull("a"))  # LocalModel stays hashable with its roles

@@ -16,7 +16,7 @@ import pytest
 
 from runanywhere.backends import require_engine
 from runanywhere.core.errors import InvalidInputError
-from runanywhere.features.tools.format import (
+from runanywhere.features.tools import (
     ToolCall,
     ToolCallFormat,
     ToolDefinition,

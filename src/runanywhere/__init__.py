@@ -1,7 +1,7 @@
 """runanywhere: on-device AI for Python (LLMs, speech, vision, embeddings, voice agents)."""
 
 from ._version import __version__
-from .backends.sherpa_vad import VadSettings
+from .backends.base import VadSettings
 from .core.cancel import CancelToken
 from .core.capabilities import Capabilities, detect_capabilities, measure_memory_bandwidth
 from .core.config import Environment, SDKConfig
@@ -83,6 +83,7 @@ from .features.stt import (
 )
 from .features.text_generation import (
     GenerationOptions,
+    GenerationRequest,
     GenerationResult,
     GenerationStream,
     TextGeneration,
@@ -120,7 +121,7 @@ from .features.voice import (
     VoiceTurnResult,
 )
 from .media.audio import Audio, load_audio, save_wav
-from .media.capture import AudioCapture
+from .media.capture import AudioCapture, CapturedAudio
 from .media.playback import AudioPlayback
 from .models.catalog import Catalog, ModelCategory, ModelEntry, ModelFile, PackagePart
 from .models.locks import FileLock
@@ -141,6 +142,7 @@ __all__ = [
     "CancelToken",
     "CancelledError",
     "Capabilities",
+    "CapturedAudio",
     "Catalog",
     "ChecksumMismatchError",
     "ConfigurationError",
@@ -158,6 +160,7 @@ __all__ = [
     "GenerationError",
     "GenerationFailed",
     "GenerationOptions",
+    "GenerationRequest",
     "GenerationResult",
     "GenerationStarted",
     "GenerationStream",

@@ -2,8 +2,9 @@
 
 Engines are optional extras. :func:`require_engine` imports one on first use and
 turns a missing or broken install into a :class:`BackendNotAvailableError` that
-says what to ``pip install``. (Listing what is installed, without importing,
-is ``runanywhere.core.capabilities.engine_versions``.)
+says what to ``pip install``, from the engine table (:mod:`runanywhere.core.engines`).
+Each capability's engine protocol is in :mod:`.base`; :mod:`.registry` builds
+the engine a catalog entry names.
 """
 
 from __future__ import annotations
@@ -12,19 +13,24 @@ import importlib
 import importlib.util
 from types import ModuleType
 
-from ..core.capabilities import ENGINE_MODULES
+from ..core.engines import engine_of_module
 from ..core.errors import BackendNotAvailableError
 
 
-def require_engine(module: str, extra: str) -> ModuleType:
-    """Import an engine module, or raise an error naming the pip extra that provides it."""
+def require_engine(module: str, extra: str | None = None) -> ModuleType:
+    """Import an engine module, or raise an error naming the pip extra that provides it.
+
+    ``extra`` defaults to the engine table's; give it for a module the table does not list.
+    """
     try:
         return importlib.import_module(module)
     except (ImportError, OSError, RuntimeError) as exc:
         # OSError/RuntimeError: engines raise these when their native library fails to load.
         root = module.partition(".")[0]
-        name = next((dist for dist, top in ENGINE_MODULES.items() if top == root), root)
-        hint = f"pip install 'runanywhere[{extra}]'"
+        known = engine_of_module(module)
+        name = known[1].distribution if known else root
+        extra = extra or (known[0].extra if known else None)
+        hint = f"pip install 'runanywhere[{extra}]'" if extra else f"pip install {name}"
         if importlib.util.find_spec(root) is None:
             message = f"{name} is not installed: {hint}"
         else:

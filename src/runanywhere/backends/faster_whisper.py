@@ -2,7 +2,7 @@
 
 :class:`WhisperEngine` wraps one loaded CTranslate2 Whisper model and is used
 from one thread at a time (the feature's worker). It takes 16 kHz float32 mono
-samples and yields plain :class:`WhisperSegment` values. faster-whisper decodes
+samples and yields plain :class:`RecognizedSegment` values. faster-whisper decodes
 lazily, one 30 s window at a time, so long audio is never copied or loaded
 twice, and the cancel token is checked between segments: a cancelled
 transcription stops before the next window is decoded.
@@ -25,52 +25,34 @@ window truncated some transcripts, so 20 s is the floor;
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.cancel import CancelToken
+from ..core.engines import WEIGHTS
 from ..core.errors import InvalidInputError, ModelFormatError, SDKFileNotFoundError
 from ..core.validation import positive_int
 from . import require_engine
+from .base import ModelFiles, RecognizedSegment, default_threads
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-SAMPLE_RATE = 16000
-"""What every Whisper model hears; callers resample to it."""
 _FULL_FRAMES = 3000  # Whisper's 30 s window, in 10 ms mel frames
 _PAD_FRAMES = 1000  # padding kept after the audio in a shortened window (10 s)
-
-
-@dataclass(frozen=True)
-class WhisperSegment:
-    """One decoded stretch of speech, times in seconds from the start of the audio.
-
-    ``text`` is as the model wrote it: a leading space marks a word start, so
-    concatenating segments rebuilds the text in languages written with or without spaces.
-    ``confidence`` is the geometric-mean token probability (``exp(avg_logprob)``)
-    times the model's probability that the window holds speech (``1 - no_speech_prob``),
-    so a confident transcription of noise still scores low.
-    """
-
-    start_s: float
-    end_s: float
-    text: str
-    avg_logprob: float
-    no_speech_prob: float
-
-    @property
-    def confidence(self) -> float:
-        return min(1.0, max(0.0, math.exp(self.avg_logprob) * (1.0 - self.no_speech_prob)))
 
 
 def is_whisper_dir(path: Path) -> bool:
     """True for a CTranslate2 Whisper model directory (``model.bin`` + ``config.json``)."""
     return path.is_dir() and (path / "model.bin").is_file() and (path / "config.json").is_file()
+
+
+def open_whisper(files: ModelFiles, **options: Any) -> WhisperEngine:
+    """The speech-recognition factory: the directory of the model's ``weights`` (``model.bin``), or the one given."""
+    directory = files.file(WEIGHTS).parent if files.has_role(WEIGHTS) else files.path
+    return WhisperEngine(directory, **options)
 
 
 class WhisperEngine:
@@ -89,12 +71,12 @@ class WhisperEngine:
                                          or not 10 <= min_window_s <= 30):
             raise InvalidInputError(f"min_window_s must be a whole number of seconds from 10 to 30, or None; "
                                     f"got {min_window_s!r}")
-        faster_whisper = require_engine("faster_whisper", "stt")
-        supported = require_engine("ctranslate2", "stt").get_supported_compute_types("cpu")
+        faster_whisper = require_engine("faster_whisper")
+        supported = require_engine("ctranslate2").get_supported_compute_types("cpu")
         if compute_type not in supported:
             raise InvalidInputError(f"compute_type {compute_type!r} is not available on this CPU; "
                                     f"use one of {sorted(supported)}")
-        self.threads = threads or _default_threads()
+        self.threads = threads or default_threads()
         self.compute_type = compute_type
         self.beam_size = beam_size
         self.min_window_s = min_window_s
@@ -112,7 +94,7 @@ class WhisperEngine:
         return len(self.languages) > 1
 
     def transcribe(self, samples: NDArray[np.float32], *, language: str | None,
-                   cancel: CancelToken) -> tuple[str, Iterator[WhisperSegment]]:
+                   cancel: CancelToken) -> tuple[str, Iterator[RecognizedSegment]]:
         """Start decoding 16 kHz mono float32 ``samples``: (language, lazy segments).
 
         ``language=None`` means English for English-only models and detection
@@ -161,20 +143,14 @@ def _windowed_model(faster_whisper: Any) -> Any:
     return WindowedWhisperModel
 
 
-def _checked(segments: Iterator[Any], cancel: CancelToken) -> Iterator[WhisperSegment]:
+def _checked(segments: Iterator[Any], cancel: CancelToken) -> Iterator[RecognizedSegment]:
     try:
         for segment in segments:
             cancel.raise_if_cancelled("transcription")
-            yield WhisperSegment(float(segment.start), float(segment.end), str(segment.text),
+            yield RecognizedSegment(float(segment.start), float(segment.end), str(segment.text),
                                  float(segment.avg_logprob), float(segment.no_speech_prob))
     finally:
         close = getattr(segments, "close", None)
         if close is not None:
             close()  # stop faster-whisper's generator: no further window is decoded
 
-
-def _default_threads() -> int:
-    """Physical cores: measured faster than one thread for tiny.en and base on 2 cores."""
-    from ..core.capabilities import physical_cores
-
-    return max(1, physical_cores())

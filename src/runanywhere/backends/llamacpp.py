@@ -14,11 +14,11 @@ import ctypes
 import json
 import os
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from ..core.cancel import CancelToken
+from ..core.engines import WEIGHTS
 from ..core.errors import (
     CancelledError,
     ContextLengthError,
@@ -29,33 +29,13 @@ from ..core.errors import (
     SDKFileNotFoundError,
 )
 from . import require_engine
+from .base import ChatPrompt, ModelFiles, Sampling, default_threads
 
 _POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
 
 
 def _llama() -> Any:
-    return require_engine("llama_cpp", "llm")
-
-
-@dataclass(frozen=True)
-class Sampling:
-    """Sampler settings for one generation (0 temperature = greedy)."""
-
-    temperature: float = 0.7
-    top_k: int = 40
-    top_p: float = 0.95
-    min_p: float = 0.05
-    repeat_penalty: float = 1.0
-    seed: int | None = None
-
-
-@dataclass(frozen=True)
-class ChatPrompt:
-    """A chat rendered by the model's template: the prompt text and extra stop strings."""
-
-    text: str
-    stop: tuple[str, ...]
-    add_bos: bool
+    return require_engine("llama_cpp")
 
 
 def check_gguf(path: Path) -> None:
@@ -66,6 +46,11 @@ def check_gguf(path: Path) -> None:
         magic = fh.read(4)
     if magic != b"GGUF":
         raise ModelFormatError(f"{path.name} is not a GGUF file (starts with {magic!r}); llama.cpp needs .gguf")
+
+
+def open_llama(files: ModelFiles, **options: Any) -> LlamaEngine:
+    """The language-model and embedding factory: the model's ``weights`` GGUF with llama.cpp options."""
+    return LlamaEngine(files.file(WEIGHTS), **options)
 
 
 class LlamaEngine:
@@ -83,7 +68,7 @@ class LlamaEngine:
     ) -> None:
         check_gguf(path)
         llama_cpp = _llama()
-        threads = n_threads or _default_threads()
+        threads = n_threads or default_threads()
         kwargs: dict[str, Any] = {}
         if pooling is not None:
             if pooling not in _POOLING:
@@ -146,7 +131,7 @@ class LlamaEngine:
                 f"{self.path.name} has no chat template; pass a plain prompt with raw=True",
                 code=SDKErrorCode.INVALID_PROMPT,
             )
-        formatter_cls = require_engine("llama_cpp.llama_chat_format", "llm").Jinja2ChatFormatter
+        formatter_cls = require_engine("llama_cpp.llama_chat_format").Jinja2ChatFormatter
         eos = self.token_text(self.llm.token_eos())
         bos = self.token_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
         formatter = formatter_cls(template=template, eos_token=eos, bos_token=bos,
@@ -249,9 +234,3 @@ class LlamaEngine:
             llm.close()
             self.llm = None
 
-
-def _default_threads() -> int:
-    """Physical cores: llama.cpp gains nothing from SMT siblings."""
-    from ..core.capabilities import physical_cores
-
-    return max(1, physical_cores())

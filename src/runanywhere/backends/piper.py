@@ -31,14 +31,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ..core.cancel import CancelToken
+from ..core.engines import WEIGHTS
 from ..core.errors import BackendError, CancelledError, ModelFormatError, SDKFileNotFoundError
 from . import require_engine
+from .base import ModelFiles, default_threads
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-_EXTRA = "tts"
 _BOS, _EOS, _PAD = "^", "$", "_"
 _PHONEME_TYPES = ("espeak", "text")  # the others need downloads or extra packages at run time
 _RATES = (8000, 48000)
@@ -94,12 +95,23 @@ def speakable(text: str) -> str:
     return "".join(out).replace("[[", "[ [").replace("]]", "] ]")
 
 
+def open_piper(files: ModelFiles, **options: Any) -> PiperEngine:
+    """The speech-synthesis factory: the catalog's ``weights`` + ``config`` (or sherpa ``tokens``) files,
+    or a voice found among the files of a path."""
+    if files.has_role("config") or files.has_role("tokens"):
+        voice = VoiceFiles(files.file(WEIGHTS), *(files.file(r) if files.has_role(r) else None
+                                                  for r in ("config", "tokens")))
+    else:
+        voice = find_voice(files.files or (files.path,))
+    return PiperEngine(voice, **options)
+
+
 class PiperEngine:
     """One Piper voice: espeak-ng phonemes in, float32 audio at the voice's rate out."""
 
     def __init__(self, voice: VoiceFiles, *, threads: int | None = None, variation: float = 1.0) -> None:
-        piper = require_engine("piper", _EXTRA)
-        ort = require_engine("onnxruntime", _EXTRA)
+        piper = require_engine("piper")
+        ort = require_engine("onnxruntime")
         if not voice.model.is_file():
             raise SDKFileNotFoundError(f"voice model not found: {voice.model}", details={"path": str(voice.model)})
         self.session = _session(ort, voice.model, threads)
@@ -192,7 +204,7 @@ class PiperEngine:
 
 def _session(ort: Any, model: Path, threads: int | None) -> Any:
     options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or _default_threads()
+    options.intra_op_num_threads = threads or default_threads()
     options.inter_op_num_threads = 1
     # Idle pool threads sleep instead of spinning: speech shares the CPU with the LLM and STT of a voice loop.
     options.add_session_config_entry("session.intra_op.allow_spinning", "0")
@@ -202,11 +214,6 @@ def _session(ort: Any, model: Path, threads: int | None) -> Any:
     except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile ...: all mean "not a usable ONNX model"
         raise ModelFormatError(f"onnxruntime cannot load {model.name}: {_first_line(exc)}") from exc
 
-
-def _default_threads() -> int:
-    from ..core.capabilities import physical_cores
-
-    return max(1, physical_cores())
 
 
 def _read_config(path: Path) -> dict[str, Any]:

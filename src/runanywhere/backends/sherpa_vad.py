@@ -15,68 +15,26 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..core.errors import InvalidInputError, ModelFormatError, ModelNotLoadedError, SDKFileNotFoundError
-from ..core.validation import positive_int, positive_number
+from ..core.engines import WEIGHTS
+from ..core.errors import ModelFormatError, ModelNotLoadedError, SDKFileNotFoundError
 from . import require_engine
+from .base import SAMPLE_RATE, WINDOW_SIZE, ModelFiles, VadSettings
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
-SAMPLE_RATE = 16000  # sherpa-onnx runs Silero at 16 kHz only (other rates end the process)
-WINDOW_SIZE = 512  # 32 ms; the only window sherpa-onnx accepts for Silero v5/v6 at 16 kHz
+# sherpa-onnx runs Silero at 16 kHz only (other rates end the process), and v5/v6 in 512-sample windows only.
 _MAX_MODEL_BYTES = 50 * 10**6  # Silero models are about 2 MB; anything this big is another model
 _SILERO_IO = (
     (("input", "state", "sr"), ("output", "stateN")),  # v5, v6
     (("input", "sr", "h", "c"), ("output", "hn", "cn")),  # v4
 )
 _SPARE_DETECTORS = 2
-
-
-@dataclass(frozen=True)
-class VadSettings:
-    """Detector settings; the defaults are the reference SDK's, except ``max_speech_s``.
-
-    ``max_speech_s`` is 20 s rather than the reference's 5 s, which splits
-    ordinary spoken turns. Past it, sherpa-onnx does not cut hard: it raises
-    the threshold to 0.9 and ends the segment at the next 0.1 s pause. Speech
-    with no such pause is cut at :attr:`hard_max_speech_s` by the feature layer.
-    ``speech_pad_s`` of the audio before the detected start is kept with each
-    segment (also by the feature layer): Silero can notice a soft onset such as
-    the "wh" of "what" up to 0.2 s late, and speech-to-text then loses the word.
-    """
-
-    threshold: float = 0.5
-    min_silence_s: float = 0.5
-    min_speech_s: float = 0.25
-    max_speech_s: float = 20.0
-    num_threads: int = 1
-    speech_pad_s: float = 0.25
-
-    def __post_init__(self) -> None:
-        if not 0.0 < positive_number("threshold", self.threshold) < 1.0:
-            raise InvalidInputError(f"threshold must be between 0 and 1, got {self.threshold!r}")
-        positive_number("min_silence_s", self.min_silence_s)
-        positive_number("min_speech_s", self.min_speech_s, allow_zero=True)
-        positive_int("num_threads", self.num_threads)
-        if not positive_number("max_speech_s", self.max_speech_s) > self.min_speech_s:
-            raise InvalidInputError(f"max_speech_s ({self.max_speech_s!r}) must exceed min_speech_s")
-        if not positive_number("speech_pad_s", self.speech_pad_s, allow_zero=True) <= 1.0:
-            raise InvalidInputError(f"speech_pad_s must be between 0 and 1 s, got {self.speech_pad_s!r}")
-
-    @property
-    def hard_max_speech_s(self) -> float:
-        """Where speech without any pause is cut: 1.5 x ``max_speech_s`` (30 s by default)."""
-        return 1.5 * self.max_speech_s
-
-    @property
-    def buffer_s(self) -> float:
-        """The detector's history: the reference's 30 s, or more so that a longest segment fits."""
-        return max(30.0, self.hard_max_speech_s + self.min_silence_s + 5.0)
 
 
 def check_silero_onnx(path: Path) -> None:
@@ -157,6 +115,11 @@ def _varint(data: bytes, pos: int) -> tuple[int, int]:
             raise ValueError("malformed varint")
 
 
+def open_silero(files: ModelFiles, *, settings: VadSettings) -> SileroVad:
+    """The voice-detection factory: a Silero ONNX model (its ``weights`` file) with ``settings``."""
+    return SileroVad(files.file(WEIGHTS), settings)
+
+
 class SileroVad:
     """A Silero model ready to run: hands out independent detector streams.
 
@@ -175,7 +138,7 @@ class SileroVad:
 
     def _build(self, settings: VadSettings | None = None) -> Any:
         settings = settings or self.settings
-        sherpa_onnx = require_engine("sherpa_onnx", "vad")
+        sherpa_onnx = require_engine("sherpa_onnx")
         config = sherpa_onnx.VadModelConfig()
         config.silero_vad.model = str(self.path)
         config.silero_vad.threshold = settings.threshold

@@ -10,6 +10,7 @@ from rich.table import Table
 from rich.text import Text
 
 from ..core.capabilities import Capabilities, detect_capabilities
+from ..core.engines import ENGINES
 
 _CEILING_MODEL_SIZES = (("100 MB", 100 * 10**6), ("500 MB", 500 * 10**6), ("1 GB", 10**9))
 
@@ -79,7 +80,7 @@ def _sections(caps: Capabilities) -> list[tuple[str, list[tuple[str, str]]]]:
             [("RAM", ram), ("disk free", f"{_gib(caps.disk_free_bytes)} at {caps.store_path}")],
         ),
         ("GPU", [("GPU", gpu) for gpu in caps.gpus] or [("GPU", "none (CPU only)")]),
-        ("Engines", [(name, version or "not installed") for name, version in caps.engines.items()]),
+        ("Engines", _engines(caps)),
         (
             "Audio",
             [("device", name) for name in caps.audio_devices]
@@ -87,6 +88,19 @@ def _sections(caps: Capabilities) -> list[tuple[str, list[tuple[str, str]]]]:
         ),
         ("Memory bandwidth", bandwidth),
     ]
+
+
+def _engines(caps: Capabilities) -> list[tuple[str, str]]:
+    """One row per engine of the table: its packages' versions and what this SDK runs on it."""
+    rows = []
+    for engine in ENGINES:
+        versions = ", ".join(f"{p.distribution} {caps.engines.get(p.distribution) or 'not installed'}"
+                             for p in engine.packages)
+        runs = ", ".join(sorted(c.value for c in engine.capabilities)) or "no adapter yet"
+        hint = f"; pip install 'runanywhere[{engine.extra}]'" if engine.extra else ""
+        installed = all(caps.engines.get(p.distribution) for p in engine.packages)
+        rows.append((engine.name, f"{versions} ({runs}){'' if installed else hint}"))
+    return rows
 
 
 def _gib(size: int | None) -> str:

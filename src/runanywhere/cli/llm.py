@@ -12,27 +12,25 @@ from rich.console import Console
 
 from ..features.embeddings import Embeddings
 from ..features.text_generation import GenerationOptions, GenerationResult, TextGeneration
-
-DEFAULT_LLM = "smollm2-135m-instruct-q4_1"
-DEFAULT_EMBEDDER = "all-minilm-l6-v2"
+from . import MODEL_HELP
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run = sub.add_parser("run", help="answer one prompt with a language model (streamed)")
-    run.add_argument("model", nargs="?", default=DEFAULT_LLM, help=f"catalog id or .gguf path ({DEFAULT_LLM})")
+    run.add_argument("model", nargs="?", help=MODEL_HELP.format(what=".gguf", kind="language"))
     run.add_argument("prompt", help="the prompt")
     _generation_flags(run)
     run.add_argument("--json", action="store_true", help="print the result with its metrics as JSON")
     run.set_defaults(func=_run)
 
     chat = sub.add_parser("chat", help="multi-turn chat in the terminal (streamed); empty line or Ctrl-D ends")
-    chat.add_argument("model", nargs="?", default=DEFAULT_LLM, help="catalog id or .gguf path")
+    chat.add_argument("model", nargs="?", help=MODEL_HELP.format(what=".gguf", kind="language"))
     _generation_flags(chat)
     chat.set_defaults(func=_chat)
 
     embed = sub.add_parser("embed", help="print embedding vectors of texts as JSON")
     embed.add_argument("texts", nargs="+", metavar="TEXT")
-    embed.add_argument("--model", default=DEFAULT_EMBEDDER, help=f"catalog id or path ({DEFAULT_EMBEDDER})")
+    embed.add_argument("--model", help=MODEL_HELP.format(what="model", kind="embedding"))
     embed.add_argument("--similarity", action="store_true", help="print the cosine similarity matrix instead")
     embed.set_defaults(func=_embed)
 
@@ -107,7 +105,7 @@ def _chat(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    Embeddings.load_model(args.model)
+    model_id = Embeddings.load_model(args.model)
     try:
         vectors = Embeddings.embed_batch(args.texts)
     finally:
@@ -115,6 +113,6 @@ def _embed(args: argparse.Namespace) -> int:
     if args.similarity:
         print(json.dumps((vectors @ vectors.T).round(4).tolist()))
     else:
-        print(json.dumps({"model": args.model, "dimension": int(vectors.shape[1]),
+        print(json.dumps({"model": args.model or model_id, "dimension": int(vectors.shape[1]),
                           "embeddings": vectors.round(6).tolist()}))
     return 0

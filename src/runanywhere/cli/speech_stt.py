@@ -14,8 +14,9 @@ from dataclasses import asdict
 from rich.console import Console
 
 from ..core.errors import InvalidInputError
-from ..features.stt import DEFAULT_MODEL, STT, TranscriptionResult
+from ..features.stt import STT, TranscriptionResult
 from ..media.audio import load_audio
+from . import MODEL_HELP
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
@@ -23,7 +24,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     cmd.add_argument("file", nargs="?", help="the audio file (omit with --live)")
     cmd.add_argument("--live", action="store_true", help="transcribe the microphone until Ctrl-C")
     cmd.add_argument("--device", help="with --live: the input device (name or index; default: the system's)")
-    cmd.add_argument("--model", default=DEFAULT_MODEL, help=f"catalog id or model directory ({DEFAULT_MODEL})")
+    cmd.add_argument("--model", help=MODEL_HELP.format(what="model directory", kind="speech-recognition"))
     cmd.add_argument("--language", help="language code, e.g. en (default: English, or detected by multilingual models)")
     cmd.add_argument("--threads", type=int, help="CPU threads (default: physical cores)")
     cmd.add_argument("--beam-size", type=int, default=1, help="beam search width (1 = greedy, the fastest)")

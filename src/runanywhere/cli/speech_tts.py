@@ -16,14 +16,16 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..features.tts import DEFAULT_VOICE, TTS, SynthesisStream, save_wav
+from ..features.tts import TTS, SynthesisStream
+from ..media.audio import save_wav
+from . import MODEL_HELP
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     speak = sub.add_parser("speak", help="say a text with a Piper voice (to a WAV file or the speakers)")
     speak.add_argument("text", help="the text to say; '-' reads standard input")
     speak.add_argument("-o", "--output", type=Path, help="write a 16-bit WAV here instead of playing it")
-    speak.add_argument("--voice", default=DEFAULT_VOICE, help=f"catalog id or .onnx path ({DEFAULT_VOICE})")
+    speak.add_argument("--voice", help=MODEL_HELP.format(what=".onnx", kind="speech-synthesis"))
     speak.add_argument("--speed", type=float, default=1.0, help="speaking rate (2.0 is twice as fast)")
     speak.add_argument("--speaker", type=int, default=0, help="speaker id of a multi-speaker voice")
     speak.add_argument("--threads", type=int, help="inference threads (default: physical cores)")
@@ -33,7 +35,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _speak(args: argparse.Namespace) -> int:
     text: str | Iterable[str] = sys.stdin if args.text == "-" else args.text
-    TTS.load_voice(args.voice, threads=args.threads)
+    voice_id = TTS.load_voice(args.voice, threads=args.threads)
     try:
         started = time.perf_counter()
         stream = TTS.synthesize_stream(text, speaker_id=args.speaker, speed=args.speed)
@@ -43,7 +45,7 @@ def _speak(args: argparse.Namespace) -> int:
             save_wav(args.output, result)
     finally:
         TTS.unload()
-    summary = {"voice": args.voice, "output": str(args.output) if args.output else None,
+    summary = {"voice": args.voice or voice_id, "output": str(args.output) if args.output else None,
                "sample_rate": result.sample_rate, "duration_ms": round(result.duration_ms, 1),
                "processing_ms": round(result.processing_ms, 1), "real_time_factor": round(result.real_time_factor, 4),
                "chunks": chunks, "first_chunk_ms": round(first_chunk_ms, 1) if first_chunk_ms is not None else None}

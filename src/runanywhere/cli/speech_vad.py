@@ -9,14 +9,15 @@ from pathlib import Path
 
 from rich.console import Console
 
-from ..features.vad import DEFAULT_VAD_MODEL, VAD
+from ..features.vad import VAD
 from ..media.audio import load_audio
+from . import MODEL_HELP
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     vad = sub.add_parser("vad", help="list the speech segments of an audio file (start/end seconds)")
     vad.add_argument("file", type=Path, help="WAV, FLAC, OGG or MP3 file (any rate, mono or stereo)")
-    vad.add_argument("--model", default=DEFAULT_VAD_MODEL, help=f"catalog id or .onnx path ({DEFAULT_VAD_MODEL})")
+    vad.add_argument("--model", help=MODEL_HELP.format(what=".onnx", kind="voice activity"))
     vad.add_argument("--threshold", type=float, default=0.5, help="speech probability that counts as speech")
     vad.add_argument("--min-silence", type=float, default=0.5, help="seconds of silence that end a segment")
     vad.add_argument("--min-speech", type=float, default=0.25, help="shorter speech is ignored (seconds)")

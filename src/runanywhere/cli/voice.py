@@ -23,16 +23,16 @@ from ..features.voice import (
     VoiceTurnResult,
 )
 from ..media.audio import save_wav
-from .llm import DEFAULT_LLM
+from . import MODEL_HELP
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     voice = sub.add_parser("voice", help="talk with a local assistant (microphone and speakers, or a file)")
     voice.add_argument("--input", type=Path, help="answer the turns in this audio file instead of the microphone")
     voice.add_argument("--output", type=Path, help="with --input: write the spoken replies to this WAV")
-    voice.add_argument("--llm", default=DEFAULT_LLM, help=f"language model ({DEFAULT_LLM})")
-    voice.add_argument("--stt", default="faster-whisper-tiny.en")
-    voice.add_argument("--tts", default="piper-en_US-joe-medium")
+    voice.add_argument("--llm", help=MODEL_HELP.format(what=".gguf", kind="language"))
+    voice.add_argument("--stt", help=MODEL_HELP.format(what="model directory", kind="speech-recognition"))
+    voice.add_argument("--tts", help=MODEL_HELP.format(what=".onnx", kind="speech-synthesis"))
     voice.add_argument("--max-tokens", type=int, default=80)
     voice.add_argument("--temperature", type=float, default=0.7)
     voice.add_argument("--end-of-speech", type=float, default=0.35, metavar="SECONDS",

@@ -2,13 +2,11 @@
 
 :func:`detect_capabilities` gathers it all into one frozen :class:`Capabilities`
 record; ``runanywhere doctor`` prints it. Engines are listed from package
-metadata only: nothing here imports an inference engine.
+metadata only (the table in :mod:`runanywhere.core.engines`): nothing here imports an engine.
 """
 
 from __future__ import annotations
 
-import importlib.metadata
-import importlib.util
 import os
 import platform
 import shutil
@@ -27,6 +25,7 @@ if TYPE_CHECKING:
     from numpy.typing import NDArray
 
 from .config import default_home
+from .engines import engine_versions
 from .validation import positive_int, positive_number
 
 _SIMD_FLAGS: dict[str, str] = {
@@ -53,32 +52,6 @@ _ARM64 = frozenset({"arm64", "aarch64"})
 _BUFFER_BYTES_PER_THREAD = 256 << 20
 _MAX_PASSES = 10
 _COMMAND_TIMEOUT_S = 3.0
-
-
-ENGINE_MODULES: dict[str, str] = {
-    "llama-cpp-python": "llama_cpp",
-    "faster-whisper": "faster_whisper",
-    "sherpa-onnx": "sherpa_onnx",
-    "piper-tts": "piper",
-    "pywhispercpp": "pywhispercpp",
-    "onnxruntime": "onnxruntime",
-}
-"""Each known engine's distribution (what pip installs) and top-level module (what Python imports)."""
-
-
-def engine_versions() -> dict[str, str | None]:
-    """Installed version of every known engine, or None; nothing is imported."""
-    return {name: _installed_version(name, module) for name, module in ENGINE_MODULES.items()}
-
-
-def _installed_version(distribution: str, module: str) -> str | None:
-    # Both checks: metadata can outlive a deleted package, and a module can be
-    # importable from a source tree without any distribution metadata.
-    try:
-        version = importlib.metadata.version(distribution)
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    return version if importlib.util.find_spec(module) is not None else None
 
 
 @dataclass(frozen=True)

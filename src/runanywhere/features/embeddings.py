@@ -4,7 +4,7 @@ A GGUF embedding model loads directly. A sentence-transformers BERT model in
 its Hugging Face layout (``model.safetensors`` + ``config.json`` + vocab), such
 as the packaged all-MiniLM-L6-v2, is converted to GGUF once by
 :func:`runanywhere.models.convert.convert_bert_to_gguf` and the result is kept
-beside the store in ``<home>/derived/<model id>/``.
+in the store with the model (:meth:`~runanywhere.models.manager.ModelLibrary.derive`).
 """
 
 from __future__ import annotations
@@ -12,12 +12,16 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from ..backends.registry import EMBEDDERS
 from ..core.cancel import CancelToken
+from ..core.engines import WEIGHTS
 from ..core.errors import InvalidInputError, ModelFormatError
 from ..core.events import EmbeddingsGenerated, EventBus
+from ..models.catalog import ModelCategory
 from ..models.manager import LocalModel, ModelLibrary, ProgressCallback
 from ..runtime.llama import LlamaHolder
 
@@ -31,6 +35,8 @@ class EmbeddingGenerator(LlamaHolder):
 
     component = "embedding"
     noun = "embedding model"
+    category = ModelCategory.EMBEDDING
+    engines = EMBEDDERS
 
     def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None) -> None:
         super().__init__(models, events=events)
@@ -38,11 +44,11 @@ class EmbeddingGenerator(LlamaHolder):
         self.normalize = True
 
     def load_model(  # type: ignore[override]
-        self, model: str | os.PathLike[str], *, pooling: str | None = None, normalize: bool = True,
+        self, model: str | os.PathLike[str] | None = None, *, pooling: str | None = None, normalize: bool = True,
         n_ctx: int = 512, n_threads: int | None = None, progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> str:
-        """Load a GGUF embedding model or a BERT sentence-transformers directory.
+        """Load a GGUF embedding model or a BERT sentence-transformers directory (none: the catalog's default).
 
         ``pooling`` (``"mean"``, ``"cls"``, ``"last"``) overrides the model's own;
         ``normalize`` makes every vector unit length (cosine = dot product).
@@ -51,7 +57,7 @@ class EmbeddingGenerator(LlamaHolder):
         return super().load_model(model, n_ctx=n_ctx, n_threads=n_threads, progress=progress, cancel=cancel)
 
     async def aload_model(  # type: ignore[override]
-        self, model: str | os.PathLike[str], *, pooling: str | None = None, normalize: bool = True,
+        self, model: str | os.PathLike[str] | None = None, *, pooling: str | None = None, normalize: bool = True,
         n_ctx: int = 512, n_threads: int | None = None, progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> str:
@@ -62,19 +68,20 @@ class EmbeddingGenerator(LlamaHolder):
     def _engine_options(self) -> dict[str, Any]:
         return {"embedding": True, "pooling": self.pooling}
 
-    def _weights_file(self, local: LocalModel, cancel: CancelToken | None) -> Path:
-        if local.main_file.suffix == ".gguf":
-            return local.main_file
+    def _model_files(self, local: LocalModel, cancel: CancelToken | None) -> LocalModel:
+        if local.has_role(WEIGHTS) and local.file(WEIGHTS).suffix == ".gguf":
+            return local
         directory = local.path if local.path.is_dir() else local.path.parent
         if not (directory / "config.json").is_file():
             raise ModelFormatError(f"{local.id}: neither a .gguf file nor a BERT model directory")
-        derived = self._models.config.home / "derived" / local.id / "model-f16.gguf"
-        if not derived.is_file():
+
+        def convert(path: Path) -> None:
             from ..models.convert import convert_bert_to_gguf
 
-            derived.parent.mkdir(parents=True, exist_ok=True)
-            convert_bert_to_gguf(directory, derived, cancel=cancel)
-        return derived
+            convert_bert_to_gguf(directory, path, cancel=cancel)
+
+        converted = self._models.derive(local, "model-f16.gguf", convert, cancel=cancel)
+        return replace(local, roles={**local.roles, WEIGHTS: converted})
 
     def embed(self, text: str) -> NDArray[np.float32]:
         """One text's vector, shape ``(dimension,)``."""

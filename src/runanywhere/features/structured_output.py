@@ -11,13 +11,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from ..core.cancel import CancelToken
 from ..core.errors import GenerationError, InvalidInputError, SDKErrorCode
-from ..runtime.worker import Stream
-from .text_generation import GenerationOptions, GenerationResult, Prompt, TextGeneration, TextGenerator
+from .text.request import GenerationOptions, GenerationRequest, Prompt, options_with
+from .text.result import GenerationResult
+from .text_generation import GenerationStream, TextGeneration, TextGenerator
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
@@ -112,11 +113,11 @@ class StructuredOutputGenerator:
         return self._finish(stream.result, json_schema)
 
     def _begin(self, prompt: Prompt, schema: Mapping[str, Any], options: GenerationOptions | None,
-               cancel: CancelToken | None, include_schema: bool, overrides: Mapping[str, Any]) -> Stream[Any]:
+               cancel: CancelToken | None, include_schema: bool, overrides: Mapping[str, Any]) -> GenerationStream:
         check_schema(schema)
-        opts = replace(options or GenerationOptions(), **overrides)
-        grammar = self.generator.engine.compile_grammar(json_schema=dict(schema))
-        return self.generator._start_with(self._prompt(prompt, schema, include_schema), opts, cancel, grammar)
+        request = GenerationRequest(self._prompt(prompt, schema, include_schema), options_with(options, overrides),
+                                    grammar=dict(schema))
+        return self.generator.start(request, cancel=cancel, deliver=False)
 
     @staticmethod
     def _prompt(prompt: Prompt, schema: Mapping[str, Any], include_schema: bool) -> Prompt:

@@ -32,14 +32,16 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
-from ..backends.sherpa_vad import SAMPLE_RATE, WINDOW_SIZE, SileroStream, SileroVad, VadSettings
+from ..backends.base import SAMPLE_RATE, WINDOW_SIZE, VadSettings, VoiceDetector, VoiceStream
+from ..backends.registry import VOICE_DETECTORS
 from ..core.cancel import CancelToken
 from ..core.errors import InvalidInputError
 from ..core.events import EventBus, SDKEvent, VADSpeechEnded, VADSpeechStarted
 from ..core.logging import SDKLogger
 from ..core.validation import with_overrides
-from ..media.audio import AudioSource, check_rate, load_audio, to_mono_float32
-from ..models.manager import LocalModel, ModelLibrary, ProgressCallback
+from ..media.audio import AudioSource, StreamResampler, check_rate, load_audio, to_mono_float32
+from ..models.catalog import ModelCategory
+from ..models.manager import ModelLibrary, ProgressCallback
 from ..runtime.holder import ModelHolder
 
 if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere` light
@@ -47,7 +49,6 @@ if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere
     from numpy.typing import NDArray
 
 _log = SDKLogger("VAD")
-DEFAULT_VAD_MODEL = "silero-vad-v6"
 MAX_QUEUED_SEGMENTS = 256  # unpopped segments kept per stream; older ones are dropped with a warning
 
 
@@ -120,20 +121,6 @@ class _Listeners:
             _log.call_safely(callback, change, what="speech-activity callback")
 
 
-class _Resampler:
-    """Streaming soxr resampler to 16 kHz: chunk by chunk, the same samples as resampling all at once."""
-
-    def __init__(self, rate: int) -> None:
-        import soxr
-
-        self.rate = rate
-        self._stream = soxr.ResampleStream(rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
-
-    def push(self, samples: NDArray[np.float32], *, last: bool = False) -> NDArray[np.float32]:
-        out: NDArray[np.float32] = self._stream.resample_chunk(samples, last=last)
-        return out
-
-
 class VADSession:
     """One audio stream's detection state: feed chunks, get activity callbacks and speech segments.
 
@@ -146,8 +133,8 @@ class VADSession:
     # reset during silence and an offset keeps the times running.
     rollover_samples = 2**30
 
-    def __init__(self, stream: SileroStream, *, name: str, input_rate: int, events: EventBus | None,
-                 listeners: _Listeners | None = None, pause_stream: SileroStream | None = None) -> None:
+    def __init__(self, stream: VoiceStream, *, name: str, input_rate: int, events: EventBus | None,
+                 listeners: _Listeners | None = None, pause_stream: VoiceStream | None = None) -> None:
         import numpy as np
 
         self.name = name
@@ -161,7 +148,7 @@ class VADSession:
         self._listeners = listeners or _Listeners()
         self._lock = threading.Lock()
         self._pending: NDArray[np.float32] = np.zeros(0, dtype=np.float32)  # less than one window
-        self._resampler: _Resampler | None = None
+        self._resampler: StreamResampler | None = None
         self._segments: deque[SpeechSegment] = deque()
         self._active = False
         self._open_start = 0  # where the open segment starts, in the detector's samples
@@ -202,7 +189,7 @@ class VADSession:
         with self._lock:
             changes: list[SpeechActivityChange] = []
             if self._resampler is not None:
-                changes = self._feed(self._resampler.push(self._empty(), last=True))
+                changes = self._feed(self._resampler.finish())
                 self._resampler = None
             self._stream.flush()
             end_s = self._collect()
@@ -292,12 +279,12 @@ class VADSession:
 
         resampler = self._resampler
         drained = None
-        if resampler is not None and resampler.rate != rate:  # the rate changed: finish the old one
-            drained = resampler.push(self._empty(), last=True)
+        if resampler is not None and resampler.from_rate != rate:  # the rate changed: finish the old one
+            drained = resampler.finish()
             self._resampler = resampler = None
         if rate != SAMPLE_RATE:
             if resampler is None:
-                self._resampler = resampler = _Resampler(rate)
+                self._resampler = resampler = StreamResampler(rate, SAMPLE_RATE)
             samples = resampler.push(samples)
         return samples if drained is None else np.concatenate([drained, samples])
 
@@ -334,7 +321,7 @@ class VADSession:
             self._restart_detector()
         return changes
 
-    def _track_pause(self, pause: SileroStream, window: NDArray[np.float32],
+    def _track_pause(self, pause: VoiceStream, window: NDArray[np.float32],
                      changes: list[SpeechActivityChange]) -> None:
         """Feed the pause detector; report a pause (and speech resuming) inside the open segment."""
         active = pause.accept(window)
@@ -405,7 +392,7 @@ class VADSession:
                 self._events.emit(event)
 
 
-class VoiceActivityDetector(ModelHolder[SileroVad]):
+class VoiceActivityDetector(ModelHolder[VoiceDetector]):
     """Silero VAD: a default stream (``process_samples`` ...), ``create_session()`` for more, ``detect()`` for files.
 
     Thread-safe. ``on_speech_activity`` listeners belong to this object, so
@@ -415,19 +402,21 @@ class VoiceActivityDetector(ModelHolder[SileroVad]):
 
     component = "vad"
     noun = "VAD model"
+    category = ModelCategory.AUDIO
 
     def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None) -> None:
         super().__init__(models, events=events)
         self._listeners = _Listeners()  # outlive reloads: they belong to this object, not to one stream
         self._input_rate = SAMPLE_RATE
-        self._default: tuple[SileroVad, VADSession] | None = None
+        self._default: tuple[VoiceDetector, VADSession] | None = None
         self._default_lock = threading.Lock()
         self._session_numbers = itertools.count(1)
 
-    def load_model(self, model: str | os.PathLike[str] = DEFAULT_VAD_MODEL, settings: VadSettings | None = None, *,
+    def load_model(self, model: str | os.PathLike[str] | None = None, settings: VadSettings | None = None, *,
                    sample_rate: int = SAMPLE_RATE, progress: ProgressCallback | None = None,
                    cancel: CancelToken | None = None, **overrides: Any) -> str:
-        """Load a Silero VAD (catalog id or ``.onnx`` path) with ``settings`` (and/or their fields as keywords).
+        """Load a Silero VAD (catalog id or ``.onnx`` path; none: the catalog's default) with ``settings``
+        (and/or their fields as keywords).
 
         ``threshold`` is the speech probability that counts as speech; speech
         shorter than ``min_speech_s`` is ignored and a segment ends after
@@ -439,16 +428,16 @@ class VoiceActivityDetector(ModelHolder[SileroVad]):
         rates are resampled). Returns the model id.
         """
         chosen, rate = with_overrides(settings or VadSettings(), overrides), check_rate(sample_rate)
-        model_id = self._load(model, _silero(chosen), progress=progress, cancel=cancel)
+        model_id = self._load(model, VOICE_DETECTORS, {"settings": chosen}, progress=progress, cancel=cancel)
         self._input_rate = rate
         return model_id
 
-    async def aload_model(self, model: str | os.PathLike[str] = DEFAULT_VAD_MODEL, settings: VadSettings | None = None,
+    async def aload_model(self, model: str | os.PathLike[str] | None = None, settings: VadSettings | None = None,
                           *, sample_rate: int = SAMPLE_RATE, progress: ProgressCallback | None = None,
                           cancel: CancelToken | None = None, **overrides: Any) -> str:
         """Async twin of :meth:`load_model`."""
         chosen, rate = with_overrides(settings or VadSettings(), overrides), check_rate(sample_rate)
-        model_id = await self._aload(model, _silero(chosen), progress=progress, cancel=cancel)
+        model_id = await self._aload(model, VOICE_DETECTORS, {"settings": chosen}, progress=progress, cancel=cancel)
         self._input_rate = rate
         return model_id
 
@@ -531,10 +520,6 @@ class VoiceActivityDetector(ModelHolder[SileroVad]):
         """Async twin of :meth:`detect`: it runs on the model's worker while the loop awaits."""
         worker = self._require().worker
         return await worker.acall(lambda _: self.detect(audio, sample_rate), CancelToken())
-
-
-def _silero(settings: VadSettings) -> Callable[[LocalModel], SileroVad]:
-    return lambda local: SileroVad(local.main_file, settings)
 
 
 VAD = VoiceActivityDetector()

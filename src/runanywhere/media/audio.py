@@ -2,7 +2,8 @@
 
 Engines want one format; users have many (int16 buffers, stereo, 44.1/48 kHz,
 WAV/FLAC/OGG/MP3 files or bytes). :func:`load_audio` and :func:`to_mono_float32`
-convert, :func:`resample` uses soxr's high-quality resampler, and bad input
+convert, :func:`resample` uses soxr's high-quality resampler (:class:`StreamResampler`
+chunk by chunk, for live audio), and bad input
 (NaN, a zero rate, an unreadable file) is a clear ``InvalidInputError``.
 """
 
@@ -12,7 +13,7 @@ import io
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Union
+from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from ..core.errors import InvalidInputError, SDKFileNotFoundError
 
@@ -104,6 +105,39 @@ def resample(samples: Samples, from_rate: int, to_rate: int) -> Samples:
     return np.asarray(soxr.resample(samples, from_rate, to_rate, quality="HQ"), dtype=np.float32)
 
 
+class StreamResampler:
+    """Resample a stream chunk by chunk (soxr HQ): seamless chunk edges, the same samples as all at once.
+
+    Equal rates pass the samples through untouched. :meth:`finish` returns the
+    tail soxr still holds; after it the resampler is spent.
+    """
+
+    def __init__(self, from_rate: int, to_rate: int) -> None:
+        self.from_rate, self.to_rate = check_rate(from_rate), check_rate(to_rate)
+        self._stream: Any = None
+        if self.from_rate != self.to_rate:
+            import soxr
+
+            self._stream = soxr.ResampleStream(self.from_rate, self.to_rate, 1, dtype="float32", quality="HQ")
+
+    def push(self, samples: Samples) -> Samples:
+        """The resampled samples of the next float32 mono chunk (possibly fewer, or none, while soxr fills up)."""
+        if self._stream is None:
+            return samples
+        out: Samples = self._stream.resample_chunk(samples)
+        return out
+
+    def finish(self) -> Samples:
+        """The last resampled samples, flushed from soxr's filter at the end of the stream."""
+        import numpy as np
+
+        empty = np.zeros(0, dtype=np.float32)
+        if self._stream is None:
+            return empty
+        out: Samples = self._stream.resample_chunk(empty, last=True)
+        return out
+
+
 def load_audio(source: AudioSource, *, sample_rate: int | None = None, target_rate: int | None = None) -> Audio:
     """Read audio from an :class:`Audio`, an array (with ``sample_rate``), WAV/FLAC/OGG/MP3 bytes or a path.
 
@@ -135,14 +169,41 @@ def _read_file(source: Any, name: str) -> Audio:
     return Audio(to_mono_float32(data), int(rate))
 
 
-def save_wav(path: str | os.PathLike[str], samples: Any, sample_rate: int) -> Path:
-    """Write 16-bit PCM mono WAV (atomically: a temp file renamed into place)."""
+class SpokenAudio(Protocol):
+    """Anything carrying ``audio_data`` and its ``sample_rate``: a TTS result or streamed chunk, a voice reply."""
+
+    @property
+    def audio_data(self) -> Samples: ...
+
+    @property
+    def sample_rate(self) -> int: ...
+
+
+def save_wav(path: str | os.PathLike[str], audio: SpokenAudio | Audio | Any, sample_rate: int | None = None) -> Path:
+    """Write 16-bit PCM mono WAV (atomically: a temp file renamed into place); returns the path.
+
+    ``audio`` is a sample array with its ``sample_rate``, or an :class:`Audio`,
+    a TTS ``SynthesisResult`` or ``AudioChunk`` (which carry their own rate).
+    """
     import soundfile
 
+    samples: Any
+    own_rate: int | None
+    if isinstance(audio, Audio):
+        samples, own_rate = audio.samples, audio.sample_rate
+    elif hasattr(audio, "audio_data") and hasattr(audio, "sample_rate"):
+        samples, own_rate = audio.audio_data, audio.sample_rate
+    else:
+        samples, own_rate = audio, None
+    if own_rate is not None and sample_rate is not None and sample_rate != own_rate:
+        raise InvalidInputError(f"sample_rate {sample_rate!r} contradicts the audio's own rate {own_rate}")
+    rate = own_rate if own_rate is not None else sample_rate
+    if rate is None:
+        raise InvalidInputError("save_wav needs the sample_rate of a raw sample array")
     out = Path(path)
     data = to_mono_float32(samples)
     tmp = out.with_name(f".{out.name}.tmp")
-    soundfile.write(tmp, data, check_rate(sample_rate), subtype="PCM_16", format="WAV")
+    soundfile.write(tmp, data, check_rate(rate), subtype="PCM_16", format="WAV")
     os.replace(tmp, out)
     return out
 

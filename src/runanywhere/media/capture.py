@@ -21,12 +21,13 @@ import threading
 from collections import deque
 from collections.abc import AsyncIterator, Callable, Iterator
 from dataclasses import dataclass
-from types import ModuleType, TracebackType
+from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from ..core.errors import BackendError, InvalidInputError, InvalidStateError
 from ..core.logging import SDKLogger
-from .audio import check_rate
+from .audio import StreamResampler, check_rate
+from .devices import Device, pick_stream_rate, resolve_device, sounddevice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -36,110 +37,10 @@ if TYPE_CHECKING:
 
 _log = SDKLogger("AudioCapture")
 
-Device = int | str | None
-"""A PortAudio device: its index, a substring of its name, or None for the system default."""
-
-
-def _sounddevice() -> ModuleType:
-    """Import sounddevice (and so PortAudio) on first use, with a clear error when either is missing."""
-    from ..backends import require_engine
-
-    return require_engine("sounddevice", "audio")
-
 
 @dataclass(frozen=True)
-class AudioDevice:
-    """One PortAudio device as :func:`list_input_devices` / ``list_output_devices`` report it."""
-
-    index: int
-    name: str
-    host_api: str
-    max_input_channels: int
-    max_output_channels: int
-    default_sample_rate: float
-    is_default_input: bool
-    is_default_output: bool
-
-
-def _devices(kind: str) -> list[AudioDevice]:
-    sd = _sounddevice()
-    try:
-        devices = sd.query_devices()
-        apis = sd.query_hostapis()
-    except sd.PortAudioError as exc:
-        raise BackendError(f"cannot list audio devices: {exc}") from exc
-    default_in, default_out = (int(i) for i in sd.default.device)
-    found = []
-    for info in devices:
-        if int(info[f"max_{kind}_channels"]) <= 0:
-            continue
-        index = int(info["index"])
-        found.append(
-            AudioDevice(
-                index=index,
-                name=str(info["name"]),
-                host_api=str(apis[int(info["hostapi"])]["name"]),
-                max_input_channels=int(info["max_input_channels"]),
-                max_output_channels=int(info["max_output_channels"]),
-                default_sample_rate=float(info["default_samplerate"]),
-                is_default_input=index == default_in,
-                is_default_output=index == default_out,
-            )
-        )
-    return found
-
-
-def list_input_devices() -> list[AudioDevice]:
-    """Devices that can record (PortAudio's list, taken when sounddevice was first imported)."""
-    return _devices("input")
-
-
-def resolve_device(device: Device, kind: str) -> dict[str, Any]:
-    """PortAudio's info dict of ``device`` for ``kind`` ("input" or "output"), or a clear SDKError.
-
-    A name matches by substring (PortAudio's rule); no match, several matches,
-    a device without that direction or a bad index is an ``InvalidInputError``
-    that lists the devices there are; no default device at all is a
-    ``BackendError`` (no sound card and no audio server).
-    """
-    sd = _sounddevice()
-    if device is not None and (isinstance(device, bool) or not isinstance(device, int | str)):
-        raise InvalidInputError(f"device must be an index, a name or None, got {device!r}")
-    try:
-        info: dict[str, Any] = dict(sd.query_devices(device, kind=kind))
-    except (ValueError, sd.PortAudioError) as exc:
-        if device is None:
-            what = "Microphone access failed" if kind == "input" else "Audio output failed"
-            raise BackendError(
-                f"{what}: there is no default {kind} device (no sound card and no audio server?): {exc}",
-                details={"kind": kind},
-            ) from exc
-        try:
-            names = ", ".join(f"{d.index} {d.name!r}" for d in _devices(kind)) or "none"
-        except BackendError:
-            names = "unknown"
-        raise InvalidInputError(
-            f"no {kind} device {device!r} ({exc}); {kind} devices: {names}",
-            details={"device": device, "kind": kind},
-        ) from exc
-    if int(info[f"max_{kind}_channels"]) <= 0:
-        raise InvalidInputError(f"device {info['name']!r} has no {kind} channels", details={"device": device})
-    return info
-
-
-def pick_stream_rate(sd: ModuleType, kind: str, device: int, wanted: int, channels: int, default: float) -> int:
-    """``wanted`` if the device opens at that rate, else the device's default rate (the caller resamples)."""
-    check = sd.check_input_settings if kind == "input" else sd.check_output_settings
-    try:
-        check(device=device, channels=channels, dtype="float32", samplerate=wanted)
-        return wanted
-    except (ValueError, sd.PortAudioError):
-        return round(default)
-
-
-@dataclass(frozen=True)
-class AudioChunk:
-    """One chunk of captured audio.
+class CapturedAudio:
+    """One chunk of captured audio (TTS output is :class:`~runanywhere.features.tts.AudioChunk`).
 
     ``samples`` is float32 mono in [-1, 1] at ``sample_rate``; ``level`` is its
     RMS in [0, 1]; ``timestamp_s`` is the stream position of its first sample,
@@ -159,7 +60,7 @@ class AudioChunk:
         return len(self.samples) / self.sample_rate
 
 
-ChunkCallback = Callable[[AudioChunk], None]
+ChunkCallback = Callable[[CapturedAudio], None]
 LevelCallback = Callable[[float], None]
 
 
@@ -198,7 +99,7 @@ class AudioCapture:
         self.channels = _positive_int(channels, "channels")
         self.max_queued_chunks = _positive_int(max_queued_chunks, "max_queued_chunks")
         self.latency = latency
-        self._sd = _sounddevice()
+        self._sd = sounddevice()
         info = resolve_device(device, "input")
         if self.channels > int(info["max_input_channels"]):
             raise InvalidInputError(
@@ -215,7 +116,7 @@ class AudioCapture:
 
         self._control = threading.RLock()  # start/stop/close, one at a time
         self._cond = threading.Condition()  # guards the chunk queue and the state below
-        self._chunks: deque[AudioChunk] = deque()
+        self._chunks: deque[CapturedAudio] = deque()
         self._capturing = False
         self._closed = False
         self._level = 0.0
@@ -367,7 +268,7 @@ class AudioCapture:
 
     # --- reading -----------------------------------------------------------------------
 
-    def read(self, timeout: float | None = None) -> AudioChunk | None:
+    def read(self, timeout: float | None = None) -> CapturedAudio | None:
         """The oldest queued chunk, waiting up to ``timeout`` seconds (forever if None).
 
         Returns None on time-out, or at once when the capture is stopped and
@@ -394,7 +295,7 @@ class AudioCapture:
         with self._cond:
             self._chunks.clear()
 
-    def __iter__(self) -> Iterator[AudioChunk]:
+    def __iter__(self) -> Iterator[CapturedAudio]:
         owned = not self._capturing
         if owned:
             self.start()
@@ -408,10 +309,10 @@ class AudioCapture:
             if owned:
                 self.stop()
 
-    def __aiter__(self) -> AsyncIterator[AudioChunk]:
+    def __aiter__(self) -> AsyncIterator[CapturedAudio]:
         return self._aiterate()
 
-    async def _aiterate(self) -> AsyncIterator[AudioChunk]:
+    async def _aiterate(self) -> AsyncIterator[CapturedAudio]:
         owned = not self._capturing
         if owned:
             self.start()
@@ -442,11 +343,7 @@ class AudioCapture:
         """Turn device blocks into chunks until the stream ends (None in ``raw``)."""
         import numpy as np
 
-        resampler = None
-        if self._device_rate != self.sample_rate:
-            import soxr
-
-            resampler = soxr.ResampleStream(self._device_rate, self.sample_rate, 1, dtype="float32", quality="HQ")
+        resampler = StreamResampler(self._device_rate, self.sample_rate)
         pending: list[Samples] = []
         pending_len = 0
         index = 0
@@ -456,12 +353,10 @@ class AudioCapture:
                 block = raw.get()
                 last = block is None
                 if last:
-                    mono = np.zeros(0, dtype=np.float32)
+                    mono = resampler.finish()
                 else:
                     mono = block[:, 0] if block.shape[1] == 1 else block.mean(axis=1, dtype=np.float32)
-                    mono = np.ascontiguousarray(mono, dtype=np.float32)
-                if resampler is not None:
-                    mono = resampler.resample_chunk(mono, last=last)
+                    mono = resampler.push(np.ascontiguousarray(mono, dtype=np.float32))
                 if len(mono):
                     pending.append(mono)
                     pending_len += len(mono)
@@ -489,7 +384,7 @@ class AudioCapture:
         import numpy as np
 
         level = min(1.0, float(np.sqrt(np.mean(np.square(samples, dtype=np.float64))))) if len(samples) else 0.0
-        chunk = AudioChunk(
+        chunk = CapturedAudio(
             samples=samples,
             sample_rate=self.sample_rate,
             level=level,

@@ -31,7 +31,7 @@ from ..core.errors import BackendError, InvalidInputError, InvalidStateError
 from ..core.events import EventBus, PlaybackCompleted, PlaybackStarted
 from ..core.logging import SDKLogger
 from .audio import Audio, check_rate, load_audio, resample, to_mono_float32
-from .capture import AudioDevice, Device, _devices, _sounddevice, pick_stream_rate, resolve_device
+from .devices import Device, pick_stream_rate, resolve_device, sounddevice
 
 if TYPE_CHECKING:
     import numpy as np
@@ -46,11 +46,6 @@ _TAIL_MARGIN_S = 0.05
 
 _LEAD_IN_S = 0.02
 """Silence played when the stream (re)starts: ALSA's pulse plugin loses the first few ms of a new stream."""
-
-
-def list_output_devices() -> list[AudioDevice]:
-    """Devices that can play (PortAudio's list, taken when sounddevice was first imported)."""
-    return _devices("output")
 
 
 def _check_volume(volume: Any) -> float:
@@ -96,7 +91,7 @@ class AudioPlayback:
         self.latency = latency
         self.on_finished = on_finished
         self._events = events or EventBus.shared
-        self._sd: ModuleType = _sounddevice()
+        self._sd: ModuleType = sounddevice()
         info = resolve_device(device, "output")
         self.device: int = int(info["index"])
         self.device_name: str = str(info["name"])

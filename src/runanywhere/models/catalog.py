@@ -18,10 +18,12 @@ from importlib import resources
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from ..core.engines import WEIGHTS
 from ..core.errors import ConfigurationError, ModelNotFoundError
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
+_ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
 
 class ModelCategory(str, enum.Enum):
@@ -49,6 +51,11 @@ class ModelFile:
 
     ``package`` lists the installed-package parts whose concatenation is the
     file; ``archive`` files are extracted into the model directory and not kept.
+    ``role`` says what the file is to an engine (``weights``, ``mmproj``,
+    ``config``, ``tokens``, ``encoder``, ``decoder``, ``vae``, ``voice`` ...);
+    an archive's ``contents`` give roles to extracted files by glob
+    (``("encoder", "*-encoder.onnx")``), matched against whole paths inside the
+    model (an archive's single top directory is stripped on extraction).
     """
 
     path: str
@@ -57,11 +64,22 @@ class ModelFile:
     sha256: str | None = None
     package: tuple[PackagePart, ...] = ()
     archive: bool = False
+    role: str | None = None
+    contents: tuple[tuple[str, str], ...] = ()
 
     def __post_init__(self) -> None:
         pure = PurePosixPath(self.path)
         if not self.path or pure.is_absolute() or ".." in pure.parts or "\\" in self.path:
             raise ConfigurationError(f"model file path must be relative and inside the model: {self.path!r}")
+        roles = ([self.role] if self.role is not None else []) + [role for role, _ in self.contents]
+        if bad := [role for role in roles if not isinstance(role, str) or not _ROLE.match(role)]:
+            raise ConfigurationError(f"{self.path}: a role is a short lower-case name, got {bad[0]!r}")
+        if self.archive and self.role is not None:
+            raise ConfigurationError(f"{self.path}: an archive is not kept; give its contents roles instead")
+        if self.contents and not self.archive:
+            raise ConfigurationError(f"{self.path}: only an archive has contents; give the file itself a role")
+        if any(not isinstance(glob, str) or not glob for _, glob in self.contents):
+            raise ConfigurationError(f"{self.path}: every content role needs a glob pattern")
         if self.sha256 is not None:
             object.__setattr__(self, "sha256", self.sha256.lower())
             if not _SHA256.match(self.sha256.lower()):
@@ -98,6 +116,22 @@ class ModelEntry:
         paths = [f.path for f in self.files]
         if len(set(paths)) != len(paths):
             raise ConfigurationError(f"model {self.id!r} lists a file twice")
+        roles = [f.role for f in self.files if f.role] + [role for f in self.files for role, _ in f.contents]
+        if len(set(roles)) != len(roles):
+            raise ConfigurationError(f"model {self.id!r} gives a role to two files")
+
+    def file_roles(self) -> dict[str, str]:
+        """Role -> path of the listed (non-archive) files; the first file is the weights unless a role says."""
+        roles = {f.role: f.path for f in self.files if f.role and not f.archive}
+        declared = roles.keys() | {role for f in self.files for role, _ in f.contents}
+        plain = [f for f in self.files if not f.archive]
+        if WEIGHTS not in declared and plain:
+            roles[WEIGHTS] = plain[0].path
+        return roles
+
+    def content_roles(self) -> dict[str, str]:
+        """Role -> glob of files extracted from the entry's archives."""
+        return {role: glob for f in self.files if f.archive for role, glob in f.contents}
 
     @property
     def size_bytes(self) -> int | None:
@@ -121,6 +155,8 @@ class ModelEntry:
                     sha256=f.get("sha256"),
                     package=tuple(PackagePart(p["package"], p["path"]) for p in f.get("package", ())),
                     archive=bool(f.get("archive", False)),
+                    role=f.get("role"),
+                    contents=tuple(dict(f.get("contents", {})).items()),
                 )
                 for f in data.get("files", ())
             )
@@ -175,6 +211,10 @@ def _file_to_dict(f: ModelFile) -> dict[str, Any]:
         out["package"] = [{"package": p.package, "path": p.path} for p in f.package]
     if f.archive:
         out["archive"] = True
+    if f.role is not None:
+        out["role"] = f.role
+    if f.contents:
+        out["contents"] = dict(f.contents)
     return out
 
 
@@ -226,6 +266,15 @@ class Catalog:
                 details={"model_id": model_id, "suggestions": self.suggest(model_id)},
             )
         return entry
+
+    def default(self, category: ModelCategory | str) -> ModelEntry:
+        """The entry tagged ``default`` for a category: what a feature loads when given no model."""
+        wanted = ModelCategory(category)
+        found = next((e for e in self if e.is_default and e.category == wanted), None)
+        if found is None:
+            raise ModelNotFoundError(f"the catalog marks no default {wanted.value} model; name one",
+                                     details={"category": wanted.value})
+        return found
 
     def suggest(self, model_id: str) -> list[str]:
         needle = model_id.lower()

@@ -8,14 +8,16 @@ mode drops every network source.
 from __future__ import annotations
 
 import errno
+import hashlib
 import importlib.util
 import os
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlparse
 
@@ -25,12 +27,14 @@ from .._version import __version__
 from ..core.bridge import run_in_thread
 from ..core.cancel import CancelToken
 from ..core.config import SDKConfig
+from ..core.engines import WEIGHTS
 from ..core.errors import (
     ArchiveError,
     ChecksumMismatchError,
     DownloadError,
     InsufficientStorageError,
     InvalidInputError,
+    ModelFormatError,
     ModelNotFoundError,
     NetworkError,
     OfflineModeError,
@@ -63,18 +67,61 @@ ProgressCallback = Callable[[ModelDownloadProgress], None]
 
 @dataclass(frozen=True)
 class LocalModel:
-    """A model ready for an engine: its directory and files on this machine."""
+    """A model ready for an engine: its directory, its files on this machine, and which file plays which role.
+
+    ``roles`` come from the catalog entry (a file's ``role``, an archive's
+    ``contents`` globs); a model given by the path of one file has that file as
+    its ``weights``, and a directory given by path has no roles.
+    """
 
     id: str
     path: Path
     files: tuple[Path, ...]
     entry: ModelEntry | None = None
     in_memory: bool = False
+    roles: Mapping[str, Path] = field(default_factory=dict, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "roles", MappingProxyType(dict(self.roles)))
+
+    def file(self, role: str) -> Path:
+        """The file that plays ``role`` (``weights``, ``mmproj``, ``config``, ``tokens`` ...).
+
+        A role the model does not have is a :class:`ModelFormatError` that lists the files present.
+        """
+        found = self.roles.get(role)
+        if found is None:
+            present = ", ".join(_relative(f, self.path) for f in self.files[:20]) or "none"
+            more = f" and {len(self.files) - 20} more" if len(self.files) > 20 else ""
+            raise ModelFormatError(
+                f"{self.id} has no {role!r} file; its files: {present}{more}",
+                details={"model_id": self.id, "role": role, "roles": sorted(self.roles),
+                         "files": [_relative(f, self.path) for f in self.files]})
+        return found
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
 
     @property
     def main_file(self) -> Path:
-        """The first file the catalog lists (the weights for a single-file model)."""
-        return self.files[0] if self.files else self.path
+        """The weights file (see :meth:`file`)."""
+        return self.file(WEIGHTS)
+
+
+def _relative(path: Path, base: Path) -> str:
+    return path.relative_to(base).as_posix() if path.is_relative_to(base) and path != base else path.name
+
+
+def model_roles(entry: ModelEntry, directory: Path, files: Iterable[Path]) -> dict[str, Path]:
+    """Which of a model's files plays which role: the entry's listed roles, then its archives' globs."""
+    roles = {role: directory / path for role, path in entry.file_roles().items()}
+    relative = {f: PurePosixPath(_relative(f, directory)) for f in files}
+    for role, glob in entry.content_roles().items():
+        depth = len(PurePosixPath(glob).parts)  # a whole-path match: '*' never crosses a '/'
+        matches = [f for f, rel in relative.items() if len(rel.parts) == depth and rel.match(glob)]
+        if len(matches) == 1:  # none or several: file(role) reports it with the files present
+            roles[role] = matches[0]
+    return roles
 
 
 @dataclass(frozen=True)
@@ -148,6 +195,13 @@ class _Progress:
             if self.callback is not None:
                 self.callback(event)
         return report
+
+
+def model_name(model: str | os.PathLike[str]) -> str:
+    """A model argument as text (a catalog id or a path); anything else is an InvalidInputError."""
+    if not isinstance(model, str | os.PathLike):
+        raise InvalidInputError(f"a model is a catalog id or a path, got {type(model).__name__}")
+    return os.fspath(model)
 
 
 class ModelLibrary:
@@ -226,15 +280,14 @@ class ModelLibrary:
     def resolve(self, model: str | os.PathLike[str], *, cancel: CancelToken | None = None,
                 progress: ProgressCallback | None = None) -> LocalModel:
         """Local files for a catalog id (pulled on first use) or a path to a model file/dir."""
-        if not isinstance(model, str | os.PathLike):
-            raise InvalidInputError(f"a model is a catalog id or a path, got {type(model).__name__}")
-        text = os.fspath(model)
+        text = model_name(model)
         if text in self.catalog:
             return self.pull(text, cancel=cancel, progress=progress)
         path = Path(text).expanduser()
         if path.exists():
-            files = tuple(sorted(p for p in path.rglob("*") if p.is_file())) if path.is_dir() else (path,)
-            return LocalModel(id=path.stem if path.is_file() else path.name, path=path, files=files)
+            if path.is_dir():
+                return LocalModel(path.name, path, tuple(sorted(p for p in path.rglob("*") if p.is_file())))
+            return LocalModel(path.stem, path, (path,), roles={WEIGHTS: path})
         if os.sep in text or "/" in text or path.suffix in _MODEL_SUFFIXES:
             raise SDKFileNotFoundError(f"model file not found: {path}", details={"path": str(path)})
         return self.pull(text, cancel=cancel, progress=progress)  # unknown id: ModelNotFoundError
@@ -284,6 +337,29 @@ class ModelLibrary:
         """Protect a stored model from eviction and deletion until ``release()`` (or ``with``)."""
         return self.store.pin(model_id)
 
+    def derive(self, local: LocalModel, name: str, make: Callable[[Path], None], *,
+               cancel: CancelToken | None = None) -> Path:
+        """A file made from a model (a converted GGUF, say) once and kept in the store with it.
+
+        A stored model keeps it in its own directory: counted in its size and
+        the quota, pinned with it, evicted and deleted with it. A model given by
+        path (outside the store) gets a store entry of its own for it, named
+        after the model and its path. ``make(path)`` writes the file.
+        """
+        store = self.store
+        in_store = local.entry is not None and local.entry.local_path is None
+        digest = hashlib.sha256(os.fsencode(local.path.resolve())).hexdigest()[:8]
+        owner = local.id if in_store else f"{local.id[:100]}.{digest}"
+        with _locked(store.pull_lock(owner), cancel):
+            if not in_store and store.get(owner) is None:
+                staging = store.staging_dir / owner
+                shutil.rmtree(staging, ignore_errors=True)
+                staging.mkdir(parents=True)
+                now = time.time()
+                store.commit(StoredModel(owner, f"derived from {local.path}", "derived", "unknown", "unknown",
+                                         staging, (), "derived", now, now), staging)
+            return store.add_derived(owner, name, make)
+
     # ----------------------------------------------------------- the store
     def delete(self, model_id: str) -> int:
         self._memory.release(model_id)
@@ -311,20 +387,24 @@ class ModelLibrary:
             f.package and all(_package_dir(p.package) is not None for p in f.package) for f in entry.files
         )
 
-    def _local(self, stored: StoredModel, entry: ModelEntry | None) -> LocalModel:
+    def _local(self, stored: StoredModel, entry: ModelEntry) -> LocalModel:
         files = tuple(stored.file_path(f.path) for f in stored.files)
-        if entry is not None and not any(f.archive for f in entry.files):
-            # Keep the catalog's order so main_file is the weights file.
-            files = tuple(stored.file_path(f.path) for f in entry.files)
-        return LocalModel(stored.id, stored.path, files, entry, stored.in_memory)
+        if not any(f.archive for f in entry.files):
+            files = tuple(stored.file_path(f.path) for f in entry.files)  # the catalog's order
+        return LocalModel(stored.id, stored.path, files, entry, stored.in_memory,
+                          model_roles(entry, stored.path, files))
 
     def _local_entry(self, entry: ModelEntry) -> LocalModel:
         assert entry.local_path is not None
         path = entry.local_path
         if not path.exists():
             raise SDKFileNotFoundError(f"model {entry.id!r} points to {path}, which does not exist")
-        files = tuple(path / f.path for f in entry.files) if path.is_dir() else (path,)
-        return LocalModel(entry.id, path, files, entry)
+        if not path.is_dir():
+            return LocalModel(entry.id, path, (path,), entry, roles={WEIGHTS: path})
+        files = tuple(path / f.path for f in entry.files)
+        if any(f.archive for f in entry.files):  # the archives' contents, already extracted there
+            files = tuple(sorted(p for p in path.rglob("*") if p.is_file()))
+        return LocalModel(entry.id, path, files, entry, roles=model_roles(entry, path, files))
 
     def _sources(self, entry: ModelEntry, file: ModelFile) -> list[_Source]:
         sources: list[_Source] = []

@@ -3,6 +3,8 @@
 Layout under ``home``::
 
     models/<id>/...            the model's files, plus .runanywhere.json (its record)
+    models/<id>/derived/...    files made from the model (a converted GGUF ...): in its
+                               size and quota, pinned, evicted and deleted with it
     manifest.json              index of stored models with last-used times
     staging/<id>/              downloads in progress (kept to resume across processes)
     locks/<id>.pull|.pin       cross-process locks
@@ -22,9 +24,9 @@ import os
 import shutil
 import time
 import uuid
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field, replace
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..core.errors import InsufficientStorageError, InvalidStateError, ModelNotFoundError
@@ -33,6 +35,7 @@ from ..core.logging import SDKLogger
 from .locks import FileLock
 
 RECORD_NAME = ".runanywhere.json"
+DERIVED_DIR = "derived"
 _MANIFEST_VERSION = 1
 _log = SDKLogger("ModelStore")
 
@@ -59,10 +62,12 @@ class StoredModel:
     stored_at: float
     last_used_at: float
     in_memory: bool = False
+    derived: tuple[StoredFile, ...] = ()
 
     @property
     def size_bytes(self) -> int:
-        return sum(f.size for f in self.files)
+        """The model's files and the files derived from it."""
+        return sum(f.size for f in self.files) + sum(f.size for f in self.derived)
 
     def file_path(self, relative: str) -> Path:
         return self.path / relative
@@ -71,6 +76,7 @@ class StoredModel:
         data = asdict(self)
         data.pop("path")
         data["files"] = [asdict(f) for f in self.files]
+        data["derived"] = [asdict(f) for f in self.derived]
         return data
 
     @classmethod
@@ -87,6 +93,7 @@ class StoredModel:
             stored_at=float(data.get("stored_at", 0.0)),
             last_used_at=float(data.get("last_used_at", data.get("stored_at", 0.0))),
             in_memory=bool(data.get("in_memory", False)),
+            derived=tuple(StoredFile(**f) for f in data.get("derived", ())),
         )
 
 
@@ -242,14 +249,15 @@ class ModelStore:
             StoredModel.from_record(record, directory)
             return dict(record)
         _log.warning("model %s has no readable record; rebuilding it from its files", model_id)
-        files = [
+        found = [
             StoredFile(p.relative_to(directory).as_posix(), p.stat().st_size, sha256_file(p))
             for p in sorted(directory.rglob("*"))
             if p.is_file() and p.name != RECORD_NAME
         ]
+        derived = tuple(f for f in found if f.path.startswith(f"{DERIVED_DIR}/"))
         now = time.time()
         model = StoredModel(model_id, model_id, "unknown", "unknown", "unknown", directory,
-                            tuple(files), "recovered", now, now)
+                            tuple(f for f in found if f not in derived), "recovered", now, now, derived=derived)
         _write_json_atomic(record_file, model.to_record())
         return model.to_record()
 
@@ -328,6 +336,42 @@ class ModelStore:
         self._memory[model.id] = stored
         return stored
 
+    def add_derived(self, model_id: str, name: str, make: Callable[[Path], None]) -> Path:
+        """A file derived from a stored model, at ``<model>/derived/<name>``: made once, then reused.
+
+        ``make(path)`` writes it; it joins the model's record (its size, its
+        verification, its pin, its eviction and deletion). A file the quota
+        cannot hold even after evicting other unpinned models is deleted and
+        raises :class:`InsufficientStorageError`. The caller holds the model's pull lock.
+        """
+        model = self.require(model_id)
+        relative = f"{DERIVED_DIR}/{name}"
+        target = model.file_path(relative)
+        if any(f.path == relative for f in model.derived) and target.is_file():
+            return target
+        scratch = (model.path if model.in_memory else self.staging_dir) / f".derive-{uuid.uuid4().hex[:8]}"
+        scratch.mkdir(parents=True, exist_ok=True)
+        try:
+            made = scratch / PurePosixPath(name).name
+            make(made)
+            size = made.stat().st_size
+            if not model.in_memory:
+                self.ensure_space(size, for_model=model_id)
+            entry = StoredFile(relative, size, sha256_file(made))
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(made, target)
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+        derived = (*(f for f in model.derived if f.path != relative), entry)
+        if model.in_memory:
+            self._memory[model_id] = replace(self._memory[model_id], derived=derived)
+            return target
+        with self._index() as index:
+            record = {**index.get(model_id, model.to_record()), "derived": [asdict(f) for f in derived]}
+            _write_json_atomic(model.path / RECORD_NAME, record)
+            index[model_id] = record
+        return target
+
     def touch(self, model_id: str) -> None:
         """Mark a model as just used (the LRU clock)."""
         if model_id in self._memory:
@@ -352,7 +396,7 @@ class ModelStore:
             if record is None:
                 raise ModelNotFoundError(f"model {model_id!r} is not in the store", details={"model_id": model_id})
             self._remove_dir(self.models_dir / model_id)
-        return sum(int(f["size"]) for f in record["files"])
+        return sum(int(f["size"]) for f in (*record["files"], *record.get("derived", ())))
 
     def clear(self) -> list[str]:
         """Delete every unpinned model; returns the ids deleted."""
@@ -372,13 +416,14 @@ class ModelStore:
         """Re-hash every file of a stored model against its record."""
         model = self.require(model_id)
         missing, mismatched = [], []
-        for f in model.files:
+        for f in (*model.files, *model.derived):
             path = model.file_path(f.path)
             if not path.is_file():
                 missing.append(f.path)
             elif path.stat().st_size != f.size or sha256_file(path) != f.sha256:
                 mismatched.append(f.path)
-        return VerifyReport(model_id, not (missing or mismatched), len(model.files), tuple(mismatched), tuple(missing))
+        return VerifyReport(model_id, not (missing or mismatched), len(model.files) + len(model.derived),
+                            tuple(mismatched), tuple(missing))
 
     # -------------------------------------------------------------- eviction
     def plan_eviction(self, needed_bytes: int, *, exclude: Iterable[str] = ()) -> EvictionPlan:

@@ -1,9 +1,11 @@
 """The shared lifecycle of model-backed features: load, unload, cancel, shutdown cleanup.
 
-A :class:`ModelHolder` resolves a model (catalog id or path), pins it in the
-store while loaded, builds its engine on a dedicated worker thread and
-releases everything on ``unload()`` or ``RunAnywhere.shutdown()``. Features
-(text generation, embeddings, speech ...) subclass it with their engine.
+A :class:`ModelHolder` resolves a model (catalog id or path; none: the
+catalog's default of its category), pins it in the store while loaded, builds
+its engine on a dedicated worker thread with the factory that the capability's
+engine registry has for the catalog entry's ``engine``, and releases everything
+on ``unload()`` or ``RunAnywhere.shutdown()``. Features (text generation,
+embeddings, speech ...) subclass it with their capability's protocol.
 """
 
 from __future__ import annotations
@@ -11,25 +13,23 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, ClassVar, Generic, TypeVar
 
+from ..backends.base import Engine
+from ..backends.registry import EngineRegistry
 from ..core.bridge import await_future
 from ..core.cancel import CancelToken
 from ..core.errors import ModelNotLoadedError
 from ..core.events import EventBus, ModelLoadCompleted, ModelLoadFailed, ModelLoadStarted, ModelUnloaded
 from ..core.sdk import RunAnywhere
+from ..models.catalog import ModelCategory
 from ..models.locks import FileLock
-from ..models.manager import LocalModel, ModelLibrary, ModelManager, ProgressCallback
+from ..models.manager import LocalModel, ModelLibrary, ModelManager, ProgressCallback, model_name
 from .worker import EngineWorker
-
-
-class Engine(Protocol):
-    def close(self) -> None: ...
-
 
 E = TypeVar("E", bound=Engine)
 
@@ -43,10 +43,6 @@ class Loaded(Generic[E]):
     worker: EngineWorker
     detach: Callable[[], None]
     local: LocalModel
-    # The text behind a language model's KV cache and its exact tokens (prompt + reply), so that a next
-    # prompt that extends this text reuses the reply's own tokens rather than a re-tokenisation.
-    context_text: str = ""
-    context_tokens: list[int] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -74,6 +70,10 @@ class ModelHolder(Generic[E]):
 
     component = "model"
     noun = "model"
+    #: What a load produces; an engine family with per-model state of its own subclasses :class:`Loaded`.
+    loaded_type: ClassVar[type[Loaded[Any]]] = Loaded
+    category: ClassVar[ModelCategory]
+    """The catalog category whose default model ``load_model()`` loads when given none."""
 
     def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None) -> None:
         self._models = models or ModelManager
@@ -94,9 +94,14 @@ class ModelHolder(Generic[E]):
     def engine(self) -> E:
         return self._require().engine
 
-    def _load(self, model: str | os.PathLike[str], build: Callable[[LocalModel], E], *,
+    def _load(self, model: str | os.PathLike[str] | None, engines: EngineRegistry[E], options: Mapping[str, Any], *,
               progress: ProgressCallback | None, cancel: CancelToken | None) -> str:
-        """Resolve ``model``, run ``build(local)`` on a new worker thread, and swap it in."""
+        """Choose the engine, resolve ``model``, build the engine on a new worker thread, and swap it in.
+
+        The engine is chosen before anything is fetched or unloaded, so an
+        unsupported model leaves the loaded one in place.
+        """
+        model, build = self._builder(model, engines, options, cancel)
         local = self._models.resolve(model, cancel=cancel, progress=progress)
         worker = EngineWorker(f"{self.component}-{local.id}")
         try:
@@ -109,9 +114,11 @@ class ModelHolder(Generic[E]):
             self._install(worker, built)
         return self._announce(built)
 
-    async def _aload(self, model: str | os.PathLike[str], build: Callable[[LocalModel], E], *,
-                     progress: ProgressCallback | None, cancel: CancelToken | None) -> str:
+    async def _aload(self, model: str | os.PathLike[str] | None, engines: EngineRegistry[E],
+                     options: Mapping[str, Any], *, progress: ProgressCallback | None,
+                     cancel: CancelToken | None) -> str:
         """Async twin of :meth:`_load`: the new model's worker resolves (pulls) and builds it."""
+        model, build = self._builder(model, engines, options, cancel)
         token = cancel or CancelToken()
         worker = EngineWorker(f"{self.component}-{Path(str(model)).name}")
 
@@ -131,6 +138,18 @@ class ModelHolder(Generic[E]):
                     break
             await self.aunload()
         return self._announce(built)
+
+    def _builder(self, model: str | os.PathLike[str] | None, engines: EngineRegistry[E], options: Mapping[str, Any],
+                 cancel: CancelToken | None) -> tuple[str | os.PathLike[str], Callable[[LocalModel], E]]:
+        """The model to load (none: the category's default) and how to build its engine from its files."""
+        model = self._models.catalog.default(self.category).id if model is None else model
+        name = model_name(model)
+        factory = engines.factory(self._engine_name(name, engines), model=name)
+
+        def build(local: LocalModel) -> E:
+            return factory(self._model_files(local, cancel), **options)
+
+        return model, build
 
     def _build(self, local: LocalModel, build: Callable[[LocalModel], E]) -> _Built[E]:
         """On the new worker: pin the model and build its engine."""
@@ -156,12 +175,21 @@ class ModelHolder(Generic[E]):
             if pin is not None:
                 pin.release()
 
-        self._loaded = Loaded(model_id, built.engine, worker, detach, built.local)
+        self._loaded = self.loaded_type(model_id, built.engine, worker, detach, built.local)
 
     def _announce(self, built: _Built[E]) -> str:
         self._events.emit(ModelLoadCompleted(model_id=built.local.id, component=self.component,
                                              load_time_ms=(time.perf_counter() - built.started) * 1000))
         return built.local.id
+
+    def _engine_name(self, model: str, engines: EngineRegistry[E]) -> str:
+        """The engine a model runs on: its catalog entry's ``engine``, or the capability's default for a path."""
+        catalog = self._models.catalog
+        return catalog.get(model).engine if model in catalog else engines.default
+
+    def _model_files(self, local: LocalModel, cancel: CancelToken | None) -> LocalModel:
+        """The files handed to the engine factory (a feature may derive some first); runs on the worker."""
+        return local
 
     def unload(self) -> None:
         """Release the model (waits for the work in progress to stop)."""

@@ -2,7 +2,7 @@
 
 from .live import TranscriptionStream, TranscriptionUpdate
 from .results import Segment, TranscriptionResult
-from .transcriber import DEFAULT_MODEL, STT, SegmentStream, SpeechToText, TranscribeOptions
+from .transcriber import STT, SegmentStream, SpeechToText, TranscribeOptions
 
-__all__ = ["DEFAULT_MODEL", "STT", "Segment", "SegmentStream", "SpeechToText", "TranscribeOptions",
-           "TranscriptionResult", "TranscriptionStream", "TranscriptionUpdate"]
+__all__ = ["STT", "Segment", "SegmentStream", "SpeechToText", "TranscribeOptions", "TranscriptionResult",
+           "TranscriptionStream", "TranscriptionUpdate"]

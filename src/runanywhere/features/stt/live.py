@@ -25,13 +25,13 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...backends.faster_whisper import SAMPLE_RATE
+from ...backends.base import SAMPLE_RATE
 from ...core.cancel import CancelToken
 from ...core.errors import InvalidStateError, ModelNotLoadedError
 from ...core.events import STTTranscribed
 from ...core.logging import SDKLogger
 from ...core.validation import positive_number
-from ...media.audio import check_rate, to_mono_float32
+from ...media.audio import StreamResampler, check_rate, to_mono_float32
 from ...runtime.worker import Stream
 from .results import Segment, TranscriptionResult, run_transcription, summarise
 
@@ -88,11 +88,7 @@ class TranscriptionStream:
         self._interval = round(partial_interval_s * SAMPLE_RATE) if partial_interval_s else 0
         self._segmenter = segmenter
         self._on_update = on_update
-        self._resampler: Any = None
-        if self._rate != SAMPLE_RATE:
-            import soxr
-
-            self._resampler = soxr.ResampleStream(self._rate, SAMPLE_RATE, 1, dtype="float32", quality="HQ")
+        self._resampler = StreamResampler(self._rate, SAMPLE_RATE)
         self._lock = threading.Lock()
         self._pending: list[Samples] = []  # the audio since the last final, in chunks
         self._pending_start = 0  # its first sample's index in the session (16 kHz)
@@ -111,10 +107,7 @@ class TranscriptionStream:
         """Add a chunk of any size (float or int samples, mono or interleaved channels) at the session's rate."""
         if self._finished:
             raise InvalidStateError("this transcription stream is finished; create a new one")
-        samples = to_mono_float32(chunk)
-        if self._resampler is not None:
-            samples = self._resampler.resample_chunk(samples)
-        self._add(samples)
+        self._add(self._resampler.push(to_mono_float32(chunk)))
         if self._interval and self._since_partial >= self._interval:
             self._start_partial()
 
@@ -141,8 +134,7 @@ class TranscriptionStream:
                 raise InvalidStateError("this transcription stream is already finished")
             self._finished = True
         self._partial_cancel.cancel()
-        if self._resampler is not None:
-            self._add(self._resampler.resample_chunk(np.zeros(0, dtype=np.float32), last=True))
+        self._add(self._resampler.finish())
         if self._segmenter is not None:
             for start_s, utterance in self._segmenter(np.zeros(0, dtype=np.float32)):
                 self._final(start_s, utterance)

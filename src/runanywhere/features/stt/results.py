@@ -7,7 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...backends.faster_whisper import SAMPLE_RATE, WhisperEngine
+from ...backends.base import SAMPLE_RATE, SpeechRecognizer
 from ...core.cancel import CancelToken
 
 if TYPE_CHECKING:
@@ -44,7 +44,7 @@ class TranscriptionResult:
     real_time_factor: float
 
 
-def run_transcription(engine: WhisperEngine, samples: NDArray[np.float32], language: str | None, cancel: CancelToken,
+def run_transcription(engine: SpeechRecognizer, samples: NDArray[np.float32], language: str | None, cancel: CancelToken,
                       emit: Callable[[Any], None], *, prepare_s: float = 0.0) -> TranscriptionResult:
     """Decode 16 kHz ``samples`` on the engine's worker, emitting each :class:`Segment`; empty audio skips the engine.
 

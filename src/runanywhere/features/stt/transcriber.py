@@ -7,11 +7,13 @@ bytes); it is converted once to 16 kHz mono float32 and decoded on the model's
 worker thread, window by window, so a long file is never held twice and a
 cancel stops it between segments.
 
-The engine follows the catalog entry's ``engine``: ``faster-whisper``
-(CTranslate2 Whisper) runs here. sherpa-onnx (Whisper/Zipformer/Paraformer
-ONNX) and whisper.cpp models raise :class:`BackendNotAvailableError`: no
-weights for them were reachable to build and test an adapter, and an
-untested adapter is not shipped.
+The engine follows the catalog entry's ``engine`` through the speech-recognition
+registry (``runanywhere.backends.registry``): ``faster-whisper`` (CTranslate2
+Whisper) runs here. sherpa-onnx (Whisper/Zipformer/Paraformer ONNX) and
+whisper.cpp models raise :class:`BackendNotAvailableError` (the engine table
+lists them without an adapter): no weights for them were reachable to build
+and test one, and an untested adapter is not shipped. A model given by path
+is recognised by its files.
 """
 
 from __future__ import annotations
@@ -23,14 +25,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...backends.faster_whisper import SAMPLE_RATE, WhisperEngine, is_whisper_dir
+from ...backends.base import SAMPLE_RATE, SpeechRecognizer
+from ...backends.faster_whisper import is_whisper_dir
+from ...backends.registry import SPEECH_RECOGNIZERS, EngineRegistry
 from ...core.cancel import CancelToken
-from ...core.errors import BackendNotAvailableError, InvalidInputError
+from ...core.errors import InvalidInputError
 from ...core.events import STTTranscribed
 from ...core.validation import with_overrides
 from ...media.audio import AudioSource, load_audio
 from ...models.catalog import ModelCategory
-from ...models.manager import LocalModel, ProgressCallback
+from ...models.manager import ProgressCallback
 from ...runtime.holder import ModelHolder
 from ...runtime.worker import ResultStream, Stream
 from .live import Segmenter, TranscriptionStream, UpdateCallback
@@ -39,16 +43,6 @@ from .results import Segment, TranscriptionResult, run_transcription
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
-
-DEFAULT_MODEL = "faster-whisper-tiny.en"
-
-_NOT_HERE = {
-    "sherpa-onnx": "sherpa-onnx (Whisper/Zipformer/Paraformer ONNX)",
-    "whisper.cpp": "whisper.cpp (ggml)",
-    "whispercpp": "whisper.cpp (ggml)",
-    "pywhispercpp": "whisper.cpp (ggml)",
-}
-
 
 @dataclass(frozen=True)
 class TranscribeOptions:
@@ -79,14 +73,15 @@ class SegmentStream(ResultStream[Segment, TranscriptionResult]):
     """
 
 
-class SpeechToText(ModelHolder[WhisperEngine]):
+class SpeechToText(ModelHolder[SpeechRecognizer]):
     """Loads one speech-recognition model and transcribes audio with it."""
 
     component = "stt"
     noun = "speech-to-text model"
+    category = ModelCategory.SPEECH_RECOGNITION
 
     def load_model(
-        self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, threads: int | None = None,
+        self, model: str | os.PathLike[str] | None = None, *, threads: int | None = None,
         compute_type: str = "int8", beam_size: int = 1, min_window_s: int | None = 20,
         progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
     ) -> str:
@@ -100,53 +95,32 @@ class SpeechToText(ModelHolder[WhisperEngine]):
         same text; ``min_window_s=None`` keeps the 30 s window.
         A model already loaded here is unloaded first.
         """
-        build = self._builder(model, threads, compute_type, beam_size, min_window_s)
-        return self._load(model, build, progress=progress, cancel=cancel)
+        return self._load(model, SPEECH_RECOGNIZERS, _options(threads, compute_type, beam_size, min_window_s),
+                          progress=progress, cancel=cancel)
 
     async def aload_model(
-        self, model: str | os.PathLike[str] = DEFAULT_MODEL, *, threads: int | None = None,
+        self, model: str | os.PathLike[str] | None = None, *, threads: int | None = None,
         compute_type: str = "int8", beam_size: int = 1, min_window_s: int | None = 20,
         progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
     ) -> str:
         """Async twin of :meth:`load_model`."""
-        build = self._builder(model, threads, compute_type, beam_size, min_window_s)
-        return await self._aload(model, build, progress=progress, cancel=cancel)
+        return await self._aload(model, SPEECH_RECOGNIZERS, _options(threads, compute_type, beam_size, min_window_s),
+                                 progress=progress, cancel=cancel)
 
-    def _builder(self, model: str | os.PathLike[str], threads: int | None, compute_type: str, beam_size: int,
-                 min_window_s: int | None) -> Callable[[LocalModel], WhisperEngine]:
-        """How to build ``model``'s engine; a model of an engine this SDK cannot run is refused here."""
-        engine = self._engine_name(model)
-        if engine in _NOT_HERE:
-            raise BackendNotAvailableError(
-                f"{os.fspath(model)!r} needs the {_NOT_HERE[engine]} engine, which this SDK does not run yet: "
-                f"no such speech-recognition weights were reachable to build and test an adapter. "
-                f"Use a faster-whisper (CTranslate2) model such as {DEFAULT_MODEL!r}.",
-                details={"engine": engine},
-            )
-        if engine != "faster-whisper":
-            raise InvalidInputError(f"{os.fspath(model)!r} uses engine {engine!r}, which has no speech-to-text adapter")
-
-        def build(local: LocalModel) -> WhisperEngine:
-            directory = local.path if local.path.is_dir() else local.path.parent
-            return WhisperEngine(directory, threads=threads, compute_type=compute_type, beam_size=beam_size,
-                                 min_window_s=min_window_s)
-
-        return build
-
-    def _engine_name(self, model: str | os.PathLike[str]) -> str:
-        text = os.fspath(model)
+    def _engine_name(self, model: str, engines: EngineRegistry[SpeechRecognizer]) -> str:
+        """The catalog entry's engine (refusing other categories), or the engine a path's files are for."""
         catalog = self._models.catalog
-        if text in catalog:
-            entry = catalog.get(text)
+        if model in catalog:
+            entry = catalog.get(model)
             if entry.category != ModelCategory.SPEECH_RECOGNITION:
-                raise InvalidInputError(f"{text!r} is a {entry.category.value} model, not speech recognition")
+                raise InvalidInputError(f"{model!r} is a {entry.category.value} model, not speech recognition")
             return entry.engine
-        path = Path(text).expanduser()
+        path = Path(model).expanduser()
         if path.suffix == ".onnx" or (path.is_dir() and not is_whisper_dir(path) and any(path.glob("*.onnx"))):
             return "sherpa-onnx"
         if path.is_file() and _is_ggml(path):
             return "whisper.cpp"
-        return "faster-whisper"  # a missing or malformed model is reported by the resolver or the engine
+        return engines.default  # a missing or malformed model is reported by the resolver or the engine
 
     # ---------------------------------------------------------- transcribing
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None, *,
@@ -233,6 +207,10 @@ def _is_ggml(path: Path) -> bool:
     """whisper.cpp's ggml model files start with the magic 0x67676d6c."""
     with open(path, "rb") as fh:
         return fh.read(4) in (b"lmgg", b"ggml")
+
+
+def _options(threads: int | None, compute_type: str, beam_size: int, min_window_s: int | None) -> dict[str, Any]:
+    return {"threads": threads, "compute_type": compute_type, "beam_size": beam_size, "min_window_s": min_window_s}
 
 
 STT = SpeechToText()

@@ -13,31 +13,27 @@ import asyncio
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any, Literal
 
 from ...core.cancel import CancelToken
 from ...core.errors import GenerationError, InvalidInputError
 from ...core.logging import SDKLogger
 from ...core.validation import positive_int
+from ..text.request import options_with
 from ..text_generation import (
     GenerationOptions,
+    GenerationRequest,
     GenerationResult,
     GenerationStream,
     Prompt,
     TextGeneration,
     TextGenerator,
 )
-from .format import (
-    ToolCall,
-    ToolCallFormat,
-    ToolDefinition,
-    ToolResult,
-    parse_tool_calls,
-    render_tool_prompt,
-    tool_call_grammar,
-    validate_arguments,
-)
+from .grammar import tool_call_grammar
+from .parsing import parse_tool_calls
+from .prompts import render_tool_prompt, validate_arguments
+from .types import ToolCall, ToolCallFormat, ToolDefinition, ToolResult
 
 ToolExecutor = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
 ToolChoice = Literal["auto", "required", "none"]
@@ -123,8 +119,8 @@ class ToolCaller:
     ) -> ToolCallingResult:
         """Async twin of :meth:`generate_with_tools`; async executors are awaited."""
         loop = _Loop(self, prompt, options, max_tool_calls, auto_execute, format, tool_choice, cancel, overrides)
-        while (step := loop.next_generation()) is not None:
-            stream = self.generator._start_with(*step)
+        while (request := loop.next_generation()) is not None:
+            stream = self.generator.start(request, cancel=loop.cancel, deliver=False)
             async for _ in stream:
                 pass
             if loop.take(stream.result):
@@ -183,8 +179,8 @@ class ToolRun:
 
     def __iter__(self) -> Iterator[GenerationStream]:
         loop = self._loop
-        while (step := loop.next_generation()) is not None:
-            stream = GenerationStream(self._owner.generator._start_with(*step, deliver=self._stream_tokens))
+        while (request := loop.next_generation()) is not None:
+            stream = self._owner.generator.start(request, cancel=loop.cancel, deliver=self._stream_tokens)
             yield stream
             if loop.take(stream.result):
                 if self._before_calls is not None:
@@ -220,14 +216,13 @@ class _Loop:
         self.tools = owner.tools if tool_choice != "none" else []
         if tool_choice == "required" and not self.tools:
             raise InvalidInputError("tool_choice='required' needs at least one registered tool")
-        self.options = replace(options or GenerationOptions(), **overrides)
+        self.options = options_with(options, overrides)
         self.fmt = ToolCallFormat(fmt)
         self.tool_choice = tool_choice
         self.max_tool_calls = max_tool_calls
         self.auto_execute = auto_execute
         self.cancel = cancel
-        self.engine = owner.generator.engine
-        self.native = bool(self.tools) and "tools" in (self.engine.chat_template or "")
+        self.native = bool(self.tools) and "tools" in (owner.generator.engine.chat_template or "")
         self.messages = self._initial_messages(prompt)
         self.question = next((str(m["content"]) for m in reversed(self.messages) if m.get("role") == "user"), "")
         self.calls: list[ToolCall] = []
@@ -243,7 +238,7 @@ class _Loop:
     def _initial_messages(self, prompt: Prompt) -> list[dict[str, Any]]:
         messages = [{"role": "user", "content": prompt}] if isinstance(prompt, str) else [dict(m) for m in prompt]
         system = self.options.system_prompt
-        self.options = replace(self.options, system_prompt=None)
+        self.options = options_with(self.options, {"system_prompt": None})
         if messages and messages[0].get("role") == "system":
             system = f"{messages.pop(0)['content']}\n\n{system}" if system else str(messages[0]["content"])
         # Without native tool support the tools are described in the system message; the answer-only
@@ -257,19 +252,20 @@ class _Loop:
         system = self.system_with_tools if offer_tools else self.system_plain
         return ([{"role": "system", "content": system}] if system else []) + self.messages
 
-    def next_generation(self) -> tuple[Any, ...] | None:
-        """Arguments for the next generation, or None when the loop is over."""
+    def next_generation(self) -> GenerationRequest | None:
+        """The next generation to run, or None when the loop is over."""
         if self.done:
             return None
         offer = bool(self.tools) and len(self.calls) < self.max_tool_calls and not self.answer_only
         self.forced = offer and self.tool_choice == "required" and not self.calls
         grammar = self._grammar() if self.forced else None
-        tools = [t.to_openai() for t in self.tools] if offer and self.native else None
-        return (self._conversation(offer), self.options, self.cancel, grammar, tools)
+        tools = tuple(t.to_openai() for t in self.tools) if offer and self.native else ()
+        return GenerationRequest(self._conversation(offer), self.options, grammar=grammar, tools=tools)
 
-    def _grammar(self) -> Any:
+    def _grammar(self) -> str:
+        """GBNF text forcing one well-formed call (compiled by the engine on its worker)."""
         fmt = ToolCallFormat.JSON if self.fmt is ToolCallFormat.JSON else ToolCallFormat.HERMES
-        return self.engine.compile_grammar(gbnf=tool_call_grammar(self.tools, fmt))
+        return tool_call_grammar(self.tools, fmt)
 
     def take(self, generation: GenerationResult) -> bool:
         """Record a generation; True when it asked for tool calls that should run now."""

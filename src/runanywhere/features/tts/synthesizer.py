@@ -22,16 +22,17 @@ import os
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ...backends.piper import PiperEngine, find_voice
+from ...backends.base import SpeechSynthesizer
+from ...backends.registry import SPEECH_SYNTHESIZERS
 from ...core.bridge import iterate_blocking
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, InvalidInputError
 from ...core.events import TTSSynthesized
 from ...core.validation import positive_int, positive_number, with_overrides
-from ...models.manager import LocalModel, ProgressCallback
+from ...models.catalog import ModelCategory
+from ...models.manager import ProgressCallback
 from ...runtime.holder import ModelHolder
 from ...runtime.worker import ResultStream, Stream
 from .segmenter import TextSegmenter, split_text
@@ -40,7 +41,6 @@ if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere
     import numpy as np
     from numpy.typing import NDArray
 
-DEFAULT_VOICE = "piper-en_US-joe-medium"
 TextSource = str | Iterable[str]
 
 
@@ -99,16 +99,18 @@ class SynthesisStream(ResultStream[AudioChunk, SynthesisResult]):
     """
 
 
-class TextToSpeech(ModelHolder[PiperEngine]):
-    """Loads one Piper voice and turns text into speech with it."""
+class TextToSpeech(ModelHolder[SpeechSynthesizer]):
+    """Loads one voice and turns text into speech with it."""
 
     component = "tts"
     noun = "voice"
+    category = ModelCategory.SPEECH_SYNTHESIS
 
-    def load_voice(self, voice: str | os.PathLike[str] = DEFAULT_VOICE, *, threads: int | None = None,
+    def load_voice(self, voice: str | os.PathLike[str] | None = None, *, threads: int | None = None,
                    variation: float = 1.0, progress: ProgressCallback | None = None,
                    cancel: CancelToken | None = None) -> str:
-        """Load a catalog voice (pulled on first use) or a path to a ``.onnx`` (+ ``.onnx.json``) voice.
+        """Load a catalog voice (pulled on first use; none: the catalog's default) or a path to a ``.onnx``
+        (+ ``.onnx.json``) voice.
 
         ``threads`` is onnxruntime's thread count (default: the physical cores).
         ``variation`` scales the voice's natural variation (its sampling noise):
@@ -116,13 +118,15 @@ class TextToSpeech(ModelHolder[PiperEngine]):
         recordings and tests. A voice already loaded here is unloaded first.
         Returns the voice's id.
         """
-        return self._load(voice, _builder(threads, variation), progress=progress, cancel=cancel)
+        return self._load(voice, SPEECH_SYNTHESIZERS, _voice_options(threads, variation), progress=progress,
+                          cancel=cancel)
 
-    async def aload_voice(self, voice: str | os.PathLike[str] = DEFAULT_VOICE, *, threads: int | None = None,
+    async def aload_voice(self, voice: str | os.PathLike[str] | None = None, *, threads: int | None = None,
                           variation: float = 1.0, progress: ProgressCallback | None = None,
                           cancel: CancelToken | None = None) -> str:
         """Async twin of :meth:`load_voice`."""
-        return await self._aload(voice, _builder(threads, variation), progress=progress, cancel=cancel)
+        return await self._aload(voice, SPEECH_SYNTHESIZERS, _voice_options(threads, variation), progress=progress,
+                                 cancel=cancel)
 
     load_model = load_voice
     aload_model = aload_voice
@@ -236,31 +240,20 @@ class TextToSpeech(ModelHolder[PiperEngine]):
         return result
 
 
-def save_wav(path: str | os.PathLike[str], result: SynthesisResult | AudioChunk) -> Path:
-    """Write a result's (or chunk's) audio as 16-bit PCM mono WAV; returns the path."""
-    from ...media.audio import save_wav as write
-
-    return write(path, result.audio_data, result.sample_rate)
-
-
-def _builder(threads: int | None, variation: float) -> Callable[[LocalModel], PiperEngine]:
-    """How to build a voice with these settings (checked here, before anything loads)."""
+def _voice_options(threads: int | None, variation: float) -> dict[str, Any]:
+    """The engine options of a voice (checked here, before anything loads)."""
     if threads is not None:
         positive_int("threads", threads)
     if isinstance(variation, bool) or not isinstance(variation, numbers.Real) or not 0 <= variation <= 2:
         raise InvalidInputError(f"variation must be a number from 0 to 2, got {variation!r}")
-
-    def build(local: LocalModel) -> PiperEngine:
-        return PiperEngine(find_voice(local.files or (local.path,)), threads=threads, variation=float(variation))
-
-    return build
+    return {"threads": threads, "variation": float(variation)}
 
 
 def _options(options: SynthesisOptions | None, overrides: dict[str, Any]) -> SynthesisOptions:
     return with_overrides(options or SynthesisOptions(), overrides)
 
 
-def _check_speaker(engine: PiperEngine, options: SynthesisOptions) -> tuple[int, float]:
+def _check_speaker(engine: SpeechSynthesizer, options: SynthesisOptions) -> tuple[int, float]:
     """The options' speaker and speed, once the speaker is known to exist in this voice."""
     if not options.speaker_id < engine.num_speakers:
         raise InvalidInputError(f"speaker_id must be in 0..{engine.num_speakers - 1}, got {options.speaker_id!r}")

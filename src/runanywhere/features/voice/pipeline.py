@@ -26,7 +26,8 @@ from ...media.audio import AudioSource
 from ..stt import STT, SpeechToText, TranscriptionResult
 from ..text_generation import GenerationOptions, GenerationResult, GenerationStream, TextGeneration, TextGenerator
 from ..tools import ToolCaller, ToolChoice
-from ..tools.format import ToolCall, ToolCallFormat, ToolResult, parse_tool_calls
+from ..tools.parsing import parse_tool_calls
+from ..tools.types import ToolCall, ToolCallFormat, ToolResult
 from ..tts import TTS, AudioChunk, TextToSpeech
 
 if TYPE_CHECKING:

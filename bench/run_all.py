@@ -1,0 +1,89 @@
+"""Every benchmark, one after the other, each in a fresh process; then one summary of the headline figures.
+
+Runs ``llm.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_tts`` and
+``speech_vad``, each in its own process), ``voice.py`` and ``threads.py``.
+Each writes its JSON report into the results directory; this adds
+``summary.json``: per bench its exit code and wall time, and the figures
+the project tracks (LLM ratios against the raw baseline in its own process,
+decode in the application shape, STT/TTS/VAD overhead, voice p50/p95, the
+fastest thread counts). A failing bench is reported and the others still
+run; the exit code is 1 if any failed. ``make bench`` runs this.
+Run: ``.venv/bin/python bench/run_all.py [--smoke] [--results DIR] [--only NAME ...]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from common import header, parse_args, write_report
+
+HERE = Path(__file__).resolve().parent
+
+
+def _llm(report: dict[str, Any]) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        r["model"]: {key: r[key] for key in ("raw_prefill_tokens_per_s", "sdk_prefill_tokens_per_s", "prefill_ratio",
+                                             "raw_decode_tokens_per_s", "sdk_decode_tokens_per_s", "decode_ratio")}
+        for r in report["models"]}
+    figures["application_shape"] = {k: v for k, v in report["application_shape"].items() if k.startswith("decode_")}
+    return figures
+
+
+def _speech(report: dict[str, Any]) -> dict[str, Any]:
+    stt, tts, vad = report["stt"], report["tts"], report["vad"]
+    return {"stt_speed_ratio_raw_over_sdk": stt["overhead"]["speed_ratio"],
+            "tts_rtf_ratio_sdk_over_raw": tts["rtf_ratio_sdk_over_raw"],
+            "tts_first_chunk_ratio_sdk_over_raw": tts["first_chunk_ratio_sdk_over_raw"],
+            "vad_ratio_sdk_16k_over_raw_numpy": vad["ratio_sdk_16k_over_raw_numpy"]}
+
+
+def _voice(report: dict[str, Any]) -> dict[str, Any]:
+    return {c["config"]: {"p50_first_audio_ms": c["p50_first_audio_ms"], "p95_first_audio_ms": c["p95_first_audio_ms"]}
+            for c in report["configs"]}
+
+
+def _threads(report: dict[str, Any]) -> dict[str, Any]:
+    return {"whisper_fastest_threads": report["whisper"]["fastest_threads"],
+            "llama_decode_fastest_threads": report["llama"]["fastest_threads"],
+            "whisper": report["whisper"]["rows"], "llama": report["llama"]["rows"]}
+
+
+BENCHES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
+    "llm": _llm, "speech": _speech, "voice": _voice, "threads": _threads}
+"""Bench name (``bench/<name>.py``, writing ``<name>.json``) and how to pick its headline figures."""
+
+
+def run(name: str, smoke: bool, results: Path) -> dict[str, Any]:
+    """Run one bench in a child process; its exit code, wall time and headline figures (None if it failed)."""
+    print(f"=== {name}", flush=True)
+    started = time.perf_counter()
+    command = [sys.executable, str(HERE / f"{name}.py"), "--results", str(results)] + (["--smoke"] if smoke else [])
+    code = subprocess.run(command, check=False).returncode
+    out: dict[str, Any] = {"exit_code": code, "seconds": round(time.perf_counter() - started, 1), "figures": None}
+    if code == 0:
+        out["figures"] = BENCHES[name](json.loads((results / f"{name}.json").read_text()))
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description="run every benchmark and summarise")
+    parser.add_argument("--only", nargs="+", choices=list(BENCHES), help="run only these benches")
+    args = parse_args(parser.description or "", parser)
+    names = args.only or list(BENCHES)
+    runs = {name: run(name, args.smoke, args.results) for name in names}
+    write_report(args.results, "summary", {**header("summary", args.smoke), "benches": runs})
+    print(json.dumps(runs, indent=1))
+    failed = [name for name, r in runs.items() if r["exit_code"] != 0]
+    if failed:
+        raise SystemExit(f"failed: {', '.join(failed)}")
+
+
+if __name__ == "__main__":
+    main()

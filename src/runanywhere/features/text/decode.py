@@ -1,0 +1,143 @@
+"""One generation on the model's worker: the request's prompt as tokens, the sampling loop, the result.
+
+Everything here runs on the worker that owns the engine (grammar compilation
+included), and keeps the llama session's KV-prefix state up to date.
+"""
+
+from __future__ import annotations
+
+import codecs
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ...backends.base import LanguageModel
+from ...core.cancel import CancelToken
+from ...core.errors import CancelledError
+from ...runtime.llama import LlamaSession
+from .markup import StopMatcher, ThinkTracker, split_thinking
+from .request import GenerationOptions, GenerationRequest, GrammarSpec
+from .result import FinishReason, GenerationResult, TokenEvent
+
+
+def compile_grammar(engine: LanguageModel, spec: GrammarSpec | None) -> Any:
+    """The engine's grammar for a spec, or None; a bad spec raises InvalidInputError."""
+    if spec is None:
+        return None
+    if isinstance(spec, str):
+        return engine.compile_grammar(gbnf=spec)
+    return engine.compile_grammar(json_schema=dict(spec))
+
+
+def run_generation(session: LlamaSession, model_id: str, request: GenerationRequest, grammar: Any,
+                   cancel: CancelToken, emit: Callable[[Any], None], queue_ms: float) -> GenerationResult:
+    """Generate for ``request`` with an already compiled ``grammar``, emitting :class:`TokenEvent` pieces."""
+    started = time.perf_counter()
+    prompt = prompt_tokens(session, request)
+    session.forget()
+    engine = session.engine
+    sampler = Sampler(engine, prompt.stops, emit)
+    sampler.run(prompt.tokens, request.options, grammar, cancel,
+                max_tokens=min(request.options.max_tokens, engine.n_ctx - len(prompt.tokens)))
+    if sampler.finish != "cancelled":
+        session.remember(prompt.text + sampler.thinking.text, prompt.tokens + sampler.generated)
+    return _result(model_id, prompt, sampler, started, queue_ms)
+
+
+@dataclass(frozen=True)
+class PromptTokens:
+    """A request's prompt as the engine reads it: text, tokens, stop strings, and how many need evaluating."""
+
+    text: str
+    tokens: list[int]
+    stops: tuple[str, ...]
+    evaluated: int
+
+
+def prompt_tokens(session: LlamaSession, request: GenerationRequest) -> PromptTokens:
+    """Render the chat (or take the raw prompt) and tokenize it, reusing the session's cached tokens."""
+    engine = session.engine
+    messages = request.messages()
+    stops = request.options.stop
+    if messages is None:
+        assert isinstance(request.prompt, str)
+        text, add_bos, special = request.prompt, True, False
+    else:
+        chat = engine.render_chat(messages, [dict(t) for t in request.tools] or None)
+        text, add_bos, special, stops = chat.text, chat.add_bos, True, stops + chat.stop
+    tokens = session.tokenize(text, add_bos=add_bos, special=special)
+    return PromptTokens(text, tokens, stops, len(tokens) - engine.cached_prefix(tokens))
+
+
+class Sampler:
+    """The sampling loop: tokens become text pieces (held back near stop strings) and counts."""
+
+    def __init__(self, engine: LanguageModel, stops: tuple[str, ...], emit: Callable[[Any], None]) -> None:
+        self.engine, self.emit = engine, emit
+        self.matcher = StopMatcher(stops)
+        self.decoder = codecs.getincrementaldecoder("utf-8")("replace")
+        self.thinking = ThinkTracker()
+        self.generated: list[int] = []
+        self.first_at: float | None = None
+        self.ended = 0.0
+        self.finish: FinishReason = "length"
+        self.hit_stop_string = False
+
+    def run(self, tokens: list[int], options: GenerationOptions, grammar: Any, cancel: CancelToken, *,
+            max_tokens: int) -> None:
+        """Sample until the end token, a stop string, ``max_tokens`` or cancellation."""
+        try:
+            for token in self.engine.generate(tokens, options.sampling(), cancel, grammar=grammar,
+                                              n_threads=options.threads):
+                if self.first_at is None:
+                    self.first_at = time.perf_counter()
+                if self._take(token, max_tokens):
+                    break
+            if cancel.cancelled:
+                self.finish = "cancelled"
+        except CancelledError:
+            self.finish = "cancelled"
+        if self.finish != "cancelled" and not self.hit_stop_string:
+            tail = self.matcher.feed(self.decoder.decode(b"", final=True))[0] + self.matcher.flush()
+            if tail:
+                self.emit(TokenEvent(tail, -1, len(self.generated), self.thinking.inside()))
+        self.ended = time.perf_counter()
+
+    def _take(self, token: int, max_tokens: int) -> bool:
+        """Handle one sampled token; True when the generation ends with it."""
+        if self.engine.is_end(token):
+            self.finish = "stop"
+            return True
+        self.generated.append(token)
+        count = len(self.generated)
+        decoded = self.decoder.decode(self.engine.piece(token))
+        in_thought = self.thinking.feed(decoded)
+        piece, self.hit_stop_string = self.matcher.feed(decoded)
+        if piece:
+            self.emit(TokenEvent(piece, token, count - 1, in_thought))
+        if self.hit_stop_string:
+            self.finish = "stop"
+            return True
+        return count >= max_tokens
+
+    def text(self) -> str:
+        """The reply: all of it, or only what was streamed when the generation was cancelled."""
+        return self.matcher.text[:self.matcher.emitted] if self.finish == "cancelled" else self.matcher.text
+
+
+def _result(model_id: str, prompt: PromptTokens, sampler: Sampler, started: float,
+            queue_ms: float) -> GenerationResult:
+    count, first_at, end = len(sampler.generated), sampler.first_at, sampler.ended
+    ttft = (first_at - started) if first_at is not None else None
+    decode_s = end - first_at if first_at is not None else 0.0
+    thought, answer = split_thinking(sampler.text())
+    return GenerationResult(
+        text=answer, model_id=model_id, input_tokens=len(prompt.tokens), output_tokens=count,
+        prompt_tokens_evaluated=prompt.evaluated, latency_ms=(end - started) * 1000,
+        time_to_first_token_ms=ttft * 1000 if ttft is not None else None,
+        prefill_tokens_per_second=prompt.evaluated / ttft if ttft else None,
+        decode_tokens_per_second=(count - 1) / decode_s if count > 1 and decode_s > 0 else None,
+        finish_reason=sampler.finish, thinking_content=thought, thinking_tokens=sampler.thinking.count(),
+        response_tokens=count - sampler.thinking.count(), queue_ms=queue_ms,
+    )

@@ -1,0 +1,193 @@
+"""Tool calling's data types: what a tool is, a call the model asked for, what running it gave, call syntaxes.
+
+A language model "calls a tool" by writing text in an agreed syntax; :class:`ToolCallFormat` names the syntaxes
+models are trained on. A :class:`ToolDefinition` validates its JSON-Schema parameters up front, because a broken
+schema would otherwise only fail deep inside a generation.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import json
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ...core.errors import InvalidInputError
+
+#: A tool name: identifier-like, so it survives every call syntax, a GBNF literal and a file name.
+TOOL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
+
+
+def is_tool_name(value: Any) -> bool:
+    # fullmatch: "$" alone would also accept a trailing newline.
+    return isinstance(value, str) and TOOL_NAME_RE.fullmatch(value) is not None
+
+
+HERMES_START, HERMES_END = "<tool_call>", "</tool_call>"
+LFM2_START, LFM2_END = "<|tool_call_start|>", "<|tool_call_end|>"
+
+_call_ids = itertools.count(1)
+
+
+def next_call_id() -> str:
+    """A process-unique call id (``call_1``, ``call_2``...), so ids never repeat across rounds of a loop."""
+    return f"call_{next(_call_ids)}"
+
+
+def dump_json(value: Any) -> str:
+    """JSON text as the model reads and writes it (non-ASCII kept as is)."""
+    return json.dumps(value, ensure_ascii=False)
+
+
+@dataclass(frozen=True)
+class ToolDefinition:
+    """A tool the model may call: a name, what it does, and its parameters as a JSON Schema of type ``object``.
+
+    The schema is checked when the definition is made (``InvalidInputError`` if it is not a valid Draft 2020-12
+    schema of type object), so a mistake shows up where it was written, not in the middle of a generation.
+    """
+
+    name: str
+    description: str = ""
+    parameters: dict[str, Any] = field(default_factory=lambda: {"type": "object", "properties": {}}, hash=False)
+
+    def __post_init__(self) -> None:
+        if not is_tool_name(self.name):
+            raise InvalidInputError(
+                f"tool name {self.name!r} is not valid: use 1-64 letters, digits, '_', '.' or '-', "
+                "starting with a letter or '_'",
+                details={"name": self.name},
+            )
+        if not isinstance(self.description, str):
+            raise InvalidInputError(f"the description of tool {self.name!r} must be a string")
+        from jsonschema import Draft202012Validator  # deferred: a slow import, needed once tools are defined
+        from jsonschema.exceptions import SchemaError
+
+        params = self.parameters
+        if not isinstance(params, dict):
+            raise InvalidInputError(f"the parameters of tool {self.name!r} must be a JSON Schema object (a dict)")
+        try:
+            json.dumps(params, allow_nan=False)
+            Draft202012Validator.check_schema(params)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInputError(f"the parameters of tool {self.name!r} are not JSON: {exc}") from exc
+        except SchemaError as exc:
+            raise InvalidInputError(
+                f"the parameters of tool {self.name!r} are not a valid JSON Schema: {exc.message}",
+                details={"name": self.name, "path": list(exc.path)},
+            ) from exc
+        if params.get("type") != "object":
+            raise InvalidInputError(
+                f'the parameters of tool {self.name!r} must be a schema with "type": "object" '
+                f"(got type {params.get('type')!r})",
+                details={"name": self.name},
+            )
+        # A private copy: the caller's dict may change later, the definition must not.
+        object.__setattr__(self, "parameters", copy.deepcopy(params))
+
+    @property
+    def required(self) -> list[str]:
+        """Names of the required parameters."""
+        return [str(name) for name in self.parameters.get("required", [])]
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI ``tools`` entry, which is also what chat templates expect in their ``tools`` variable."""
+        return {
+            "type": "function",
+            "function": {
+                "name": self.name,
+                "description": self.description,
+                "parameters": copy.deepcopy(self.parameters),
+            },
+        }
+
+    @classmethod
+    def from_openai(cls, spec: dict[str, Any]) -> ToolDefinition:
+        """Read an OpenAI ``tools`` entry (``{"type": "function", "function": {...}}`` or the inner dict)."""
+        if not isinstance(spec, dict):
+            raise InvalidInputError("a tool must be a JSON object")
+        inner = spec.get("function", spec)
+        if not isinstance(inner, dict) or "name" not in inner:
+            raise InvalidInputError('a tool needs a "name" (inside "function" for OpenAI-style tools)')
+        return cls(
+            name=inner["name"],
+            description=inner.get("description") or "",
+            parameters=inner.get("parameters") or {"type": "object", "properties": {}},
+        )
+
+
+@dataclass(frozen=True)
+class ToolCall:
+    """One call the model asked for: the tool name, its arguments, and an id to match the result to the call.
+
+    The id comes from the model when it wrote one, otherwise a process-unique ``call_<n>`` is generated.
+    """
+
+    name: str
+    arguments: dict[str, Any] = field(default_factory=dict, hash=False)
+    id: str = field(default_factory=next_call_id)
+
+    def to_openai(self) -> dict[str, Any]:
+        """The OpenAI ``tool_calls`` entry of an assistant message (arguments as JSON text, as the API sends them)."""
+        return {
+            "id": self.id,
+            "type": "function",
+            "function": {"name": self.name, "arguments": json.dumps(self.arguments, ensure_ascii=False)},
+        }
+
+
+@dataclass(frozen=True)
+class ToolResult:
+    """What running a tool gave: a JSON value, or an error message that goes back to the model as such."""
+
+    call_id: str
+    name: str
+    result: Any = None
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        """True when the tool ran without error."""
+        return self.error is None
+
+    @property
+    def content(self) -> str:
+        """The JSON text the model reads: the result, or ``{"error": "..."}``."""
+        value = self.result if self.error is None else {"error": self.error}
+        try:
+            return json.dumps(value, ensure_ascii=False)
+        except (TypeError, ValueError):
+            # A tool returned something JSON cannot hold (a datetime, a set...): the model still gets its text.
+            return json.dumps(str(value), ensure_ascii=False)
+
+    def to_message(self) -> dict[str, Any]:
+        """The chat message that carries this result back to the model (role ``tool``)."""
+        return {"role": "tool", "name": self.name, "tool_call_id": self.call_id, "content": self.content}
+
+
+class ToolCallFormat(str, Enum):
+    """How a model writes a tool call.
+
+    * ``HERMES``: ``<tool_call>{"name": "f", "arguments": {...}}</tool_call>`` (Qwen, SmolLM2, Hermes).
+    * ``LFM2``: ``<|tool_call_start|>[f(a=1), g(b="x")]<|tool_call_end|>`` (Liquid LFM2, pythonic literals).
+    * ``JSON``: a bare ``{"name": ..., "arguments": ...}``, ``{"tool_calls": [...]}`` or a list of calls,
+      possibly inside a fenced code block.
+    * ``AUTO``: any of the above.
+    """
+
+    HERMES = "hermes"
+    LFM2 = "lfm2"
+    JSON = "json"
+    AUTO = "auto"
+
+
+def as_format(fmt: ToolCallFormat | str) -> ToolCallFormat:
+    """``fmt`` as a :class:`ToolCallFormat`; an unknown name is an InvalidInputError listing the choices."""
+    try:
+        return ToolCallFormat(fmt)
+    except ValueError:
+        choices = ", ".join(f.value for f in ToolCallFormat)
+        raise InvalidInputError(f"unknown tool call format {fmt!r}; choose one of {choices}") from None

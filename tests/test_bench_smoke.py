@@ -1,0 +1,89 @@
+"""Every benchmark still runs: ``bench/run_all.py --smoke`` per bench, in a subprocess, on the real models.
+
+Smoke mode uses tiny inputs and one repeat, so the figures mean nothing; the
+test checks that each bench exits 0 and writes a report with the expected
+keys and positive measurements (a crash, a stale assertion or a renamed
+field fails it). Nothing here asserts a speed.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+pytestmark = pytest.mark.slow
+
+
+def smoke(name: str, results: Path) -> dict[str, Any]:
+    """Run one bench through run_all in smoke mode; its summary entry (the bench's own report is in results)."""
+    command = [sys.executable, str(ROOT / "bench" / "run_all.py"), "--smoke", "--results", str(results),
+               "--only", name]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=900, check=False)
+    assert done.returncode == 0, f"bench {name} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    summary = json.loads((results / "summary.json").read_text())
+    assert summary["smoke"] is True
+    entry: dict[str, Any] = summary["benches"][name]
+    assert entry["exit_code"] == 0 and entry["figures"], entry
+    return entry
+
+
+def report(results: Path, name: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((results / f"{name}.json").read_text())
+    assert data["bench"] == name and data["smoke"] is True
+    return data
+
+
+def positive(*values: Any) -> bool:
+    return all(isinstance(v, int | float) and math.isfinite(v) and v > 0 for v in values)
+
+
+def test_llm_bench_measures_raw_in_its_own_process_and_the_application_shape(tmp_path: Path):
+    figures = smoke("llm", tmp_path)["figures"]
+    data = report(tmp_path, "llm")
+    [model] = data["models"]
+    assert model["raw_baseline"] == "fresh process"
+    assert positive(model["raw_prefill_tokens_per_s"], model["sdk_prefill_tokens_per_s"],
+                    model["raw_decode_tokens_per_s"], model["sdk_decode_tokens_per_s"], model["decode_ratio"])
+    assert model["prompt_tokens"] > 0 and "ttft_second_turn_reuse_ms" in model
+    app = data["application_shape"]
+    phases = ("before", "after_embed_batch", "after_transcription")
+    assert positive(*(app[f"decode_tokens_per_s_{p}"] for p in phases), *(app[f"decode_ratio_{p}"] for p in phases))
+    assert app["embed_batch_texts"] > 0 and app["transcribed_audio_s"] > 0
+    assert set(figures) == {"smollm2-135m-q4_1", "application_shape"}
+    assert (tmp_path / "llm.png").is_file()
+
+
+def test_speech_benches_run_each_part_and_gather_them(tmp_path: Path):
+    figures = smoke("speech", tmp_path)["figures"]
+    assert positive(*figures.values()), figures
+    stt, tts, vad = (report(tmp_path, part) for part in ("stt", "tts", "vad"))
+    assert positive(stt["overhead"]["raw_rtf"], stt["overhead"]["sdk_rtf"], stt["short_commands"]["median_sdk_ms"])
+    assert {(row["threads"]) for row in stt["defaults"]} >= {1}
+    assert tts["first_chunk_text"] and positive(tts["time_to_first_audio_ms"]["sdk_streaming_first_chunk"])
+    assert positive(*vad["per_chunk_us"].values()) and vad["segments"]["sdk_16k"] == vad["segments"]["raw_numpy"]
+    assert report(tmp_path, "speech")["tts"] == tts
+
+
+def test_voice_bench_runs_every_configuration(tmp_path: Path):
+    figures = smoke("voice", tmp_path)["figures"]
+    assert set(figures) == {"agent", "agent_no_early_start", "pipeline", "pipeline_no_streaming_tts",
+                            "pipeline_no_prefix_reuse"}
+    assert all(positive(f["p50_first_audio_ms"]) for f in figures.values()), figures
+    assert all(c["turns"] == 1 for c in report(tmp_path, "voice")["configs"])
+
+
+def test_threads_bench_compares_thread_counts(tmp_path: Path):
+    figures = smoke("threads", tmp_path)["figures"]
+    data = report(tmp_path, "threads")
+    counts = [row["threads"] for row in data["whisper"]["rows"]]
+    assert counts[0] == 1 and counts == [row["threads"] for row in data["llama"]["rows"]]
+    assert figures["whisper_fastest_threads"] in counts and figures["llama_decode_fastest_threads"] in counts
+    assert all(positive(row["rtf"]) for row in data["whisper"]["rows"])
+    assert all(positive(row["decode_tokens_per_s"]) for row in data["llama"]["rows"])

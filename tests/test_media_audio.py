@@ -1,0 +1,56 @@
+"""media.audio helpers shared by every speech feature: the streaming resampler and the one ``save_wav``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile
+
+from runanywhere import Audio, AudioChunk, InvalidInputError, save_wav
+from runanywhere.media.audio import StreamResampler, resample
+
+
+def _noise(n: int, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).standard_normal(n) * 0.1).astype(np.float32)
+
+
+@pytest.mark.parametrize("chunk", [1, 160, 441, 4800])
+def test_stream_resampler_chunk_by_chunk_equals_resampling_at_once(chunk: int):
+    samples = _noise(48000)
+    resampler = StreamResampler(48000, 16000)
+    pieces = [resampler.push(samples[i:i + chunk]) for i in range(0, len(samples), chunk)] + [resampler.finish()]
+    streamed = np.concatenate(pieces)
+    whole = resample(samples, 48000, 16000)
+    assert len(streamed) == len(whole) == 16000
+    np.testing.assert_allclose(streamed, whole, atol=1e-5)
+
+
+def test_stream_resampler_passes_equal_rates_through_and_checks_rates():
+    samples = _noise(512)
+    resampler = StreamResampler(16000, 16000)
+    assert resampler.push(samples) is samples
+    assert resampler.finish().size == 0
+    with pytest.raises(InvalidInputError):
+        StreamResampler(0, 16000)
+
+
+def test_save_wav_takes_samples_with_a_rate_an_audio_or_a_tts_chunk(tmp_path: Path):
+    samples = _noise(2205)
+    chunk = AudioChunk(samples, 22050, "hello", 0, True)
+    for name, args in (("raw", (samples, 22050)), ("audio", (Audio(samples, 22050),)), ("chunk", (chunk,)),
+                       ("same_rate", (chunk, 22050))):
+        path = save_wav(tmp_path / f"{name}.wav", *args)
+        info = soundfile.info(str(path))
+        assert (info.samplerate, info.channels, info.subtype, info.frames) == (22050, 1, "PCM_16", len(samples))
+        read, _ = soundfile.read(path, dtype="float32")
+        np.testing.assert_allclose(read, samples, atol=1 / 32767)
+
+
+def test_save_wav_refuses_a_missing_or_contradicting_rate(tmp_path: Path):
+    with pytest.raises(InvalidInputError, match="sample_rate"):
+        save_wav(tmp_path / "a.wav", _noise(100))
+    with pytest.raises(InvalidInputError, match="contradicts"):
+        save_wav(tmp_path / "b.wav", Audio(_noise(100), 16000), 22050)
+    assert not list(tmp_path.iterdir())
