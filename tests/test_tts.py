@@ -265,9 +265,13 @@ def test_cancelling_the_awaiting_task_stops_the_work(tts: TextToSpeech, tts_bus:
 def test_an_async_source_stops_when_the_consumer_is_cancelled(tts: TextToSpeech):
     read: list[int] = []
 
+    second = asyncio.Event()
+
     async def slow_source() -> AsyncIterator[str]:
         for i, sentence in enumerate(SENTENCES):
             read.append(i)
+            if i == 1:
+                second.set()
             yield sentence + " "
             if i >= 1:
                 await asyncio.Event().wait()  # never set: only cancellation gets past
@@ -275,18 +279,20 @@ def test_an_async_source_stops_when_the_consumer_is_cancelled(tts: TextToSpeech)
     async def main() -> list[AudioChunk]:
         stream = tts.asynthesize_stream(slow_source())
         got: list[AudioChunk] = []
+        first = asyncio.Event()
 
         async def consume() -> None:
             async for chunk in stream:
                 got.append(chunk)
+                first.set()
 
         task = asyncio.create_task(consume())
-        while not got:
-            await asyncio.sleep(0.01)
+        await first.wait()
+        await second.wait()  # the voice is speaking the rest of the first sentence; the source blocks next
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task
-        await asyncio.to_thread(lambda: stream.result)  # the worker job ends too
+        await stream.aresult()  # the worker job ends too
         return got
 
     got = asyncio.run(main())

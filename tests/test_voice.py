@@ -208,20 +208,19 @@ def test_the_pipeline_prefills_a_conversation_and_its_async_twin_can_be_cancelle
 def test_cancelling_the_awaiting_task_stops_the_turn(pipeline: VoicePipeline, engines):
     _, _, tts, _ = engines
     question = np.concatenate([spoken(tts, "Tell me a long story about a dragon."), silence(0.3)])
-    speaking, done = threading.Event(), threading.Event()
+    done = threading.Event()
     finished: list[VoiceTurnResult] = []
 
     def on_synthesis_complete(turn: VoiceTurnResult) -> None:
         finished.append(turn)
         done.set()
 
-    callbacks = VoicePipelineCallbacks(on_audio_chunk=lambda _: speaking.set(),
-                                       on_synthesis_complete=on_synthesis_complete)
-
     async def main() -> None:
+        loop, speaking = asyncio.get_running_loop(), asyncio.Event()
+        callbacks = VoicePipelineCallbacks(on_audio_chunk=lambda _: loop.call_soon_threadsafe(speaking.set),
+                                           on_synthesis_complete=on_synthesis_complete)
         task = asyncio.create_task(pipeline.aprocess_turn(question, RATE, callbacks=callbacks))
-        while not speaking.is_set():
-            await asyncio.sleep(0.01)
+        await speaking.wait()
         task.cancel()
         with pytest.raises(asyncio.CancelledError):
             await task

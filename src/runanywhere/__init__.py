@@ -1,6 +1,7 @@
 """runanywhere: on-device AI for Python (LLMs, speech, vision, embeddings, voice agents)."""
 
 from ._version import __version__
+from .backends.base import VadSettings
 from .core.cancel import CancelToken
 from .core.capabilities import Capabilities, detect_capabilities, measure_memory_bandwidth
 from .core.config import Environment, SDKConfig
@@ -70,7 +71,16 @@ from .features.structured_output import (
     StructuredOutputValidation,
     StructuredResult,
 )
-from .features.stt import STT, Segment, SpeechToText, TranscriptionResult
+from .features.stt import (
+    STT,
+    Segment,
+    SegmentStream,
+    SpeechToText,
+    TranscribeOptions,
+    TranscriptionResult,
+    TranscriptionStream,
+    TranscriptionUpdate,
+)
 from .features.text_generation import (
     GenerationOptions,
     GenerationRequest,
@@ -88,9 +98,17 @@ from .features.tools import (
     ToolCallingResult,
     ToolDefinition,
     ToolResult,
+    ToolRun,
 )
-from .features.tts import TTS, AudioChunk, SynthesisResult, TextToSpeech
-from .features.vad import VAD, SpeechActivity, SpeechActivityChange, SpeechSegment, VoiceActivityDetector
+from .features.tts import TTS, AudioChunk, SynthesisOptions, SynthesisResult, SynthesisStream, TextToSpeech
+from .features.vad import (
+    VAD,
+    SpeechActivity,
+    SpeechActivityChange,
+    SpeechSegment,
+    VADSession,
+    VoiceActivityDetector,
+)
 from .features.voice import (
     Conversation,
     PipelineState,
@@ -117,8 +135,9 @@ from .media.audio import Audio, load_audio, save_wav
 from .media.capture import AudioCapture, CapturedAudio
 from .media.playback import AudioPlayback
 from .models.catalog import Catalog, ModelCategory, ModelEntry, ModelFile, PackagePart
+from .models.locks import FileLock
 from .models.manager import LocalModel, ModelInfo, ModelLibrary, ModelManager
-from .models.store import EvictionPlan, StorageInfo, StoredFile, StoredModel, VerifyReport
+from .models.store import EvictionPlan, ModelStore, StorageInfo, StoredFile, StoredModel, VerifyReport
 
 __all__ = [
     "STT",
@@ -148,6 +167,7 @@ __all__ = [
     "EventBus",
     "EventCategory",
     "EvictionPlan",
+    "FileLock",
     "GenerationCompleted",
     "GenerationError",
     "GenerationFailed",
@@ -183,6 +203,7 @@ __all__ = [
     "ModelNotLoadedError",
     "ModelQuotaExceeded",
     "ModelRegistered",
+    "ModelStore",
     "ModelUnloaded",
     "NetworkError",
     "NetworkTimeoutError",
@@ -203,6 +224,7 @@ __all__ = [
     "SDKShutdown",
     "STTTranscribed",
     "Segment",
+    "SegmentStream",
     "SpeechActivity",
     "SpeechActivityChange",
     "SpeechSegment",
@@ -216,7 +238,9 @@ __all__ = [
     "StructuredOutputGenerator",
     "StructuredOutputValidation",
     "StructuredResult",
+    "SynthesisOptions",
     "SynthesisResult",
+    "SynthesisStream",
     "TTSSynthesized",
     "TextGeneration",
     "TextGenerator",
@@ -229,10 +253,16 @@ __all__ = [
     "ToolCallingResult",
     "ToolDefinition",
     "ToolResult",
+    "ToolRun",
+    "TranscribeOptions",
     "TranscriptionResult",
+    "TranscriptionStream",
+    "TranscriptionUpdate",
     "TurnMetrics",
+    "VADSession",
     "VADSpeechEnded",
     "VADSpeechStarted",
+    "VadSettings",
     "VerifyReport",
     "VoiceActivityDetector",
     "VoiceAgent",

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 from ..core.cancel import CancelToken
 from ..core.capabilities import physical_cores
 from ..core.errors import InvalidInputError
+from ..core.validation import positive_int, positive_number
 
 if TYPE_CHECKING:
     import numpy as np
@@ -166,18 +167,15 @@ class VadSettings:
     speech_pad_s: float = 0.25
 
     def __post_init__(self) -> None:
-        if not 0.0 < self.threshold < 1.0:
+        if not 0.0 < positive_number("threshold", self.threshold) < 1.0:
             raise InvalidInputError(f"threshold must be between 0 and 1, got {self.threshold!r}")
-        if not self.min_silence_s > 0.0:
-            raise InvalidInputError(f"min_silence_s must be positive, got {self.min_silence_s!r}")
-        if not self.min_speech_s >= 0.0:
-            raise InvalidInputError(f"min_speech_s cannot be negative, got {self.min_speech_s!r}")
-        if not self.max_speech_s > self.min_speech_s:
+        positive_number("min_silence_s", self.min_silence_s)
+        positive_number("min_speech_s", self.min_speech_s, allow_zero=True)
+        positive_int("num_threads", self.num_threads)
+        if not positive_number("max_speech_s", self.max_speech_s) > self.min_speech_s:
             raise InvalidInputError(f"max_speech_s ({self.max_speech_s!r}) must exceed min_speech_s")
-        if not 0.0 <= self.speech_pad_s <= 1.0:
+        if not positive_number("speech_pad_s", self.speech_pad_s, allow_zero=True) <= 1.0:
             raise InvalidInputError(f"speech_pad_s must be between 0 and 1 s, got {self.speech_pad_s!r}")
-        if self.num_threads < 1:
-            raise InvalidInputError(f"num_threads must be at least 1, got {self.num_threads!r}")
 
     @property
     def hard_max_speech_s(self) -> float:

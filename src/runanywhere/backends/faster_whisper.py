@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 from ..core.cancel import CancelToken
 from ..core.engines import WEIGHTS
 from ..core.errors import InvalidInputError, ModelFormatError, SDKFileNotFoundError
+from ..core.validation import positive_int
 from . import require_engine
 from .base import ModelFiles, RecognizedSegment, default_threads
 
@@ -63,10 +64,9 @@ class WhisperEngine:
             raise SDKFileNotFoundError(f"Whisper model not found: {model_dir}")
         if not is_whisper_dir(model_dir):
             raise ModelFormatError(f"{model_dir} is not a CTranslate2 Whisper model (needs model.bin and config.json)")
-        if isinstance(beam_size, bool) or not isinstance(beam_size, int) or beam_size < 1:
-            raise InvalidInputError(f"beam_size must be a whole number >= 1, got {beam_size!r}")
-        if threads is not None and (isinstance(threads, bool) or not isinstance(threads, int) or threads < 1):
-            raise InvalidInputError(f"threads must be a whole number >= 1, got {threads!r}")
+        positive_int("beam_size", beam_size)
+        if threads is not None:
+            positive_int("threads", threads)
         if min_window_s is not None and (isinstance(min_window_s, bool) or not isinstance(min_window_s, int)
                                          or not 10 <= min_window_s <= 30):
             raise InvalidInputError(f"min_window_s must be a whole number of seconds from 10 to 30, or None; "

@@ -26,7 +26,7 @@ if TYPE_CHECKING:
 
 from .config import default_home
 from .engines import engine_versions
-from .errors import InvalidInputError
+from .validation import positive_int, positive_number
 
 _SIMD_FLAGS: dict[str, str] = {
     # Linux /proc/cpuinfo flags (x86) and Features (arm64), lower-cased.
@@ -89,8 +89,7 @@ class Capabilities:
 
     def decode_ceiling_tokens_per_second(self, model_bytes: int) -> float | None:
         """Upper bound on LLM decode speed: each token reads every weight once from memory."""
-        if model_bytes <= 0:
-            raise InvalidInputError(f"model_bytes must be positive, got {model_bytes}")
+        positive_number("model_bytes", model_bytes)
         if self.memory_bandwidth_gb_per_s is None:
             return None
         return self.memory_bandwidth_gb_per_s * 1e9 / model_bytes
@@ -153,11 +152,8 @@ def measure_memory_bandwidth(threads: int | None = None, seconds: float = 1.0) -
     """
     import numpy as np  # deferred: `import runanywhere` stays light
 
-    count = threads if threads is not None else _physical_cores(_cpuinfo(), platform.system())
-    if count < 1:
-        raise InvalidInputError(f"threads must be at least 1, got {threads}")
-    if seconds <= 0:
-        raise InvalidInputError(f"seconds must be positive, got {seconds}")
+    count = positive_int("threads", threads if threads is not None else _physical_cores(_cpuinfo(), platform.system()))
+    positive_number("seconds", seconds)
     deadline = time.perf_counter() + seconds
     per_thread = _BUFFER_BYTES_PER_THREAD
     available = _memory()[1]

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ConfigurationError
+from .validation import positive_int, positive_number
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*((?:[kmgt]i?)?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
@@ -84,10 +85,8 @@ class SDKConfig:
             raise ConfigurationError(f"unknown environment {self.environment!r}; use one of: {choices}") from None
         if self.storage_quota_bytes is not None:
             object.__setattr__(self, "storage_quota_bytes", parse_size(self.storage_quota_bytes))
-        if self.max_retries < 0:
-            raise ConfigurationError("max_retries cannot be negative")
-        if self.timeout_s <= 0:
-            raise ConfigurationError("timeout_s must be positive")
+        positive_int("max_retries", self.max_retries, allow_zero=True, error=ConfigurationError)
+        positive_number("timeout_s", self.timeout_s, error=ConfigurationError)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> SDKConfig:

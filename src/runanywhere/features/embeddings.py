@@ -56,6 +56,15 @@ class EmbeddingGenerator(LlamaHolder):
         self.pooling, self.normalize = pooling, normalize
         return super().load_model(model, n_ctx=n_ctx, n_threads=n_threads, progress=progress, cancel=cancel)
 
+    async def aload_model(  # type: ignore[override]
+        self, model: str | os.PathLike[str] | None = None, *, pooling: str | None = None, normalize: bool = True,
+        n_ctx: int = 512, n_threads: int | None = None, progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
+    ) -> str:
+        """Async twin of :meth:`load_model`."""
+        self.pooling, self.normalize = pooling, normalize
+        return await super().aload_model(model, n_ctx=n_ctx, n_threads=n_threads, progress=progress, cancel=cancel)
+
     def _engine_options(self) -> dict[str, Any]:
         return {"embedding": True, "pooling": self.pooling}
 
@@ -79,31 +88,32 @@ class EmbeddingGenerator(LlamaHolder):
         vector: NDArray[np.float32] = self.embed_batch([text])[0]
         return vector
 
+    async def aembed(self, text: str) -> NDArray[np.float32]:
+        """Async twin of :meth:`embed`."""
+        vector: NDArray[np.float32] = (await self.aembed_batch([text]))[0]
+        return vector
+
     def embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Vectors for many texts, shape ``(len(texts), dimension)``; same values as one by one."""
-        if isinstance(texts, str):
-            raise InvalidInputError("embed_batch takes a list of texts; use embed() for one")
-        if not texts:
-            raise InvalidInputError("no texts to embed")
-        if any(not isinstance(t, str) for t in texts):
-            raise InvalidInputError("every text must be a str")
+        batch, loaded, started = _checked(texts), self._require(), time.perf_counter()
+        return self._finish(loaded.worker.call(loaded.engine.embed, batch), started)
+
+    async def aembed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
+        """Async twin of :meth:`embed_batch`: the model's worker embeds while the loop awaits."""
+        batch, loaded, started = _checked(texts), self._require(), time.perf_counter()
+        return self._finish(await loaded.worker.acall(lambda _: loaded.engine.embed(batch), CancelToken()), started)
+
+    def _finish(self, raw: Any, started: float) -> NDArray[np.float32]:
+        """The engine's vectors as float32, normalised when asked; announced on the bus."""
         import numpy as np
 
-        loaded = self._require()
-        started = time.perf_counter()
-        vectors = np.asarray(loaded.worker.call(loaded.engine.embed, list(texts)), dtype=np.float32)
+        vectors = np.asarray(raw, dtype=np.float32)
         if self.normalize:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors = vectors / np.maximum(norms, 1e-12)
-        self._events.emit(EmbeddingsGenerated(num_embeddings=len(texts), dimension=int(vectors.shape[1]),
+        self._events.emit(EmbeddingsGenerated(num_embeddings=len(vectors), dimension=int(vectors.shape[1]),
                                               processing_time_ms=(time.perf_counter() - started) * 1000))
         return vectors
-
-    async def aembed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
-        """Async twin of :meth:`embed_batch` (runs on a worker thread)."""
-        import asyncio
-
-        return await asyncio.to_thread(self.embed_batch, texts)
 
     @staticmethod
     def cosine_similarity(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]) -> float:
@@ -114,6 +124,16 @@ class EmbeddingGenerator(LlamaHolder):
             raise InvalidInputError(f"vectors differ in shape: {a64.shape} vs {b64.shape}")
         denom = float(np.linalg.norm(a64) * np.linalg.norm(b64))
         return float(a64 @ b64 / denom) if denom else 0.0
+
+
+def _checked(texts: Sequence[str]) -> list[str]:
+    if isinstance(texts, str):
+        raise InvalidInputError("embed_batch takes a list of texts; use embed() for one")
+    if not texts:
+        raise InvalidInputError("no texts to embed")
+    if any(not isinstance(t, str) for t in texts):
+        raise InvalidInputError("every text must be a str")
+    return list(texts)
 
 
 Embeddings = EmbeddingGenerator()

@@ -11,7 +11,7 @@ evaluates its new tokens (``GenerationResult.prompt_tokens_evaluated``).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
 from ..core.cancel import CancelToken
@@ -22,7 +22,7 @@ from ..core.events import (
     GenerationStarted,
 )
 from ..runtime.llama import LlamaHolder
-from ..runtime.worker import ResultStream
+from ..runtime.worker import ResultStream, Stream
 from .text.decode import compile_grammar, run_generation
 from .text.request import GenerationOptions, GenerationRequest, Prompt, options_with
 from .text.result import GenerationResult, TokenEvent
@@ -41,6 +41,11 @@ class GenerationStream(ResultStream[TokenEvent, GenerationResult]):
     def text(self) -> Iterator[str]:
         """Just the text pieces."""
         for event in self:
+            yield event.text
+
+    async def atext(self) -> AsyncIterator[str]:
+        """Async twin of :meth:`text`."""
+        async for event in self:
             yield event.text
 
     def wait(self) -> GenerationResult:
@@ -120,6 +125,13 @@ class TextGenerator(LlamaHolder):
         app can do the work while it waits for the user, e.g. after changing
         the system prompt or shortening the history. Cancelling stops it.
         """
+        return self._start_prefill(messages, cancel).wait()
+
+    async def aprefill(self, messages: Sequence[Mapping[str, Any]], *, cancel: CancelToken | None = None) -> int:
+        """Async twin of :meth:`prefill`; cancelling the task stops it."""
+        return await self._start_prefill(messages, cancel).await_result()
+
+    def _start_prefill(self, messages: Sequence[Mapping[str, Any]], cancel: CancelToken | None) -> Stream[int]:
         loaded = self._require()
         token = cancel or CancelToken()
 
@@ -136,7 +148,7 @@ class TextGenerator(LlamaHolder):
             session.remember(chat.text, tokens)
             return evaluated
 
-        return loaded.worker.stream(produce, token, deliver=False).wait()
+        return loaded.worker.stream(produce, token, deliver=False)
 
 
 def _request(prompt: Prompt, options: GenerationOptions | None, overrides: Mapping[str, Any]) -> GenerationRequest:

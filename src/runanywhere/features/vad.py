@@ -38,6 +38,7 @@ from ..core.cancel import CancelToken
 from ..core.errors import InvalidInputError
 from ..core.events import EventBus, SDKEvent, VADSpeechEnded, VADSpeechStarted
 from ..core.logging import SDKLogger
+from ..core.validation import with_overrides
 from ..media.audio import AudioSource, StreamResampler, check_rate, load_audio, to_mono_float32
 from ..models.catalog import ModelCategory
 from ..models.manager import ModelLibrary, ProgressCallback
@@ -411,13 +412,11 @@ class VoiceActivityDetector(ModelHolder[VoiceDetector]):
         self._default_lock = threading.Lock()
         self._session_numbers = itertools.count(1)
 
-    def load_model(
-        self, model: str | os.PathLike[str] | None = None, *, threshold: float = 0.5,
-        min_silence_s: float = 0.5, min_speech_s: float = 0.25, max_speech_s: float = 20.0,
-        speech_pad_s: float = 0.25, sample_rate: int = SAMPLE_RATE, num_threads: int = 1,
-        progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
-    ) -> str:
-        """Load a Silero VAD (catalog id or ``.onnx`` path; none: the catalog's default); returns the model id.
+    def load_model(self, model: str | os.PathLike[str] | None = None, settings: VadSettings | None = None, *,
+                   sample_rate: int = SAMPLE_RATE, progress: ProgressCallback | None = None,
+                   cancel: CancelToken | None = None, **overrides: Any) -> str:
+        """Load a Silero VAD (catalog id or ``.onnx`` path; none: the catalog's default) with ``settings``
+        (and/or their fields as keywords).
 
         ``threshold`` is the speech probability that counts as speech; speech
         shorter than ``min_speech_s`` is ignored and a segment ends after
@@ -426,12 +425,19 @@ class VoiceActivityDetector(ModelHolder[VoiceDetector]):
         detected start, so that a softly spoken first word is not cut off.
         ``sample_rate`` is the rate ``process_samples``
         assumes when a call does not give one (Silero runs at 16 kHz; other
-        rates are resampled).
+        rates are resampled). Returns the model id.
         """
-        settings = VadSettings(threshold=threshold, min_silence_s=min_silence_s, min_speech_s=min_speech_s,
-                               max_speech_s=max_speech_s, num_threads=num_threads, speech_pad_s=speech_pad_s)
-        rate = check_rate(sample_rate)
-        model_id = self._load(model, VOICE_DETECTORS, {"settings": settings}, progress=progress, cancel=cancel)
+        chosen, rate = with_overrides(settings or VadSettings(), overrides), check_rate(sample_rate)
+        model_id = self._load(model, VOICE_DETECTORS, {"settings": chosen}, progress=progress, cancel=cancel)
+        self._input_rate = rate
+        return model_id
+
+    async def aload_model(self, model: str | os.PathLike[str] | None = None, settings: VadSettings | None = None,
+                          *, sample_rate: int = SAMPLE_RATE, progress: ProgressCallback | None = None,
+                          cancel: CancelToken | None = None, **overrides: Any) -> str:
+        """Async twin of :meth:`load_model`."""
+        chosen, rate = with_overrides(settings or VadSettings(), overrides), check_rate(sample_rate)
+        model_id = await self._aload(model, VOICE_DETECTORS, {"settings": chosen}, progress=progress, cancel=cancel)
         self._input_rate = rate
         return model_id
 
@@ -511,10 +517,9 @@ class VoiceActivityDetector(ModelHolder[VoiceDetector]):
             return list(session.segments())
 
     async def adetect(self, audio: AudioSource, sample_rate: int | None = None) -> list[SpeechSegment]:
-        """Async twin of :meth:`detect` (runs on a worker thread)."""
-        import asyncio
-
-        return await asyncio.to_thread(self.detect, audio, sample_rate)
+        """Async twin of :meth:`detect`: it runs on the model's worker while the loop awaits."""
+        worker = self._require().worker
+        return await worker.acall(lambda _: self.detect(audio, sample_rate), CancelToken())
 
 
 VAD = VoiceActivityDetector()

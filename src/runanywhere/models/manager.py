@@ -24,6 +24,7 @@ from urllib.parse import urlparse
 import httpx
 
 from .._version import __version__
+from ..core.bridge import run_in_thread
 from ..core.cancel import CancelToken
 from ..core.config import SDKConfig
 from ..core.engines import WEIGHTS
@@ -32,6 +33,7 @@ from ..core.errors import (
     ChecksumMismatchError,
     DownloadError,
     InsufficientStorageError,
+    InvalidInputError,
     ModelFormatError,
     ModelNotFoundError,
     NetworkError,
@@ -195,6 +197,13 @@ class _Progress:
         return report
 
 
+def model_name(model: str | os.PathLike[str]) -> str:
+    """A model argument as text (a catalog id or a path); anything else is an InvalidInputError."""
+    if not isinstance(model, str | os.PathLike):
+        raise InvalidInputError(f"a model is a catalog id or a path, got {type(model).__name__}")
+    return os.fspath(model)
+
+
 class ModelLibrary:
     """Catalog + store: list, pull, resolve, pin, verify and delete models.
 
@@ -271,7 +280,7 @@ class ModelLibrary:
     def resolve(self, model: str | os.PathLike[str], *, cancel: CancelToken | None = None,
                 progress: ProgressCallback | None = None) -> LocalModel:
         """Local files for a catalog id (pulled on first use) or a path to a model file/dir."""
-        text = os.fspath(model)
+        text = model_name(model)
         if text in self.catalog:
             return self.pull(text, cancel=cancel, progress=progress)
         path = Path(text).expanduser()
@@ -303,6 +312,26 @@ class ModelLibrary:
     def pull_defaults(self, *, cancel: CancelToken | None = None,
                       progress: ProgressCallback | None = None) -> list[LocalModel]:
         return [self.pull(e.id, cancel=cancel, progress=progress) for e in self.defaults()]
+
+    # Async twins: the blocking work runs on a thread of its own (never the default executor);
+    # cancelling the awaiting task cancels the token the download checks.
+    async def aresolve(self, model: str | os.PathLike[str], *, cancel: CancelToken | None = None,
+                       progress: ProgressCallback | None = None) -> LocalModel:
+        """Async twin of :meth:`resolve`."""
+        return await run_in_thread(lambda token: self.resolve(model, cancel=token, progress=progress), cancel,
+                                   name="resolve")
+
+    async def apull(self, model_id: str, *, cancel: CancelToken | None = None,
+                    progress: ProgressCallback | None = None, force: bool = False) -> LocalModel:
+        """Async twin of :meth:`pull`."""
+        return await run_in_thread(lambda token: self.pull(model_id, cancel=token, progress=progress, force=force),
+                                   cancel, name=f"pull-{model_id}")
+
+    async def apull_defaults(self, *, cancel: CancelToken | None = None,
+                             progress: ProgressCallback | None = None) -> list[LocalModel]:
+        """Async twin of :meth:`pull_defaults`."""
+        return await run_in_thread(lambda token: self.pull_defaults(cancel=token, progress=progress), cancel,
+                                   name="pull-defaults")
 
     def pin(self, model_id: str) -> FileLock:
         """Protect a stored model from eviction and deletion until ``release()`` (or ``with``)."""
@@ -341,6 +370,10 @@ class ModelLibrary:
 
     def verify(self, model_id: str) -> VerifyReport:
         return self.store.verify(model_id)
+
+    async def averify(self, model_id: str) -> VerifyReport:
+        """Async twin of :meth:`verify` (hashing every file takes a while for a large model)."""
+        return await run_in_thread(lambda _: self.verify(model_id), name=f"verify-{model_id}")
 
     def storage_info(self) -> StorageInfo:
         return self.store.info()

@@ -68,8 +68,19 @@ class LlamaHolder(ModelHolder[LanguageModel]):
 
         No model: the catalog's default. A model already loaded here is unloaded first.
         """
-        options = {"n_ctx": n_ctx, "n_threads": n_threads, "n_batch": n_batch, **self._engine_options()}
-        return self._load(model, self.engines, options, progress=progress, cancel=cancel)
+        return self._load(model, self.engines, self._options(n_ctx, n_threads, n_batch), progress=progress,
+                          cancel=cancel)
+
+    async def aload_model(
+        self, model: str | os.PathLike[str] | None = None, *, n_ctx: int = 4096, n_threads: int | None = None,
+        n_batch: int = 512, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+    ) -> str:
+        """Async twin of :meth:`load_model`."""
+        return await self._aload(model, self.engines, self._options(n_ctx, n_threads, n_batch), progress=progress,
+                                 cancel=cancel)
+
+    def _options(self, n_ctx: int, n_threads: int | None, n_batch: int) -> dict[str, Any]:
+        return {"n_ctx": n_ctx, "n_threads": n_threads, "n_batch": n_batch, **self._engine_options()}
 
     def _require(self) -> LoadedLlama:
         loaded = super()._require()

@@ -1,26 +1,25 @@
 """A thread that owns an engine: jobs run one at a time, in the order they were submitted.
 
-Blocking calls wait for their job; async twins await it without blocking the
-loop; streaming jobs hand items back through a queue as they are produced.
-Cancelling an awaiting task or closing a stream cancels the job's token, and
-the engine sees it at its next check.
+Blocking calls wait for their job; async twins await it through the
+:mod:`~runanywhere.core.bridge` (no thread waits for them); streaming jobs hand
+items back through a :class:`~runanywhere.core.bridge.Channel` as they are
+produced. Cancelling an awaiting task or closing a stream cancels the job's
+token, and the engine sees it at its next check.
 """
 
 from __future__ import annotations
 
-import asyncio
-import queue
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any, Generic, TypeVar
 
+from ..core.bridge import Channel, await_future
 from ..core.cancel import CancelToken
 
 T = TypeVar("T")
 ItemT = TypeVar("ItemT")
 ResultT = TypeVar("ResultT")
-_DONE = object()
 
 
 class EngineWorker:
@@ -39,12 +38,7 @@ class EngineWorker:
 
     async def acall(self, fn: Callable[[CancelToken], T], cancel: CancelToken) -> T:
         """Run ``fn(cancel)`` on the worker; cancelling the awaiting task cancels the token."""
-        future = self.submit(self._tracked, fn, cancel)
-        try:
-            return await asyncio.shield(asyncio.wrap_future(future))
-        except asyncio.CancelledError:
-            cancel.cancel()
-            raise
+        return await await_future(self.submit(self._tracked, fn, cancel), cancel)
 
     def _tracked(self, fn: Callable[[CancelToken], T], cancel: CancelToken) -> T:
         with self._lock:
@@ -69,20 +63,21 @@ class EngineWorker:
         With ``deliver=False`` emitted items are dropped at the source (a caller that only wants the
         result then costs the worker nothing per item, and no consumer thread wakes per token).
         """
-        items: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        items: Channel[Any] = Channel()
         emit = items.put if deliver else _discard
 
         def job() -> T:
             try:
                 return self._tracked(lambda c: produce(c, emit), cancel)
             finally:
-                items.put(_DONE)
+                items.close()
 
         return Stream(items, self.submit(job), cancel)
 
-    def close(self) -> None:
+    def close(self, *, wait: bool = True) -> None:
+        """Stop the thread; ``wait=False`` lets it end after its last job (also safe from that job)."""
         self.cancel_running()
-        self._executor.shutdown(wait=True)
+        self._executor.shutdown(wait=wait)
 
 
 def _discard(item: Any) -> None:
@@ -92,7 +87,7 @@ def _discard(item: Any) -> None:
 class Stream(Generic[T]):
     """Items produced by a worker job, then its return value in :attr:`result`."""
 
-    def __init__(self, items: queue.SimpleQueue[Any], future: Future[T], cancel: CancelToken) -> None:
+    def __init__(self, items: Channel[Any], future: Future[T], cancel: CancelToken) -> None:
         self._items = items
         self._future = future
         self.cancel_token = cancel
@@ -100,8 +95,7 @@ class Stream(Generic[T]):
 
     def __iter__(self) -> Iterator[Any]:
         try:
-            while (item := self._items.get()) is not _DONE:
-                yield item
+            yield from self._items
             self._finished = True
             self._future.result()  # re-raise the job's error here, in the consumer
         finally:
@@ -109,12 +103,11 @@ class Stream(Generic[T]):
                 self.cancel_token.cancel()  # the consumer stopped early: stop the engine too
 
     async def __aiter__(self) -> AsyncIterator[Any]:
-        loop = asyncio.get_running_loop()
         try:
-            while (item := await loop.run_in_executor(None, self._items.get)) is not _DONE:
+            async for item in self._items:
                 yield item
             self._finished = True
-            await asyncio.wrap_future(self._future)
+            await await_future(self._future)
         finally:
             if not self._finished:
                 self.cancel_token.cancel()
@@ -131,6 +124,12 @@ class Stream(Generic[T]):
         for _ in self:
             pass
         return self.result
+
+    async def await_result(self) -> T:
+        """Async twin of :meth:`wait`: the items are dropped, the result awaited on the loop."""
+        async for _ in self:
+            pass
+        return self._future.result()
 
 
 class ResultStream(Generic[ItemT, ResultT]):
@@ -159,3 +158,7 @@ class ResultStream(Generic[ItemT, ResultT]):
     def result(self) -> ResultT:
         """The finished work's result; waits for it."""
         return self._stream.result
+
+    async def aresult(self) -> ResultT:
+        """Async twin of :attr:`result`: the rest of the items are skipped, the result awaited."""
+        return await self._stream.await_result()

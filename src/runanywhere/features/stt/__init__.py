@@ -2,7 +2,7 @@
 
 from .live import TranscriptionStream, TranscriptionUpdate
 from .results import Segment, TranscriptionResult
-from .transcriber import STT, SegmentStream, SpeechToText
+from .transcriber import STT, SegmentStream, SpeechToText, TranscribeOptions
 
-__all__ = ["STT", "Segment", "SegmentStream", "SpeechToText", "TranscriptionResult",
+__all__ = ["STT", "Segment", "SegmentStream", "SpeechToText", "TranscribeOptions", "TranscriptionResult",
            "TranscriptionStream", "TranscriptionUpdate"]

@@ -20,7 +20,6 @@ on the worker thread; finals are also published as ``stt.transcribed`` events.
 
 from __future__ import annotations
 
-import asyncio
 import threading
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -28,9 +27,10 @@ from typing import TYPE_CHECKING, Any
 
 from ...backends.base import SAMPLE_RATE
 from ...core.cancel import CancelToken
-from ...core.errors import InvalidInputError, InvalidStateError, ModelNotLoadedError
+from ...core.errors import InvalidStateError, ModelNotLoadedError
 from ...core.events import STTTranscribed
 from ...core.logging import SDKLogger
+from ...core.validation import positive_number
 from ...media.audio import StreamResampler, check_rate, to_mono_float32
 from ...runtime.worker import Stream
 from .results import Segment, TranscriptionResult, run_transcription, summarise
@@ -79,8 +79,8 @@ class TranscriptionStream:
     def __init__(self, owner: SpeechToText, *, sample_rate: int, language: str | None,
                  partial_interval_s: float | None, segmenter: Segmenter | None,
                  on_update: UpdateCallback | None) -> None:
-        if partial_interval_s is not None and not partial_interval_s > 0:
-            raise InvalidInputError(f"partial_interval_s must be positive or None, got {partial_interval_s!r}")
+        if partial_interval_s is not None:
+            positive_number("partial_interval_s", partial_interval_s)
         self._owner = owner
         self._loaded = owner._require()
         self._rate = check_rate(sample_rate)
@@ -119,6 +119,14 @@ class TranscriptionStream:
     # --------------------------------------------------------------- output
     def finish(self) -> TranscriptionResult:
         """End the session and return all finals joined, with segment times in session seconds."""
+        return self._joined([(start_s, job.result) for start_s, job in self._end()])
+
+    async def afinish(self) -> TranscriptionResult:
+        """Async twin of :meth:`finish`: the last decodes are awaited on the loop, no thread waits for them."""
+        return self._joined([(start_s, await job.await_result()) for start_s, job in self._end()])
+
+    def _end(self) -> list[tuple[float, Stream[TranscriptionResult]]]:
+        """Stop taking audio, start the last finals; every final's job, in order."""
         import numpy as np
 
         with self._lock:
@@ -135,16 +143,14 @@ class TranscriptionStream:
                 pending = self._pending_audio()
             if len(pending):
                 self._final(self._pending_start / SAMPLE_RATE, pending)
-        parts = [(start_s, job.result) for start_s, job in self._finals]
+        return list(self._finals)
+
+    def _joined(self, parts: list[tuple[float, TranscriptionResult]]) -> TranscriptionResult:
         segments = [Segment(s.start_s + start_s, s.end_s + start_s, s.text, s.confidence)
                     for start_s, result in parts for s in result.segments]
         language = next((r.language for _, r in parts if r.language), self._language)
         return summarise(" ".join(r.text for _, r in parts if r.text), segments, language,
                          self._received / SAMPLE_RATE, sum(r.processing_ms for _, r in parts))
-
-    async def afinish(self) -> TranscriptionResult:
-        """Async twin of :meth:`finish`."""
-        return await asyncio.to_thread(self.finish)
 
     def close(self) -> None:
         """Abandon the session: decoding in progress stops at its next segment."""

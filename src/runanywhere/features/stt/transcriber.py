@@ -18,7 +18,6 @@ is recognised by its files.
 
 from __future__ import annotations
 
-import asyncio
 import os
 import time
 from collections.abc import Callable
@@ -32,6 +31,7 @@ from ...backends.registry import SPEECH_RECOGNIZERS, EngineRegistry
 from ...core.cancel import CancelToken
 from ...core.errors import InvalidInputError
 from ...core.events import STTTranscribed
+from ...core.validation import with_overrides
 from ...media.audio import AudioSource, load_audio
 from ...models.catalog import ModelCategory
 from ...models.manager import ProgressCallback
@@ -43,6 +43,18 @@ from .results import Segment, TranscriptionResult, run_transcription
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
+
+@dataclass(frozen=True)
+class TranscribeOptions:
+    """How to transcribe: ``language`` is a code such as ``"en"`` (``"en-US"`` and ``"EN"`` work too);
+    None lets a multilingual model detect it. A ``language`` argument given to a method wins."""
+
+    language: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.language is not None and (not isinstance(self.language, str) or not self.language.strip()):
+            raise InvalidInputError(f"language must be a language code such as 'en', got {self.language!r}")
+
 
 @dataclass(frozen=True)
 class _Request:
@@ -83,9 +95,17 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
         same text; ``min_window_s=None`` keeps the 30 s window.
         A model already loaded here is unloaded first.
         """
-        options = {"threads": threads, "compute_type": compute_type, "beam_size": beam_size,
-                   "min_window_s": min_window_s}
-        return self._load(model, SPEECH_RECOGNIZERS, options, progress=progress, cancel=cancel)
+        return self._load(model, SPEECH_RECOGNIZERS, _options(threads, compute_type, beam_size, min_window_s),
+                          progress=progress, cancel=cancel)
+
+    async def aload_model(
+        self, model: str | os.PathLike[str] | None = None, *, threads: int | None = None,
+        compute_type: str = "int8", beam_size: int = 1, min_window_s: int | None = 20,
+        progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+    ) -> str:
+        """Async twin of :meth:`load_model`."""
+        return await self._aload(model, SPEECH_RECOGNIZERS, _options(threads, compute_type, beam_size, min_window_s),
+                                 progress=progress, cancel=cancel)
 
     def _engine_name(self, model: str, engines: EngineRegistry[SpeechRecognizer]) -> str:
         """The catalog entry's engine (refusing other categories), or the engine a path's files are for."""
@@ -104,43 +124,53 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
 
     # ---------------------------------------------------------- transcribing
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None, *,
-                   cancel: CancelToken | None = None) -> TranscriptionResult:
+                   options: TranscribeOptions | None = None, cancel: CancelToken | None = None) -> TranscriptionResult:
         """Transcribe a whole recording. Empty audio gives an empty result without running the model."""
-        return self._start(self._prepare(audio, sample_rate, language), cancel, deliver=False).wait()
-
-    def transcribe_stream(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
-                          *, cancel: CancelToken | None = None) -> SegmentStream:
-        """Yield :class:`Segment` objects as they are decoded (also with ``async for``)."""
-        return SegmentStream(self._start(self._prepare(audio, sample_rate, language), cancel))
+        request = self._prepare(audio, sample_rate, self._code(options, language))
+        return self._start(lambda: request, cancel, deliver=False).wait()
 
     async def atranscribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
-                          *, cancel: CancelToken | None = None) -> TranscriptionResult:
-        """Async twin of :meth:`transcribe`; cancelling the task cancels the transcription (and ``cancel``)."""
-        token = cancel or CancelToken()
-        try:
-            request = await asyncio.to_thread(self._prepare, audio, sample_rate, language)
-            stream = self._start(request, token, deliver=False)
-            async for _ in stream:
-                pass
-        except asyncio.CancelledError:
-            token.cancel()
-            raise
-        return stream.result
+                          *, options: TranscribeOptions | None = None,
+                          cancel: CancelToken | None = None) -> TranscriptionResult:
+        """Async twin of :meth:`transcribe` (the audio is decoded on the model's worker); cancelling the task
+        cancels the transcription (and ``cancel``)."""
+        code = self._code(options, language)
+        stream = self._start(lambda: self._prepare(audio, sample_rate, code), cancel, deliver=False)
+        return await stream.await_result()
+
+    def transcribe_stream(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
+                          *, options: TranscribeOptions | None = None,
+                          cancel: CancelToken | None = None) -> SegmentStream:
+        """Yield :class:`Segment` objects as they are decoded (also with ``async for``)."""
+        request = self._prepare(audio, sample_rate, self._code(options, language))
+        return SegmentStream(self._start(lambda: request, cancel))
+
+    def atranscribe_stream(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
+                           *, options: TranscribeOptions | None = None,
+                           cancel: CancelToken | None = None) -> SegmentStream:
+        """Async twin of :meth:`transcribe_stream`: use ``async for``; the audio is decoded on the model's worker."""
+        code = self._code(options, language)
+        return SegmentStream(self._start(lambda: self._prepare(audio, sample_rate, code), cancel))
 
     def create_stream(self, sample_rate: int = SAMPLE_RATE, *, language: str | None = None,
-                      partial_interval_s: float | None = 2.0, segmenter: Segmenter | None = None,
+                      options: TranscribeOptions | None = None, partial_interval_s: float | None = 2.0,
+                      segmenter: Segmenter | None = None,
                       on_update: UpdateCallback | None = None) -> TranscriptionStream:
         """Start a live session: ``accept(chunk)`` audio at ``sample_rate``, read ``partial()``, ``finish()``.
 
         See :class:`~runanywhere.features.stt.TranscriptionStream` for how
         partial and final results are decoded.
         """
-        return TranscriptionStream(self, sample_rate=sample_rate, language=self._language(language),
+        return TranscriptionStream(self, sample_rate=sample_rate, language=self._code(options, language),
                                    partial_interval_s=partial_interval_s, segmenter=segmenter, on_update=on_update)
 
     # -------------------------------------------------------------- plumbing
+    def _code(self, options: TranscribeOptions | None, language: str | None) -> str | None:
+        """The Whisper language code asked for (an argument wins over ``options``); fails early when none is loaded."""
+        overrides = {"language": language} if language is not None else {}
+        return self._language(with_overrides(options or TranscribeOptions(), overrides).language)
+
     def _prepare(self, audio: AudioSource, sample_rate: int | None, language: str | None) -> _Request:
-        language = self._language(language)  # also fails early when no model is loaded
         started = time.perf_counter()
         samples = load_audio(audio, sample_rate=sample_rate, target_rate=SAMPLE_RATE).samples
         return _Request(samples, language, time.perf_counter() - started)
@@ -150,8 +180,6 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
         engine = self.engine
         if language is None:
             return None
-        if not isinstance(language, str) or not language.strip():
-            raise InvalidInputError(f"language must be a language code such as 'en', got {language!r}")
         code = language.strip().lower().replace("_", "-").split("-")[0]
         if code not in engine.languages:
             if not engine.is_multilingual:
@@ -159,12 +187,13 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
             raise InvalidInputError(f"Whisper does not know the language {language!r}")
         return code
 
-    def _start(self, request: _Request, cancel: CancelToken | None, *,
+    def _start(self, prepare: Callable[[], _Request], cancel: CancelToken | None, *,
                deliver: bool = True) -> Stream[TranscriptionResult]:
         loaded = self._require()
         events = self._events
 
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> TranscriptionResult:
+            request = prepare()
             result = run_transcription(loaded.engine, request.samples, request.language, cancel_token, emit,
                                        prepare_s=request.prepare_s)
             events.emit(STTTranscribed(text=result.text, confidence=result.confidence,
@@ -178,6 +207,10 @@ def _is_ggml(path: Path) -> bool:
     """whisper.cpp's ggml model files start with the magic 0x67676d6c."""
     with open(path, "rb") as fh:
         return fh.read(4) in (b"lmgg", b"ggml")
+
+
+def _options(threads: int | None, compute_type: str, beam_size: int, min_window_s: int | None) -> dict[str, Any]:
+    return {"threads": threads, "compute_type": compute_type, "beam_size": beam_size, "min_window_s": min_window_s}
 
 
 STT = SpeechToText()

@@ -14,6 +14,7 @@ from typing import Any
 
 from ...backends.base import Sampling
 from ...core.errors import InvalidInputError, SDKErrorCode
+from ...core.validation import positive_int, positive_number
 
 Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
@@ -43,10 +44,8 @@ class GenerationOptions:
     grammar: str | None = None
 
     def __post_init__(self) -> None:
-        if self.max_tokens < 1:
-            raise InvalidInputError(f"max_tokens must be at least 1, got {self.max_tokens}")
-        if self.temperature < 0:
-            raise InvalidInputError(f"temperature cannot be negative, got {self.temperature}")
+        positive_int("max_tokens", self.max_tokens)
+        positive_number("temperature", self.temperature, allow_zero=True)
         if not 0 < self.top_p <= 1:
             raise InvalidInputError(f"top_p must be in (0, 1], got {self.top_p}")
         object.__setattr__(self, "stop", tuple(self.stop))

@@ -19,6 +19,7 @@ from typing import Any, Literal
 from ...core.cancel import CancelToken
 from ...core.errors import GenerationError, InvalidInputError
 from ...core.logging import SDKLogger
+from ...core.validation import positive_int
 from ..text.request import options_with
 from ..text_generation import (
     GenerationOptions,
@@ -211,8 +212,7 @@ class _Loop:
     def __init__(self, owner: ToolCaller, prompt: Prompt, options: GenerationOptions | None, max_tool_calls: int,
                  auto_execute: bool, fmt: ToolCallFormat | str, tool_choice: ToolChoice, cancel: CancelToken | None,
                  overrides: Mapping[str, Any]) -> None:
-        if max_tool_calls < 0:
-            raise InvalidInputError("max_tool_calls cannot be negative")
+        positive_int("max_tool_calls", max_tool_calls, allow_zero=True)
         self.tools = owner.tools if tool_choice != "none" else []
         if tool_choice == "required" and not self.tools:
             raise InvalidInputError("tool_choice='required' needs at least one registered tool")

@@ -1,5 +1,5 @@
 """Text to speech: whole texts, streamed clause by clause, async."""
 
-from .synthesizer import TTS, AudioChunk, SynthesisResult, SynthesisStream, TextToSpeech
+from .synthesizer import TTS, AudioChunk, SynthesisOptions, SynthesisResult, SynthesisStream, TextToSpeech
 
-__all__ = ["TTS", "AudioChunk", "SynthesisResult", "SynthesisStream", "TextToSpeech"]
+__all__ = ["TTS", "AudioChunk", "SynthesisOptions", "SynthesisResult", "SynthesisStream", "TextToSpeech"]

@@ -17,20 +17,20 @@ unknown ``speaker_id`` or a non-string text is an :class:`InvalidInputError`.
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
-import math
 import numbers
 import os
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
+from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from ...backends.base import SpeechSynthesizer
 from ...backends.registry import SPEECH_SYNTHESIZERS
+from ...core.bridge import iterate_blocking
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, InvalidInputError
 from ...core.events import TTSSynthesized
+from ...core.validation import positive_int, positive_number, with_overrides
 from ...models.catalog import ModelCategory
 from ...models.manager import ProgressCallback
 from ...runtime.holder import ModelHolder
@@ -42,7 +42,21 @@ if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere
     from numpy.typing import NDArray
 
 TextSource = str | Iterable[str]
-T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SynthesisOptions:
+    """How to speak: ``speaker_id`` picks a voice of a multi-speaker model; ``speed`` 2 talks twice as fast.
+
+    Methods take an ``options`` object and/or the same fields as keyword arguments (which win).
+    """
+
+    speaker_id: int = 0
+    speed: float = 1.0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "speaker_id", positive_int("speaker_id", self.speaker_id, allow_zero=True))
+        object.__setattr__(self, "speed", positive_number("speed", self.speed))
 
 
 @dataclass(frozen=True)
@@ -104,16 +118,20 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
         recordings and tests. A voice already loaded here is unloaded first.
         Returns the voice's id.
         """
-        if threads is not None and (not isinstance(threads, int) or isinstance(threads, bool) or threads < 1):
-            raise InvalidInputError(f"threads must be a positive whole number, got {threads!r}")
-        if isinstance(variation, bool) or not isinstance(variation, numbers.Real) or not 0 <= variation <= 2:
-            raise InvalidInputError(f"variation must be a number from 0 to 2, got {variation!r}")
+        return self._load(voice, SPEECH_SYNTHESIZERS, _voice_options(threads, variation), progress=progress,
+                          cancel=cancel)
 
-        options = {"threads": threads, "variation": float(variation)}
-        return self._load(voice, SPEECH_SYNTHESIZERS, options, progress=progress, cancel=cancel)
+    async def aload_voice(self, voice: str | os.PathLike[str] | None = None, *, threads: int | None = None,
+                          variation: float = 1.0, progress: ProgressCallback | None = None,
+                          cancel: CancelToken | None = None) -> str:
+        """Async twin of :meth:`load_voice`."""
+        return await self._aload(voice, SPEECH_SYNTHESIZERS, _voice_options(threads, variation), progress=progress,
+                                 cancel=cancel)
 
     load_model = load_voice
+    aload_model = aload_voice
     unload_voice = ModelHolder.unload
+    aunload_voice = ModelHolder.aunload
 
     @property
     def voice_id(self) -> str | None:
@@ -128,21 +146,18 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
         return self.engine.num_speakers
 
     # ------------------------------------------------------------ speaking
-    def synthesize(self, text: str, *, speaker_id: int = 0, speed: float = 1.0,
-                   cancel: CancelToken | None = None) -> SynthesisResult:
+    def synthesize(self, text: str, options: SynthesisOptions | None = None, *, cancel: CancelToken | None = None,
+                   **overrides: Any) -> SynthesisResult:
         """Speak a whole text; empty text gives an empty result. Cancelling raises :class:`CancelledError`."""
-        return self._start_batch(text, speaker_id, speed, cancel).wait()
+        return self._start_batch(text, _options(options, overrides), cancel).wait()
 
-    async def asynthesize(self, text: str, *, speaker_id: int = 0, speed: float = 1.0,
-                          cancel: CancelToken | None = None) -> SynthesisResult:
+    async def asynthesize(self, text: str, options: SynthesisOptions | None = None, *,
+                          cancel: CancelToken | None = None, **overrides: Any) -> SynthesisResult:
         """Async twin of :meth:`synthesize`; cancelling the task cancels the synthesis."""
-        stream = self._start_batch(text, speaker_id, speed, cancel)
-        async for _ in stream:
-            pass
-        return stream.result
+        return await self._start_batch(text, _options(options, overrides), cancel).await_result()
 
-    def synthesize_stream(self, text: TextSource, *, speaker_id: int = 0, speed: float = 1.0,
-                          cancel: CancelToken | None = None) -> SynthesisStream:
+    def synthesize_stream(self, text: TextSource, options: SynthesisOptions | None = None, *,
+                          cancel: CancelToken | None = None, **overrides: Any) -> SynthesisStream:
         """Stream :class:`AudioChunk` objects: the first clause, then sentence by sentence.
 
         ``text`` is a string or an iterable of text pieces (LLM tokens, say); the
@@ -150,10 +165,10 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
         it is complete and the rest at the end. A piece source that blocks also
         delays cancellation until its next piece.
         """
-        return self._start_stream(_pieces(text), speaker_id, speed, cancel)
+        return self._start_stream(_pieces(text), _options(options, overrides), cancel)
 
-    def asynthesize_stream(self, text: TextSource | AsyncIterable[str], *, speaker_id: int = 0, speed: float = 1.0,
-                           cancel: CancelToken | None = None) -> SynthesisStream:
+    def asynthesize_stream(self, text: TextSource | AsyncIterable[str], options: SynthesisOptions | None = None, *,
+                           cancel: CancelToken | None = None, **overrides: Any) -> SynthesisStream:
         """Async twin of :meth:`synthesize_stream` (use ``async for``); ``text`` may also be an async iterable.
 
         An async source is read on the calling event loop, so iterate the stream
@@ -161,17 +176,18 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
         """
         if isinstance(text, AsyncIterable):
             token = cancel or CancelToken()
-            return self._start_stream(_from_async(text, asyncio.get_running_loop(), token), speaker_id, speed, token)
-        return self.synthesize_stream(text, speaker_id=speaker_id, speed=speed, cancel=cancel)
+            pieces = iterate_blocking(text, asyncio.get_running_loop(), token)
+            return self._start_stream(pieces, _options(options, overrides), token)
+        return self.synthesize_stream(text, options, cancel=cancel, **overrides)
 
     # ------------------------------------------------------------ internals
-    def _start_batch(self, text: str, speaker_id: int, speed: float,
+    def _start_batch(self, text: str, options: SynthesisOptions,
                      cancel: CancelToken | None) -> Stream[SynthesisResult]:
         if not isinstance(text, str):
             raise InvalidInputError(f"text must be a str, got {type(text).__name__}")
         loaded = self._require()
         engine = loaded.engine
-        _check_options(engine, speaker_id, speed)
+        speaker_id, speed = _check_speaker(engine, options)
 
         def produce(token: CancelToken, emit: Callable[[Any], None]) -> SynthesisResult:
             started = time.perf_counter()
@@ -181,11 +197,11 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
 
         return loaded.worker.stream(produce, cancel or CancelToken(), deliver=False)
 
-    def _start_stream(self, pieces: Iterable[str], speaker_id: int, speed: float,
+    def _start_stream(self, pieces: Iterable[str], options: SynthesisOptions,
                       cancel: CancelToken | None) -> SynthesisStream:
         loaded = self._require()
         engine = loaded.engine
-        _check_options(engine, speaker_id, speed)
+        speaker_id, speed = _check_speaker(engine, options)
 
         def produce(token: CancelToken, emit: Callable[[Any], None]) -> SynthesisResult:
             started = time.perf_counter()
@@ -224,12 +240,24 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
         return result
 
 
-def _check_options(engine: SpeechSynthesizer, speaker_id: Any, speed: Any) -> None:
-    if isinstance(speed, bool) or not isinstance(speed, numbers.Real) or not math.isfinite(speed) or speed <= 0:
-        raise InvalidInputError(f"speed must be a positive finite number, got {speed!r}")
-    if (isinstance(speaker_id, bool) or not isinstance(speaker_id, numbers.Integral)
-            or not 0 <= int(speaker_id) < engine.num_speakers):
-        raise InvalidInputError(f"speaker_id must be in 0..{engine.num_speakers - 1}, got {speaker_id!r}")
+def _voice_options(threads: int | None, variation: float) -> dict[str, Any]:
+    """The engine options of a voice (checked here, before anything loads)."""
+    if threads is not None:
+        positive_int("threads", threads)
+    if isinstance(variation, bool) or not isinstance(variation, numbers.Real) or not 0 <= variation <= 2:
+        raise InvalidInputError(f"variation must be a number from 0 to 2, got {variation!r}")
+    return {"threads": threads, "variation": float(variation)}
+
+
+def _options(options: SynthesisOptions | None, overrides: dict[str, Any]) -> SynthesisOptions:
+    return with_overrides(options or SynthesisOptions(), overrides)
+
+
+def _check_speaker(engine: SpeechSynthesizer, options: SynthesisOptions) -> tuple[int, float]:
+    """The options' speaker and speed, once the speaker is known to exist in this voice."""
+    if not options.speaker_id < engine.num_speakers:
+        raise InvalidInputError(f"speaker_id must be in 0..{engine.num_speakers - 1}, got {options.speaker_id!r}")
+    return options.speaker_id, options.speed
 
 
 def _pieces(text: TextSource) -> Iterable[str]:
@@ -238,31 +266,6 @@ def _pieces(text: TextSource) -> Iterable[str]:
     if isinstance(text, bytes | bytearray) or not isinstance(text, Iterable):
         raise InvalidInputError(f"text must be a str or an iterable of str, got {type(text).__name__}")
     return text
-
-
-def _from_async(source: AsyncIterable[str], loop: asyncio.AbstractEventLoop, cancel: CancelToken) -> Iterator[str]:
-    """An async source read from the worker thread: each next piece is awaited on its own loop."""
-    iterator = source.__aiter__()
-    waiting: list[concurrent.futures.Future[str]] = []
-
-    def stop_waiting() -> None:
-        for pending in waiting:
-            pending.cancel()
-
-    cancel.on_cancel(stop_waiting)
-    while True:
-        future = asyncio.run_coroutine_threadsafe(_next(iterator), loop)
-        waiting[:] = [future]
-        try:
-            yield future.result()
-        except StopAsyncIteration:
-            return
-        except concurrent.futures.CancelledError as exc:
-            raise CancelledError("speech synthesis was cancelled") from exc
-
-
-async def _next(iterator: AsyncIterator[T]) -> T:
-    return await iterator.__anext__()
 
 
 def _join(parts: list[NDArray[np.float32]]) -> NDArray[np.float32]:

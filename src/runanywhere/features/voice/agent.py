@@ -15,7 +15,9 @@ from collections.abc import AsyncIterable, Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ...media.audio import load_audio, resample, to_mono_float32
+from ...core.bridge import iterate_blocking, run_in_thread
+from ...core.cancel import CancelToken
+from ...media.audio import load_audio, to_mono_float32
 from ..tts import AudioChunk
 from ..vad import VAD, VoiceActivityDetector
 from .events import (
@@ -123,15 +125,15 @@ class VoiceAgent:
 
         session = self._session = self.open_session(on_event)
         paced = opts.realtime and not self._live(source)  # a chunk exists once its last sample was said
-        fed, started = 0, time.monotonic()
+        fed_s, started = 0.0, time.monotonic()
         try:
-            for chunk in self._chunks(source):
+            for samples, rate in self._chunks(source):
                 if self._stop.is_set():
                     break
-                fed += len(chunk)
+                fed_s += len(samples) / rate
                 if paced:
-                    time.sleep(max(0.0, started + fed / opts.sample_rate - time.monotonic()))
-                session.feed(chunk)
+                    time.sleep(max(0.0, started + fed_s - time.monotonic()))
+                session.feed(samples, rate)
             session.flush()
         except BaseException:  # e.g. Ctrl-C while reading the microphone: the reply stops too
             session.stop()
@@ -146,26 +148,28 @@ class VoiceAgent:
         """Async twin of :meth:`run`: an async source is read on this loop, the session runs on a thread."""
         import asyncio
 
+        token = CancelToken()
         if isinstance(source, AsyncIterable):
-            source = _blocking(source, asyncio.get_running_loop())
+            source = iterate_blocking(source, asyncio.get_running_loop(), token)
         try:
-            return await asyncio.to_thread(self.run, source, sink)
+            return await run_in_thread(lambda _token: self.run(source, sink), token, name="voice-agent")
         except asyncio.CancelledError:
             self.stop()
             raise
 
     # ---------------------------------------------------------------- helpers
-    def _chunks(self, source: Any) -> Iterator[NDArray[np.float32]]:
+    def _chunks(self, source: Any) -> Iterator[tuple[NDArray[np.float32], int]]:
+        """Mono float32 chunks with their rates (the session resamples the stream as a whole)."""
         rate, size = self.options.sample_rate, self.options.sample_rate * self.options.chunk_ms // 1000
         if isinstance(source, str | bytes) or hasattr(source, "__fspath__"):
             audio = load_audio(source, target_rate=rate).samples
             for at in range(0, len(audio), size):
-                yield audio[at: at + size]
+                yield audio[at: at + size], rate
             return
         for chunk in source:
             samples = getattr(chunk, "samples", chunk)
             chunk_rate = getattr(chunk, "sample_rate", rate)
-            yield resample(to_mono_float32(samples), chunk_rate, rate)
+            yield to_mono_float32(samples), chunk_rate
 
     @staticmethod
     def _live(source: Any) -> bool:
@@ -190,18 +194,3 @@ class _Output:
                 self._sink(event.chunk)
         elif isinstance(event, VoiceInterrupted) and self._stop is not None:
             self._stop()
-
-
-def _blocking(source: AsyncIterable[Any], loop: Any) -> Iterator[Any]:
-    import asyncio
-
-    iterator = source.__aiter__()
-
-    async def next_item() -> Any:
-        return await iterator.__anext__()
-
-    while True:
-        try:
-            yield asyncio.run_coroutine_threadsafe(next_item(), loop).result()
-        except StopAsyncIteration:
-            return

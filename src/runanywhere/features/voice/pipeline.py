@@ -8,12 +8,12 @@ the stages report typed :mod:`events <.events>` to callbacks and to :meth:`Voice
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
 from typing import Any, ClassVar, TypeVar
 
+from ...core.bridge import run_in_thread
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, InvalidInputError
 from ...core.events import EventBus, VoiceTurnCompleted
@@ -149,6 +149,14 @@ class VoicePipeline:
         self.llm.generate("Hi", max_tokens=2)
         self.tts.synthesize("Hi.")
 
+    async def awarm_up(self) -> None:
+        """Async twin of :meth:`warm_up`."""
+        import numpy as np
+
+        await self.stt.atranscribe(np.zeros(1600, dtype=np.float32), 16000)
+        await self.llm.agenerate("Hi", max_tokens=2)
+        await self.tts.asynthesize("Hi.")
+
     # ------------------------------------------------------------------ turn
     def process_turn(self, audio: AudioSource, sample_rate: int | None = None, *,
                      history: Sequence[Mapping[str, Any]] = (), callbacks: VoicePipelineCallbacks | None = None,
@@ -187,25 +195,33 @@ class VoicePipeline:
 
     async def aprocess_turn(self, audio: AudioSource, sample_rate: int | None = None, *,
                             history: Sequence[Mapping[str, Any]] = (),
-                            callbacks: VoicePipelineCallbacks | None = None) -> VoiceTurnResult:
-        """Async twin of :meth:`process_turn`; cancelling the task cancels the turn."""
-        return await _cancellable(lambda token: self.process_turn(audio, sample_rate, history=history,
-                                                                  callbacks=callbacks, cancel=token))
+                            callbacks: VoicePipelineCallbacks | None = None, cancel: CancelToken | None = None,
+                            speech_end_at: float | None = None, vad_delay_ms: float = 0.0,
+                            accept_transcription: Callable[[str], bool] | None = None,
+                            before_tools: Callable[[], None] | None = None) -> VoiceTurnResult:
+        """Async twin of :meth:`process_turn`; cancelling the task cancels the turn.
+
+        The turn's stages run on their models' workers; the turn itself is driven from a thread of
+        its own, never one of the default executor's.
+        """
+        def turn(token: CancelToken) -> VoiceTurnResult:
+            return self.process_turn(audio, sample_rate, history=history, callbacks=callbacks, cancel=token,
+                                     speech_end_at=speech_end_at, vad_delay_ms=vad_delay_ms,
+                                     accept_transcription=accept_transcription, before_tools=before_tools)
+
+        return await run_in_thread(turn, cancel, name="voice-turn")
 
     def prefill(self, history: Sequence[Mapping[str, Any]], *, cancel: CancelToken | None = None) -> int:
         """Evaluate the system prompt and ``history`` into the model's cache, so the next turn evaluates only
         its question (e.g. after the history was shortened); returns the tokens evaluated."""
-        system = {"role": "system", "content": self.options.system_prompt}
-        return self.llm.prefill([system, *history], cancel=cancel)
+        return self.llm.prefill(self._with_system(history), cancel=cancel)
 
     async def aprefill(self, history: Sequence[Mapping[str, Any]], *, cancel: CancelToken | None = None) -> int:
-        """Async twin of :meth:`prefill`; cancelling the task cancels the prefill."""
-        def run(token: CancelToken) -> int:
-            if cancel is not None:
-                cancel.on_cancel(token.cancel)
-            return self.prefill(history, cancel=token)
+        """Async twin of :meth:`prefill`; cancelling the task cancels the prefill (on the model's worker)."""
+        return await self.llm.aprefill(self._with_system(history), cancel=cancel)
 
-        return await _cancellable(run)
+    def _with_system(self, history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        return [{"role": "system", "content": self.options.system_prompt}, *history]
 
     def _turn(self, audio: AudioSource, sample_rate: int | None, history: list[Mapping[str, Any]],
               hooks: VoicePipelineCallbacks, token: CancelToken, started: float,
@@ -338,17 +354,6 @@ class VoicePipeline:
         Events reach the loop through ``call_soon_threadsafe``: no thread waits on behalf of the stream.
         """
         return self._feed.stream()
-
-
-async def _cancellable(call: Callable[[CancelToken], T]) -> T:
-    """Run ``call(token)`` on a thread; cancelling the awaiting task cancels ``token`` (the work winds down)."""
-    token = CancelToken()
-    task = asyncio.ensure_future(asyncio.to_thread(call, token))
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        token.cancel()
-        raise
 
 
 class _SpokenText:

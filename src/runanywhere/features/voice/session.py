@@ -27,7 +27,7 @@ from typing import Any, Protocol
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError
 from ...core.logging import SDKLogger
-from ...media.audio import AudioSource, resample, to_mono_float32
+from ...media.audio import AudioSource, StreamResampler, to_mono_float32
 from ..vad import SpeechActivity, SpeechActivityChange, SpeechSegment
 from .echo import EchoGate, repeats
 from .events import (
@@ -145,6 +145,7 @@ class VoiceSession:
             self._feed.subscribe(on_event)
         self._gate = EchoGate(opts.sample_rate, opts.echo_correlation)
         self._stopped = threading.Event()
+        self._resampler: StreamResampler | None = None
         self._turn: threading.Thread | None = None
         self._current: _TurnState | None = None
         self._speaking_until = 0.0  # until when (monotonic) the reply audio sent out is still being heard
@@ -176,7 +177,12 @@ class VoiceSession:
         if self._stopped.is_set():
             return
         rate = self.options.sample_rate
-        chunk = resample(to_mono_float32(samples), rate if sample_rate is None else sample_rate, rate)
+        source_rate = rate if sample_rate is None else sample_rate
+        if self._resampler is None or self._resampler.from_rate != source_rate:
+            self._resampler = StreamResampler(source_rate, rate)  # one per input rate: seamless chunk edges
+        chunk = self._resampler.push(to_mono_float32(samples))
+        if not len(chunk):
+            return  # the resampler is still filling its filter
         if self._state is PipelineState.PLAYING_TTS and time.monotonic() >= self._speaking_until:
             self._set_state(PipelineState.LISTENING)  # the reply has been heard (or cut)
         heard = chunk if not (self.options.echo_guard and self._gate.is_echo(chunk)) else chunk * 0.0
@@ -187,6 +193,9 @@ class VoiceSession:
     def flush(self) -> None:
         """The input has ended: answer the speech still open (unless stopped) and wait until the last turn is done."""
         if not self._stopped.is_set():
+            if self._resampler is not None:
+                resampler, self._resampler = self._resampler, None
+                self._vad.process_samples(resampler.finish())
             self._vad.flush()
             for segment in self._vad.segments():
                 self._end_of_turn(segment, 0.0)
