@@ -6,7 +6,7 @@ import enum
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from ..tools.format import ToolCall, ToolResult
+from ..tools.types import ToolCall, ToolResult
 
 if TYPE_CHECKING:
     import numpy as np
