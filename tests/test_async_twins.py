@@ -17,6 +17,7 @@ import runanywhere
 VALUE_OR_PLUMBING = {
     "Audio", "Capabilities", "Catalog", "GenerationOptions", "ModelEntry", "SDKConfig", "SDKLogger", "StoredModel",
     "ToolCall", "ToolDefinition", "ToolResult", "GenerationRequest", "LocalModel",
+    "Conversation", "VoicePipelineOptions", "VoiceAgentOptions", "VoicePipelineCallbacks", "VoiceAgentCallbacks",
     "EventBus",  # emit/on/off are synchronous by design; async consumers use `async for ev in bus.stream()`
 }
 
@@ -28,7 +29,10 @@ NO_TWIN = {
     "SegmentStream": {"cancel"}, "SynthesisStream": {"cancel"},
     "EmbeddingGenerator": {"cancel", "cosine_similarity"},  # cosine_similarity: one dot product
     "TextGenerator": {"cancel", "start"},  # start returns its stream at once (read it with `async for`)
-    "TextToSpeech": {"cancel"}, "VoicePipeline": {"cancel"}, "VoiceAgent": {"stop"},
+    "TextToSpeech": {"cancel"}, "VoicePipeline": {"cancel", "events"}, "VoiceAgent": {"open_session", "stop"},
+    # A pushed voice session: feed() runs the VAD inline (~0.15 ms a window) and starts a turn on a thread of
+    # its own; stop() sets a flag; events() is already an async stream. flush() waits for a turn: aflush().
+    "VoiceSession": {"close", "events", "feed", "stop", "subscribe"},
     "SpeechToText": {"cancel", "create_stream"},  # create_stream only sets up a session
     # A live transcription session: accept() queues the decoding on the worker and returns; partial() reads text.
     "TranscriptionStream": {"accept", "close", "partial"},
@@ -63,7 +67,8 @@ def _public_classes() -> list[type]:
     classes = []
     for name in runanywhere.__all__:
         obj = getattr(runanywhere, name)
-        if (inspect.isclass(obj) and not issubclass(obj, BaseException | runanywhere.SDKEvent | enum.Enum)
+        if (inspect.isclass(obj)
+                and not issubclass(obj, BaseException | runanywhere.SDKEvent | runanywhere.VoiceEvent | enum.Enum)
                 and name not in VALUE_OR_PLUMBING):
             classes.append(obj)
     return classes

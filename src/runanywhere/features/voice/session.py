@@ -24,6 +24,7 @@ from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+from ...core.bridge import run_in_thread
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError
 from ...core.logging import SDKLogger
@@ -200,6 +201,10 @@ class VoiceSession:
             for segment in self._vad.segments():
                 self._end_of_turn(segment, 0.0)
         self._join_turn()
+
+    async def aflush(self) -> None:
+        """Async twin of :meth:`flush`: waits for the last turn on a thread of its own, not the loop's executor."""
+        await run_in_thread(lambda _token: self.flush(), name="voice-flush")
 
     def stop(self) -> None:
         """Stop listening: the reply in progress is cancelled and later input is ignored (any thread)."""
