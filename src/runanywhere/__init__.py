@@ -81,7 +81,7 @@ from .features.stt import (
     TranscriptionStream,
     TranscriptionUpdate,
 )
-from .features.text_generation import (
+from .features.text import (
     GenerationOptions,
     GenerationRequest,
     GenerationResult,

@@ -11,7 +11,7 @@ from typing import Any
 from rich.console import Console
 
 from ..features.embeddings import Embeddings
-from ..features.text_generation import GenerationOptions, GenerationResult, TextGeneration
+from ..features.text import GenerationOptions, GenerationResult, TextGeneration
 from . import MODEL_HELP
 
 

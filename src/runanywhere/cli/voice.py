@@ -10,7 +10,7 @@ from pathlib import Path
 from rich.console import Console
 
 from ..features.stt import STT
-from ..features.text_generation import TextGeneration
+from ..features.text import TextGeneration
 from ..features.tts import TTS, AudioChunk
 from ..features.vad import VAD
 from ..features.voice import (

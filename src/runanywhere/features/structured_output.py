@@ -16,9 +16,9 @@ from typing import Any
 
 from ..core.cancel import CancelToken
 from ..core.errors import GenerationError, InvalidInputError, SDKErrorCode
+from .text import GenerationStream, TextGeneration, TextGenerator
 from .text.request import GenerationOptions, GenerationRequest, Prompt, options_with
 from .text.result import GenerationResult
-from .text_generation import GenerationStream, TextGeneration, TextGenerator
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 

@@ -1,4 +1,8 @@
-"""The parts of text generation: the typed request, the result types, and the decode job.
+"""Text generation: the typed request, the decode job on a model's worker, and its results."""
 
-:class:`~runanywhere.features.text_generation.TextGenerator` runs them on a model's worker.
-"""
+from .generator import GenerationStream, TextGeneration, TextGenerator
+from .request import GenerationOptions, GenerationRequest, Prompt
+from .result import GenerationResult, TokenEvent
+
+__all__ = ["GenerationOptions", "GenerationRequest", "GenerationResult", "GenerationStream", "Prompt",
+           "TextGeneration", "TextGenerator", "TokenEvent"]

@@ -20,8 +20,7 @@ from ...core.cancel import CancelToken
 from ...core.errors import GenerationError, InvalidInputError
 from ...core.logging import SDKLogger
 from ...core.validation import positive_int
-from ..text.request import options_with
-from ..text_generation import (
+from ..text import (
     GenerationOptions,
     GenerationRequest,
     GenerationResult,
@@ -30,6 +29,7 @@ from ..text_generation import (
     TextGeneration,
     TextGenerator,
 )
+from ..text.request import options_with
 from .grammar import tool_call_grammar
 from .parsing import parse_tool_calls
 from .prompts import render_tool_prompt, validate_arguments

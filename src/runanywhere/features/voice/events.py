@@ -22,7 +22,7 @@ from typing import Any, ClassVar
 from ...core.errors import SDKError
 from ...core.logging import SDKLogger
 from ..stt import TranscriptionResult
-from ..text_generation import GenerationResult
+from ..text import GenerationResult
 from ..tts import AudioChunk
 from .results import PipelineState, VoiceTurnResult
 

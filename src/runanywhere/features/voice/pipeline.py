@@ -19,7 +19,7 @@ from ...core.errors import CancelledError, InvalidInputError
 from ...core.events import EventBus, VoiceTurnCompleted
 from ...media.audio import AudioSource
 from ..stt import STT, SpeechToText, TranscriptionResult
-from ..text_generation import GenerationOptions, GenerationResult, GenerationStream, TextGeneration, TextGenerator
+from ..text import GenerationOptions, GenerationResult, GenerationStream, TextGeneration, TextGenerator
 from ..tools import ToolCaller, ToolChoice
 from ..tools.parsing import parse_tool_calls
 from ..tools.types import ToolCall, ToolCallFormat, ToolResult

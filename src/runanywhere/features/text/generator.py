@@ -14,21 +14,18 @@ import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 
-from ..core.cancel import CancelToken
-from ..core.errors import InvalidInputError, SDKErrorCode
-from ..core.events import (
+from ...core.cancel import CancelToken
+from ...core.errors import InvalidInputError, SDKErrorCode
+from ...core.events import (
     GenerationCompleted,
     GenerationFailed,
     GenerationStarted,
 )
-from ..runtime.llama import LlamaHolder
-from ..runtime.worker import ResultStream, Stream
-from .text.decode import compile_grammar, run_generation
-from .text.request import GenerationOptions, GenerationRequest, Prompt, options_with
-from .text.result import GenerationResult, TokenEvent
-
-__all__ = ["GenerationOptions", "GenerationRequest", "GenerationResult", "GenerationStream", "Prompt",
-           "TextGeneration", "TextGenerator", "TokenEvent"]
+from ...runtime.llama import LlamaHolder
+from ...runtime.worker import ResultStream, Stream
+from .decode import compile_grammar, run_generation
+from .request import GenerationOptions, GenerationRequest, Prompt, options_with
+from .result import GenerationResult, TokenEvent
 
 
 class GenerationStream(ResultStream[TokenEvent, GenerationResult]):
