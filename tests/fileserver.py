@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -22,6 +23,8 @@ class Behaviour:
     cut_after: int | None = None  # close the connection after this many body bytes (once)
     stall_after: int | None = None  # stop sending after this many bytes until `release` is set
     release: threading.Event = field(default_factory=threading.Event)
+    no_length: bool = False  # no Content-Length: the body ends when the connection closes
+    trickle_s: float | None = None  # send one byte every this many seconds (a server that barely keeps up)
 
 
 @dataclass
@@ -101,7 +104,10 @@ class FileServer:
         else:
             h.send_response(200)
         body = data[start:]
-        h.send_header("Content-Length", str(len(body)))
+        if b.no_length:
+            h.close_connection = True
+        else:
+            h.send_header("Content-Length", str(len(body)))
         h.send_header("ETag", etag)
         h.send_header("Accept-Ranges", "bytes")
         h.end_headers()
@@ -116,6 +122,12 @@ class FileServer:
                 h.wfile.flush()
                 b.release.wait(timeout=60)
                 h.close_connection = True
+                return
+            if b.trickle_s is not None:
+                for at in range(limit):
+                    h.wfile.write(body[at:at + 1])
+                    h.wfile.flush()
+                    time.sleep(b.trickle_s)
                 return
             h.wfile.write(body[:limit])
         except (BrokenPipeError, ConnectionResetError):

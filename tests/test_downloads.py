@@ -17,8 +17,10 @@ from runanywhere import (
     CancelledError,
     CancelToken,
     ChecksumMismatchError,
+    DownloadError,
     ModelNotFoundError,
     NetworkError,
+    NetworkTimeoutError,
     OfflineModeError,
     SDKErrorCode,
 )
@@ -290,3 +292,48 @@ def test_environment_variables_configure_the_store(home: Path, subprocess_env: d
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
     assert out.stdout.split() == [str(home), "True"]
     assert os.environ.get("RUNANYWHERE_OFFLINE") is None
+
+
+def test_a_file_larger_than_its_catalog_size_is_refused_and_nothing_is_kept(server, make_library: LibraryFactory,
+                                                                           home: Path):
+    declared, served = blob(1024, 20), blob(MB, 21)
+    library = make_library(max_retries=0)
+    url = server.add("/big.gguf", served)
+    library.register(model_entry("liar", {"big.gguf": (url, declared)}))  # the catalog says 1 KB
+
+    with pytest.raises(DownloadError, match="catalog declares 1024"):
+        library.pull("liar")
+
+    assert library.store.models() == []
+    assert not list(home.rglob("*.part")), "a partial of a refused file was kept"
+
+
+def test_a_body_without_length_stops_at_the_declared_size(server, make_library: LibraryFactory, home: Path):
+    declared, served = blob(1024, 22), blob(4 * MB, 23)
+    library = make_library(max_retries=0)
+    url = server.add("/endless.gguf", served, no_length=True)  # the server never says how long it is
+    library.register(model_entry("endless", {"endless.gguf": (url, declared)}))
+
+    with pytest.raises(DownloadError, match="more than its declared 1024 bytes"):
+        library.pull("endless")
+
+    assert library.store.models() == [] and not list(home.rglob("*.part"))
+
+
+def test_a_trickling_server_is_a_timeout_not_a_hang(server, make_library: LibraryFactory):
+    data = blob(4096, 24)
+    library = make_library(max_retries=1, stall_timeout_s=0.3)
+    library.register(model_entry("slow", {"slow.gguf": (server.add("/slow.gguf", data, trickle_s=0.02), data)}))
+
+    with pytest.raises(NetworkTimeoutError, match=r"less than 65536 bytes in 0\.3 s"):
+        library.pull("slow")
+    assert len(server.gets("/slow.gguf")) == 2  # one retry, then the typed error
+
+
+def test_the_overall_download_deadline_ends_a_slow_pull(server, make_library: LibraryFactory):
+    data = blob(4096, 25)
+    library = make_library(max_retries=5, download_deadline_s=0.5)
+    library.register(model_entry("slow", {"slow.gguf": (server.add("/slow.gguf", data, trickle_s=0.02), data)}))
+
+    with pytest.raises(NetworkTimeoutError, match="overall deadline"):
+        library.pull("slow")

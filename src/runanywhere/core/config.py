@@ -58,6 +58,8 @@ class SDKConfig:
     ``offline`` refuses every network request. ``catalog_files`` are JSON
     catalogs of extra models (``RUNANYWHERE_CATALOG``, ``os.pathsep``-separated). ``storage_quota_bytes`` caps the
     store; older unpinned models are evicted (least recently used first) to fit.
+    ``timeout_s`` bounds each network wait; a download that gains less than 64 KiB in
+    ``stall_timeout_s`` is a timeout, and ``download_deadline_s`` (None: none) bounds a whole file.
     """
 
     home: Path = field(default_factory=default_home)
@@ -70,6 +72,8 @@ class SDKConfig:
     max_retries: int = 3
     retry_backoff_s: float = 0.5
     timeout_s: float = 30.0
+    stall_timeout_s: float = 60.0
+    download_deadline_s: float | None = None
     catalog_files: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
@@ -87,6 +91,9 @@ class SDKConfig:
             object.__setattr__(self, "storage_quota_bytes", parse_size(self.storage_quota_bytes))
         positive_int("max_retries", self.max_retries, allow_zero=True, error=ConfigurationError)
         positive_number("timeout_s", self.timeout_s, error=ConfigurationError)
+        positive_number("stall_timeout_s", self.stall_timeout_s, error=ConfigurationError)
+        if self.download_deadline_s is not None:
+            positive_number("download_deadline_s", self.download_deadline_s, error=ConfigurationError)
 
     @classmethod
     def from_env(cls, **overrides: Any) -> SDKConfig:

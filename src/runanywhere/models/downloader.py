@@ -6,6 +6,11 @@ download that is cut leaves ``<dest>`` (a ``.part`` file) and a small sidecar
 ``<dest>.json``; the next attempt, in this process or another, resumes it with a
 ``Range`` request, and starts clean when the server ignores ``Range`` or the
 file changed (``If-Range`` with the ETag).
+
+Nothing is unbounded: a file never grows past its declared size (the catalog's,
+else the server's Content-Length), a server that trickles (less than
+``stall_bytes`` in ``stall_timeout_s``) is a timeout, and ``deadline_s`` bounds
+the whole download, retries included.
 """
 
 from __future__ import annotations
@@ -108,23 +113,36 @@ class HttpFetcher:
         max_retries: int = 3,
         backoff_s: float = 0.5,
         max_backoff_s: float = 8.0,
+        stall_timeout_s: float = 60.0,
+        stall_bytes: int = 64 << 10,
+        deadline_s: float | None = None,
     ) -> None:
         self.client = client
         self.max_retries = max_retries
         self.backoff_s = backoff_s
         self.max_backoff_s = max_backoff_s
+        self.stall_timeout_s = stall_timeout_s
+        self.stall_bytes = stall_bytes
+        self.deadline_s = deadline_s
 
     def fetch(
-        self, url: str, dest: Path, *, progress: FileProgress, cancel: CancelToken | None = None
+        self, url: str, dest: Path, *, progress: FileProgress, cancel: CancelToken | None = None,
+        expected_size: int | None = None,
     ) -> FetchResult:
-        """Download ``url`` to ``dest``, resuming a partial ``dest`` left by an earlier attempt."""
+        """Download ``url`` to ``dest``, resuming a partial ``dest`` left by an earlier attempt.
+
+        ``expected_size`` (the catalog's declared size) is enforced: a server announcing or
+        sending another size is a :class:`DownloadError`, and the partial file is removed.
+        """
         attempt = 0
+        limits = _Limits(expected_size, self.stall_timeout_s, self.stall_bytes,
+                         None if self.deadline_s is None else time.monotonic() + self.deadline_s)
         while True:
             try:
-                return self._attempt(url, dest, progress, cancel)
+                return self._attempt(url, dest, progress, cancel, limits)
             except (httpx.TimeoutException, httpx.TransportError, _Transient) as exc:
                 attempt += 1
-                if attempt > self.max_retries:
+                if attempt > self.max_retries or limits.expired():
                     raise _final_error(url, exc) from exc
                 delay = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
                 _log.warning("download of %s failed (%s); retry %d/%d in %.1fs",
@@ -134,7 +152,8 @@ class HttpFetcher:
                 if cancel is None:
                     time.sleep(delay)
 
-    def _attempt(self, url: str, dest: Path, progress: FileProgress, cancel: CancelToken | None) -> FetchResult:
+    def _attempt(self, url: str, dest: Path, progress: FileProgress, cancel: CancelToken | None,
+                 limits: _Limits) -> FetchResult:
         sidecar = dest.with_name(dest.name + ".json")
         state = _read_sidecar(sidecar)
         offset = dest.stat().st_size if dest.exists() and state.get("url") == url else 0
@@ -163,10 +182,13 @@ class HttpFetcher:
                 length = response.headers.get("Content-Length")
                 total = int(length) if length is not None else None
                 digest, done, mode, offset = hashlib.sha256(), 0, "wb", 0
+            limit = limits.check_total(url, total, dest, sidecar)
             _write_sidecar(sidecar, {"url": url, "etag": response.headers.get("ETag"), "total": total})
             progress(done, total)
             with open(dest, mode) as out:
-                done = _pump(response.iter_bytes(CHUNK), out, digest, done, total, progress, cancel)
+                # Each network read as it arrives, so the limits are checked while a slow server trickles.
+                chunks = limits.watch(url, response.iter_bytes(), done, limit, dest, sidecar)
+                done = _pump(chunks, out, digest, done, total, progress, cancel)
         if total is not None and done != total:
             raise _Transient(f"connection closed after {done} of {total} bytes")
         sidecar.unlink(missing_ok=True)
@@ -175,6 +197,53 @@ class HttpFetcher:
 
 class _Transient(Exception):
     """A failure worth retrying (5xx, 429, a cut connection)."""
+
+
+class _Stalled(_Transient):
+    """The server sent too little for too long (or the overall deadline passed)."""
+
+
+@dataclass(frozen=True)
+class _Limits:
+    """What one download may cost: its declared size, the least progress per window, an overall deadline."""
+
+    expected_size: int | None
+    stall_timeout_s: float
+    stall_bytes: int
+    deadline: float | None  # time.monotonic() by which the whole download must be done
+
+    def expired(self) -> bool:
+        return self.deadline is not None and time.monotonic() > self.deadline
+
+    def check_total(self, url: str, total: int | None, dest: Path, sidecar: Path) -> int | None:
+        """The most bytes this file may have; a server announcing another size than the catalog's is refused."""
+        if self.expected_size is not None and total is not None and total != self.expected_size:
+            _reset(dest, sidecar)
+            raise DownloadError(
+                f"{url} is {total} bytes but the catalog declares {self.expected_size}; refusing it "
+                "(a changed or wrong file: update the catalog entry or the mirror)",
+                details={"url": url, "size": total, "expected_size": self.expected_size})
+        return self.expected_size if self.expected_size is not None else total
+
+    def watch(self, url: str, chunks: Iterable[bytes], done: int, limit: int | None, dest: Path,
+              sidecar: Path) -> Iterator[bytes]:
+        """Pass ``chunks`` on while the file stays within ``limit`` and the server keeps up."""
+        window_start, window_bytes = time.monotonic(), 0
+        for block in chunks:
+            done += len(block)
+            if limit is not None and done > limit:
+                _reset(dest, sidecar)
+                raise DownloadError(f"{url} sent more than its declared {limit} bytes; refusing it",
+                                    details={"url": url, "expected_size": limit})
+            now = time.monotonic()
+            window_bytes += len(block)
+            if window_bytes >= self.stall_bytes:
+                window_start, window_bytes = now, 0
+            elif now - window_start > self.stall_timeout_s:
+                raise _Stalled(f"less than {self.stall_bytes} bytes in {self.stall_timeout_s:g} s")
+            if self.expired():
+                raise _Stalled("the download's overall deadline passed")
+            yield block
 
 
 def _raise_for_status(url: str, response: httpx.Response) -> None:
@@ -195,8 +264,9 @@ def _raise_for_status(url: str, response: httpx.Response) -> None:
 
 
 def _final_error(url: str, exc: Exception) -> DownloadError:
-    if isinstance(exc, httpx.TimeoutException):
-        return NetworkTimeoutError(f"timed out downloading {url}; check the network or raise timeout_s")
+    if isinstance(exc, httpx.TimeoutException | _Stalled):
+        return NetworkTimeoutError(f"timed out downloading {url} ({exc}); check the network or raise timeout_s; "
+                                   "the partial file is kept for resume", details={"url": url})
     if isinstance(exc, _Transient):
         return DownloadError(f"downloading {url} kept failing: {exc}", details={"url": url})
     return NetworkError(f"network error downloading {url}: {exc}; the partial file is kept for resume")

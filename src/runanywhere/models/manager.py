@@ -418,22 +418,23 @@ class ModelLibrary:
             scheme = urlparse(mirror).scheme
             if scheme in ("http", "https"):
                 url = f"{mirror.rstrip('/')}/{entry.id}/{file.path}"
-                sources.append(self._http_source(f"mirror {url}", url))
+                sources.append(self._http_source(f"mirror {url}", url, file.size))
             else:
                 base = Path(urlparse(mirror).path if scheme == "file" else mirror).expanduser()
                 local = base / entry.id / file.path
                 sources.append(_local_source(f"mirror {local}", [local]))
         elif file.url:  # a mirror replaces the public hosts
-            sources.append(self._http_source(file.url, file.url))
+            sources.append(self._http_source(file.url, file.url, file.size))
         return sources
 
-    def _http_source(self, label: str, url: str) -> _Source:
+    def _http_source(self, label: str, url: str, size: int | None) -> _Source:
         def fetch(dest: Path, progress: FileProgress, cancel: CancelToken | None) -> FetchResult:
             config = self.config
             with httpx.Client(timeout=config.timeout_s, follow_redirects=True,
                               headers={"User-Agent": f"runanywhere-python/{__version__}"}) as client:
-                fetcher = HttpFetcher(client, max_retries=config.max_retries, backoff_s=config.retry_backoff_s)
-                return fetcher.fetch(url, dest, progress=progress, cancel=cancel)
+                fetcher = HttpFetcher(client, max_retries=config.max_retries, backoff_s=config.retry_backoff_s,
+                                      stall_timeout_s=config.stall_timeout_s, deadline_s=config.download_deadline_s)
+                return fetcher.fetch(url, dest, progress=progress, cancel=cancel, expected_size=size)
         return _Source(label, fetch, True)
 
     def _download(self, entry: ModelEntry, cancel: CancelToken | None,
