@@ -10,6 +10,7 @@ import pytest
 
 from runanywhere import (
     InsufficientStorageError,
+    InvalidInputError,
     InvalidStateError,
     ModelEvicted,
     ModelNotFoundError,
@@ -244,3 +245,16 @@ def test_a_lost_record_is_rebuilt_with_the_derived_files_apart(server, make_libr
     assert [f.path for f in stored.derived] == ["derived/a.bin"]
     assert stored.size_bytes == MB + len(b"derived bytes")
     assert hash(library.pull("a")) == hash(library.pull("a"))  # LocalModel stays hashable with its roles
+
+
+@pytest.mark.parametrize("bad_id", ["../../outside", "/tmp/pinned-from-outside", "a\x00b", "", ".hidden", 42, None])
+def test_a_model_id_never_becomes_a_path_outside_the_store(make_library: LibraryFactory, home: Path, tmp_path: Path,
+                                                           bad_id):
+    library = make_library()
+    before = {p for p in tmp_path.rglob("*")}
+    for use in (library.delete, library.pin, library.store.is_pinned, library.store.pull_lock, library.store.get,
+                library.store.touch, library.verify):
+        with pytest.raises(InvalidInputError, match="invalid model id"):
+            use(bad_id)
+    assert {p for p in tmp_path.rglob("*")} - before <= {p for p in home.rglob("*")}  # nothing written elsewhere
+    assert not Path("/tmp/pinned-from-outside.pin").exists()

@@ -19,9 +19,28 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from ..core.engines import WEIGHTS
-from ..core.errors import ConfigurationError, ModelNotFoundError
+from ..core.errors import ConfigurationError, InvalidInputError, ModelNotFoundError, SDKError
 
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+
+
+def check_model_id(model_id: object, *, error: type[SDKError] = InvalidInputError) -> str:
+    """``model_id`` if it is safe to become a file name in the store (no path, no NUL), else ``error``.
+
+    Every place an id meets the file system (catalog entries, the store's directories and locks) checks it here.
+    """
+    if not isinstance(model_id, str) or not _ID.match(model_id):
+        raise error(f"invalid model id {model_id!r}: use letters, digits, '.', '_' or '-', starting with a letter "
+                    "or digit (at most 128)", details={"model_id": repr(model_id)})
+    return model_id
+
+
+def id_from_name(name: str) -> str:
+    """A valid model id made from any name (a file's stem): other characters become '_'."""
+    slug = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100].lstrip("._-")
+    return slug or "model"
+
+
 _SHA256 = re.compile(r"^[0-9a-f]{64}$")
 _ROLE = re.compile(r"^[a-z][a-z0-9_-]{0,31}$")
 
@@ -106,10 +125,7 @@ class ModelEntry:
     description: str = ""
 
     def __post_init__(self) -> None:
-        if not _ID.match(self.id):
-            raise ConfigurationError(
-                f"invalid model id {self.id!r}: use letters, digits, '.', '_' or '-' (at most 128)"
-            )
+        check_model_id(self.id, error=ConfigurationError)
         object.__setattr__(self, "category", ModelCategory(self.category))
         if not self.files and self.local_path is None:
             raise ConfigurationError(f"model {self.id!r} lists no files and no local path")

@@ -53,7 +53,7 @@ from ..core.events import (
 from ..core.logging import SDKLogger
 from ..core.sdk import RunAnywhere
 from .archives import extract_archive
-from .catalog import Catalog, ModelCategory, ModelEntry, ModelFile
+from .catalog import Catalog, ModelCategory, ModelEntry, ModelFile, id_from_name
 from .downloader import FetchResult, FileProgress, HttpFetcher, NotAtSource, copy_local
 from .locks import FileLock
 from .memory import MemoryDirs
@@ -349,7 +349,7 @@ class ModelLibrary:
         store = self.store
         in_store = local.entry is not None and local.entry.local_path is None
         digest = hashlib.sha256(os.fsencode(local.path.resolve())).hexdigest()[:8]
-        owner = local.id if in_store else f"{local.id[:100]}.{digest}"
+        owner = local.id if in_store else f"{id_from_name(local.id)}.{digest}"
         with _locked(store.pull_lock(owner), cancel):
             if not in_store and store.get(owner) is None:
                 staging = store.staging_dir / owner

@@ -32,6 +32,7 @@ from typing import Any
 from ..core.errors import InsufficientStorageError, InvalidStateError, ModelNotFoundError
 from ..core.events import EventBus, ModelDeleted, ModelEvicted, ModelQuotaExceeded
 from ..core.logging import SDKLogger
+from .catalog import check_model_id
 from .locks import FileLock
 
 RECORD_NAME = ".runanywhere.json"
@@ -173,15 +174,18 @@ class ModelStore:
     # ----------------------------------------------------------------- locks
     def pull_lock(self, model_id: str) -> FileLock:
         """Exclusive lock held while a model is being pulled into the store."""
+        check_model_id(model_id)
         return FileLock(self.locks_dir / f"{model_id}.pull")
 
     def pin(self, model_id: str) -> FileLock:
         """A shared lock, already held: while it is, the model is never evicted or deleted."""
+        check_model_id(model_id)
         lock = FileLock(self.locks_dir / f"{model_id}.pin", shared=True)
         lock.acquire()
         return lock
 
     def is_pinned(self, model_id: str) -> bool:
+        check_model_id(model_id)
         probe = FileLock(self.locks_dir / f"{model_id}.pin")
         if probe.try_acquire():
             probe.release()
@@ -191,6 +195,7 @@ class ModelStore:
     @contextlib.contextmanager
     def _exclusive_unpinned(self, model_id: str) -> Iterator[None]:
         """Hold the pin lock exclusively (no one can pin meanwhile) or raise if pinned."""
+        check_model_id(model_id)
         probe = FileLock(self.locks_dir / f"{model_id}.pin")
         if not probe.try_acquire():
             raise InvalidStateError(
@@ -282,6 +287,7 @@ class ModelStore:
         return sorted(disk + list(self._memory.values()), key=lambda m: m.id)
 
     def get(self, model_id: str) -> StoredModel | None:
+        check_model_id(model_id)
         if model_id in self._memory:
             return self._memory[model_id]
         with self._index() as index:
@@ -319,7 +325,7 @@ class ModelStore:
     # --------------------------------------------------------------- changes
     def commit(self, model: StoredModel, staging: Path) -> StoredModel:
         """Move a complete staging directory into the store as ``model`` (atomic rename)."""
-        target = self.models_dir / model.id
+        target = self.models_dir / check_model_id(model.id)
         stored = replace(model, path=target)
         _write_json_atomic(staging / RECORD_NAME, stored.to_record())
         self.models_dir.mkdir(parents=True, exist_ok=True)
@@ -344,6 +350,7 @@ class ModelStore:
         cannot hold even after evicting other unpinned models is deleted and
         raises :class:`InsufficientStorageError`. The caller holds the model's pull lock.
         """
+        check_model_id(model_id)
         model = self.require(model_id)
         relative = f"{DERIVED_DIR}/{name}"
         target = model.file_path(relative)
@@ -374,6 +381,7 @@ class ModelStore:
 
     def touch(self, model_id: str) -> None:
         """Mark a model as just used (the LRU clock)."""
+        check_model_id(model_id)
         if model_id in self._memory:
             self._memory[model_id] = replace(self._memory[model_id], last_used_at=time.time())
             return
@@ -383,6 +391,7 @@ class ModelStore:
 
     def delete(self, model_id: str) -> int:
         """Delete a stored model; refuses a pinned one. Returns the bytes freed."""
+        check_model_id(model_id)
         if self._memory.pop(model_id, None) is not None:
             return 0
         with self._exclusive_unpinned(model_id):
