@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 from pathlib import Path
 
 import numpy as np
@@ -125,6 +126,51 @@ def test_a_failing_tool_reaches_the_model_as_an_error(tiny: TextGenerator):
     result = tools.generate_with_tools("weather?", tool_choice="required", max_tool_calls=1, max_tokens=200)
     assert result.tool_results[0].error == "RuntimeError: weather service down"
     assert result.rounds == 2  # the call, then an answer after hearing about the error
+
+
+def test_a_tool_that_never_returns_is_reported_as_timed_out(tiny: TextGenerator):
+    never = threading.Event()
+    tools = ToolCaller(tiny)
+    tools.register_tool(WEATHER, lambda arguments: never.wait(), timeout_s=0.2)  # a hung weather service
+    result = tools.generate_with_tools("weather?", tool_choice="required", max_tool_calls=1, max_tokens=200)
+    never.set()
+    assert result.tool_results[0].error == "ToolTimeoutError: tool 'get_weather' did not return within 0.2 s"
+
+
+def test_async_runs_keep_the_loop_free_while_a_tool_hangs(tiny: TextGenerator):
+    never = threading.Event()
+
+    async def hung_async_tool(arguments: dict) -> dict:
+        await asyncio.Event().wait()
+        return {}
+
+    async def run() -> tuple[list, list]:
+        ticks: list[int] = []
+
+        async def tick() -> None:  # the loop keeps running while the blocking tool waits on its thread
+            while True:
+                ticks.append(1)
+                await asyncio.sleep(0.01)
+
+        ticker = asyncio.ensure_future(tick())
+        blocking, awaiting = ToolCaller(tiny), ToolCaller(tiny)
+        blocking.register_tool(WEATHER, lambda arguments: never.wait(), timeout_s=0.3)
+        awaiting.register_tool(WEATHER, hung_async_tool, timeout_s=0.2)
+        results = [await caller.agenerate_with_tools("weather?", tool_choice="required", max_tool_calls=1,
+                                                      max_tokens=200) for caller in (blocking, awaiting)]
+        ticker.cancel()
+        return [r.tool_results[0].error for r in results], ticks
+
+    errors, ticks = asyncio.run(run())
+    never.set()
+    assert errors == ["ToolTimeoutError: tool 'get_weather' did not return within 0.3 s",
+                      "ToolTimeoutError: tool 'get_weather' did not return within 0.2 s"]
+    assert len(ticks) > 10
+
+
+def test_a_tool_time_limit_must_be_positive(tiny: TextGenerator):
+    with pytest.raises(InvalidInputError):
+        ToolCaller(tiny).register_tool(WEATHER, lambda arguments: {}, timeout_s=-1)
 
 
 def test_max_tool_calls_bounds_the_loop(tiny: TextGenerator):

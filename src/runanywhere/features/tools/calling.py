@@ -12,14 +12,18 @@ from __future__ import annotations
 import asyncio
 import inspect
 import threading
+import time
 from collections.abc import Awaitable, Callable, Iterator, Mapping
+from concurrent.futures import Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ...core.bridge import run_in_thread
 from ...core.cancel import CancelToken
 from ...core.errors import GenerationError, InvalidInputError
 from ...core.logging import SDKLogger
-from ...core.validation import positive_int
+from ...core.validation import positive_int, positive_number
 from ..text import (
     GenerationOptions,
     GenerationRequest,
@@ -37,6 +41,7 @@ from .types import ToolCall, ToolCallFormat, ToolDefinition, ToolResult
 
 ToolExecutor = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
 ToolChoice = Literal["auto", "required", "none"]
+DEFAULT_TOOL_TIMEOUT_S = 60.0
 _log = SDKLogger("ToolCalling")
 
 
@@ -61,6 +66,7 @@ class ToolCaller:
     def __init__(self, generator: TextGenerator | None = None) -> None:
         self.generator = generator or TextGeneration
         self._tools: dict[str, tuple[ToolDefinition, ToolExecutor]] = {}
+        self._timeouts: dict[str, float | None] = {}
         self._lock = threading.Lock()
 
     @property
@@ -68,13 +74,21 @@ class ToolCaller:
         with self._lock:
             return [definition for definition, _ in self._tools.values()]
 
-    def register_tool(self, definition: ToolDefinition | Mapping[str, Any], executor: ToolExecutor) -> ToolDefinition:
-        """Add a tool (a :class:`ToolDefinition` or an OpenAI-style dict) and the function that runs it."""
+    def register_tool(self, definition: ToolDefinition | Mapping[str, Any], executor: ToolExecutor, *,
+                      timeout_s: float | None = DEFAULT_TOOL_TIMEOUT_S) -> ToolDefinition:
+        """Add a tool (a :class:`ToolDefinition` or an OpenAI-style dict) and the function that runs it.
+
+        A call that runs past ``timeout_s`` (None: no limit) is reported to the model, and in the
+        result, as that tool's error; the run goes on.
+        """
         tool = definition if isinstance(definition, ToolDefinition) else ToolDefinition.from_openai(dict(definition))
         if not callable(executor):
             raise InvalidInputError(f"the executor of tool {tool.name!r} is not callable")
+        if timeout_s is not None:
+            positive_number("timeout_s", timeout_s)
         with self._lock:
             self._tools[tool.name] = (tool, executor)
+            self._timeouts[tool.name] = timeout_s
         return tool
 
     def unregister_tool(self, name: str) -> None:
@@ -127,34 +141,42 @@ class ToolCaller:
                 loop.record([await self._aexecute(call) for call in loop.pending])
         return loop.result()
 
-    def _invoke(self, call: ToolCall) -> Any:
-        """Start a call: the executor's return value (awaitable for async tools).
-
-        Raises :class:`_Rejected` for an unknown tool or arguments that break its schema.
-        """
+    def _resolve(self, call: ToolCall) -> tuple[ToolExecutor, float | None]:
+        """The executor of a call and its time limit; :class:`_Rejected` for an unknown tool or bad arguments."""
         with self._lock:
             found = self._tools.get(call.name)
+            timeout_s = self._timeouts.get(call.name)
         if found is None:
             raise _Rejected(f"unknown tool {call.name!r}")
         problems = validate_arguments(found[0], call.arguments)
         if problems:
             raise _Rejected("invalid arguments: " + "; ".join(problems))
-        return found[1](dict(call.arguments))
+        return found[1], timeout_s
 
     def _execute(self, call: ToolCall) -> ToolResult:
+        """Run a call on a thread of its own, waiting at most the tool's time limit (async tools: an event loop)."""
         try:
-            value = self._invoke(call)
+            executor, timeout_s = self._resolve(call)
+            started = time.monotonic()
+            value = _wait(_in_thread(executor, dict(call.arguments), call.name), timeout_s, call.name)
             if inspect.isawaitable(value):
-                value = asyncio.run(_await(value))
+                left = None if timeout_s is None else max(0.0, timeout_s - (time.monotonic() - started))
+                value = asyncio.run(_limited(value, left, call.name))
         except Exception as exc:  # the model hears about a failing tool; the loop goes on
             return _failure(call, exc)
         return ToolResult(call.id, call.name, result=value)
 
     async def _aexecute(self, call: ToolCall) -> ToolResult:
+        """Async tools are awaited on the loop, others run on a thread of their own; both within the time limit."""
         try:
-            value = self._invoke(call)
-            if inspect.isawaitable(value):
-                value = await value
+            executor, timeout_s = self._resolve(call)
+            if inspect.iscoroutinefunction(executor):
+                value = await _limited(executor(dict(call.arguments)), timeout_s, call.name)
+            else:
+                value = await _limited(run_in_thread(lambda _token: executor(dict(call.arguments)),
+                                                     name=f"tool-{call.name}"), timeout_s, call.name)
+                if inspect.isawaitable(value):
+                    value = await _limited(value, timeout_s, call.name)
         except Exception as exc:
             return _failure(call, exc)
         return ToolResult(call.id, call.name, result=value)
@@ -202,8 +224,35 @@ def _failure(call: ToolCall, exc: Exception) -> ToolResult:
     return ToolResult(call.id, call.name, error=f"{type(exc).__name__}: {exc}")
 
 
-async def _await(value: Awaitable[Any]) -> Any:
-    return await value
+class ToolTimeoutError(Exception):
+    """A tool ran past its time limit; the model is told, and the tool's thread is left to finish on its own."""
+
+
+def _in_thread(executor: ToolExecutor, arguments: dict[str, Any], name: str) -> Future[Any]:
+    future: Future[Any] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(executor(arguments))
+        except BaseException as exc:
+            future.set_exception(exc)
+
+    threading.Thread(target=work, name=f"runanywhere-tool-{name}", daemon=True).start()
+    return future
+
+
+def _wait(future: Future[Any], timeout_s: float | None, name: str) -> Any:
+    try:
+        return future.result(timeout_s)
+    except FutureTimeout:
+        raise ToolTimeoutError(f"tool {name!r} did not return within {timeout_s:g} s") from None
+
+
+async def _limited(value: Awaitable[Any], timeout_s: float | None, name: str) -> Any:
+    try:
+        return await asyncio.wait_for(value, timeout_s)
+    except TimeoutError:
+        raise ToolTimeoutError(f"tool {name!r} did not return within {timeout_s:g} s") from None
 
 
 class _Loop:
