@@ -23,6 +23,7 @@ from runanywhere import (
     NetworkTimeoutError,
     OfflineModeError,
     SDKErrorCode,
+    StorageError,
 )
 from runanywhere.core.events import (
     ModelDownloadCompleted,
@@ -337,3 +338,24 @@ def test_the_overall_download_deadline_ends_a_slow_pull(server, make_library: Li
 
     with pytest.raises(NetworkTimeoutError, match="overall deadline"):
         library.pull("slow")
+
+
+def test_a_pull_stuck_behind_another_process_times_out_naming_it(server, make_library: LibraryFactory,
+                                                                 subprocess_env: dict[str, str]):
+    data = blob(1024, 26)
+    library = make_library(lock_timeout_s=0.5)
+    library.register(model_entry("busy", {"busy.gguf": (server.add("/busy.gguf", data), data)}))
+    lock_path = library.store.pull_lock("busy").path
+    holder = subprocess.Popen(  # another process that took the model's pull lock and hangs
+        [sys.executable, "-c", "import sys, time; from pathlib import Path; from runanywhere.models.locks import "
+         "FileLock; lock = FileLock(Path(sys.argv[1])); lock.acquire(); print('held', flush=True); time.sleep(60)",
+         str(lock_path)], env=subprocess_env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+        stuck = rf"timed out after 0\.5 s waiting for busy\.pull, held by pid {holder.pid} "
+        with pytest.raises(StorageError, match=stuck):
+            library.pull("busy")
+    finally:
+        holder.kill()
+        holder.wait()
+    assert library.pull("busy").main_file.read_bytes() == data  # the lock ended with its process

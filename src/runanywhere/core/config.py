@@ -60,6 +60,7 @@ class SDKConfig:
     store; older unpinned models are evicted (least recently used first) to fit.
     ``timeout_s`` bounds each network wait; a download that gains less than 64 KiB in
     ``stall_timeout_s`` is a timeout, and ``download_deadline_s`` (None: none) bounds a whole file.
+    A pull waits at most ``lock_timeout_s`` for another process pulling the same model.
     """
 
     home: Path = field(default_factory=default_home)
@@ -74,6 +75,7 @@ class SDKConfig:
     timeout_s: float = 30.0
     stall_timeout_s: float = 60.0
     download_deadline_s: float | None = None
+    lock_timeout_s: float = 1800.0
     catalog_files: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
@@ -92,6 +94,7 @@ class SDKConfig:
         positive_int("max_retries", self.max_retries, allow_zero=True, error=ConfigurationError)
         positive_number("timeout_s", self.timeout_s, error=ConfigurationError)
         positive_number("stall_timeout_s", self.stall_timeout_s, error=ConfigurationError)
+        positive_number("lock_timeout_s", self.lock_timeout_s, error=ConfigurationError)
         if self.download_deadline_s is not None:
             positive_number("download_deadline_s", self.download_deadline_s, error=ConfigurationError)
 

@@ -7,7 +7,9 @@ the exclusive lock, without waiting) leave the model alone.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import socket
 import threading
 import time
 from pathlib import Path
@@ -52,7 +54,18 @@ class FileLock:
                 self._thread_lock.release()
                 return False
         self._fd = fd
+        if not self.shared:  # who holds it, for whoever waits (a pin has many holders: not recorded)
+            with contextlib.suppress(OSError):
+                os.ftruncate(fd, 0)
+                os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}".encode(), 0)
         return True
+
+    def holder(self) -> str | None:
+        """Who holds this exclusive lock, as its holder recorded it (None when unknown)."""
+        with contextlib.suppress(OSError):
+            text = self.path.read_text(encoding="utf-8", errors="replace").strip()
+            return text or None
+        return None
 
     def acquire(self, *, timeout: float | None = None, cancel: CancelToken | None = None) -> None:
         """Wait for the lock, polling so that ``cancel`` and ``timeout`` are honoured."""
@@ -61,9 +74,11 @@ class FileLock:
             if cancel is not None:
                 cancel.raise_if_cancelled(f"waiting for {self.path.name}")
             if deadline is not None and time.monotonic() >= deadline:
+                holder = self.holder() or "another process"
                 raise StorageError(
-                    f"timed out waiting for lock {self.path}; another process is using this model",
-                    code=SDKErrorCode.COMPONENT_BUSY,
+                    f"timed out after {timeout:g} s waiting for {self.path.name}, held by {holder}; if that process "
+                    f"is stuck, stop it (its lock ends with it) or raise the lock timeout",
+                    code=SDKErrorCode.COMPONENT_BUSY, details={"lock": str(self.path), "holder": holder},
                 )
             time.sleep(_POLL_S)
 

@@ -302,7 +302,7 @@ class ModelLibrary:
         if not force and (found := store.get(model_id)) is not None:
             store.touch(model_id)
             return self._local(found, entry)
-        with _locked(store.pull_lock(model_id), cancel):
+        with _locked(store.pull_lock(model_id), cancel, self.config.lock_timeout_s):
             # Another process may have finished the same pull while we waited.
             if not force and (found := store.get(model_id)) is not None:
                 store.touch(model_id)
@@ -350,7 +350,7 @@ class ModelLibrary:
         in_store = local.entry is not None and local.entry.local_path is None
         digest = hashlib.sha256(os.fsencode(local.path.resolve())).hexdigest()[:8]
         owner = local.id if in_store else f"{id_from_name(local.id)}.{digest}"
-        with _locked(store.pull_lock(owner), cancel):
+        with _locked(store.pull_lock(owner), cancel, self.config.lock_timeout_s):
             if not in_store and store.get(owner) is None:
                 staging = store.staging_dir / owner
                 shutil.rmtree(staging, ignore_errors=True)
@@ -577,8 +577,10 @@ def _check(entry: ModelEntry, file: ModelFile, part: Path, result: FetchResult) 
 
 
 @contextmanager
-def _locked(lock: FileLock, cancel: CancelToken | None) -> Iterator[None]:
-    lock.acquire(cancel=cancel)
+def _locked(lock: FileLock, cancel: CancelToken | None, timeout_s: float | None = None) -> Iterator[None]:
+    if not lock.try_acquire():
+        _log.info("waiting for %s, held by %s", lock.path.name, lock.holder() or "another process")
+        lock.acquire(cancel=cancel, timeout=timeout_s)
     try:
         yield
     finally:
