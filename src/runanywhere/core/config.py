@@ -80,6 +80,9 @@ class SDKConfig:
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "home", Path(self.home).expanduser())
+        if self.home.exists() and not self.home.is_dir():
+            raise ConfigurationError(f"the model store's home {self.home} is a file, not a folder; point "
+                                     "RUNANYWHERE_HOME (or home=) at a folder", details={"home": str(self.home)})
         files: Any = self.catalog_files
         if isinstance(files, (str, os.PathLike)):  # one file, not an iterable of characters
             files = (files,)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
-from ..core.errors import InvalidInputError, SDKFileNotFoundError
+from ..core.errors import InvalidInputError, SDKFileNotFoundError, StorageError
 
 if TYPE_CHECKING:
     import numpy as np
@@ -202,9 +202,19 @@ def save_wav(path: str | os.PathLike[str], audio: SpokenAudio | Audio | Any, sam
         raise InvalidInputError("save_wav needs the sample_rate of a raw sample array")
     out = Path(path)
     data = to_mono_float32(samples)
+    rate = check_rate(rate)
+    if out.is_dir():
+        raise InvalidInputError(f"{out} is a directory; give a file name such as {out / 'speech.wav'}")
+    if not out.parent.is_dir():
+        raise SDKFileNotFoundError(f"cannot write {out}: the folder {out.parent} does not exist")
     tmp = out.with_name(f".{out.name}.tmp")
-    soundfile.write(tmp, data, check_rate(rate), subtype="PCM_16", format="WAV")
-    os.replace(tmp, out)
+    try:
+        soundfile.write(tmp, data, rate, subtype="PCM_16", format="WAV")
+        os.replace(tmp, out)
+    except (OSError, RuntimeError) as exc:  # soundfile's LibsndfileError is a RuntimeError
+        raise StorageError(f"cannot write {out}: {exc}", details={"path": str(out)}) from exc
+    finally:
+        tmp.unlink(missing_ok=True)
     return out
 
 
