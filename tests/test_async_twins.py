@@ -54,7 +54,7 @@ NO_TWIN = {
     "ModelStore": {"add_derived", "clear", "commit", "delete", "disk_free_bytes", "ensure_space", "evict", "get",
                    "info", "is_pinned", "keep_in_memory", "models", "pin", "plan_eviction", "pull_lock", "require",
                    "touch", "used_bytes", "verify"},
-    "FileLock": {"acquire", "release", "try_acquire"},  # a pin: taken once by ModelLibrary.pin, then held
+    "FileLock": {"acquire", "holder", "release", "try_acquire"},  # a pin: taken once by ModelLibrary.pin, then held
     # initialize reads the environment; shutdown runs at process exit, from synchronous code.
     "RunAnywhereSDK": {"add_cleanup", "initialize", "shutdown"},
     # Audio devices: a capture is read with `async for chunk in capture`; AudioPlayback.wait's twin is until_done().
