@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any
 
 from ..core.errors import BackendError, InvalidInputError, InvalidStateError
 from ..core.logging import SDKLogger
+from ..core.validation import positive_int
 from .audio import StreamResampler, check_rate
 from .devices import Device, pick_stream_rate, resolve_device, sounddevice
 
@@ -95,9 +96,9 @@ class AudioCapture:
         latency: float | str | None = None,
     ) -> None:
         self.sample_rate = check_rate(sample_rate)
-        self.chunk_size = _positive_int(chunk_size, "chunk_size")
-        self.channels = _positive_int(channels, "channels")
-        self.max_queued_chunks = _positive_int(max_queued_chunks, "max_queued_chunks")
+        self.chunk_size = positive_int("chunk_size", chunk_size)
+        self.channels = positive_int("channels", channels)
+        self.max_queued_chunks = positive_int("max_queued_chunks", max_queued_chunks)
         self.latency = latency
         self._sd = sounddevice()
         info = resolve_device(device, "input")
@@ -409,9 +410,3 @@ class AudioCapture:
                 loop.call_soon_threadsafe(event.set)
             except RuntimeError:  # that loop is closed: nobody waits there any more
                 self._async_waiters.discard((loop, event))
-
-
-def _positive_int(value: Any, name: str) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise InvalidInputError(f"{name} must be a positive integer, got {value!r}")
-    return value

@@ -221,6 +221,7 @@ class VoicePipeline:
         return await self.llm.aprefill(self._with_system(history), cancel=cancel)
 
     def _with_system(self, history: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+        """The turn's prompt before the question: one builder, so a prefill matches the next turn's prefix."""
         return [{"role": "system", "content": self.options.system_prompt}, *history]
 
     def _turn(self, audio: AudioSource, sample_rate: int | None, history: list[Mapping[str, Any]],
@@ -234,8 +235,7 @@ class VoicePipeline:
         self._emit(VoiceTranscription(result=heard), hooks)
         if not heard.text.strip() or (accept is not None and not accept(heard.text)):
             return self._finish(hooks, heard, None, [], started, None, None, vad_delay_ms, token)
-        messages = [{"role": "system", "content": opts.system_prompt}, *history,
-                    {"role": "user", "content": heard.text.strip()}]
+        messages = [*self._with_system(history), {"role": "user", "content": heard.text.strip()}]
         self._set_state(PipelineState.GENERATING_RESPONSE, hooks)
         generation_options = opts.generation
         run = None
