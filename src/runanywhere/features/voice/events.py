@@ -8,9 +8,7 @@ the same audio went out chunk by chunk before it.
 
 from __future__ import annotations
 
-import asyncio
 import base64
-import contextlib
 import enum
 import threading
 import time
@@ -19,6 +17,7 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import asdict, dataclass, field, fields
 from typing import Any, ClassVar
 
+from ...core.bridge import Channel
 from ...core.errors import SDKError
 from ...core.logging import SDKLogger
 from ..stt import TranscriptionResult
@@ -169,6 +168,7 @@ class EventFeed:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._listeners: list[Listener] = []
+        self._channels: list[Channel[VoiceEvent]] = []
         self._closed = False
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
@@ -193,41 +193,34 @@ class EventFeed:
         """No more events: every stream ends once it has yielded what it got."""
         with self._lock:
             self._closed = True
-            listeners = list(self._listeners)
-        for listener in listeners:
-            if isinstance(listener, _Forward):
-                listener.end()
+            channels, self._channels = self._channels, []
+        for channel in channels:
+            channel.close()
 
     def stream(self) -> AsyncIterator[VoiceEvent]:
-        """Every event from this call on, for ``async for`` (call it inside a coroutine); ends at :meth:`close`."""
-        forward = _Forward(asyncio.get_running_loop())
-        unsubscribe = self.subscribe(forward)
+        """Every event from this call on, for ``async for``; ends at :meth:`close` (the core bridge's channel)."""
+        channel: Channel[VoiceEvent] = Channel()
+        unsubscribe = self.subscribe(channel.put)
         with self._lock:
-            closed = self._closed
-        if closed:
-            forward.end()
-        iterator = forward.drain(unsubscribe)
-        weakref.finalize(iterator, unsubscribe)  # a stream that is never iterated must not leak
+            if self._closed:
+                channel.close()
+            else:
+                self._channels.append(channel)
+
+        def stop() -> None:
+            unsubscribe()
+            with self._lock:
+                if channel in self._channels:
+                    self._channels.remove(channel)
+
+        iterator = _drain(channel, stop)
+        weakref.finalize(iterator, stop)  # a stream that is never iterated must not leak
         return iterator
 
 
-class _Forward:
-    """One stream's listener: hands each event to its loop's queue (None ends the stream)."""
-
-    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
-        self._loop = loop
-        self._queue: asyncio.Queue[VoiceEvent | None] = asyncio.Queue()
-
-    def __call__(self, event: VoiceEvent | None) -> None:
-        with contextlib.suppress(RuntimeError):  # a closed loop: nobody is listening any more
-            self._loop.call_soon_threadsafe(self._queue.put_nowait, event)
-
-    def end(self) -> None:
-        self(None)
-
-    async def drain(self, unsubscribe: Callable[[], None]) -> AsyncIterator[VoiceEvent]:
-        try:
-            while (event := await self._queue.get()) is not None:
-                yield event
-        finally:
-            unsubscribe()
+async def _drain(channel: Channel[VoiceEvent], stop: Callable[[], None]) -> AsyncIterator[VoiceEvent]:
+    try:
+        async for event in channel:
+            yield event
+    finally:
+        stop()
