@@ -32,6 +32,7 @@ class Behaviour:
     etag: str = "strong"  # "strong" (from the content), "weak" (W/"v1" whatever the content) or "none"
     last_modified: float | None = None  # send this time as Last-Modified (and accept it as If-Range)
     ignore_if_range: bool = False  # answer Range with 206 even when If-Range names another version
+    range_from: int | None = None  # answer every request with a 206 from this byte, asked for or not
 
 
 @dataclass
@@ -104,8 +105,8 @@ class FileServer:
         rng = h.headers.get("Range")
         if_range = h.headers.get("If-Range")
         same = if_range is None or b.ignore_if_range or if_range in (etag, modified)
-        if rng and not b.ignore_range and same:
-            start = int(rng.removeprefix("bytes=").split("-", 1)[0])
+        if b.range_from is not None or (rng and not b.ignore_range and same):
+            start = b.range_from if b.range_from is not None else int(rng.removeprefix("bytes=").split("-", 1)[0])
             if start >= len(data):
                 self._empty(h, 416)
                 return

@@ -393,6 +393,9 @@ def test_a_partial_that_cannot_be_validated_is_not_kept_nor_spliced_with_a_chang
     assert stored is not None and stored.files[0].sha256 == sha(new)  # hashed while streaming
     assert library.verify("m").ok
     assert [r.range for r in server.gets("/m.gguf")] == [None, None]
+    with open(local.main_file, "r+b") as fh:  # the recorded hash is what verify() checks, catalog sha256 or not
+        fh.write(b"\0")
+    assert library.verify("m").mismatched == ("m.gguf",)
 
 
 def test_a_last_modified_date_is_enough_to_resume(server: FileServer, make_library: LibraryFactory):
@@ -447,3 +450,14 @@ def test_a_206_of_another_version_restarts_from_zero(server: FileServer, make_li
     assert library.verify("m").ok
     assert [r.range for r in server.gets("/m.gguf")] == [None, f"bytes={MB}-", None]
     assert f"not resuming {url}: {logged}" in caplog.text
+
+
+def test_a_range_that_was_not_asked_for_is_refused(server: FileServer, make_library: LibraryFactory, home: Path):
+    data = blob(MB, 37)
+    library = make_library()
+    library.register(_unhashed("m", server.add("/m.gguf", data, range_from=1000), data, sized=False))
+
+    with pytest.raises(DownloadError, match="answered a range that was not asked for"):
+        library.pull("m")
+
+    assert library.store.models() == [] and not list(home.rglob("*.part"))

@@ -183,6 +183,9 @@ class HttpFetcher:
                 mode = "ab"
                 _log.info("resuming %s at byte %d", url, offset)
             else:  # the whole file (a 200, or a 206 from byte 0), whatever we asked for
+                if status == 206 and not response.headers.get("Content-Range", "").startswith("bytes 0-"):
+                    raise DownloadError(f"{url} answered a range that was not asked for; refusing it",
+                                        details={"url": url, "content_range": response.headers.get("Content-Range")})
                 if offset:
                     _log.warning("%s: the server sent the whole file instead of resuming (it changed, or it "
                                  "ignores Range); starting over", url)
