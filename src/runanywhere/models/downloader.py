@@ -202,12 +202,12 @@ class HttpFetcher:
                     # Each network read as it arrives, so the limits are checked while a slow server trickles.
                     chunks = limits.watch(url, response.iter_bytes(), done, limit, dest, sidecar)
                     done = _pump(chunks, out, digest, done, total, progress, cancel)
+                if total is not None and done != total:
+                    raise _Transient(f"connection closed after {done} of {total} bytes")
             except BaseException:
                 if not sidecar.exists():  # nothing to check a resume against: do not keep it
                     dest.unlink(missing_ok=True)
                 raise
-        if total is not None and done != total:
-            raise _Transient(f"connection closed after {done} of {total} bytes")
         sidecar.unlink(missing_ok=True)
         return FetchResult(done, digest.hexdigest(), resumed_from=offset)
 
