@@ -3,7 +3,10 @@
 It honours ``Range`` (206 + ``Content-Range``) and ``If-Range``, sends an ETag,
 and logs every request. Per path, a test can make it answer 404, fail the
 first N requests with 500, ignore ``Range``, cut the connection after N bytes,
-or stall after N bytes until released.
+or stall after N bytes until released; and lie about versions: send no ETag,
+a weak ETag that stays the same when the file changes, only a Last-Modified
+date, or honour ``Range`` whatever ``If-Range`` says. A test changes a file
+between requests by assigning ``server.files[path]``.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import hashlib
 import threading
 import time
 from dataclasses import dataclass, field
+from email.utils import formatdate
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 
@@ -25,6 +29,10 @@ class Behaviour:
     release: threading.Event = field(default_factory=threading.Event)
     no_length: bool = False  # no Content-Length: the body ends when the connection closes
     trickle_s: float | None = None  # send one byte every this many seconds (a server that barely keeps up)
+    etag: str = "strong"  # "strong" (from the content), "weak" (W/"v1" whatever the content) or "none"
+    last_modified: float | None = None  # send this time as Last-Modified (and accept it as If-Range)
+    ignore_if_range: bool = False  # answer Range with 206 even when If-Range names another version
+    range_from: int | None = None  # answer every request with a 206 from this byte, asked for or not
 
 
 @dataclass
@@ -32,6 +40,7 @@ class Request:
     method: str
     path: str
     range: str | None
+    if_range: str | None = None
 
 
 class FileServer:
@@ -80,7 +89,7 @@ class FileServer:
     def _handle(self, h: BaseHTTPRequestHandler) -> None:
         path = h.path.split("?", 1)[0]
         with self._lock:
-            self.requests.append(Request("GET", path, h.headers.get("Range")))
+            self.requests.append(Request("GET", path, h.headers.get("Range"), h.headers.get("If-Range")))
         data = self.files.get(path)
         b = self.behaviour.get(path, Behaviour())
         if data is None or b.status is not None:
@@ -90,12 +99,14 @@ class FileServer:
             b.fail_first -= 1
             self._empty(h, 500)
             return
-        etag = '"' + hashlib.sha256(data).hexdigest()[:16] + '"'
+        etag = {"strong": '"' + hashlib.sha256(data).hexdigest()[:16] + '"', "weak": 'W/"v1"'}.get(b.etag)
+        modified = None if b.last_modified is None else formatdate(b.last_modified, usegmt=True)
         start = 0
         rng = h.headers.get("Range")
         if_range = h.headers.get("If-Range")
-        if rng and not b.ignore_range and (if_range is None or if_range == etag):
-            start = int(rng.removeprefix("bytes=").split("-", 1)[0])
+        same = if_range is None or b.ignore_if_range or if_range in (etag, modified)
+        if b.range_from is not None or (rng and not b.ignore_range and same):
+            start = b.range_from if b.range_from is not None else int(rng.removeprefix("bytes=").split("-", 1)[0])
             if start >= len(data):
                 self._empty(h, 416)
                 return
@@ -108,7 +119,10 @@ class FileServer:
             h.close_connection = True
         else:
             h.send_header("Content-Length", str(len(body)))
-        h.send_header("ETag", etag)
+        if etag is not None:
+            h.send_header("ETag", etag)
+        if modified is not None:
+            h.send_header("Last-Modified", modified)
         h.send_header("Accept-Ranges", "bytes")
         h.end_headers()
         limit = len(body)

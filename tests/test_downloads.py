@@ -9,6 +9,7 @@ import subprocess
 import sys
 import threading
 import time
+from email.utils import formatdate
 from pathlib import Path
 
 import pytest
@@ -81,11 +82,12 @@ def test_second_pull_uses_the_store_without_network(server, make_library: Librar
     assert len(server.gets("/m.gguf")) == 1
 
 
-def test_cut_download_is_resumed_by_a_new_process(server: FileServer, tmp_path: Path, home: Path,
-                                                  subprocess_env: dict[str, str]):
+@pytest.mark.parametrize(("etag", "resumed"), [("strong", True), ("none", False)])
+def test_cut_download_is_resumed_by_a_new_process_when_it_can_be_validated(
+        server: FileServer, tmp_path: Path, home: Path, subprocess_env: dict[str, str], etag: str, resumed: bool):
     data = blob(5 * MB, 4)
     half = 2 * MB  # a whole number of the downloader's 1 MiB chunks
-    url = server.add("/big.gguf", data, stall_after=half)
+    url = server.add("/big.gguf", data, stall_after=half, etag=etag)
     catalog = tmp_path / "catalog.json"
     catalog.write_text(json.dumps({"models": [model_entry("big", {"big.gguf": (url, data)})]}))
     env = {**subprocess_env, "RUNANYWHERE_CATALOG": str(catalog)}
@@ -111,7 +113,8 @@ def test_cut_download_is_resumed_by_a_new_process(server: FileServer, tmp_path: 
     stored = Path(json.loads(result.stdout)["big"]) / "big.gguf"
     assert sha(stored.read_bytes()) == sha(data)
     assert kept == half
-    assert [r.range for r in server.gets("/big.gguf")] == [None, f"bytes={half}-"]
+    # Without an ETag the killed process's partial cannot be checked: the second one starts from zero.
+    assert [r.range for r in server.gets("/big.gguf")] == [None, f"bytes={half}-" if resumed else None]
 
 
 def test_cut_connection_is_retried_from_where_it_stopped(server, make_library: LibraryFactory):
@@ -359,3 +362,102 @@ def test_a_pull_stuck_behind_another_process_times_out_naming_it(server, make_li
         holder.kill()
         holder.wait()
     assert library.pull("busy").main_file.read_bytes() == data  # the lock ended with its process
+
+
+def _unhashed(model_id: str, url: str, data: bytes, *, sized: bool = True) -> dict:
+    """A catalog entry whose file has no sha256 (and, unless ``sized``, no size): only the download can tell."""
+    entry = model_entry(model_id, {f"{model_id}.gguf": (url, data)})
+    del entry["files"][0]["sha256"]
+    if not sized:
+        del entry["files"][0]["size"]
+    return entry
+
+
+@pytest.mark.parametrize("etag", ["none", "weak"])
+def test_a_partial_that_cannot_be_validated_is_not_kept_nor_spliced_with_a_changed_file(
+        server: FileServer, make_library: LibraryFactory, etag: str):
+    old, new = blob(3 * MB, 30), blob(3 * MB, 31)
+    url = server.add("/m.gguf", old, cut_after=MB, etag=etag)  # no ETag, or a weak one that never changes
+    library = make_library(max_retries=0)
+    library.register(_unhashed("m", url, old))
+    with pytest.raises(NetworkError) as err:
+        library.pull("m")
+    assert "kept for resume" not in str(err.value)
+    assert not list(library.store.staging_dir.rglob("*.part")), "a partial that cannot be validated was kept"
+
+    server.files["/m.gguf"] = new  # the file changes on the server before the pull is tried again
+    local = library.pull("m")
+
+    assert sha(local.main_file.read_bytes()) == sha(new)
+    stored = library.store.get("m")
+    assert stored is not None and stored.files[0].sha256 == sha(new)  # hashed while streaming
+    assert library.verify("m").ok
+    assert [r.range for r in server.gets("/m.gguf")] == [None, None]
+    with open(local.main_file, "r+b") as fh:  # the recorded hash is what verify() checks, catalog sha256 or not
+        fh.write(b"\0")
+    assert library.verify("m").mismatched == ("m.gguf",)
+
+
+def test_a_last_modified_date_is_enough_to_resume(server: FileServer, make_library: LibraryFactory):
+    data, modified = blob(3 * MB, 32), 1_700_000_000.0
+    url = server.add("/m.gguf", data, cut_after=MB, etag="none", last_modified=modified)
+    library = make_library()
+    library.register(_unhashed("m", url, data))
+
+    library.pull("m")
+
+    asked = [(r.range, r.if_range) for r in server.gets("/m.gguf")]
+    assert asked == [(None, None), (f"bytes={MB}-", formatdate(modified, usegmt=True))]
+    assert library.verify("m").ok
+
+
+def test_a_file_changed_under_its_last_modified_date_is_downloaded_again_whole(
+        server: FileServer, make_library: LibraryFactory):
+    old, new = blob(3 * MB, 33), blob(3 * MB, 34)
+    url = server.add("/m.gguf", old, cut_after=MB, etag="none", last_modified=1_700_000_000.0)
+    library = make_library(max_retries=0)
+    library.register(_unhashed("m", url, old))
+    with pytest.raises(NetworkError):
+        library.pull("m")
+
+    server.files["/m.gguf"] = new
+    server.behaviour["/m.gguf"].last_modified = 1_700_000_100.0
+    local = library.pull("m")  # If-Range names the old date: the server answers 200 with the new file
+
+    assert sha(local.main_file.read_bytes()) == sha(new)
+    assert library.verify("m").ok
+    assert [r.range for r in server.gets("/m.gguf")] == [None, f"bytes={MB}-"]
+
+
+@pytest.mark.parametrize(("change", "size", "logged"), [
+    ("size", 4 * MB, f"the file is now {4 * MB} bytes, the partial was of {3 * MB}"),
+    ("etag", 3 * MB, "its ETag changed"),
+])
+def test_a_206_of_another_version_restarts_from_zero(server: FileServer, make_library: LibraryFactory,
+                                                     caplog: pytest.LogCaptureFixture, change: str, size: int,
+                                                     logged: str):
+    old, new = blob(3 * MB, 35), blob(size, 36)
+    url = server.add("/m.gguf", old, cut_after=MB, ignore_if_range=True)  # resumes whatever If-Range says
+    library = make_library(max_retries=0)
+    library.register(_unhashed("m", url, old, sized=change == "etag"))
+    with pytest.raises(NetworkError):
+        library.pull("m")
+
+    server.files["/m.gguf"] = new  # the 206 now carries another total or another ETag
+    local = library.pull("m")
+
+    assert sha(local.main_file.read_bytes()) == sha(new)
+    assert library.verify("m").ok
+    assert [r.range for r in server.gets("/m.gguf")] == [None, f"bytes={MB}-", None]
+    assert f"not resuming {url}: {logged}" in caplog.text
+
+
+def test_a_range_that_was_not_asked_for_is_refused(server: FileServer, make_library: LibraryFactory, home: Path):
+    data = blob(MB, 37)
+    library = make_library()
+    library.register(_unhashed("m", server.add("/m.gguf", data, range_from=1000), data, sized=False))
+
+    with pytest.raises(DownloadError, match="answered a range that was not asked for"):
+        library.pull("m")
+
+    assert library.store.models() == [] and not list(home.rglob("*.part"))

@@ -14,6 +14,9 @@ from .validation import positive_int, positive_number
 
 _SIZE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*((?:[kmgt]i?)?b?)\s*$", re.IGNORECASE)
 _UNITS = {"": 1, "b": 1, "k": 10**3, "m": 10**6, "g": 10**9, "t": 10**12}
+# An archive that expands to more than this many times its own size is refused as an archive bomb
+# (model weights barely compress; zeros compress about 1000 times).
+ARCHIVE_MAX_RATIO = 200.0
 
 
 class Environment(str, enum.Enum):
@@ -61,6 +64,7 @@ class SDKConfig:
     ``timeout_s`` bounds each network wait; a download that gains less than 64 KiB in
     ``stall_timeout_s`` is a timeout, and ``download_deadline_s`` (None: none) bounds a whole file.
     A pull waits at most ``lock_timeout_s`` for another process pulling the same model.
+    An archive may expand to at most ``archive_max_ratio`` times its packed size (an archive bomb guard).
     """
 
     home: Path = field(default_factory=default_home)
@@ -76,6 +80,7 @@ class SDKConfig:
     stall_timeout_s: float = 60.0
     download_deadline_s: float | None = None
     lock_timeout_s: float = 1800.0
+    archive_max_ratio: float = ARCHIVE_MAX_RATIO
     catalog_files: tuple[Path, ...] = ()
 
     def __post_init__(self) -> None:
@@ -98,6 +103,7 @@ class SDKConfig:
         positive_number("timeout_s", self.timeout_s, error=ConfigurationError)
         positive_number("stall_timeout_s", self.stall_timeout_s, error=ConfigurationError)
         positive_number("lock_timeout_s", self.lock_timeout_s, error=ConfigurationError)
+        positive_number("archive_max_ratio", self.archive_max_ratio, error=ConfigurationError)
         if self.download_deadline_s is not None:
             positive_number("download_deadline_s", self.download_deadline_s, error=ConfigurationError)
 

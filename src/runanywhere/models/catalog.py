@@ -74,7 +74,9 @@ class ModelFile:
     ``config``, ``tokens``, ``encoder``, ``decoder``, ``vae``, ``voice`` ...);
     an archive's ``contents`` give roles to extracted files by glob
     (``("encoder", "*-encoder.onnx")``), matched against whole paths inside the
-    model (an archive's single top directory is stripped on extraction).
+    model (an archive's single top directory is stripped on extraction). An
+    archive's ``unpacked_size`` (bytes of its contents) bounds its extraction
+    and is what the store makes room for.
     """
 
     path: str
@@ -85,6 +87,7 @@ class ModelFile:
     archive: bool = False
     role: str | None = None
     contents: tuple[tuple[str, str], ...] = ()
+    unpacked_size: int | None = None
 
     def __post_init__(self) -> None:
         pure = PurePosixPath(self.path)
@@ -105,6 +108,12 @@ class ModelFile:
                 raise ConfigurationError(f"not a sha256 hex digest for {self.path}: {self.sha256!r}")
         if self.size is not None and self.size < 0:
             raise ConfigurationError(f"negative size for {self.path}")
+        if self.unpacked_size is not None:
+            if not self.archive:
+                raise ConfigurationError(f"{self.path}: only an archive has an unpacked_size")
+            if isinstance(self.unpacked_size, bool) or not isinstance(self.unpacked_size, int) \
+                    or self.unpacked_size < 0:
+                raise ConfigurationError(f"{self.path}: unpacked_size must be a whole number of bytes, at least 0")
 
 
 @dataclass(frozen=True)
@@ -152,8 +161,12 @@ class ModelEntry:
     @property
     def size_bytes(self) -> int | None:
         """Sum of the declared file sizes, None when any is unknown."""
-        sizes = [f.size for f in self.files]
-        return None if any(s is None for s in sizes) else sum(s for s in sizes if s is not None)
+        return _total(f.size for f in self.files)
+
+    @property
+    def stored_bytes(self) -> int | None:
+        """What the model takes in the store: archives as their declared unpacked size; None when unknown."""
+        return _total(f.unpacked_size if f.unpacked_size is not None else f.size for f in self.files)
 
     @property
     def is_default(self) -> bool:
@@ -173,6 +186,7 @@ class ModelEntry:
                     archive=bool(f.get("archive", False)),
                     role=f.get("role"),
                     contents=tuple(dict(f.get("contents", {})).items()),
+                    unpacked_size=f.get("unpacked_size"),
                 )
                 for f in data.get("files", ())
             )
@@ -218,9 +232,14 @@ class ModelEntry:
         return out
 
 
+def _total(sizes: Iterable[int | None]) -> int | None:
+    known = list(sizes)
+    return None if any(s is None for s in known) else sum(s for s in known if s is not None)
+
+
 def _file_to_dict(f: ModelFile) -> dict[str, Any]:
     out: dict[str, Any] = {"path": f.path}
-    for key in ("url", "size", "sha256"):
+    for key in ("url", "size", "sha256", "unpacked_size"):
         if getattr(f, key) is not None:
             out[key] = getattr(f, key)
     if f.package:

@@ -1,11 +1,15 @@
 """Fetching one file into a staging path: over HTTP with resume, or from local files.
 
 Bytes are hashed while they stream, so the sha256 is known the moment the last
-byte lands; the caller verifies it before anything enters the store. An HTTP
-download that is cut leaves ``<dest>`` (a ``.part`` file) and a small sidecar
-``<dest>.json``; the next attempt, in this process or another, resumes it with a
-``Range`` request, and starts clean when the server ignores ``Range`` or the
-file changed (``If-Range`` with the ETag).
+byte lands; the caller verifies it (when the catalog has one) and records it
+before anything enters the store. An HTTP download that is cut leaves ``<dest>``
+(a ``.part`` file) and a small sidecar ``<dest>.json`` naming the version it
+belongs to; the next attempt, in this process or another, resumes it only when
+that version can be checked: a strong ETag or a Last-Modified date (sent as
+``If-Range``) and the total size (the 206 must carry the same). Anything else
+(no validator, a weak ETag, another size or ETag, a 200) starts from zero, so a
+file that changed on the server is never stored as old bytes + new bytes. A
+partial that could not be checked later is not kept.
 
 Nothing is unbounded: a file never grows past its declared size (the catalog's,
 else the server's Content-Length), a server that trickles (less than
@@ -21,9 +25,9 @@ import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import IO, Any, BinaryIO
+from typing import IO, BinaryIO
 
 import httpx
 
@@ -140,10 +144,12 @@ class HttpFetcher:
         while True:
             try:
                 return self._attempt(url, dest, progress, cancel, limits)
+            except _Restart as exc:  # not a failure: the partial is gone, so this happens once per partial
+                _log.warning("not resuming %s: %s; starting from zero", url, exc)
             except (httpx.TimeoutException, httpx.TransportError, _Transient) as exc:
                 attempt += 1
                 if attempt > self.max_retries or limits.expired():
-                    raise _final_error(url, exc) from exc
+                    raise _final_error(url, exc, kept=dest.exists()) from exc
                 delay = min(self.backoff_s * 2 ** (attempt - 1), self.max_backoff_s)
                 _log.warning("download of %s failed (%s); retry %d/%d in %.1fs",
                              url, exc, attempt, self.max_retries, delay)
@@ -155,48 +161,125 @@ class HttpFetcher:
     def _attempt(self, url: str, dest: Path, progress: FileProgress, cancel: CancelToken | None,
                  limits: _Limits) -> FetchResult:
         sidecar = dest.with_name(dest.name + ".json")
-        state = _read_sidecar(sidecar)
-        offset = dest.stat().st_size if dest.exists() and state.get("url") == url else 0
+        recorded = _resumable(url, dest, sidecar)
+        offset = dest.stat().st_size if recorded is not None else 0
         headers = {"Accept-Encoding": "identity"}
-        if offset:
+        if recorded is not None and (validator := recorded.if_range) is not None:
             headers["Range"] = f"bytes={offset}-"
-            if state.get("etag"):
-                headers["If-Range"] = state["etag"]
+            headers["If-Range"] = validator
         with self.client.stream("GET", url, headers=headers) as response:
             status = response.status_code
             if status == 416 and offset:
-                # Our partial is as long as (or longer than) the file: start over.
                 _reset(dest, sidecar)
-                raise _Transient("range not satisfiable; restarting")
+                raise _Restart("the partial file is as long as the file or longer")
             _raise_for_status(url, response)
-            if status == 206:
-                match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
-                if not match or int(match.group(1)) != offset:
+            version = _Version.of(url, response)
+            if status == 206 and recorded is not None:
+                if problem := _continues(recorded, version, offset, response):
                     _reset(dest, sidecar)
-                    raise _Transient("server answered a different range; restarting")
-                total = None if match.group(3) == "*" else int(match.group(3))
+                    raise _Restart(problem)
+                version = recorded
                 digest, done = _hash_existing(dest)
                 mode = "ab"
                 _log.info("resuming %s at byte %d", url, offset)
-            else:  # 200: the whole file, whatever we asked for
-                length = response.headers.get("Content-Length")
-                total = int(length) if length is not None else None
+            else:  # the whole file (a 200, or a 206 from byte 0), whatever we asked for
+                if status == 206 and not response.headers.get("Content-Range", "").startswith("bytes 0-"):
+                    raise DownloadError(f"{url} answered a range that was not asked for; refusing it",
+                                        details={"url": url, "content_range": response.headers.get("Content-Range")})
+                if offset:
+                    _log.warning("%s: the server sent the whole file instead of resuming (it changed, or it "
+                                 "ignores Range); starting over", url)
                 digest, done, mode, offset = hashlib.sha256(), 0, "wb", 0
+            total = version.total
             limit = limits.check_total(url, total, dest, sidecar)
-            _write_sidecar(sidecar, {"url": url, "etag": response.headers.get("ETag"), "total": total})
+            if version.if_range is not None and total is not None:
+                _write_sidecar(sidecar, version)
+            else:
+                sidecar.unlink(missing_ok=True)
             progress(done, total)
-            with open(dest, mode) as out:
-                # Each network read as it arrives, so the limits are checked while a slow server trickles.
-                chunks = limits.watch(url, response.iter_bytes(), done, limit, dest, sidecar)
-                done = _pump(chunks, out, digest, done, total, progress, cancel)
-        if total is not None and done != total:
-            raise _Transient(f"connection closed after {done} of {total} bytes")
+            try:
+                with open(dest, mode) as out:
+                    # Each network read as it arrives, so the limits are checked while a slow server trickles.
+                    chunks = limits.watch(url, response.iter_bytes(), done, limit, dest, sidecar)
+                    done = _pump(chunks, out, digest, done, total, progress, cancel)
+                if total is not None and done != total:
+                    raise _Transient(f"connection closed after {done} of {total} bytes")
+            except BaseException:
+                if not sidecar.exists():  # nothing to check a resume against: do not keep it
+                    dest.unlink(missing_ok=True)
+                raise
         sidecar.unlink(missing_ok=True)
         return FetchResult(done, digest.hexdigest(), resumed_from=offset)
 
 
+@dataclass(frozen=True)
+class _Version:
+    """Which version of a file a download got: its URL, validators and total size (from the response)."""
+
+    url: str
+    etag: str | None = None
+    last_modified: str | None = None
+    total: int | None = None
+
+    @classmethod
+    def of(cls, url: str, response: httpx.Response) -> _Version:
+        total: int | None = None
+        if response.status_code == 206:
+            match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+            total = int(match.group(3)) if match and match.group(3) != "*" else None
+        elif (length := response.headers.get("Content-Length")) is not None and length.isdigit():
+            total = int(length)
+        return cls(url, response.headers.get("ETag"), response.headers.get("Last-Modified"), total)
+
+    @property
+    def if_range(self) -> str | None:
+        """A strong validator to send as ``If-Range``: a strong ETag, else the Last-Modified date."""
+        if self.etag and not self.etag.startswith("W/"):
+            return self.etag
+        return self.last_modified or None
+
+
+def _resumable(url: str, dest: Path, sidecar: Path) -> _Version | None:
+    """The recorded version of a partial ``dest`` when it can be resumed; otherwise drop it (saying why)."""
+    if not dest.exists():
+        sidecar.unlink(missing_ok=True)
+        return None
+    recorded = _read_sidecar(sidecar)
+    if recorded is None:
+        why = "nothing records which version of the file it holds"
+    elif recorded.url != url:
+        why = "it came from another URL"
+    elif recorded.if_range is None:
+        why = "the server gave no strong ETag or Last-Modified date to check it against"
+    elif recorded.total is None:
+        why = "the file's total size is unknown"
+    else:
+        return recorded
+    _log.warning("not resuming the partial download of %s: %s; starting from zero", url, why)
+    _reset(dest, sidecar)
+    return None
+
+
+def _continues(recorded: _Version, version: _Version, offset: int, response: httpx.Response) -> str | None:
+    """Why a 206 answer does not continue the recorded partial (None when it does)."""
+    match = _CONTENT_RANGE.match(response.headers.get("Content-Range", ""))
+    if not match or int(match.group(1)) != offset:
+        return "the server answered another range than the one asked for"
+    if version.total != recorded.total:
+        return f"the file is now {version.total} bytes, the partial was of {recorded.total}"
+    for name, now, then in (("ETag", version.etag, recorded.etag),
+                            ("Last-Modified", version.last_modified, recorded.last_modified)):
+        if now is not None and then is not None and now != then:
+            return f"its {name} changed from {then} to {now}"
+    return None
+
+
 class _Transient(Exception):
     """A failure worth retrying (5xx, 429, a cut connection)."""
+
+
+class _Restart(Exception):
+    """The partial file was dropped (it belongs to another version); ask again for the whole file."""
 
 
 class _Stalled(_Transient):
@@ -263,25 +346,31 @@ def _raise_for_status(url: str, response: httpx.Response) -> None:
     raise DownloadError(f"unexpected HTTP {status} from {url}", details=details)
 
 
-def _final_error(url: str, exc: Exception) -> DownloadError:
+def _final_error(url: str, exc: Exception, *, kept: bool) -> DownloadError:
+    partial = ("the partial file is kept for resume" if kept
+               else "nothing was kept (the server gives no way to check a resumed file)")
     if isinstance(exc, httpx.TimeoutException | _Stalled):
         return NetworkTimeoutError(f"timed out downloading {url} ({exc}); check the network or raise timeout_s; "
-                                   "the partial file is kept for resume", details={"url": url})
+                                   f"{partial}", details={"url": url})
     if isinstance(exc, _Transient):
         return DownloadError(f"downloading {url} kept failing: {exc}", details={"url": url})
-    return NetworkError(f"network error downloading {url}: {exc}; the partial file is kept for resume")
+    return NetworkError(f"network error downloading {url}: {exc}; {partial}")
 
 
-def _read_sidecar(path: Path) -> dict[str, Any]:
+def _read_sidecar(path: Path) -> _Version | None:
+    """The version a partial file belongs to, or None when the sidecar is missing or malformed."""
     with contextlib.suppress(OSError, ValueError):
         data = json.loads(path.read_text(encoding="utf-8"))
         if isinstance(data, dict):
-            return data
-    return {}
+            url, etag, modified, total = (data.get(k) for k in ("url", "etag", "last_modified", "total"))
+            if (isinstance(url, str) and all(v is None or isinstance(v, str) for v in (etag, modified))
+                    and (total is None or (isinstance(total, int) and not isinstance(total, bool)))):
+                return _Version(url, etag, modified, total)
+    return None
 
 
-def _write_sidecar(path: Path, data: dict[str, Any]) -> None:
-    path.write_text(json.dumps(data), encoding="utf-8")
+def _write_sidecar(path: Path, version: _Version) -> None:
+    path.write_text(json.dumps(asdict(version)), encoding="utf-8")
 
 
 def _reset(dest: Path, sidecar: Path) -> None:

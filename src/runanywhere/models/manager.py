@@ -446,7 +446,7 @@ class ModelLibrary:
         staging = store.staging_dir / entry.id
         try:
             try:
-                needed = entry.size_bytes or entry.memory_bytes or 0
+                needed = entry.stored_bytes or entry.memory_bytes or 0
                 if needed:
                     store.ensure_space(needed, for_model=entry.id)
                 staging.mkdir(parents=True, exist_ok=True)
@@ -497,8 +497,8 @@ class ModelLibrary:
         stored: list[StoredFile] = []
         for file in entry.files:
             final = target / file.path
-            if not file.archive and final.is_file():
-                digest = sha256_file(final)  # completed by an earlier, interrupted pull
+            if not file.archive and final.is_file() and file.size in (None, final.stat().st_size):
+                digest = sha256_file(final)  # completed (and checked) by an earlier, interrupted pull
                 if file.sha256 in (None, digest):
                     stored.append(StoredFile(file.path, final.stat().st_size, digest))
                     tracker.completed += final.stat().st_size
@@ -508,7 +508,8 @@ class ModelLibrary:
             result = self._fetch_one(entry, file, part, tracker, cancel)
             _check(entry, file, part, result)
             if file.archive:
-                stored.extend(self._extract(file, part, target, tracker))
+                room = self._room(target, staged=sum(f.size for f in stored))
+                stored.extend(self._extract(file, part, target, tracker, room))
             else:
                 final.parent.mkdir(parents=True, exist_ok=True)
                 os.replace(part, final)
@@ -549,11 +550,24 @@ class ModelLibrary:
         assert last is not None
         raise last
 
-    def _extract(self, file: ModelFile, archive: Path, target: Path, tracker: _Progress) -> list[StoredFile]:
+    def _extract(self, file: ModelFile, part: Path, target: Path, tracker: _Progress,
+                 room: int) -> list[StoredFile]:
+        """Unpack a downloaded archive into ``target`` within its limits (see ``extract_archive``), then drop it."""
         tracker.file(file.path, "extracting")(0, None)
-        names = extract_archive(archive, target)
+        archive = part.with_name(PurePosixPath(file.path).name)  # errors name the archive, not its .part
+        os.replace(part, archive)
+        extracted = extract_archive(archive, target, max_bytes=file.unpacked_size, room_bytes=room,
+                                    max_ratio=self.config.archive_max_ratio)
         archive.unlink()
-        return [StoredFile(n, (target / n).stat().st_size, sha256_file(target / n)) for n in names]
+        return extracted
+
+    def _room(self, target: Path, *, staged: int) -> int:
+        """Bytes an archive may expand to in ``target``: the free disk and, in the store, what the quota leaves."""
+        room = shutil.disk_usage(target).free
+        store = self.store
+        if store.quota_bytes is not None and target.is_relative_to(store.staging_dir):
+            room = min(room, store.quota_bytes - store.used_bytes() - staged)
+        return room
 
 
 def _out_of_space(exc: OSError) -> bool:
