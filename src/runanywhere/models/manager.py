@@ -40,7 +40,6 @@ from ..core.errors import (
     OfflineModeError,
     SDKError,
     SDKFileNotFoundError,
-    StorageError,
 )
 from ..core.events import (
     EventBus,
@@ -54,7 +53,9 @@ from ..core.logging import SDKLogger
 from ..core.sdk import RunAnywhere
 from .archives import extract_archive
 from .catalog import Catalog, ModelCategory, ModelEntry, ModelFile, id_from_name
+from .diskio import storage_error
 from .downloader import FetchResult, FileProgress, HttpFetcher, NotAtSource, copy_local
+from .leftovers import CleanReport
 from .locks import FileLock
 from .memory import MemoryDirs
 from .store import EvictionPlan, ModelStore, StorageInfo, StoredFile, StoredModel, VerifyReport, sha256_file
@@ -378,6 +379,17 @@ class ModelLibrary:
     def storage_info(self) -> StorageInfo:
         return self.store.info()
 
+    def clean(self) -> CleanReport:
+        """Remove what killed pulls and deletions left in the store (partial downloads included).
+
+        A partial download that a live pull in any process is writing is left alone.
+        """
+        return self.store.clean()
+
+    async def aclean(self) -> CleanReport:
+        """Async twin of :meth:`clean`."""
+        return await run_in_thread(lambda _: self.clean(), name="clean")
+
     def plan_eviction(self, needed_bytes: int, *, exclude: tuple[str, ...] = ()) -> EvictionPlan:
         return self.store.plan_eviction(needed_bytes, exclude=exclude)
 
@@ -456,7 +468,7 @@ class ModelLibrary:
                 if not _out_of_space(exc):
                     if isinstance(exc, SDKError):
                         raise
-                    raise StorageError(f"cannot write {entry.id} into {store.home}: {exc}") from exc
+                    raise storage_error(exc, f"write {entry.id} into the store", store.home) from exc
                 shutil.rmtree(staging, ignore_errors=True)
                 if not self.config.memory_fallback:
                     raise InsufficientStorageError(
