@@ -169,6 +169,25 @@ def test_a_read_only_store_loads_a_language_and_an_embedding_model(server: FileS
     assert _temp_files(home) == []
 
 
+def test_a_corrupt_manifest_on_a_read_only_store_is_rebuilt_in_memory(server: FileServer, home: Path,
+                                                                      make_library: LibraryFactory, mounts: Mounts):
+    writer = make_library()
+    _served(server, writer, "a", blob(MB, 1))
+    _served(server, writer, "b", blob(MB, 2))
+    writer.pull("a")
+    writer.pull("b")
+    (home / "manifest.json").write_text("{ not json")
+    (home / "models" / "b" / RECORD_NAME).unlink()
+    mounts.read_only(home)
+
+    library = make_library()
+    assert [(m.id, m.size_bytes) for m in library.store.models()] == [("a", MB), ("b", MB)]
+    assert library.store.last_recovery.recovered == ["a", "b"]
+    assert library.verify("a").ok and library.verify("b").ok
+    assert (home / "manifest.json").read_text() == "{ not json", "a read-only store was written"
+    assert _temp_files(home) == []
+
+
 # ------------------------------------------------------------------- full disk
 def test_a_full_disk_still_serves_stored_models_and_leaves_no_temp_files(server: FileServer, home: Path,
                                                                          make_library: LibraryFactory,
