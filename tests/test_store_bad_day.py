@@ -47,10 +47,10 @@ class Mounts:
         self._run("mount", "-o", "remount,ro,bind", str(path))
         return path
 
-    def tmpfs(self, path: Path, size: int) -> Path:
-        """A fresh tmpfs of ``size`` bytes at ``path`` (a small, soon full disk)."""
+    def tmpfs(self, path: Path, size: int, *, inodes: int = 1000) -> Path:
+        """A fresh tmpfs of ``size`` bytes and ``inodes`` files at ``path`` (a small, soon full disk)."""
         path.mkdir(parents=True, exist_ok=True)
-        self._mount(path, "-t", "tmpfs", "-o", f"size={size}", "tmpfs", str(path))
+        self._mount(path, "-t", "tmpfs", "-o", f"size={size},nr_inodes={inodes}", "tmpfs", str(path))
         return path
 
     def _mount(self, path: Path, *args: str) -> None:
@@ -90,14 +90,15 @@ def _served(server: FileServer, library, model_id: str, data: bytes, *, declare_
 
 
 def _fill(directory: Path) -> None:
-    """Write into ``directory`` until its disk is full."""
-    with open(directory / "filler", "wb") as fh:
-        try:
-            while True:
-                fh.write(b"\0" * 65536)
-                fh.flush()
-        except OSError as exc:
-            assert exc.errno == errno.ENOSPC
+    """Write into ``directory`` until its disk has neither a free byte nor a free inode."""
+    with open(directory / "filler", "wb", buffering=0) as fh, pytest.raises(OSError) as full:
+        while True:
+            fh.write(b"\0" * 65536)
+    assert full.value.errno == errno.ENOSPC
+    with pytest.raises(OSError) as no_inodes:
+        for n in range(100_000):
+            (directory / f"empty-{n}").touch()
+    assert no_inodes.value.errno == errno.ENOSPC
 
 
 def _temp_files(home: Path) -> list[Path]:
@@ -192,11 +193,13 @@ def test_a_corrupt_manifest_on_a_read_only_store_is_rebuilt_in_memory(server: Fi
 def test_a_full_disk_still_serves_stored_models_and_leaves_no_temp_files(server: FileServer, home: Path,
                                                                          make_library: LibraryFactory,
                                                                          mounts: Mounts, caplog):
-    mounts.tmpfs(home, 3 * MB)
+    mounts.tmpfs(home, 3 * MB, inodes=64)
     library = make_library(memory_fallback=False)
     _served(server, library, "a", blob(MB, 1))
     _served(server, library, "big", blob(4 * MB, 2))
     library.pull("a")
+    for lock in (home / "locks").iterdir():  # no room left for a lock file either
+        lock.unlink()
     _fill(home)
 
     with caplog.at_level(logging.WARNING):

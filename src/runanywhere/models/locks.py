@@ -4,9 +4,9 @@ An exclusive lock serialises pulls of one model across processes; a shared
 lock is a *pin*: while any process holds it, eviction and deletion (which need
 the exclusive lock, without waiting) leave the model alone.
 
-A store on a read-only (or not writable) disk is still readable: an existing
-lock file is locked through a read-only descriptor, and a lock file that cannot
-be created there is not enforced (nothing can write through that path anyway).
+A store on a read-only, not writable or full disk is still readable: an
+existing lock file is locked through a read-only descriptor, and a lock file
+that cannot be created there is not enforced (nothing can be written there anyway).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from types import TracebackType
 from ..core.cancel import CancelToken
 from ..core.errors import SDKErrorCode, StorageError
 from ..core.logging import SDKLogger
-from .diskio import is_unwritable, storage_error
+from .diskio import is_full, is_unwritable, storage_error
 
 try:
     import fcntl
@@ -41,14 +41,14 @@ def _open(path: Path) -> int:
         path.parent.mkdir(parents=True, exist_ok=True)
         return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
     except OSError as exc:
-        if not is_unwritable(exc):
+        if not (is_unwritable(exc) or is_full(exc)):
             raise storage_error(exc, f"create the lock file {path.name}", path) from exc
     try:
         return os.open(path, os.O_RDONLY)  # flock works on a read-only descriptor
     except FileNotFoundError:
         if path not in _warned:
             _warned.add(path)
-            _log.warning("%s cannot be created (the store is not writable): going on without that lock", path)
+            _log.warning("%s cannot be created (the disk is read-only or full): going on without that lock", path)
         return _UNENFORCED
     except OSError as exc:
         raise storage_error(exc, f"open the lock file {path.name}", path) from exc
