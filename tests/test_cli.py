@@ -14,6 +14,7 @@ import runanywhere
 
 from .conftest import blob, model_entry, sha
 from .fileserver import FileServer
+from .mounts import Mounts
 
 MB = 1 << 20
 DEFAULT_MODELS = {"smollm2-135m-instruct-q4_1", "all-minilm-l6-v2", "faster-whisper-tiny.en",
@@ -227,3 +228,19 @@ def test_models_clean_removes_what_a_killed_pull_left_and_says_what_it_freed(sub
     assert not staging.exists()
     assert json_of(runanywhere_cli("models", "clean", "--json", env=subprocess_env)) == {
         "freed_bytes": 0, "removed": [], "in_use": []}
+
+
+def test_a_read_only_store_lists_its_models_and_refuses_removal_in_one_line(served_env: dict[str, str], home: Path,
+                                                                            mounts: Mounts) -> None:
+    json_of(runanywhere_cli("models", "pull", "tiny-test", "--json", env=served_env))
+    mounts.read_only(home)
+
+    stored = json_of(runanywhere_cli("models", "list", "--stored", "--json", env=served_env))
+    verified = runanywhere_cli("models", "verify", env=served_env)
+    removed = runanywhere_cli("models", "rm", "tiny-test", env=served_env)
+
+    assert [m["id"] for m in stored] == ["tiny-test"]
+    assert verified.returncode == 0 and "tiny-test: ok" in verified.stdout, verified.stderr
+    assert removed.returncode != 0 and "Traceback" not in removed.stderr
+    [line] = removed.stderr.splitlines()
+    assert line.startswith("error: [FILE_WRITE_FAILED]") and "read-only file system" in line

@@ -7,12 +7,12 @@ allowed the test says so and skips.
 
 from __future__ import annotations
 
+import asyncio
 import errno
 import json
 import logging
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -30,55 +30,10 @@ from runanywhere.models.store import RECORD_NAME
 
 from .conftest import LibraryFactory, blob, model_entry
 from .fileserver import FileServer
+from .mounts import Mounts
 
 MB = 1 << 20
 A_DIGEST = "0" * 64
-
-
-class Mounts:
-    """Mounts made for one test; every one is unmounted at teardown, whatever happened."""
-
-    def __init__(self) -> None:
-        self.made: list[Path] = []
-
-    def read_only(self, path: Path) -> Path:
-        """``path`` from now on read-only (a read-only bind mount of itself)."""
-        self._mount(path, "--bind", str(path), str(path))
-        self._run("mount", "-o", "remount,ro,bind", str(path))
-        return path
-
-    def tmpfs(self, path: Path, size: int, *, inodes: int = 1000) -> Path:
-        """A fresh tmpfs of ``size`` bytes and ``inodes`` files at ``path`` (a small, soon full disk)."""
-        path.mkdir(parents=True, exist_ok=True)
-        self._mount(path, "-t", "tmpfs", "-o", f"size={size},nr_inodes={inodes}", "tmpfs", str(path))
-        return path
-
-    def _mount(self, path: Path, *args: str) -> None:
-        result = subprocess.run(["mount", *args], capture_output=True, text=True)
-        if result.returncode != 0:
-            pytest.skip(f"cannot mount here (needs root with CAP_SYS_ADMIN): {result.stderr.strip()}")
-        self.made.append(path)
-
-    @staticmethod
-    def _run(*command: str) -> None:
-        result = subprocess.run(command, capture_output=True, text=True)
-        if result.returncode != 0:
-            pytest.skip(f"{' '.join(command)} failed (needs root with CAP_SYS_ADMIN): {result.stderr.strip()}")
-
-    def unmount_all(self) -> None:
-        for path in reversed(self.made):
-            if subprocess.run(["umount", str(path)], capture_output=True).returncode != 0:
-                subprocess.run(["umount", "-l", str(path)], check=True)
-        self.made.clear()
-
-
-@pytest.fixture
-def mounts() -> Iterator[Mounts]:
-    made = Mounts()
-    try:
-        yield made
-    finally:
-        made.unmount_all()
 
 
 def _served(server: FileServer, library, model_id: str, data: bytes, *, declare_size: bool = True) -> None:
@@ -399,4 +354,5 @@ def test_a_partial_that_a_live_pull_holds_is_never_touched(server: FileServer, h
         assert partial.is_dir() and scratch.is_dir()
     finally:
         holder.communicate("", timeout=30)
-    assert {i.path for i in make_library().clean().removed} == {partial, scratch}
+    report = asyncio.run(make_library().aclean())  # the async twin, once the pull is over
+    assert {i.path for i in report.removed} == {partial, scratch} and not partial.exists()
