@@ -28,6 +28,7 @@ def is_unwritable(exc: OSError) -> bool:
 
 
 def is_full(exc: OSError) -> bool:
+    """The disk (or the user's disk quota) has no room left."""
     return isinstance(exc, InsufficientStorageError) or exc.errno in _FULL
 
 

@@ -7,7 +7,6 @@ mode drops every network source.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import importlib.util
 import os
@@ -53,7 +52,7 @@ from ..core.logging import SDKLogger
 from ..core.sdk import RunAnywhere
 from .archives import extract_archive
 from .catalog import Catalog, ModelCategory, ModelEntry, ModelFile, id_from_name
-from .diskio import storage_error
+from .diskio import is_full, storage_error
 from .downloader import FetchResult, FileProgress, HttpFetcher, NotAtSource, copy_local
 from .leftovers import CleanReport
 from .locks import FileLock
@@ -465,7 +464,7 @@ class ModelLibrary:
                 files = self._fetch_all(entry, staging, cancel, progress)
                 stored = store.commit(self._record(entry, staging, files), staging)
             except OSError as exc:  # StorageError and NetworkError are OSErrors too
-                if not _out_of_space(exc):
+                if not is_full(exc):
                     if isinstance(exc, SDKError):
                         raise
                     raise storage_error(exc, f"write {entry.id} into the store", store.home) from exc
@@ -566,12 +565,6 @@ class ModelLibrary:
         names = extract_archive(archive, target)
         archive.unlink()
         return [StoredFile(n, (target / n).stat().st_size, sha256_file(target / n)) for n in names]
-
-
-def _out_of_space(exc: OSError) -> bool:
-    if isinstance(exc, SDKError):
-        return isinstance(exc, InsufficientStorageError)
-    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _check(entry: ModelEntry, file: ModelFile, part: Path, result: FetchResult) -> None:
