@@ -44,6 +44,14 @@ def _served(server: FileServer, library, model_id: str, data: bytes, *, declare_
     library.register(entry)
 
 
+def _stored_a_and_b(server: FileServer, make_library: LibraryFactory) -> None:
+    """Models a and b (1 MB each) pulled into the store."""
+    library = make_library()
+    for seed, model_id in enumerate(("a", "b"), start=1):
+        _served(server, library, model_id, blob(MB, seed))
+        library.pull(model_id)
+
+
 def _fill(directory: Path) -> None:
     """Write into ``directory`` until its disk has neither a free byte nor a free inode."""
     with open(directory / "filler", "wb", buffering=0) as fh, pytest.raises(OSError) as full:
@@ -127,11 +135,7 @@ def test_a_read_only_store_loads_a_language_and_an_embedding_model(server: FileS
 
 def test_a_corrupt_manifest_on_a_read_only_store_is_rebuilt_in_memory(server: FileServer, home: Path,
                                                                       make_library: LibraryFactory, mounts: Mounts):
-    writer = make_library()
-    _served(server, writer, "a", blob(MB, 1))
-    _served(server, writer, "b", blob(MB, 2))
-    writer.pull("a")
-    writer.pull("b")
+    _stored_a_and_b(server, make_library)
     (home / "manifest.json").write_text("{ not json")
     (home / "models" / "b" / RECORD_NAME).unlink()
     mounts.read_only(home)
@@ -225,11 +229,7 @@ def _bend(record: dict, how: str) -> object:
                                  "a time that is text", "derived files not a list", "not an object"])
 def test_a_manifest_record_of_the_wrong_shape_is_rebuilt_and_breaks_nothing(server: FileServer, home: Path,
                                                                             make_library: LibraryFactory, how: str):
-    library = make_library()
-    _served(server, library, "a", blob(MB, 1))
-    _served(server, library, "b", blob(MB, 2))
-    library.pull("a")
-    library.pull("b")
+    _stored_a_and_b(server, make_library)
     manifest = json.loads((home / "manifest.json").read_text())
     manifest["models"]["a"] = _bend(manifest["models"]["a"], how)
     (home / "manifest.json").write_text(json.dumps(manifest))
