@@ -281,7 +281,7 @@ def test_unknown_extra_keys_in_a_record_are_fine(server: FileServer, home: Path,
 
 # -------------------------------------------------------- leftovers of killed runs
 def _killed_leftovers(home: Path) -> dict[str, Path]:
-    """What a process killed mid-deletion, mid-write and mid-derivation leaves behind."""
+    """What a process killed mid-deletion, mid-write or mid-derivation, or a pull that got nothing, leaves."""
     trash = home / "models" / ".trash-old-0badc0de"
     (trash / "sub").mkdir(parents=True)
     (trash / "sub" / "weights.gguf").write_bytes(blob(1000, 1))
@@ -292,7 +292,10 @@ def _killed_leftovers(home: Path) -> dict[str, Path]:
     scratch = home / "staging" / ".derive-0badc0de.a"
     scratch.mkdir(parents=True)
     (scratch / "a-f16.gguf").write_bytes(blob(500, 2))
-    return {"trash": trash, "manifest_tmp": manifest_tmp, "record_tmp": record_tmp, "scratch": scratch}
+    empty = home / "staging" / "c"  # a pull that failed before its first byte
+    (empty / ".partial").mkdir(parents=True)
+    return {"trash": trash, "manifest_tmp": manifest_tmp, "record_tmp": record_tmp, "scratch": scratch,
+            "empty": empty}
 
 
 def _cut_pull(server: FileServer, library, model_id: str, data: bytes) -> Path:

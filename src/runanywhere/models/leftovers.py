@@ -41,8 +41,8 @@ class Leftover:
 
     @property
     def resumable(self) -> bool:
-        """A partial download that a later pull of its model would continue."""
-        return self.kind == PARTIAL
+        """A partial download with bytes that a later pull of its model would continue."""
+        return self.kind == PARTIAL and self.size_bytes > 0
 
 
 @dataclass(frozen=True)
