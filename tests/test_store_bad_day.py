@@ -28,7 +28,7 @@ from runanywhere import (
 )
 from runanywhere.models.store import RECORD_NAME
 
-from .conftest import LibraryFactory, blob, model_entry
+from .conftest import LibraryFactory, blob, model_entry, sha
 from .fileserver import FileServer
 from .mounts import Mounts
 
@@ -242,8 +242,9 @@ def test_a_manifest_record_of_the_wrong_shape_is_rebuilt_and_breaks_nothing(serv
     assert reopened.verify("a").ok, "an intact model was called bad because its record was malformed"
     assert reopened.pull("a").main_file.read_bytes() == blob(MB, 1)
     assert len(server.requests) == requests, "the model was downloaded again"
-    assert _record(home, "a")["files"] == [{"path": "a.gguf", "size": MB, "sha256": _record(home, "a")["files"][0]
-                                            ["sha256"]}]
+    rebuilt = _record(home, "a")  # from the model's own record file, saved back into the manifest
+    assert rebuilt["files"] == [{"path": "a.gguf", "size": MB, "sha256": sha(blob(MB, 1))}]
+    assert rebuilt["source"] == "catalog"
     assert reopened.storage_info().used_bytes == 2 * MB
     assert reopened.delete("b") == MB
 
