@@ -77,6 +77,8 @@ def test_a_read_only_store_lists_verifies_and_serves_its_models(server: FileServ
     _served(server, writer, "a", blob(MB, 1))
     _served(server, writer, "b", blob(MB, 2))
     derived = writer.derive(writer.pull("a"), "a.bin", lambda path: path.write_bytes(b"made once"))
+    (home / "staging" / "b").mkdir(parents=True)
+    (home / "staging" / "b" / "b.gguf").write_bytes(blob(1000, 3))  # a partial download of b
     if lock_files == "lost":  # a store copied onto read-only media without its lock files
         for lock in (home / "locks").iterdir():
             lock.unlink()
@@ -93,6 +95,7 @@ def test_a_read_only_store_lists_verifies_and_serves_its_models(server: FileServ
     assert [m.id for m in library.store.models()] == ["a"]
     assert library.verify("a").ok and library.verify("a").checked_files == 2
     assert library.storage_info().used_bytes == MB + len(b"made once")
+    assert library.storage_info().reclaimable_bytes == 1000
     assert library.derive(local, "a.bin", lambda path: pytest.fail("made again")) == derived
     with library.pin("a"):
         assert library.info("a").status == "stored"
@@ -102,6 +105,8 @@ def test_a_read_only_store_lists_verifies_and_serves_its_models(server: FileServ
     assert deleting.value.code == SDKErrorCode.FILE_WRITE_FAILED
     with pytest.raises(StorageError, match="read-only file system"):
         library.pull("b")
+    with pytest.raises(StorageError, match="read-only file system"):
+        library.clean()
     assert [e.model_id for e in events if isinstance(e, ModelDownloadFailed)] == ["b"]
     assert library.verify("a").ok, "a failed delete harmed the model"
     assert _temp_files(home) == []
@@ -157,6 +162,8 @@ def test_a_full_disk_still_serves_stored_models_and_leaves_no_temp_files(server:
     _served(server, library, "a", blob(MB, 1))
     _served(server, library, "big", blob(4 * MB, 2))
     library.pull("a")
+    (home / "staging" / "old").mkdir(parents=True)
+    (home / "staging" / "old" / "old.gguf").write_bytes(blob(1000, 3))  # a partial download of another model
     for lock in (home / "locks").iterdir():  # no room left for a lock file either
         lock.unlink()
     _fill(home)
@@ -169,6 +176,7 @@ def test_a_full_disk_still_serves_stored_models_and_leaves_no_temp_files(server:
     with pytest.raises(InsufficientStorageError):
         library.pull("big")
     assert library.store.get("a") is not None and _temp_files(home) == []
+    assert library.clean().freed_bytes == 1000, "cleaning a full disk failed"
 
 
 def test_a_download_larger_than_the_disk_is_a_typed_error_and_leaves_nothing(server: FileServer, home: Path,
