@@ -15,6 +15,7 @@ from runanywhere.models.catalog import Catalog
 from runanywhere.models.manager import ModelLibrary
 
 from .fileserver import FileServer
+from .mounts import Mounts
 
 
 @pytest.fixture
@@ -136,3 +137,13 @@ def voice_engines(packaged_models: ModelLibrary) -> Iterator[tuple[Any, Any, Any
     yield stt, llm, tts, vad
     for engine in (stt, llm, tts, vad):
         engine.unload()
+
+
+@pytest.fixture
+def mounts() -> Iterator[Mounts]:
+    """Read-only and full disks for the test (see tests/mounts.py), unmounted at teardown whatever happened."""
+    made = Mounts()
+    try:
+        yield made
+    finally:
+        made.unmount_all()

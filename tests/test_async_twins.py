@@ -50,10 +50,10 @@ NO_TWIN = {
     "ModelLibrary": {"clear", "defaults", "delete", "get", "info", "list_models", "pin", "plan_eviction", "register",
                      "register_file", "storage_info",
                      "derive"},  # called on a model's worker while it loads; aload_model is the async path
-    # The store behind ModelLibrary; async callers use ModelLibrary's twins (apull, averify).
-    "ModelStore": {"add_derived", "clear", "commit", "delete", "disk_free_bytes", "ensure_space", "evict", "get",
-                   "info", "is_pinned", "keep_in_memory", "models", "pin", "plan_eviction", "pull_lock", "require",
-                   "touch", "used_bytes", "verify"},
+    # The store behind ModelLibrary; async callers use ModelLibrary's twins (apull, averify, aclean).
+    "ModelStore": {"add_derived", "clean", "clear", "commit", "delete", "disk_free_bytes", "ensure_space", "evict",
+                   "get", "info", "is_pinned", "keep_in_memory", "leftovers", "models", "pin", "plan_eviction",
+                   "pull_lock", "require", "touch", "used_bytes", "verify"},
     "FileLock": {"acquire", "holder", "release", "try_acquire"},  # a pin: taken once by ModelLibrary.pin, then held
     # initialize reads the environment; shutdown runs at process exit, from synchronous code.
     "RunAnywhereSDK": {"add_cleanup", "initialize", "shutdown"},

@@ -14,6 +14,7 @@ import runanywhere
 
 from .conftest import blob, model_entry, sha
 from .fileserver import FileServer
+from .mounts import Mounts
 
 MB = 1 << 20
 DEFAULT_MODELS = {"smollm2-135m-instruct-q4_1", "all-minilm-l6-v2", "faster-whisper-tiny.en",
@@ -210,3 +211,36 @@ def test_a_home_that_is_a_file_is_a_configuration_error(subprocess_env, tmp_path
     home.write_text("x")
     done = runanywhere_cli("models", "list", env={**subprocess_env, "RUNANYWHERE_HOME": str(home)})
     assert done.returncode == 2 and "is a file, not a folder" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_models_clean_removes_what_a_killed_pull_left_and_says_what_it_freed(subprocess_env: dict[str, str],
+                                                                             home: Path) -> None:
+    staging = home / "staging" / "gone"
+    (staging / ".partial").mkdir(parents=True)
+    (staging / ".partial" / "gone.gguf.part").write_bytes(blob(MB, 1))
+    (staging / ".partial" / "gone.gguf.part.json").write_text('{"url": "http://127.0.0.1:9/gone.gguf"}')
+
+    result = runanywhere_cli("models", "clean", env=subprocess_env)
+
+    assert result.returncode == 0, result.stderr
+    assert f"removed partial download {staging} (1.0 MB)" in result.stdout
+    assert result.stdout.strip().endswith("freed 1.0 MB")
+    assert not staging.exists()
+    assert json_of(runanywhere_cli("models", "clean", "--json", env=subprocess_env)) == {
+        "freed_bytes": 0, "removed": [], "in_use": []}
+
+
+def test_a_read_only_store_lists_its_models_and_refuses_removal_in_one_line(served_env: dict[str, str], home: Path,
+                                                                            mounts: Mounts) -> None:
+    json_of(runanywhere_cli("models", "pull", "tiny-test", "--json", env=served_env))
+    mounts.read_only(home)
+
+    stored = json_of(runanywhere_cli("models", "list", "--stored", "--json", env=served_env))
+    verified = runanywhere_cli("models", "verify", env=served_env)
+    removed = runanywhere_cli("models", "rm", "tiny-test", env=served_env)
+
+    assert [m["id"] for m in stored] == ["tiny-test"]
+    assert verified.returncode == 0 and "tiny-test: ok" in verified.stdout, verified.stderr
+    assert removed.returncode != 0 and "Traceback" not in removed.stderr
+    [line] = removed.stderr.splitlines()
+    assert line.startswith("error: [FILE_WRITE_FAILED]") and "read-only file system" in line

@@ -135,6 +135,7 @@ from .media.audio import Audio, load_audio, save_wav
 from .media.capture import AudioCapture, CapturedAudio
 from .media.playback import AudioPlayback
 from .models.catalog import Catalog, ModelCategory, ModelEntry, ModelFile, PackagePart
+from .models.leftovers import CleanReport, Leftover
 from .models.locks import FileLock
 from .models.manager import LocalModel, ModelInfo, ModelLibrary, ModelManager
 from .models.store import EvictionPlan, ModelStore, StorageInfo, StoredFile, StoredModel, VerifyReport
@@ -156,6 +157,7 @@ __all__ = [
     "CapturedAudio",
     "Catalog",
     "ChecksumMismatchError",
+    "CleanReport",
     "ConfigurationError",
     "ContextLengthError",
     "Conversation",
@@ -180,6 +182,7 @@ __all__ = [
     "InsufficientStorageError",
     "InvalidInputError",
     "InvalidStateError",
+    "Leftover",
     "LocalModel",
     "LogLevel",
     "ModelCategory",

@@ -1,4 +1,4 @@
-"""``runanywhere models list|pull|rm|info|verify``: the model store from the shell."""
+"""``runanywhere models list|pull|rm|info|verify|clean``: the model store from the shell."""
 
 from __future__ import annotations
 
@@ -22,11 +22,12 @@ from rich.table import Table
 
 from ..core.events import ModelDownloadProgress
 from ..models.catalog import ModelCategory
+from ..models.leftovers import Leftover
 from ..models.manager import ModelInfo, ModelManager
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    parser = sub.add_parser("models", help="list, pull, remove, inspect and verify models")
+    parser = sub.add_parser("models", help="list, pull, remove, inspect, verify and clean models")
     commands = parser.add_subparsers(dest="models_command", metavar="ACTION", required=True)
 
     ls = commands.add_parser("list", help="the catalog with each model's local state")
@@ -55,6 +56,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     verify.add_argument("models", nargs="*", metavar="MODEL", help="default: every stored model")
     verify.add_argument("--json", action="store_true")
     verify.set_defaults(func=_verify)
+
+    clean = commands.add_parser("clean", help="remove partial downloads and other leftovers of killed runs")
+    clean.add_argument("--json", action="store_true")
+    clean.set_defaults(func=_clean)
 
 
 def _size(n: int | None) -> str:
@@ -169,3 +174,22 @@ def _verify(args: argparse.Namespace) -> int:
             state = "ok" if r.ok else f"BAD (mismatched: {list(r.mismatched)}, missing: {list(r.missing)})"
             print(f"{r.model_id}: {state} ({r.checked_files} files)")
     return 0 if all(r.ok for r in reports) else 1
+
+
+def _clean(args: argparse.Namespace) -> int:
+    report = ModelManager.clean()
+    if args.json:
+        print(json.dumps({"freed_bytes": report.freed_bytes,
+                          "removed": [_leftover_dict(i) for i in report.removed],
+                          "in_use": [_leftover_dict(i) for i in report.in_use]}, indent=2))
+        return 0
+    for item in report.removed:
+        print(f"removed {item.kind} {item.path} ({_size(item.size_bytes)})")
+    for item in report.in_use:
+        print(f"kept {item.kind} {item.path}: a pull in progress is using it")
+    print(f"freed {_size(report.freed_bytes)}")
+    return 0
+
+
+def _leftover_dict(item: Leftover) -> dict[str, Any]:
+    return {"path": str(item.path), "kind": item.kind, "size_bytes": item.size_bytes, "model_id": item.model_id}

@@ -3,6 +3,10 @@
 An exclusive lock serialises pulls of one model across processes; a shared
 lock is a *pin*: while any process holds it, eviction and deletion (which need
 the exclusive lock, without waiting) leave the model alone.
+
+A store on a read-only, not writable or full disk is still readable: an
+existing lock file is locked through a read-only descriptor, and a lock file
+that cannot be created there is not enforced (nothing can be written there anyway).
 """
 
 from __future__ import annotations
@@ -17,6 +21,8 @@ from types import TracebackType
 
 from ..core.cancel import CancelToken
 from ..core.errors import SDKErrorCode, StorageError
+from ..core.logging import SDKLogger
+from .diskio import is_full, is_unwritable, storage_error
 
 try:
     import fcntl
@@ -24,6 +30,28 @@ except ImportError:  # pragma: no cover - Windows: locks only hold within the pr
     fcntl = None  # type: ignore[assignment]
 
 _POLL_S = 0.05
+_UNENFORCED = -1  # the descriptor of a lock whose file this file system cannot hold
+_log = SDKLogger("FileLock")
+_warned: set[Path] = set()  # unenforced lock files already reported (once each per process)
+
+
+def _open(path: Path) -> int:
+    """A descriptor to lock ``path`` through, or ``_UNENFORCED`` where the lock file cannot exist."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    except OSError as exc:
+        if not (is_unwritable(exc) or is_full(exc)):
+            raise storage_error(exc, f"create the lock file {path.name}", path) from exc
+    try:
+        return os.open(path, os.O_RDONLY)  # flock works on a read-only descriptor
+    except FileNotFoundError:
+        if path not in _warned:
+            _warned.add(path)
+            _log.warning("%s cannot be created (the disk is read-only or full): going on without that lock", path)
+        return _UNENFORCED
+    except OSError as exc:
+        raise storage_error(exc, f"open the lock file {path.name}", path) from exc
 
 
 class FileLock:
@@ -43,9 +71,12 @@ class FileLock:
         """Take the lock if it is free right now; True on success."""
         if not self._thread_lock.acquire(blocking=False):
             return False
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
-        if fcntl is not None:
+        try:
+            fd = _open(self.path)
+        except BaseException:
+            self._thread_lock.release()
+            raise
+        if fcntl is not None and fd != _UNENFORCED:
             mode = fcntl.LOCK_SH if self.shared else fcntl.LOCK_EX
             try:
                 fcntl.flock(fd, mode | fcntl.LOCK_NB)
@@ -54,7 +85,7 @@ class FileLock:
                 self._thread_lock.release()
                 return False
         self._fd = fd
-        if not self.shared:  # who holds it, for whoever waits (a pin has many holders: not recorded)
+        if not self.shared and fd != _UNENFORCED:  # who holds it, for whoever waits (a pin has many: not recorded)
             with contextlib.suppress(OSError):
                 os.ftruncate(fd, 0)
                 os.pwrite(fd, f"pid {os.getpid()} on {socket.gethostname()} since {time.ctime()}".encode(), 0)
@@ -86,9 +117,10 @@ class FileLock:
         if self._fd is None:
             return
         fd, self._fd = self._fd, None
-        if fcntl is not None:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        if fd != _UNENFORCED:
+            if fcntl is not None:
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
         self._thread_lock.release()
 
     def __enter__(self) -> FileLock:

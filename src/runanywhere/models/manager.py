@@ -7,7 +7,6 @@ mode drops every network source.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import importlib.util
 import os
@@ -40,7 +39,6 @@ from ..core.errors import (
     OfflineModeError,
     SDKError,
     SDKFileNotFoundError,
-    StorageError,
 )
 from ..core.events import (
     EventBus,
@@ -54,7 +52,9 @@ from ..core.logging import SDKLogger
 from ..core.sdk import RunAnywhere
 from .archives import extract_archive
 from .catalog import Catalog, ModelCategory, ModelEntry, ModelFile, id_from_name
+from .diskio import is_full, storage_error
 from .downloader import FetchResult, FileProgress, HttpFetcher, NotAtSource, copy_local
+from .leftovers import CleanReport
 from .locks import FileLock
 from .memory import MemoryDirs
 from .store import EvictionPlan, ModelStore, StorageInfo, StoredFile, StoredModel, VerifyReport, sha256_file
@@ -378,6 +378,17 @@ class ModelLibrary:
     def storage_info(self) -> StorageInfo:
         return self.store.info()
 
+    def clean(self) -> CleanReport:
+        """Remove what killed pulls and deletions left in the store (partial downloads included).
+
+        A partial download that a live pull in any process is writing is left alone.
+        """
+        return self.store.clean()
+
+    async def aclean(self) -> CleanReport:
+        """Async twin of :meth:`clean`."""
+        return await run_in_thread(lambda _: self.clean(), name="clean")
+
     def plan_eviction(self, needed_bytes: int, *, exclude: tuple[str, ...] = ()) -> EvictionPlan:
         return self.store.plan_eviction(needed_bytes, exclude=exclude)
 
@@ -453,10 +464,10 @@ class ModelLibrary:
                 files = self._fetch_all(entry, staging, cancel, progress)
                 stored = store.commit(self._record(entry, staging, files), staging)
             except OSError as exc:  # StorageError and NetworkError are OSErrors too
-                if not _out_of_space(exc):
+                if not is_full(exc):
                     if isinstance(exc, SDKError):
                         raise
-                    raise StorageError(f"cannot write {entry.id} into {store.home}: {exc}") from exc
+                    raise storage_error(exc, f"write {entry.id} into the store", store.home) from exc
                 shutil.rmtree(staging, ignore_errors=True)
                 if not self.config.memory_fallback:
                     raise InsufficientStorageError(
@@ -568,12 +579,6 @@ class ModelLibrary:
         if store.quota_bytes is not None and target.is_relative_to(store.staging_dir):
             room = min(room, store.quota_bytes - store.used_bytes() - staged)
         return room
-
-
-def _out_of_space(exc: OSError) -> bool:
-    if isinstance(exc, SDKError):
-        return isinstance(exc, InsufficientStorageError)
-    return exc.errno in (errno.ENOSPC, errno.EDQUOT)
 
 
 def _check(entry: ModelEntry, file: ModelFile, part: Path, result: FetchResult) -> None:

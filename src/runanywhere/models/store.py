@@ -12,7 +12,15 @@ Layout under ``home``::
 A model enters ``models/`` only complete and verified, by renaming its staging
 directory, so a reader never sees a half-written model. Each model's record
 file is the source of truth; the manifest is an index that is rebuilt from
-them when it is missing or corrupt, never silently dropping a model.
+them when it is missing, corrupt or of the wrong shape, never silently dropping a model.
+
+Reading never needs writing: on a read-only or full disk stored models still
+list, verify and load; bookkeeping (the last-used time, a rebuilt manifest)
+that cannot be written is logged and skipped, and what must write (pull,
+delete, clean) fails with a typed :class:`StorageError` that names the cause.
+Leftovers of killed pulls and deletions (see :mod:`.leftovers`) are counted in
+:meth:`ModelStore.info`; those no pull can resume are removed when the store is
+first opened in a process, and :meth:`ModelStore.clean` removes them all.
 """
 
 from __future__ import annotations
@@ -29,11 +37,29 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..core.errors import InsufficientStorageError, InvalidStateError, ModelNotFoundError
+from ..core.errors import (
+    InsufficientStorageError,
+    InvalidStateError,
+    ModelNotFoundError,
+    SDKError,
+    StorageError,
+    StoreCorruptError,
+)
 from ..core.events import EventBus, ModelDeleted, ModelEvicted, ModelQuotaExceeded
 from ..core.logging import SDKLogger
 from .catalog import check_model_id
+from .diskio import TEMP_NAME, list_dir, make_dirs, storage_error, write_json_atomic
+from .leftovers import (
+    SCRATCH_PREFIX,
+    TRASH_PREFIX,
+    CleanReport,
+    Leftover,
+    find_leftovers,
+    in_use,
+    remove_leftovers,
+)
 from .locks import FileLock
+from .records import check_record
 
 RECORD_NAME = ".runanywhere.json"
 DERIVED_DIR = "derived"
@@ -89,12 +115,12 @@ class StoredModel:
             engine=data.get("engine", "unknown"),
             format=data.get("format", "unknown"),
             path=path,
-            files=tuple(StoredFile(**f) for f in data["files"]),
+            files=tuple(StoredFile(f["path"], f["size"], f["sha256"]) for f in data["files"]),
             source=data.get("source", "unknown"),
             stored_at=float(data.get("stored_at", 0.0)),
             last_used_at=float(data.get("last_used_at", data.get("stored_at", 0.0))),
             in_memory=bool(data.get("in_memory", False)),
-            derived=tuple(StoredFile(**f) for f in data.get("derived", ())),
+            derived=tuple(StoredFile(f["path"], f["size"], f["sha256"]) for f in data.get("derived", ())),
         )
 
 
@@ -129,6 +155,7 @@ class StorageInfo:
     quota_bytes: int | None
     disk_free_bytes: int
     model_count: int
+    reclaimable_bytes: int = 0  # leftovers of killed pulls and deletions that `clean()` would remove
 
 
 @dataclass
@@ -138,6 +165,7 @@ class RecoveryReport:
     corrupt_manifest_moved_to: Path | None = None
     recovered: list[str] = field(default_factory=list)
     dropped: list[str] = field(default_factory=list)
+    malformed: list[str] = field(default_factory=list)  # records of the wrong shape, rebuilt (also in recovered)
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
@@ -148,13 +176,13 @@ def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
     return digest.hexdigest()
 
 
-def _write_json_atomic(path: Path, data: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    with open(tmp, "w", encoding="utf-8") as fh:
-        json.dump(data, fh, indent=1, sort_keys=True)
-        fh.flush()
-        os.fsync(fh.fileno())
-    os.replace(tmp, path)
+@contextlib.contextmanager
+def _bookkeeping(what: str) -> Iterator[None]:
+    """Bookkeeping a reader does on the side: a disk that refuses it is logged, never fatal."""
+    try:
+        yield
+    except StorageError as exc:
+        _log.warning("could not %s (%s); going on without it", what, exc.message)
 
 
 class ModelStore:
@@ -170,6 +198,7 @@ class ModelStore:
         self.manifest_path = self.home / "manifest.json"
         self.last_recovery = RecoveryReport()
         self._memory: dict[str, StoredModel] = {}
+        self._opened = False  # leftovers no pull can resume are swept on the first look at the manifest
 
     # ----------------------------------------------------------------- locks
     def pull_lock(self, model_id: str) -> FileLock:
@@ -213,31 +242,47 @@ class ModelStore:
 
     def _load_index(self) -> dict[str, dict[str, Any]]:
         """Read the manifest and reconcile it with the model directories (lock held)."""
-        index: dict[str, dict[str, Any]] | None = None
-        moved: Path | None = None
-        if self.manifest_path.exists():
-            try:
-                data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
-                if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
-                    raise ValueError("manifest has no 'models' mapping")
-                index = data["models"]
-            except (ValueError, OSError) as exc:
-                moved = self.manifest_path.with_name(f"manifest.json.corrupt-{int(time.time() * 1000)}")
-                os.replace(self.manifest_path, moved)
-                _log.warning("manifest %s is corrupt (%s); moved to %s and rebuilding", self.manifest_path, exc, moved)
+        if not self._opened:
+            self._opened = True
+            self._sweep()
+        index, moved = self._read_manifest()
         report = RecoveryReport(corrupt_manifest_moved_to=moved)
-        reconciled = self._reconcile(index or {}, report)
+        for model_id, record in list(index.items()):
+            try:
+                check_record(record, model_id)
+            except StoreCorruptError as exc:
+                _log.warning("%s; rebuilding it", exc.message)
+                del index[model_id]
+                report.malformed.append(model_id)
+        reconciled = self._reconcile(index, report)
         if moved is not None or report.recovered or report.dropped:
             self.last_recovery = report
-            self._save_index(reconciled)
+            with _bookkeeping("save the rebuilt manifest"):
+                self._save_index(reconciled)
         return reconciled
 
-    def _reconcile(self, index: dict[str, dict[str, Any]], report: RecoveryReport) -> dict[str, dict[str, Any]]:
-        on_disk = (
-            {p.name for p in self.models_dir.iterdir() if p.is_dir() and not p.name.startswith(".")}
-            if self.models_dir.exists()
-            else set()
-        )
+    def _read_manifest(self) -> tuple[dict[str, Any], Path | None]:
+        """The manifest's models (empty when there is none) and where a corrupt one was moved."""
+        try:
+            data = json.loads(self.manifest_path.read_text(encoding="utf-8"))
+            if not isinstance(data, dict) or not isinstance(data.get("models"), dict):
+                raise ValueError("manifest has no 'models' mapping")
+            return dict(data["models"]), None
+        except FileNotFoundError:
+            return {}, None
+        except (ValueError, OSError) as exc:
+            moved = self.manifest_path.with_name(f"manifest.json.corrupt-{int(time.time() * 1000)}")
+            try:
+                os.replace(self.manifest_path, moved)
+            except OSError as err:
+                _log.warning("manifest %s is unreadable (%s) and cannot be moved aside (%s); rebuilding it in "
+                             "memory", self.manifest_path, exc, err)
+                return {}, None
+            _log.warning("manifest %s is corrupt (%s); moved to %s and rebuilding", self.manifest_path, exc, moved)
+            return {}, moved
+
+    def _reconcile(self, index: dict[str, Any], report: RecoveryReport) -> dict[str, dict[str, Any]]:
+        on_disk = {p.name for p in list_dir(self.models_dir) if p.is_dir() and not p.name.startswith(".")}
         out = {mid: rec for mid, rec in index.items() if mid in on_disk}
         report.dropped.extend(sorted(set(index) - on_disk))
         for model_id in sorted(on_disk - set(index)):
@@ -246,29 +291,39 @@ class ModelStore:
         return out
 
     def _recover_record(self, model_id: str) -> dict[str, Any]:
-        """The model's own record file, or (if that is lost) a record made by hashing its files."""
+        """The model's own record file, or (if that is lost or malformed) a record made by hashing its files."""
         directory = self.models_dir / model_id
         record_file = directory / RECORD_NAME
-        with contextlib.suppress(OSError, ValueError, KeyError, TypeError):
-            record = json.loads(record_file.read_text(encoding="utf-8"))
-            StoredModel.from_record(record, directory)
-            return dict(record)
+        with contextlib.suppress(OSError, ValueError):  # unreadable, not JSON, or malformed (StoreCorruptError)
+            return check_record(json.loads(record_file.read_text(encoding="utf-8")), model_id)
         _log.warning("model %s has no readable record; rebuilding it from its files", model_id)
         found = [
             StoredFile(p.relative_to(directory).as_posix(), p.stat().st_size, sha256_file(p))
             for p in sorted(directory.rglob("*"))
-            if p.is_file() and p.name != RECORD_NAME
+            if p.is_file() and p.name != RECORD_NAME and not TEMP_NAME.match(p.name)
         ]
         derived = tuple(f for f in found if f.path.startswith(f"{DERIVED_DIR}/"))
         now = time.time()
         model = StoredModel(model_id, model_id, "unknown", "unknown", "unknown", directory,
                             tuple(f for f in found if f not in derived), "recovered", now, now, derived=derived)
-        _write_json_atomic(record_file, model.to_record())
+        with _bookkeeping(f"save the rebuilt record of {model_id}"):
+            write_json_atomic(record_file, model.to_record(), action=f"save the record of {model_id}")
         return model.to_record()
 
+    def _sweep(self) -> None:
+        """Remove the leftovers no pull can resume (half-deleted models, temporary files, scratch); lock held."""
+        items = [i for i in find_leftovers(self.home, self.models_dir, self.staging_dir) if not i.resumable]
+        if not items:
+            return
+        with _bookkeeping("remove the leftovers of earlier runs"):
+            report = remove_leftovers(items, self.pull_lock)
+            for item in report.removed:
+                _log.info("removed %s %s (%d bytes)", item.kind, item.path, item.size_bytes)
+
     def _save_index(self, index: dict[str, dict[str, Any]]) -> None:
-        self.home.mkdir(parents=True, exist_ok=True)
-        _write_json_atomic(self.manifest_path, {"version": _MANIFEST_VERSION, "models": index})
+        make_dirs(self.home, "create the model store")
+        write_json_atomic(self.manifest_path, {"version": _MANIFEST_VERSION, "models": index},
+                          action="save the store's manifest")
 
     @contextlib.contextmanager
     def _index(self) -> Iterator[dict[str, dict[str, Any]]]:
@@ -320,19 +375,32 @@ class ModelStore:
             quota_bytes=self.quota_bytes,
             disk_free_bytes=self.disk_free_bytes(),
             model_count=len(models),
+            reclaimable_bytes=sum(i.size_bytes for i in self.leftovers() if not in_use(i, self.pull_lock)),
         )
+
+    def leftovers(self) -> list[Leftover]:
+        """What killed pulls and deletions left behind (partial downloads, half-deleted models, temporary files)."""
+        return find_leftovers(self.home, self.models_dir, self.staging_dir)
+
+    def clean(self) -> CleanReport:
+        """Remove every leftover, partial downloads included, except those a live pull (any process) holds."""
+        with self._manifest_lock():  # half-deleted models and temporary files are only made under it
+            return remove_leftovers(self.leftovers(), self.pull_lock)
 
     # --------------------------------------------------------------- changes
     def commit(self, model: StoredModel, staging: Path) -> StoredModel:
         """Move a complete staging directory into the store as ``model`` (atomic rename)."""
         target = self.models_dir / check_model_id(model.id)
         stored = replace(model, path=target)
-        _write_json_atomic(staging / RECORD_NAME, stored.to_record())
-        self.models_dir.mkdir(parents=True, exist_ok=True)
+        write_json_atomic(staging / RECORD_NAME, stored.to_record(), action=f"store {model.id}")
+        make_dirs(self.models_dir, f"store {model.id}")
         with self._index() as index:
             if target.exists():
                 self._remove_dir(target)
-            os.replace(staging, target)
+            try:
+                os.replace(staging, target)
+            except OSError as exc:
+                raise storage_error(exc, f"store {model.id}", target) from exc
             index[model.id] = stored.to_record()
         return stored
 
@@ -356,9 +424,10 @@ class ModelStore:
         target = model.file_path(relative)
         if any(f.path == relative for f in model.derived) and target.is_file():
             return target
-        scratch = (model.path if model.in_memory else self.staging_dir) / f".derive-{uuid.uuid4().hex[:8]}"
-        scratch.mkdir(parents=True, exist_ok=True)
+        base = model.path if model.in_memory else self.staging_dir
+        scratch = base / f"{SCRATCH_PREFIX}{uuid.uuid4().hex[:8]}.{model_id}"  # guarded by the model's pull lock
         try:
+            scratch.mkdir(parents=True, exist_ok=True)
             made = scratch / PurePosixPath(name).name
             make(made)
             size = made.stat().st_size
@@ -367,6 +436,10 @@ class ModelStore:
             entry = StoredFile(relative, size, sha256_file(made))
             target.parent.mkdir(parents=True, exist_ok=True)
             os.replace(made, target)
+        except OSError as exc:
+            if isinstance(exc, SDKError):
+                raise
+            raise storage_error(exc, f"make {relative} for {model_id}", target) from exc
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
         derived = (*(f for f in model.derived if f.path != relative), entry)
@@ -375,17 +448,17 @@ class ModelStore:
             return target
         with self._index() as index:
             record = {**index.get(model_id, model.to_record()), "derived": [asdict(f) for f in derived]}
-            _write_json_atomic(model.path / RECORD_NAME, record)
+            write_json_atomic(model.path / RECORD_NAME, record, action=f"record {relative} of {model_id}")
             index[model_id] = record
         return target
 
     def touch(self, model_id: str) -> None:
-        """Mark a model as just used (the LRU clock)."""
+        """Mark a model as just used (the LRU clock); a disk that cannot record it is only logged."""
         check_model_id(model_id)
         if model_id in self._memory:
             self._memory[model_id] = replace(self._memory[model_id], last_used_at=time.time())
             return
-        with self._index() as index:
+        with _bookkeeping(f"record that {model_id} was used"), self._index() as index:
             if model_id in index:
                 index[model_id] = {**index[model_id], "last_used_at": time.time()}
 
@@ -417,8 +490,12 @@ class ModelStore:
         return deleted
 
     def _remove_dir(self, directory: Path) -> None:
-        trash = directory.with_name(f".trash-{directory.name}-{uuid.uuid4().hex[:8]}")
-        os.replace(directory, trash)
+        """Move a model's folder aside (atomic) and delete it; what a crash leaves is swept on the next open."""
+        trash = directory.with_name(f"{TRASH_PREFIX}{directory.name}-{uuid.uuid4().hex[:8]}")
+        try:
+            os.replace(directory, trash)
+        except OSError as exc:
+            raise storage_error(exc, f"delete {directory.name}", directory) from exc
         shutil.rmtree(trash, ignore_errors=True)
 
     def verify(self, model_id: str) -> VerifyReport:
