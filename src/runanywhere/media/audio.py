@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from ..core.errors import InvalidInputError, SDKFileNotFoundError, StorageError
+from ..core.validation import number_in_range
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,12 +44,16 @@ class Audio:
         return Audio(resample(self.samples, self.sample_rate, sample_rate), sample_rate)
 
 
+MIN_RATE, MAX_RATE = 1000, 384_000
+"""Sample rates audio may have (Hz): below 1 kHz nothing is audible speech; above 384 kHz no device records."""
+
+
 def check_rate(sample_rate: Any) -> int:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float) or sample_rate <= 0:
-        raise InvalidInputError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
-    if int(sample_rate) != sample_rate:
+    """``sample_rate`` as an int when it is a whole number of Hz from :data:`MIN_RATE` to :data:`MAX_RATE`."""
+    rate = number_in_range("sample_rate", sample_rate, MIN_RATE, MAX_RATE, unit=" Hz")
+    if not rate.is_integer():
         raise InvalidInputError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}")
-    return int(sample_rate)
+    return int(rate)
 
 
 def to_mono_float32(samples: Any) -> Samples:
@@ -68,7 +73,7 @@ def to_mono_float32(samples: Any) -> Samples:
         raise InvalidInputError("audio samples cannot be complex numbers")
     if array.ndim == 2:
         channel_axis = 1 if array.shape[1] <= array.shape[0] else 0
-        if array.shape[channel_axis] > 16:
+        if not 1 <= array.shape[channel_axis] <= 16:
             raise InvalidInputError(f"cannot tell the channels in an array of shape {array.shape}")
         floats = array.astype(np.float64) if np.issubdtype(array.dtype, np.floating) else _scale_int(array)
         array = floats.mean(axis=channel_axis)

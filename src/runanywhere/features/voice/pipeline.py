@@ -23,7 +23,7 @@ from ..text import GenerationOptions, GenerationResult, GenerationStream, TextGe
 from ..tools import ToolCaller, ToolChoice
 from ..tools.parsing import parse_tool_calls
 from ..tools.types import ToolCall, ToolCallFormat, ToolResult
-from ..tts import TTS, AudioChunk, TextToSpeech
+from ..tts import TTS, AudioChunk, SynthesisOptions, TextToSpeech
 from .events import (
     Callbacks,
     EventFeed,
@@ -67,6 +67,9 @@ class VoicePipelineOptions:
     stream_tts: bool = True
     max_tool_calls: int = 3
     tool_choice: ToolChoice = "auto"
+
+    def __post_init__(self) -> None:
+        SynthesisOptions(speaker_id=self.speaker_id, speed=self.speed)  # the speech options' own checks and ranges
 
     @property
     def system_prompt(self) -> str:

@@ -26,9 +26,10 @@ from typing import Any, Protocol
 
 from ...core.bridge import run_in_thread
 from ...core.cancel import CancelToken
-from ...core.errors import CancelledError
+from ...core.errors import CancelledError, InvalidInputError
 from ...core.logging import SDKLogger
-from ...media.audio import AudioSource, StreamResampler, to_mono_float32
+from ...core.validation import number_in_range, positive_int, positive_number
+from ...media.audio import AudioSource, StreamResampler, check_rate, to_mono_float32
 from ..vad import SpeechActivity, SpeechActivityChange, SpeechSegment
 from .echo import EchoGate, repeats
 from .events import (
@@ -71,6 +72,17 @@ class VoiceAgentOptions:
     realtime: bool = True
     early_start_s: float | None = 0.032
     context_turns: int | None = 8
+
+    def __post_init__(self) -> None:
+        check_rate(self.sample_rate)
+        if not positive_int("chunk_ms", self.chunk_ms) <= 1000:
+            raise InvalidInputError(f"chunk_ms must be a whole number from 1 to 1000, got {self.chunk_ms!r}")
+        number_in_range("echo_correlation", self.echo_correlation, 0.0, 1.0)
+        number_in_range("echo_word_overlap", self.echo_word_overlap, 0.0, 1.0)
+        if self.early_start_s is not None:
+            positive_number("early_start_s", self.early_start_s)
+        if self.context_turns is not None:
+            positive_int("context_turns", self.context_turns)
 
 
 class ActivityDetector(Protocol):
