@@ -53,7 +53,8 @@ class VoiceAgentCallbacks(Callbacks):
     session is over). ``on_turn`` gets each turn once its reply is complete
     (generated and handed to the sink; a barge-in after that marks it
     interrupted in :attr:`VoiceAgent.turns`). ``on_error`` gets what made a
-    turn fail; the session goes on listening. ``on_event`` gets every event, typed.
+    turn fail (the session goes on listening) and an error of the sink (the
+    session stops: see :meth:`VoiceAgent.run`). ``on_event`` gets every event, typed.
     """
 
     on_state_change: Callable[[PipelineState], None] | None = None
@@ -113,14 +114,28 @@ class VoiceAgent:
 
     # ----------------------------------------------------------------- running
     def run(self, source: Iterable[Any] | str | Any, sink: Sink | Any = None) -> list[VoiceTurnResult]:
-        """Listen to ``source`` until it ends (or :meth:`stop`) and answer each turn; returns the turns."""
+        """Listen to ``source`` until it ends (or :meth:`stop`) and answer each turn; returns the turns.
+
+        When the source raises (Ctrl-C, an unplugged microphone) or the sink does (its error also goes to
+        ``on_error``), the session stops: the turn not yet answered in full is cancelled, sends nothing
+        more to the sink and is not recorded; ``run`` waits for it to end, the state settles at ``idle``,
+        and the error is raised.
+        """
         opts = self.options
         output = _Output(sink)
+        broken: list[Exception] = []
+        self._stop.clear()
 
         def on_event(event: VoiceEvent) -> None:
             if isinstance(event, VoiceStateChanged):
                 self._state = event.state
-            output.handle(event)
+            try:
+                output.handle(event)
+            except Exception as exc:  # nothing more can be heard: the session stops
+                if not broken:
+                    broken.append(exc)
+                    self.callbacks.handle(VoiceTurnFailed(error=exc))
+                    self.stop()
             self.callbacks.handle(event)
 
         session = self._session = self.open_session(on_event)
@@ -135,12 +150,14 @@ class VoiceAgent:
                     time.sleep(max(0.0, started + fed_s - time.monotonic()))
                 session.feed(samples, rate)
             session.flush()
+            if broken:
+                raise broken[0]
         except BaseException:  # e.g. Ctrl-C while reading the microphone: the reply stops too
             session.stop()
             raise
         finally:
             self._session = None
-            session.close()
+            session.close()  # after a stop, waits for the cancelled turn: nothing of it comes later
         return list(self.turns)
 
     async def arun(self, source: AsyncIterable[Any] | Iterable[Any] | str,

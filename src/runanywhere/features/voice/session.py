@@ -136,7 +136,7 @@ class _TurnState:
     first_out_at: float | None = None  # perf_counter time the first audio went out
     result: VoiceTurnResult | None = None
     recorded: tuple[int, int] | None = None  # (index in turns, index of its reply in history) once recorded
-    output: threading.Lock = field(default_factory=threading.Lock)  # orders the turn's events
+    output: threading.RLock = field(default_factory=threading.RLock)  # orders the turn's events
     decided: threading.Event = field(default_factory=threading.Event)  # released, or cancelled (dropped)
 
 
@@ -219,12 +219,22 @@ class VoiceSession:
         await run_in_thread(lambda _token: self.flush(), name="voice-flush")
 
     def stop(self) -> None:
-        """Stop listening: the reply in progress is cancelled and later input is ignored (any thread)."""
+        """Stop listening (any thread): later input is ignored, and a turn not yet answered in full is
+        abandoned -- cancelled, never recorded nor reported as failed, and none of its events go out once
+        this returns. A reply already recorded but still being heard is cut and marked interrupted."""
         self._stopped.set()
+        with self._lock:
+            current = self._current
+        if current is not None:
+            with current.output:  # waits for an event of the turn being emitted right now
+                if current.result is None:
+                    current.dropped = True
         self._interrupt(None)
 
     def close(self) -> None:
-        """Release the VAD stream; the state becomes idle and :meth:`events` streams end."""
+        """Wait for the turn's thread (call :meth:`stop` first to cut it), release the VAD stream; the state
+        becomes idle and :meth:`events` streams end."""
+        self._join_turn()
         self._unsubscribe()
         self._vad.close()
         self._set_state(PipelineState.IDLE)
@@ -287,7 +297,7 @@ class VoiceSession:
 
     def _out(self, state: _TurnState, event: VoiceEvent) -> None:
         """Emit one of the turn's events (``state.output`` held); audio counts as being heard from now."""
-        if state.token.cancelled:  # after a barge-in, nothing more of this reply goes out
+        if state.token.cancelled or state.dropped:  # after a barge-in or a stop, nothing more of this reply goes out
             return
         if isinstance(event, VoiceAudioOut):
             with self._lock:
@@ -323,6 +333,8 @@ class VoiceSession:
         if warming is not None:
             warming.cancel()  # a head start for this turn must not delay it
         self._join_turn()  # one turn at a time; a barge-in has already cancelled the previous one
+        if self._stopped.is_set():
+            return  # stopped while the previous turn ended
         token = CancelToken()
         state = _TurnState(token, segment, held=held, vad_delay_ms=delay_ms,
                            speech_end_at=time.perf_counter() - delay_ms / 1000)
@@ -376,7 +388,8 @@ class VoiceSession:
             state.result = result
             if not state.held:
                 self._record(state)
-        self._shorten_context()
+        if not state.dropped:
+            self._shorten_context()
 
     def _follow(self, state: _TurnState, stage: PipelineState) -> None:
         """Mirror the stage of a turn the VAD has ended (an early start is not heard, so not followed)."""
