@@ -124,7 +124,7 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
     # ---------------------------------------------------------- transcribing
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None, *,
                    options: TranscribeOptions | None = None, cancel: CancelToken | None = None) -> TranscriptionResult:
-        """Transcribe a whole recording. Empty audio gives an empty result without running the model."""
+        """Transcribe a whole recording. Empty or silent audio gives an empty result without running the model."""
         request = self._prepare(audio, sample_rate, self._code(options, language))
         return self._start(lambda: request, cancel, deliver=False).wait()
 

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...core.bridge import iterate_blocking, run_in_thread
 from ...core.cancel import CancelToken
-from ...media.audio import load_audio, to_mono_float32
+from ...media.audio import audio_blocks, to_mono_float32
 from ..tts import AudioChunk
 from ..vad import VAD, VoiceActivityDetector
 from .events import (
@@ -179,9 +179,9 @@ class VoiceAgent:
         """Mono float32 chunks with their rates (the session resamples the stream as a whole)."""
         rate, size = self.options.sample_rate, self.options.sample_rate * self.options.chunk_ms // 1000
         if isinstance(source, str | bytes) or hasattr(source, "__fspath__"):
-            audio = load_audio(source, target_rate=rate).samples
-            for at in range(0, len(audio), size):
-                yield audio[at: at + size], rate
+            for block in audio_blocks(source, target_rate=rate):  # a long file is read a block at a time
+                for at in range(0, len(block), size):
+                    yield block[at: at + size], rate
             return
         for chunk in source:
             samples = getattr(chunk, "samples", chunk)
