@@ -240,6 +240,15 @@ def test_empty_audio_gives_an_empty_result(stt: SpeechToText):
         assert result.real_time_factor == 0.0
 
 
+def test_digital_silence_gives_no_text(stt: SpeechToText, recordings: Path):
+    result = stt.transcribe(np.zeros(120 * 16000, dtype=np.int16), 16000)  # Whisper heard "you you you you" in it
+    assert (result.text, result.segments, result.audio_duration_s, result.language) == ("", (), 120.0, "en")
+    pcm, rate = _read(recordings / "beckett.wav")
+    padded = stt.transcribe(np.concatenate([np.zeros(90 * rate, np.int16), pcm]), rate)
+    assert words(padded.text) == words(stt.transcribe(pcm, rate).text)
+    assert padded.segments[0].start_s == pytest.approx(90, abs=1)
+
+
 def test_bad_input_is_a_clear_error_and_the_model_keeps_working(stt: SpeechToText, recordings: Path,
                                                                 tmp_path: Path):
     nan = np.full(16000, np.nan, dtype=np.float32)
