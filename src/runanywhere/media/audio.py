@@ -196,7 +196,7 @@ def audio_blocks(source: AudioSource, *, sample_rate: int | None = None, target_
     elif isinstance(source, bytes | bytearray | memoryview | str | os.PathLike):
         handle = _open_file(source)
         rate = int(handle.samplerate)
-        blocks = _file_blocks(handle, int(block_s * rate))
+        blocks = _file_blocks(handle, max(1, int(block_s * rate) // handle.channels))  # bounded for any channels
     else:
         if sample_rate is None:
             raise InvalidInputError("a raw sample array needs its sample_rate")
