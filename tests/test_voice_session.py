@@ -467,6 +467,27 @@ def test_stop_abandons_an_unfinished_turn_and_close_waits_for_it():
     assert h.states()[-1] is PipelineState.IDLE
 
 
+def test_a_listener_may_stop_and_close_the_session_from_the_turns_thread():
+    vad = ScriptedVAD((0.2, S.STARTED), (1.0, S.ENDED))
+    runner = ScriptedRunner(Reply("Hi.", ("Hello", "there."), until_cancelled=True))
+    h = Harness(vad, runner, early_start_s=None)
+    closed = threading.Event()
+
+    def hang_up(event: VoiceEvent) -> None:  # e.g. a UI that ends the call when the reply starts
+        if isinstance(event, VoiceAudioOut):
+            h.session.stop()
+            h.session.close()
+            closed.set()
+
+    h.session.subscribe(hang_up)
+    for _ in range(40):  # 1.3 s; once stopped, the session ignores what it is fed
+        h.session.feed(np.zeros(CHUNK, np.float32), RATE)
+
+    assert closed.wait(10), "closing from the turn's own thread failed"
+    assert runner.calls[0].done.wait(10) and runner.calls[0].token.cancelled
+    assert h.session.state is PipelineState.IDLE and not h.of(VoiceTurnAnswered)
+
+
 def test_options_out_of_range_are_refused():
     for bad in ({"sample_rate": 1}, {"sample_rate": 10**9}, {"chunk_ms": 0}, {"chunk_ms": 10**6},
                 {"echo_correlation": float("nan")}, {"echo_word_overlap": 2.0}, {"early_start_s": -1.0},

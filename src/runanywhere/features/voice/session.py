@@ -423,7 +423,7 @@ class VoiceSession:
 
     def _join_turn(self) -> None:
         turn = self._turn
-        if turn is not None:
+        if turn is not None and turn is not threading.current_thread():  # a callback on the turn's own thread
             turn.join()
             self._turn = None
 
