@@ -9,7 +9,7 @@ import pytest
 import soundfile
 
 from runanywhere import Audio, AudioChunk, InvalidInputError, save_wav
-from runanywhere.media.audio import StreamResampler, resample
+from runanywhere.media.audio import StreamResampler, audio_blocks, load_audio, resample, to_mono_float32
 
 
 def _noise(n: int, seed: int = 0) -> np.ndarray:
@@ -54,3 +54,35 @@ def test_save_wav_refuses_a_missing_or_contradicting_rate(tmp_path: Path):
     with pytest.raises(InvalidInputError, match="contradicts"):
         save_wav(tmp_path / "b.wav", Audio(_noise(100), 16000), 22050)
     assert not list(tmp_path.iterdir())
+
+
+def test_absurd_rates_and_shapes_are_refused_with_the_valid_range(tmp_path: Path):
+    for rate in (1, 999, 384_001, 10**12, 16000.5, float("nan"), float("inf"), -16000, True, "16000"):
+        with pytest.raises(InvalidInputError, match="sample_rate"):
+            load_audio(_noise(100), sample_rate=rate)  # type: ignore[arg-type]
+    with pytest.raises(InvalidInputError, match=r"from 1000 to 384000 Hz"):
+        resample(_noise(100), 1, 16000)
+    for shape in ((100, 0), (0, 100), (2, 3, 4), ()):
+        with pytest.raises(InvalidInputError):
+            to_mono_float32(np.zeros(shape, np.float32))
+    for bad in (np.array([0.1, np.nan]), np.array([np.inf, 0.0]), np.array(["a"]), np.array([1 + 1j])):
+        with pytest.raises(InvalidInputError):
+            list(audio_blocks(bad, sample_rate=16000))  # refused before a block is read
+    one_hertz = tmp_path / "slow.wav"
+    soundfile.write(one_hertz, _noise(10), 1)  # a header claiming 1 sample a second
+    with pytest.raises(InvalidInputError, match="sample_rate"):
+        load_audio(one_hertz)
+    with pytest.raises(InvalidInputError, match="cannot read"):
+        load_audio(b"")
+
+
+@pytest.mark.parametrize("rate", [16000, 44100])
+def test_audio_blocks_add_up_to_the_whole_audio(tmp_path: Path, rate: int):
+    samples = _noise(rate * 25)
+    path = tmp_path / "a.wav"
+    soundfile.write(path, np.stack([samples, samples], axis=1), rate, subtype="FLOAT")
+    whole = load_audio(path, target_rate=16000).samples
+    for source, sample_rate in ((path, None), (path.read_bytes(), None), (samples, rate)):
+        blocks = list(audio_blocks(source, sample_rate=sample_rate, target_rate=16000, block_s=2.0))
+        assert max(len(b) for b in blocks) <= 2.0 * 16000 + 1600
+        np.testing.assert_allclose(np.concatenate(blocks), whole, atol=1e-5)

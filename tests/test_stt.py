@@ -17,6 +17,7 @@ import json
 import subprocess
 import sys
 import threading
+import tracemalloc
 from pathlib import Path
 from typing import Any
 
@@ -38,7 +39,7 @@ from runanywhere import (
 from runanywhere.core.events import STTTranscribed
 from runanywhere.features.stt import Segment, SpeechToText, TranscriptionResult, TranscriptionUpdate
 from runanywhere.features.vad import VoiceActivityDetector
-from runanywhere.media.audio import Audio
+from runanywhere.media.audio import Audio, resample
 from runanywhere.models.manager import ModelLibrary
 
 from .wer import wer, words
@@ -167,6 +168,69 @@ def test_results_are_frozen(stt: SpeechToText):
         result.text = "changed"  # type: ignore[misc]
 
 
+# ------------------------------------------------------------ long audio
+def _spoken_now_and_then(path: Path, minutes: int, speech: np.ndarray, rate: int) -> Path:
+    """A WAV of ``minutes`` of silence with ``speech`` at the start, in the middle and 10 s before the end,
+    written a minute at a time (the test never holds it whole)."""
+    total = minutes * 60 * rate
+    with soundfile.SoundFile(path, "w", rate, 1, "PCM_16") as out:
+        for mark in (0, total // 2, total - len(speech) - 10 * rate, total):
+            while out.tell() < mark:
+                out.write(np.zeros(min(60 * rate, mark - out.tell()), np.float32))
+            if mark < total:
+                out.write(speech)
+    return path
+
+
+def _peak_bytes(work: Any) -> tuple[Any, int]:
+    """What ``work()`` returns and the most memory it held at once (numpy's and Python's allocations)."""
+    tracemalloc.start()
+    try:
+        return work(), tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+
+
+def test_hours_of_audio_take_no_more_memory_than_minutes(stt: SpeechToText, recordings: Path, tmp_path: Path):
+    """A file is read, resampled and decoded in windows of a minute: 40 minutes hold what 10 do (about 25 MB;
+    the whole file at once took 65 MB a minute). Its long silences skip the engine (and Whisper's "you you")."""
+    beckett, rate = soundfile.read(recordings / "beckett.wav", dtype="float32")
+    speech = resample(beckett, rate, 22050)  # a 22.05 kHz file: resampled to 16 kHz block by block
+    peaks: dict[int, int] = {}
+    for minutes in (10, 40):
+        path = _spoken_now_and_then(tmp_path / f"{minutes}.wav", minutes, speech, 22050)
+        result, peaks[minutes] = _peak_bytes(lambda path=path: stt.transcribe(path))
+        path.unlink()
+        length = minutes * 60
+        assert result.audio_duration_s == pytest.approx(length, abs=0.01)
+        assert wer(" ".join([BECKETT] * 3), result.text) <= 0.10, result.text
+        for said_at in (0, length / 2, length - 10 - len(speech) / 22050):  # each saying is found where it is
+            assert any(abs(s.start_s - said_at) < 1.0 for s in result.segments), (said_at, result.segments)
+    assert peaks[40] < 1.2 * peaks[10] + 2_000_000, peaks  # independent of the length...
+    assert peaks[40] < 60_000_000, peaks  # ...and a window's worth: the 40 min file alone is 106 MB
+
+
+def test_a_long_array_is_converted_window_by_window(stt: SpeechToText, recordings: Path):
+    pcm, rate = _read(recordings / "beckett.wav")
+    long = np.zeros(30 * 60 * rate, dtype=np.int16)  # 30 min held by the caller: converting it whole took 230 MB
+    long[-len(pcm) - rate:-rate] = pcm
+    result, peak = _peak_bytes(lambda: stt.transcribe(long, rate))
+    assert peak < 60_000_000, peak
+    assert wer(BECKETT, result.text) <= 0.10 and result.segments[0].start_s == pytest.approx(30 * 60 - 11, abs=1)
+
+
+def test_continuous_speech_longer_than_a_window_is_cut_between_words(stt: SpeechToText, recordings: Path):
+    """Two and a half minutes without a long pause: cut into windows at quiet moments, each decoded with the
+    text before it as context; the transcript reads on across the cuts and its times keep counting."""
+    speech, rate = soundfile.read(recordings / "two_cities.wav", dtype="float32")
+    result = stt.transcribe(np.concatenate([speech] * 3), rate)
+    assert wer(" ".join([TWO_CITIES] * 3), result.text) <= 0.10, result.text
+    assert result.audio_duration_s == pytest.approx(3 * len(speech) / rate)
+    for before, after in itertools.pairwise(result.segments):
+        assert before.start_s <= after.start_s and before.end_s <= after.end_s
+    assert result.segments[-1].end_s > 2 * len(speech) / rate + 30
+
+
 # ------------------------------------------------------------- bad input
 def test_empty_audio_gives_an_empty_result(stt: SpeechToText):
     for empty in (np.zeros(0, dtype=np.float32), np.zeros(0, dtype=np.int16)):
@@ -174,6 +238,15 @@ def test_empty_audio_gives_an_empty_result(stt: SpeechToText):
         assert isinstance(result, TranscriptionResult)
         assert (result.text, result.segments, result.audio_duration_s, result.confidence) == ("", (), 0.0, 0.0)
         assert result.real_time_factor == 0.0
+
+
+def test_digital_silence_gives_no_text(stt: SpeechToText, recordings: Path):
+    result = stt.transcribe(np.zeros(120 * 16000, dtype=np.int16), 16000)  # Whisper heard "you you you you" in it
+    assert (result.text, result.segments, result.audio_duration_s, result.language) == ("", (), 120.0, "en")
+    pcm, rate = _read(recordings / "beckett.wav")
+    padded = stt.transcribe(np.concatenate([np.zeros(90 * rate, np.int16), pcm]), rate)
+    assert words(padded.text) == words(stt.transcribe(pcm, rate).text)
+    assert padded.segments[0].start_s == pytest.approx(90, abs=1)
 
 
 def test_bad_input_is_a_clear_error_and_the_model_keeps_working(stt: SpeechToText, recordings: Path,

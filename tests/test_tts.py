@@ -340,12 +340,40 @@ def test_very_long_text_is_spoken_in_bounded_pieces(tts: TextToSpeech):
     assert len(tts.synthesize("x" * 120).audio_data) > 0
 
 
+_SPLIT_A_MEGABYTE = """
+import sys
+from runanywhere.features.tts.segmenter import MAX_CHARS, TextSegmenter, split_text
+
+texts = {"words": "word " * 200_000, "one word": "x" * 1_000_000, "spaces": " " * 1_000_000 + "end",
+         "newlines": "a \\n \\n " * 125_000, "commas": "a, " * 333_333, "abbreviations": "e.g. " * 200_000}
+for name, text in texts.items():
+    for first_clause in (False, True):
+        pieces = split_text(text, first_clause=first_clause)
+        fed = TextSegmenter(first_clause=first_clause)
+        streamed = [p for at in range(0, len(text), 4096) for p in fed.feed(text[at:at + 4096])] + fed.flush()
+        assert streamed == pieces, name
+        assert max(map(len, pieces)) <= MAX_CHARS, name
+        assert "".join(pieces).replace(" ", "").replace("\\n", "") == text.replace(" ", "").replace("\\n", ""), name
+print("ok")
+"""
+
+
+def test_a_megabyte_without_sentence_breaks_is_split_in_bounded_time(subprocess_env: dict[str, str]):
+    """Text with no sentence end (one word, spaces, commas, abbreviations) is cut in time linear in its length
+    into pieces of at most MAX_CHARS. Run in a child that must end in a minute: the cutting was quadratic
+    (160 kB of words took 3 s, 40 kB of spaces 4 minutes); now 1 MB of each takes well under a second."""
+    done = subprocess.run([sys.executable, "-c", _SPLIT_A_MEGABYTE], env=subprocess_env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0 and done.stdout.strip() == "ok", done.stderr[-2000:]
+
+
 def test_bad_options_are_refused(tts: TextToSpeech):
-    for speed in (0, -1.0, math.nan, math.inf, True, "fast"):
+    for speed in (0, -1.0, math.nan, math.inf, True, "fast", 1e-6, 0.2, 4.5, 1e9):
         with pytest.raises(InvalidInputError, match="speed"):
             tts.synthesize("Hi.", speed=speed)  # type: ignore[arg-type]
         with pytest.raises(InvalidInputError, match="speed"):
             tts.synthesize_stream("Hi.", speed=speed)  # type: ignore[arg-type]
+    assert tts.synthesize("Hi.", speed=0.25).duration_ms > tts.synthesize("Hi.", speed=4.0).duration_ms > 0
     for speaker in (1, -1, 0.5, False):
         with pytest.raises(InvalidInputError, match="speaker_id"):
             tts.synthesize("Hi.", speaker_id=speaker)  # type: ignore[arg-type]

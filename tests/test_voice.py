@@ -457,14 +457,15 @@ def test_barge_in_stops_the_reply_and_starts_a_new_turn(engines):
     assert len(turns) == 2 and wer("What is 2 plus 2?", turns[1].transcription.replace("two", "2")) == 0
 
 
-def test_when_the_source_fails_the_reply_stops_too(engines):
-    """Ctrl-C or an unplugged microphone ends ``run`` with the error, and the reply being said is cut."""
+def test_when_the_source_fails_the_unfinished_turn_is_abandoned(engines):
+    """Ctrl-C or an unplugged microphone ends ``run`` with the error; the reply being said is cut at once:
+    nothing more of it reaches the sink, it is not recorded as a turn, and the agent is idle."""
     stt, llm, tts, vad = engines
     pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=greedy(60))
-    answered = threading.Event()
     turns: list[VoiceTurnResult] = []
+    states: list[PipelineState] = []
     agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(realtime=False, barge_in=False),
-                       callbacks=VoiceAgentCallbacks(on_turn=lambda turn: (turns.append(turn), answered.set())))
+                       callbacks=VoiceAgentCallbacks(on_turn=turns.append, on_state_change=states.append))
     first_audio = threading.Event()
     played: list[AudioChunk] = []
 
@@ -481,9 +482,43 @@ def test_when_the_source_fails_the_reply_stops_too(engines):
 
     with pytest.raises(OSError):
         agent.run(microphone(), speaker)
+    heard = len(played)
 
-    assert answered.wait(30), "the cut turn was never reported"
-    assert turns[0].interrupted and not played[-1].is_final
+    assert not [t for t in threading.enumerate() if t.name == "runanywhere-voice-turn"], "the turn still runs"
+    assert heard == len(played) and not played[-1].is_final  # cut: the story was not said to its end
+    assert turns == [] and agent.turns == [] and agent.history == []
+    assert agent.state is PipelineState.IDLE and states[-1] is PipelineState.IDLE
+
+
+def test_a_sink_that_fails_reaches_on_error_and_stops_the_session(engines):
+    """A broken output (an unplugged speaker) is reported to ``on_error`` and ends the session: nothing can be
+    heard any more, so the next question is not answered, and ``run`` raises the sink's error."""
+    stt, llm, tts, vad = engines
+    pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=greedy(30))
+    errors: list[BaseException] = []
+    agent = VoiceAgent(pipeline, vad, options=VoiceAgentOptions(realtime=False, barge_in=False),
+                       callbacks=VoiceAgentCallbacks(on_error=errors.append))
+    tried = threading.Event()
+    after_failure: list[np.ndarray] = []
+
+    def speaker(chunk: AudioChunk) -> None:
+        tried.set()
+        raise OSError("the speaker was unplugged")
+
+    def microphone() -> Iterator[np.ndarray]:
+        yield from chunks(np.concatenate([silence(0.3), spoken(tts, "What is the capital of France?"), silence(0.8)]))
+        while not tried.wait(0.01):
+            yield silence(0.032)
+        for chunk in chunks(np.concatenate([spoken(tts, "What is two plus two?"), silence(1.5)])):
+            after_failure.append(chunk)
+            yield chunk
+
+    with pytest.raises(OSError, match="speaker"):
+        agent.run(microphone(), speaker)
+
+    assert len(errors) == 1 and isinstance(errors[0], OSError)
+    assert len(after_failure) <= 1, "the session went on listening after its output broke"
+    assert agent.turns == [] and agent.state is PipelineState.IDLE
 
 
 def test_the_agents_own_voice_looped_back_is_not_a_turn(engines):

@@ -447,6 +447,58 @@ def test_stop_cuts_the_reply_and_later_input_is_ignored():
     assert len(h.of(VoiceInterrupted)) == 1 and len(vad.fed) == fed and len(runner.calls) == 1
 
 
+def test_stop_abandons_an_unfinished_turn_and_close_waits_for_it():
+    """A stopped session (its source failed, say) drops the turn it was answering: nothing more of it goes
+    out, it is not recorded, and once ``close`` returns the turn has ended and the state is idle."""
+    vad = ScriptedVAD((0.2, S.STARTED), (1.0, S.ENDED))
+    runner = ScriptedRunner(Reply("Tell me a story.", ("Once", "upon a time."), chunk_s=5.0, until_cancelled=True))
+    h = Harness(vad, runner, early_start_s=None)
+
+    h.feed_until(1.1)
+    while not h.of(VoiceAudioOut):
+        time.sleep(0.01)
+    h.session.stop()
+    said = len(h.of(VoiceAudioOut))
+    h.session.close()
+
+    assert runner.calls[0].done.is_set() and runner.calls[0].token.cancelled
+    assert len(h.of(VoiceAudioOut)) == said == 1 and not h.of(VoiceTurnAnswered)
+    assert h.session.conversation.history == [] and h.session.state is PipelineState.IDLE
+    assert h.states()[-1] is PipelineState.IDLE
+
+
+def test_a_listener_may_stop_and_close_the_session_from_the_turns_thread():
+    vad = ScriptedVAD((0.2, S.STARTED), (1.0, S.ENDED))
+    runner = ScriptedRunner(Reply("Hi.", ("Hello", "there."), until_cancelled=True))
+    h = Harness(vad, runner, early_start_s=None)
+    closed = threading.Event()
+
+    def hang_up(event: VoiceEvent) -> None:  # e.g. a UI that ends the call when the reply starts
+        if isinstance(event, VoiceAudioOut):
+            h.session.stop()
+            h.session.close()
+            closed.set()
+
+    h.session.subscribe(hang_up)
+    for _ in range(40):  # 1.3 s; once stopped, the session ignores what it is fed
+        h.session.feed(np.zeros(CHUNK, np.float32), RATE)
+
+    assert closed.wait(10), "closing from the turn's own thread failed"
+    assert runner.calls[0].done.wait(10) and runner.calls[0].token.cancelled
+    assert h.session.state is PipelineState.IDLE and not h.of(VoiceTurnAnswered)
+
+
+def test_options_out_of_range_are_refused():
+    for bad in ({"sample_rate": 1}, {"sample_rate": 10**9}, {"chunk_ms": 0}, {"chunk_ms": 10**6},
+                {"echo_correlation": float("nan")}, {"echo_word_overlap": 2.0}, {"early_start_s": -1.0},
+                {"context_turns": 0}):
+        with pytest.raises(InvalidInputError, match=next(iter(bad))):
+            VoiceAgentOptions(**bad)
+    for speed in (0.0, 1e-6, 100.0, float("inf")):
+        with pytest.raises(InvalidInputError, match=r"speed must be a number from 0\.25 to 4"):
+            VoicePipelineOptions(speed=speed)
+
+
 def test_events_stream_to_asyncio_and_serialise_to_json():
     vad = ScriptedVAD((0.2, S.STARTED), (1.0, S.ENDED))
     runner = ScriptedRunner(Reply("What is the capital of France?", ("Paris.", "It is lovely.")))

@@ -123,14 +123,17 @@ class RecognizedSegment:
 
 
 class SpeechRecognizer(Engine, Protocol):
-    """16 kHz mono float32 audio in, lazily decoded segments out (cancellable between segments)."""
+    """16 kHz mono float32 audio in, lazily decoded segments out (cancellable between segments).
+
+    ``prompt`` is the text said before this audio (context for a long recording's later windows).
+    """
 
     @property
     def languages(self) -> tuple[str, ...]: ...
     @property
     def is_multilingual(self) -> bool: ...
-    def transcribe(self, samples: NDArray[np.float32], *, language: str | None,
-                   cancel: CancelToken) -> tuple[str, Iterator[RecognizedSegment]]: ...
+    def transcribe(self, samples: NDArray[np.float32], *, language: str | None, cancel: CancelToken,
+                   prompt: str | None = None) -> tuple[str, Iterator[RecognizedSegment]]: ...
 
 
 # ---------------------------------------------------------- speech synthesis

@@ -93,18 +93,19 @@ class WhisperEngine:
     def is_multilingual(self) -> bool:
         return len(self.languages) > 1
 
-    def transcribe(self, samples: NDArray[np.float32], *, language: str | None,
-                   cancel: CancelToken) -> tuple[str, Iterator[RecognizedSegment]]:
+    def transcribe(self, samples: NDArray[np.float32], *, language: str | None, cancel: CancelToken,
+                   prompt: str | None = None) -> tuple[str, Iterator[RecognizedSegment]]:
         """Start decoding 16 kHz mono float32 ``samples``: (language, lazy segments).
 
         ``language=None`` means English for English-only models and detection
-        for multilingual ones. Each window is decoded when the iterator reaches
+        for multilingual ones; ``prompt`` (the text before this audio) is Whisper's
+        initial prompt. Each window is decoded when the iterator reaches
         it; a cancelled token raises :class:`CancelledError` between segments.
         """
         cancel.raise_if_cancelled("transcription")
         self._model.window_frames = self.window_frames(len(samples))
         segments, info = self._model.transcribe(
-            samples, language=language, beam_size=self.beam_size, vad_filter=False,
+            samples, language=language, beam_size=self.beam_size, vad_filter=False, initial_prompt=prompt,
         )
         cancel.raise_if_cancelled("transcription")  # language detection may have taken a while
         return str(info.language), _checked(segments, cancel)

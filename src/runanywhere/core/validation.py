@@ -45,3 +45,11 @@ def with_overrides(options: Options, overrides: Mapping[str, Any]) -> Options:
         raise InvalidInputError(f"unknown option(s) {', '.join(unknown)} for {type(options).__name__}; "
                                 f"known: {', '.join(sorted(known))}")
     return dataclasses.replace(options, **overrides)  # type: ignore[type-var]
+
+
+def number_in_range(name: str, value: Any, low: float, high: float, *, unit: str = "",
+                    error: type[SDKError] = InvalidInputError) -> float:
+    """``value`` as a float when it is a finite real number from ``low`` to ``high``; the error names the range."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not low <= float(value) <= high:
+        raise error(f"{name} must be a number from {low:g} to {high:g}{unit}, got {value!r}")  # NaN is in no range
+    return float(value)

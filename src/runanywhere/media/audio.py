@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import io
 import os
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, Union
 
 from ..core.errors import InvalidInputError, SDKFileNotFoundError, StorageError
+from ..core.validation import number_in_range
 
 if TYPE_CHECKING:
     import numpy as np
@@ -43,12 +45,16 @@ class Audio:
         return Audio(resample(self.samples, self.sample_rate, sample_rate), sample_rate)
 
 
+MIN_RATE, MAX_RATE = 1000, 384_000
+"""Sample rates audio may have (Hz): below 1 kHz nothing is audible speech; above 384 kHz no device records."""
+
+
 def check_rate(sample_rate: Any) -> int:
-    if isinstance(sample_rate, bool) or not isinstance(sample_rate, int | float) or sample_rate <= 0:
-        raise InvalidInputError(f"sample_rate must be a positive number of Hz, got {sample_rate!r}")
-    if int(sample_rate) != sample_rate:
+    """``sample_rate`` as an int when it is a whole number of Hz from :data:`MIN_RATE` to :data:`MAX_RATE`."""
+    rate = number_in_range("sample_rate", sample_rate, MIN_RATE, MAX_RATE, unit=" Hz")
+    if not rate.is_integer():
         raise InvalidInputError(f"sample_rate must be a whole number of Hz, got {sample_rate!r}")
-    return int(sample_rate)
+    return int(rate)
 
 
 def to_mono_float32(samples: Any) -> Samples:
@@ -59,6 +65,11 @@ def to_mono_float32(samples: Any) -> Samples:
     shorter is the channels, and averaged; NaN or infinite samples are refused;
     floats beyond [-1, 1] are clipped.
     """
+    return _mono(_as_frames(samples))
+
+
+def _as_frames(samples: Any) -> Any:
+    """``samples`` as a numeric array of frames, 1-D or (frames, channels), without copying; refuses the rest."""
     import numpy as np
 
     array = np.asarray(samples)
@@ -68,15 +79,24 @@ def to_mono_float32(samples: Any) -> Samples:
         raise InvalidInputError("audio samples cannot be complex numbers")
     if array.ndim == 2:
         channel_axis = 1 if array.shape[1] <= array.shape[0] else 0
-        if array.shape[channel_axis] > 16:
+        if not 1 <= array.shape[channel_axis] <= 16:
             raise InvalidInputError(f"cannot tell the channels in an array of shape {array.shape}")
-        floats = array.astype(np.float64) if np.issubdtype(array.dtype, np.floating) else _scale_int(array)
-        array = floats.mean(axis=channel_axis)
-    elif array.ndim != 1:
+        return array if channel_axis == 1 else array.T
+    if array.ndim != 1:
         raise InvalidInputError(f"audio must be 1-D (mono) or 2-D (channels), got shape {array.shape}")
-    if np.issubdtype(array.dtype, np.integer) or array.dtype == np.bool_:
-        array = _scale_int(array)
-    out = np.array(array, dtype=np.float32)  # a copy: the caller's buffer is never modified
+    return array
+
+
+def _mono(frames: Any) -> Samples:
+    """Frames from :func:`_as_frames` as a new mono float32 array: ints scaled, channels averaged, clipped."""
+    import numpy as np
+
+    floating = np.issubdtype(frames.dtype, np.floating)
+    if frames.ndim == 2:
+        frames = (frames.astype(np.float64) if floating else _scale_int(frames)).mean(axis=1)
+    elif not floating:
+        frames = _scale_int(frames)
+    out = np.array(frames, dtype=np.float32)  # a copy: the caller's buffer is never modified
     if out.size and not np.isfinite(out).all():
         raise InvalidInputError("audio contains NaN or infinite samples")
     return np.clip(out, -1.0, 1.0, out=out)
@@ -145,13 +165,9 @@ def load_audio(source: AudioSource, *, sample_rate: int | None = None, target_ra
     """
     if isinstance(source, Audio):
         audio = source
-    elif isinstance(source, bytes | bytearray | memoryview):
-        audio = _read_file(io.BytesIO(bytes(source)), "the audio bytes")
-    elif isinstance(source, str | os.PathLike):
-        path = Path(source).expanduser()
-        if not path.is_file():
-            raise SDKFileNotFoundError(f"audio file not found: {path}")
-        audio = _read_file(path, path.name)
+    elif isinstance(source, bytes | bytearray | memoryview | str | os.PathLike):
+        handle = _open_file(source)
+        audio = Audio(_join(_file_blocks(handle, handle.frames or 1)), int(handle.samplerate))
     else:
         if sample_rate is None:
             raise InvalidInputError("a raw sample array needs its sample_rate")
@@ -159,14 +175,90 @@ def load_audio(source: AudioSource, *, sample_rate: int | None = None, target_ra
     return audio.resampled(check_rate(target_rate)) if target_rate is not None else audio
 
 
-def _read_file(source: Any, name: str) -> Audio:
+def _join(blocks: Iterator[Samples]) -> Samples:
+    import numpy as np
+
+    parts = list(blocks)
+    return parts[0] if len(parts) == 1 else np.concatenate(parts) if parts else np.zeros(0, dtype=np.float32)
+
+
+def audio_blocks(source: AudioSource, *, sample_rate: int | None = None, target_rate: int | None = None,
+                 block_s: float = 10.0) -> Iterator[Samples]:
+    """``source`` (anything :func:`load_audio` takes) as consecutive mono float32 blocks of about ``block_s``.
+
+    Files are read, and everything converted and resampled (to ``target_rate``),
+    block by block, so memory stays bounded by the block, not the audio's
+    length. What can be checked is checked now (a missing or unreadable file,
+    a missing rate, NaN samples in an array); the blocks are read as they are taken.
+    """
+    if isinstance(source, Audio):
+        rate, blocks = source.sample_rate, _array_blocks(source.samples, int(block_s * source.sample_rate))
+    elif isinstance(source, bytes | bytearray | memoryview | str | os.PathLike):
+        handle = _open_file(source)
+        rate = int(handle.samplerate)
+        blocks = _file_blocks(handle, max(1, int(block_s * rate) // handle.channels))  # bounded for any channels
+    else:
+        if sample_rate is None:
+            raise InvalidInputError("a raw sample array needs its sample_rate")
+        rate, frames = check_rate(sample_rate), _as_frames(source)
+        size = int(block_s * rate)
+        for at in range(0, len(frames), size):  # refused before any work, one block's temporary at a time
+            _mono(frames[at: at + size])
+        blocks = _array_blocks(frames, size)
+    return _resampled(blocks, rate, rate if target_rate is None else check_rate(target_rate))
+
+
+def _array_blocks(frames: Any, size: int) -> Iterator[Samples]:
+    for at in range(0, len(frames), size):
+        yield _mono(frames[at: at + size])
+
+
+def _open_file(source: bytes | bytearray | memoryview | str | os.PathLike[str]) -> Any:
+    """A soundfile reader on audio bytes or a path (refused here when missing or unreadable)."""
     import soundfile
 
+    if isinstance(source, bytes | bytearray | memoryview):
+        target: Any = io.BytesIO(bytes(source))
+        name = "the audio bytes"
+    else:
+        target = Path(source).expanduser()
+        if not target.is_file():
+            raise SDKFileNotFoundError(f"audio file not found: {target}")
+        name = target.name
     try:
-        data, rate = soundfile.read(source, dtype="float32", always_2d=False)
+        handle = soundfile.SoundFile(target)
     except (RuntimeError, soundfile.LibsndfileError, TypeError, ValueError) as exc:
         raise InvalidInputError(f"cannot read {name} as audio (WAV, FLAC, OGG or MP3): {exc}") from exc
-    return Audio(to_mono_float32(data), int(rate))
+    try:
+        check_rate(handle.samplerate)
+    except InvalidInputError as exc:
+        handle.close()
+        raise InvalidInputError(f"{name} says its {exc.message}") from exc
+    return handle
+
+
+def _file_blocks(handle: Any, size: int) -> Iterator[Samples]:
+    with handle:
+        while True:
+            try:
+                data = handle.read(size, dtype="float32", always_2d=True)
+            except RuntimeError as exc:  # soundfile's LibsndfileError: a file that breaks off or is corrupt inside
+                raise InvalidInputError(f"cannot read the audio past {handle.tell()} frames: {exc}") from exc
+            if not len(data):
+                return
+            yield _mono(data)
+
+
+def _resampled(blocks: Iterator[Samples], from_rate: int, to_rate: int) -> Iterator[Samples]:
+    if from_rate == to_rate:
+        yield from blocks
+        return
+    resampler = StreamResampler(from_rate, to_rate)
+    for block in blocks:
+        if len(out := resampler.push(block)):
+            yield out
+    if len(tail := resampler.finish()):
+        yield tail
 
 
 class SpokenAudio(Protocol):

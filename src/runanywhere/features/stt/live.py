@@ -220,7 +220,7 @@ class TranscriptionStream:
 
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> TranscriptionResult:
             try:
-                result = run_transcription(loaded.engine, samples, self._language, cancel_token, emit)
+                result = run_transcription(loaded.engine, (samples,), self._language, cancel_token, emit)
             finally:
                 if not final:
                     self._partial_busy = False

@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ...backends.base import SAMPLE_RATE, SpeechRecognizer
 from ...core.cancel import CancelToken
+from .windows import sound_spans, windows
 
 if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
+
+    Samples = NDArray[np.float32]
+
+_CONTEXT_CHARS = 400  # the text before a window that Whisper gets as its prompt (it keeps at most 223 tokens)
 
 
 @dataclass(frozen=True)
@@ -44,27 +49,38 @@ class TranscriptionResult:
     real_time_factor: float
 
 
-def run_transcription(engine: SpeechRecognizer, samples: NDArray[np.float32], language: str | None, cancel: CancelToken,
-                      emit: Callable[[Any], None], *, prepare_s: float = 0.0) -> TranscriptionResult:
-    """Decode 16 kHz ``samples`` on the engine's worker, emitting each :class:`Segment`; empty audio skips the engine.
+def run_transcription(engine: SpeechRecognizer, audio: Iterable[Samples], language: str | None, cancel: CancelToken,
+                      emit: Callable[[Any], None]) -> TranscriptionResult:
+    """Decode 16 kHz ``audio`` blocks on the engine's worker, emitting each :class:`Segment`.
 
-    ``prepare_s`` (the caller's audio conversion time) is counted in the result's processing time.
+    The blocks are read as decoding goes and decoded in bounded windows (see
+    :mod:`.windows`), each with the text before it as Whisper's context, so
+    memory does not grow with the audio's length; silence skips the engine.
     """
     started = time.perf_counter()
-    duration = len(samples) / SAMPLE_RATE
     segments: list[Segment] = []
     pieces: list[str] = []
-    if duration > 0:
-        language, decoded = engine.transcribe(samples, language=language, cancel=cancel)
-        for piece in decoded:
-            # Whisper's timestamps come in 20 ms steps and may point past the end: keep them inside the audio.
-            segment = Segment(min(piece.start_s, duration), min(max(piece.start_s, piece.end_s), duration),
-                              piece.text.strip(), piece.confidence)
-            segments.append(segment)
-            pieces.append(piece.text)
-            emit(segment)
-    processing_ms = (prepare_s + time.perf_counter() - started) * 1000
-    return summarise("".join(pieces).strip(), segments, language, duration, processing_ms)
+    context, duration = "", 0
+    for offset, window in windows(audio):
+        duration = offset + len(window)
+        for start, end in sound_spans(window):
+            cancel.raise_if_cancelled("transcription")
+            detected, decoded = engine.transcribe(window[start:end], language=language, cancel=cancel,
+                                                  prompt=context or None)
+            language = language or detected  # detected once, on the first speech
+            at, length = (offset + start) / SAMPLE_RATE, (end - start) / SAMPLE_RATE
+            for piece in decoded:
+                # Whisper's timestamps come in 20 ms steps and may point past the end: keep them inside the audio.
+                segment = Segment(at + min(piece.start_s, length), at + min(max(piece.start_s, piece.end_s), length),
+                                  piece.text.strip(), piece.confidence)
+                segments.append(segment)
+                pieces.append(piece.text)
+                context = (context + piece.text)[-_CONTEXT_CHARS:]
+                emit(segment)
+    if language is None and not engine.is_multilingual:
+        language = engine.languages[0]
+    processing_ms = (time.perf_counter() - started) * 1000
+    return summarise("".join(pieces).strip(), segments, language, duration / SAMPLE_RATE, processing_ms)
 
 
 def summarise(text: str, segments: Sequence[Segment], language: str | None, duration_s: float,

@@ -3,9 +3,10 @@
 ``STT`` is the default :class:`SpeechToText`; create more to hold several
 models at once. Input is anything :func:`~runanywhere.media.audio.load_audio`
 accepts (an array with its rate, int16, stereo, any rate, a path, WAV/FLAC/OGG/MP3
-bytes); it is converted once to 16 kHz mono float32 and decoded on the model's
-worker thread, window by window, so a long file is never held twice and a
-cancel stops it between segments.
+bytes); it is read, converted to 16 kHz mono float32 and decoded on the model's
+worker thread block by block, in windows of at most a minute (see
+:mod:`.windows`), so memory stays the same for a minute or for hours of audio,
+and a cancel stops it between segments.
 
 The engine follows the catalog entry's ``engine`` through the speech-recognition
 registry (``runanywhere.backends.registry``): ``faster-whisper`` (CTranslate2
@@ -19,8 +20,7 @@ is recognised by its files.
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -32,7 +32,7 @@ from ...core.cancel import CancelToken
 from ...core.errors import InvalidInputError
 from ...core.events import STTTranscribed
 from ...core.validation import with_overrides
-from ...media.audio import AudioSource, load_audio
+from ...media.audio import AudioSource, audio_blocks
 from ...models.catalog import ModelCategory
 from ...models.manager import ProgressCallback
 from ...runtime.holder import ModelHolder
@@ -58,11 +58,10 @@ class TranscribeOptions:
 
 @dataclass(frozen=True)
 class _Request:
-    """Audio ready for Whisper (16 kHz mono float32) and how long getting it ready took."""
+    """Audio for Whisper (16 kHz mono float32 blocks, read as they are taken) and its language."""
 
-    samples: NDArray[np.float32]
+    audio: Iterator[NDArray[np.float32]]
     language: str | None
-    prepare_s: float
 
 
 class SegmentStream(ResultStream[Segment, TranscriptionResult]):
@@ -125,7 +124,7 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
     # ---------------------------------------------------------- transcribing
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None, *,
                    options: TranscribeOptions | None = None, cancel: CancelToken | None = None) -> TranscriptionResult:
-        """Transcribe a whole recording. Empty audio gives an empty result without running the model."""
+        """Transcribe a whole recording. Empty or silent audio gives an empty result without running the model."""
         request = self._prepare(audio, sample_rate, self._code(options, language))
         return self._start(lambda: request, cancel, deliver=False).wait()
 
@@ -171,9 +170,7 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
         return self._language(with_overrides(options or TranscribeOptions(), overrides).language)
 
     def _prepare(self, audio: AudioSource, sample_rate: int | None, language: str | None) -> _Request:
-        started = time.perf_counter()
-        samples = load_audio(audio, sample_rate=sample_rate, target_rate=SAMPLE_RATE).samples
-        return _Request(samples, language, time.perf_counter() - started)
+        return _Request(audio_blocks(audio, sample_rate=sample_rate, target_rate=SAMPLE_RATE), language)
 
     def _language(self, language: str | None) -> str | None:
         """The Whisper language code for ``language`` ("en", "EN", "en-US" ...), checked against the model."""
@@ -194,8 +191,7 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
 
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> TranscriptionResult:
             request = prepare()
-            result = run_transcription(loaded.engine, request.samples, request.language, cancel_token, emit,
-                                       prepare_s=request.prepare_s)
+            result = run_transcription(loaded.engine, request.audio, request.language, cancel_token, emit)
             events.emit(STTTranscribed(text=result.text, confidence=result.confidence,
                                        audio_duration_s=result.audio_duration_s, processing_ms=result.processing_ms))
             return result

@@ -31,6 +31,8 @@ _ANY_END = re.compile(f"{_SENTENCE}|{_CLAUSE}")
 _CLAUSE_END = re.compile(_CLAUSE)
 _GAP = re.compile(r"\s+(?=\S)")
 _WORDS = re.compile(r"\S+")
+_NON_SPACE = re.compile(r"\S")
+_LOOKAHEAD = 2  # a piece's end is looked for in the next 2 x max_chars characters: bounded work per piece
 _PHRASE_STARTS = frozenset({"and", "but", "or", "so", "because", "which", "that", "who", "where", "when", "while",
                             "if", "by", "with", "for", "from", "to", "in", "on", "at", "about", "as"})
 # A period after these does not end a sentence ("Dr. Smith", "e.g. this"); nor after an initial ("J. K.").
@@ -50,13 +52,15 @@ class TextSegmenter:
 
     def feed(self, text: str) -> list[str]:
         """Add text; returns the pieces now known to be complete."""
-        self._buffer += text
+        buffer, at = self._buffer + text, 0
         pieces = []
-        while (cut := self._next_cut()) is not None:
-            piece, self._buffer = self._buffer[:cut].strip(), self._buffer[cut:]
+        while (cut := self._next_cut(buffer, at)) is not None:
+            piece, at = buffer[at:cut].strip(), cut
             if piece:
                 pieces.append(piece)
                 self._early = False
+        rest = buffer[at:]  # one copy per feed, not one per piece: linear in the text's length
+        self._buffer = rest if _NON_SPACE.search(rest) else ""  # spaces before a piece never count
         return pieces
 
     def flush(self) -> list[str]:
@@ -65,25 +69,29 @@ class TextSegmenter:
         rest, self._buffer = self._buffer.strip(), ""
         return [*pieces, rest] if rest else pieces
 
-    def _next_cut(self) -> int | None:
-        text = self._buffer
-        end = self._boundary(text)
-        if end is not None and end <= self.max_chars:
+    def _next_cut(self, text: str, at: int) -> int | None:
+        """Where the piece starting at ``at`` ends (None: not known yet); looks at most 2 x ``max_chars`` ahead."""
+        first = _NON_SPACE.search(text, at)
+        if first is None:
+            return None  # only spaces so far
+        at, limit = first.start(), self.max_chars
+        end = self._boundary(text, at, min(len(text), at + _LOOKAHEAD * limit))
+        if end is not None and end - at <= limit:
             return end
-        if len(text.rstrip()) <= self.max_chars:
-            return None
+        if _NON_SPACE.search(text, at + limit) is None:
+            return None  # what is left fits in one piece: wait for a boundary or the end
         for pattern in (_CLAUSE_END, _GAP):
-            if ends := [m.end() for m in pattern.finditer(text, 0, self.max_chars + 1) if m.start() > 0]:
+            if ends := [m.end() for m in pattern.finditer(text, at, at + limit + 1) if m.start() > at]:
                 return ends[-1]
-        return self.max_chars
+        return at + limit
 
-    def _boundary(self, text: str) -> int | None:
-        """End of the first boundary that may close the next piece (None: none yet)."""
-        phrase = self._phrase_start(text) if self._early else None
-        for match in (_ANY_END if self._early else _SENTENCE_END).finditer(text):
+    def _boundary(self, text: str, at: int, end: int) -> int | None:
+        """End of the first boundary in ``text[at:end]`` that may close the next piece (None: none yet)."""
+        phrase = self._phrase_start(text, at, end) if self._early else None
+        for match in (_ANY_END if self._early else _SENTENCE_END).finditer(text, at, end):
             if phrase is not None and match.start() >= phrase:
                 break
-            before = text[: match.start()]
+            before = text[at: match.start()]
             if self._early and len(before.split()) < self.min_first_words:
                 continue
             if match.group().startswith(".") and _is_abbreviation(before):
@@ -91,9 +99,10 @@ class TextSegmenter:
             return match.end()
         return phrase
 
-    def _phrase_start(self, text: str) -> int | None:
-        """Where the first phrase after ``min_phrase_words`` words starts (a whole word that opens one)."""
-        words = list(_WORDS.finditer(text))
+    def _phrase_start(self, text: str, at: int, end: int) -> int | None:
+        """Where the first phrase after ``min_phrase_words`` words in ``text[at:end]`` starts (a whole word
+        that opens one)."""
+        words = list(_WORDS.finditer(text, at, end))
         for i in range(self.min_phrase_words, len(words) - 1):  # the last word may still be growing
             if words[i].group().lower() in _PHRASE_STARTS:
                 return words[i].start()
@@ -101,7 +110,7 @@ class TextSegmenter:
 
 
 def _is_abbreviation(before: str) -> bool:
-    words = before.split()
+    words = before.rsplit(None, 1)  # the last word only: no work on the text before it
     word = words[-1].lstrip("(\"'“‘").lower() if words else ""
     return word in _ABBREVIATIONS or (len(word) == 1 and word.isalpha())
 

@@ -10,7 +10,7 @@ start after a few words' worth of synthesis rather than the whole text's.
 
 Bad input: empty or blank text gives an empty result (no samples, no error);
 text of any length is cut into sentences of at most a few hundred characters;
-emoji and control characters are dropped; a non-positive or NaN ``speed``, an
+emoji and control characters are dropped; a ``speed`` outside 0.25..4 (or NaN), an
 unknown ``speaker_id`` or a non-string text is an :class:`InvalidInputError`.
 """
 
@@ -22,7 +22,7 @@ import os
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...backends.base import SpeechSynthesizer
 from ...backends.registry import SPEECH_SYNTHESIZERS
@@ -30,7 +30,7 @@ from ...core.bridge import iterate_blocking
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, InvalidInputError
 from ...core.events import TTSSynthesized
-from ...core.validation import positive_int, positive_number, with_overrides
+from ...core.validation import number_in_range, positive_int, with_overrides
 from ...models.catalog import ModelCategory
 from ...models.manager import ProgressCallback
 from ...runtime.holder import ModelHolder
@@ -48,15 +48,20 @@ TextSource = str | Iterable[str]
 class SynthesisOptions:
     """How to speak: ``speaker_id`` picks a voice of a multi-speaker model; ``speed`` 2 talks twice as fast.
 
+    ``speed`` is 0.25 to 4: slower than a quarter is no longer speech (and its audio would grow without bound).
+
     Methods take an ``options`` object and/or the same fields as keyword arguments (which win).
     """
+
+    MIN_SPEED: ClassVar[float] = 0.25
+    MAX_SPEED: ClassVar[float] = 4.0
 
     speaker_id: int = 0
     speed: float = 1.0
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "speaker_id", positive_int("speaker_id", self.speaker_id, allow_zero=True))
-        object.__setattr__(self, "speed", positive_number("speed", self.speed))
+        object.__setattr__(self, "speed", number_in_range("speed", self.speed, self.MIN_SPEED, self.MAX_SPEED))
 
 
 @dataclass(frozen=True)

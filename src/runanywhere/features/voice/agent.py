@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...core.bridge import iterate_blocking, run_in_thread
 from ...core.cancel import CancelToken
-from ...media.audio import load_audio, to_mono_float32
+from ...media.audio import audio_blocks, to_mono_float32
 from ..tts import AudioChunk
 from ..vad import VAD, VoiceActivityDetector
 from .events import (
@@ -53,7 +53,8 @@ class VoiceAgentCallbacks(Callbacks):
     session is over). ``on_turn`` gets each turn once its reply is complete
     (generated and handed to the sink; a barge-in after that marks it
     interrupted in :attr:`VoiceAgent.turns`). ``on_error`` gets what made a
-    turn fail; the session goes on listening. ``on_event`` gets every event, typed.
+    turn fail (the session goes on listening) and an error of the sink (the
+    session stops: see :meth:`VoiceAgent.run`). ``on_event`` gets every event, typed.
     """
 
     on_state_change: Callable[[PipelineState], None] | None = None
@@ -113,14 +114,28 @@ class VoiceAgent:
 
     # ----------------------------------------------------------------- running
     def run(self, source: Iterable[Any] | str | Any, sink: Sink | Any = None) -> list[VoiceTurnResult]:
-        """Listen to ``source`` until it ends (or :meth:`stop`) and answer each turn; returns the turns."""
+        """Listen to ``source`` until it ends (or :meth:`stop`) and answer each turn; returns the turns.
+
+        When the source raises (Ctrl-C, an unplugged microphone) or the sink does (its error also goes to
+        ``on_error``), the session stops: the turn not yet answered in full is cancelled, sends nothing
+        more to the sink and is not recorded; ``run`` waits for it to end, the state settles at ``idle``,
+        and the error is raised.
+        """
         opts = self.options
         output = _Output(sink)
+        broken: list[Exception] = []
+        self._stop.clear()
 
         def on_event(event: VoiceEvent) -> None:
             if isinstance(event, VoiceStateChanged):
                 self._state = event.state
-            output.handle(event)
+            try:
+                output.handle(event)
+            except Exception as exc:  # nothing more can be heard: the session stops
+                if not broken:
+                    broken.append(exc)
+                    self.callbacks.handle(VoiceTurnFailed(error=exc))
+                    self.stop()
             self.callbacks.handle(event)
 
         session = self._session = self.open_session(on_event)
@@ -135,12 +150,14 @@ class VoiceAgent:
                     time.sleep(max(0.0, started + fed_s - time.monotonic()))
                 session.feed(samples, rate)
             session.flush()
+            if broken:
+                raise broken[0]
         except BaseException:  # e.g. Ctrl-C while reading the microphone: the reply stops too
             session.stop()
             raise
         finally:
             self._session = None
-            session.close()
+            session.close()  # after a stop, waits for the cancelled turn: nothing of it comes later
         return list(self.turns)
 
     async def arun(self, source: AsyncIterable[Any] | Iterable[Any] | str,
@@ -162,9 +179,9 @@ class VoiceAgent:
         """Mono float32 chunks with their rates (the session resamples the stream as a whole)."""
         rate, size = self.options.sample_rate, self.options.sample_rate * self.options.chunk_ms // 1000
         if isinstance(source, str | bytes) or hasattr(source, "__fspath__"):
-            audio = load_audio(source, target_rate=rate).samples
-            for at in range(0, len(audio), size):
-                yield audio[at: at + size], rate
+            for block in audio_blocks(source, target_rate=rate):  # a long file is read a block at a time
+                for at in range(0, len(block), size):
+                    yield block[at: at + size], rate
             return
         for chunk in source:
             samples = getattr(chunk, "samples", chunk)

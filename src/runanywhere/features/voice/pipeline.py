@@ -23,7 +23,7 @@ from ..text import GenerationOptions, GenerationResult, GenerationStream, TextGe
 from ..tools import ToolCaller, ToolChoice
 from ..tools.parsing import parse_tool_calls
 from ..tools.types import ToolCall, ToolCallFormat, ToolResult
-from ..tts import TTS, AudioChunk, TextToSpeech
+from ..tts import TTS, AudioChunk, SynthesisOptions, TextToSpeech
 from .events import (
     Callbacks,
     EventFeed,
@@ -67,6 +67,9 @@ class VoicePipelineOptions:
     stream_tts: bool = True
     max_tool_calls: int = 3
     tool_choice: ToolChoice = "auto"
+
+    def __post_init__(self) -> None:
+        SynthesisOptions(speaker_id=self.speaker_id, speed=self.speed)  # the speech options' own checks and ranges
 
     @property
     def system_prompt(self) -> str:
@@ -143,17 +146,13 @@ class VoicePipeline:
 
     def warm_up(self) -> None:
         """Run each loaded engine once on a tiny input, so the first real turn pays no first-call costs."""
-        import numpy as np
-
-        self.stt.transcribe(np.zeros(1600, dtype=np.float32), 16000)
+        self.stt.transcribe(_hum(), 16000)
         self.llm.generate("Hi", max_tokens=2)
         self.tts.synthesize("Hi.")
 
     async def awarm_up(self) -> None:
         """Async twin of :meth:`warm_up`."""
-        import numpy as np
-
-        await self.stt.atranscribe(np.zeros(1600, dtype=np.float32), 16000)
+        await self.stt.atranscribe(_hum(), 16000)
         await self.llm.agenerate("Hi", max_tokens=2)
         await self.tts.asynthesize("Hi.")
 
@@ -354,6 +353,13 @@ class VoicePipeline:
         Events reach the loop through ``call_soon_threadsafe``: no thread waits on behalf of the stream.
         """
         return self._feed.stream()
+
+
+def _hum() -> Any:
+    """0.1 s of a quiet tone at 16 kHz: audio the speech recognizer runs on (digital silence it skips)."""
+    import numpy as np
+
+    return (0.01 * np.sin(np.arange(1600) * 0.3)).astype(np.float32)
 
 
 class _SpokenText:

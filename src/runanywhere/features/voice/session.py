@@ -26,9 +26,10 @@ from typing import Any, Protocol
 
 from ...core.bridge import run_in_thread
 from ...core.cancel import CancelToken
-from ...core.errors import CancelledError
+from ...core.errors import CancelledError, InvalidInputError
 from ...core.logging import SDKLogger
-from ...media.audio import AudioSource, StreamResampler, to_mono_float32
+from ...core.validation import number_in_range, positive_int, positive_number
+from ...media.audio import AudioSource, StreamResampler, check_rate, to_mono_float32
 from ..vad import SpeechActivity, SpeechActivityChange, SpeechSegment
 from .echo import EchoGate, repeats
 from .events import (
@@ -71,6 +72,17 @@ class VoiceAgentOptions:
     realtime: bool = True
     early_start_s: float | None = 0.032
     context_turns: int | None = 8
+
+    def __post_init__(self) -> None:
+        check_rate(self.sample_rate)
+        if not positive_int("chunk_ms", self.chunk_ms) <= 1000:
+            raise InvalidInputError(f"chunk_ms must be a whole number from 1 to 1000, got {self.chunk_ms!r}")
+        number_in_range("echo_correlation", self.echo_correlation, 0.0, 1.0)
+        number_in_range("echo_word_overlap", self.echo_word_overlap, 0.0, 1.0)
+        if self.early_start_s is not None:
+            positive_number("early_start_s", self.early_start_s)
+        if self.context_turns is not None:
+            positive_int("context_turns", self.context_turns)
 
 
 class ActivityDetector(Protocol):
@@ -124,7 +136,7 @@ class _TurnState:
     first_out_at: float | None = None  # perf_counter time the first audio went out
     result: VoiceTurnResult | None = None
     recorded: tuple[int, int] | None = None  # (index in turns, index of its reply in history) once recorded
-    output: threading.Lock = field(default_factory=threading.Lock)  # orders the turn's events
+    output: threading.RLock = field(default_factory=threading.RLock)  # orders the turn's events
     decided: threading.Event = field(default_factory=threading.Event)  # released, or cancelled (dropped)
 
 
@@ -207,12 +219,22 @@ class VoiceSession:
         await run_in_thread(lambda _token: self.flush(), name="voice-flush")
 
     def stop(self) -> None:
-        """Stop listening: the reply in progress is cancelled and later input is ignored (any thread)."""
+        """Stop listening (any thread): later input is ignored, and a turn not yet answered in full is
+        abandoned -- cancelled, never recorded nor reported as failed, and none of its events go out once
+        this returns. A reply already recorded but still being heard is cut and marked interrupted."""
         self._stopped.set()
+        with self._lock:
+            current = self._current
+        if current is not None:
+            with current.output:  # waits for an event of the turn being emitted right now
+                if current.result is None:
+                    current.dropped = True
         self._interrupt(None)
 
     def close(self) -> None:
-        """Release the VAD stream; the state becomes idle and :meth:`events` streams end."""
+        """Wait for the turn's thread (call :meth:`stop` first to cut it), release the VAD stream; the state
+        becomes idle and :meth:`events` streams end."""
+        self._join_turn()
         self._unsubscribe()
         self._vad.close()
         self._set_state(PipelineState.IDLE)
@@ -275,7 +297,7 @@ class VoiceSession:
 
     def _out(self, state: _TurnState, event: VoiceEvent) -> None:
         """Emit one of the turn's events (``state.output`` held); audio counts as being heard from now."""
-        if state.token.cancelled:  # after a barge-in, nothing more of this reply goes out
+        if state.token.cancelled or state.dropped:  # after a barge-in or a stop, nothing more of this reply goes out
             return
         if isinstance(event, VoiceAudioOut):
             with self._lock:
@@ -311,6 +333,8 @@ class VoiceSession:
         if warming is not None:
             warming.cancel()  # a head start for this turn must not delay it
         self._join_turn()  # one turn at a time; a barge-in has already cancelled the previous one
+        if self._stopped.is_set():
+            return  # stopped while the previous turn ended
         token = CancelToken()
         state = _TurnState(token, segment, held=held, vad_delay_ms=delay_ms,
                            speech_end_at=time.perf_counter() - delay_ms / 1000)
@@ -364,7 +388,8 @@ class VoiceSession:
             state.result = result
             if not state.held:
                 self._record(state)
-        self._shorten_context()
+        if not state.dropped:
+            self._shorten_context()
 
     def _follow(self, state: _TurnState, stage: PipelineState) -> None:
         """Mirror the stage of a turn the VAD has ended (an early start is not heard, so not followed)."""
@@ -398,7 +423,7 @@ class VoiceSession:
 
     def _join_turn(self) -> None:
         turn = self._turn
-        if turn is not None:
+        if turn is not None and turn is not threading.current_thread():  # a callback on the turn's own thread
             turn.join()
             self._turn = None
 
