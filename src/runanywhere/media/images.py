@@ -147,7 +147,7 @@ def _decode(data: bytes, what: str) -> NDArray[np.uint8]:
 
 
 def _from_path(path: Path) -> NDArray[np.uint8]:
-    if not path.is_file():
+    if not _is_file(path):
         raise SDKFileNotFoundError(f"image file not found: {path}", details={"path": str(path)})
     return _decode(path.read_bytes(), f"the contents of {path.name}")
 
@@ -166,9 +166,17 @@ def _from_text(text: str) -> NDArray[np.uint8]:
                                 code=SDKErrorCode.INVALID_INPUT)
     if lowered.startswith("file://"):
         return _from_path(Path(stripped[7:]))
-    if len(stripped) > 256 and _BASE64.match(stripped):
+    path = Path(stripped).expanduser()
+    if len(stripped) >= 16 and _BASE64.match(stripped) and not _is_file(path):
         return _decode(_b64(stripped), "the base64 text's bytes")
-    return _from_path(Path(stripped).expanduser())
+    return _from_path(path)
+
+
+def _is_file(path: Path) -> bool:
+    try:
+        return path.is_file()
+    except OSError:  # e.g. a name too long to be a path (long base64 text)
+        return False
 
 
 def _b64(text: str) -> bytes:

@@ -18,7 +18,7 @@ from typing import Any, cast
 from ...backends.base import LanguageModel, VisionLanguageEngine
 from ...backends.registry import VISION_LANGUAGE_MODELS, EngineRegistry
 from ...core.cancel import CancelToken
-from ...core.errors import InvalidInputError, SDKErrorCode
+from ...core.errors import CancelledError, InvalidInputError, SDKErrorCode
 from ...core.events import EventBus, GenerationCompleted, GenerationFailed, GenerationStarted
 from ...core.validation import positive_int
 from ...media.images import DEFAULT_MAX_SIDE, ImageInput, load_image
@@ -110,22 +110,27 @@ class VisionLanguageModel(TextGenerator):
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> VLMResult:
             dequeued = time.perf_counter()
             events.emit(GenerationStarted(model_id=loaded.model_id, prompt=request.preview()))
+            seen = _Evaluation()
             try:
                 grammar = compile_grammar(engine, request.grammar)
-                seen = _Evaluation()
 
                 def prepare(session: LlamaSession, req: GenerationRequest) -> PromptTokens:
                     text = vision_text(engine, req, engine.media_marker)
                     pictures = [load_image(image, max_side=max_side) for image in text.images]
+                    seen.images = len(pictures)
                     evaluated = engine.evaluate(text.text, pictures, cancel_token, stage,
                                                 add_special=text.add_special)
-                    seen.images, seen.image_tokens, seen.encode_ms = (
-                        len(pictures), evaluated.image_tokens, evaluated.image_encode_ms)
+                    seen.image_tokens, seen.encode_ms = evaluated.image_tokens, evaluated.image_encode_ms
                     stage("decode")
                     return PromptTokens(text.text, evaluated.tokens, text.stops, evaluated.prompt_tokens)
 
                 result = run_generation(loaded.session, loaded.model_id, request, grammar, cancel_token, emit,
                                         queue_ms=(dequeued - submitted) * 1000, prepare=prepare)
+            except CancelledError as exc:
+                events.emit(GenerationFailed(model_id=loaded.model_id, error=str(exc)))
+                return VLMResult.cancelled(loaded.model_id, str((exc.details or {}).get("stage", "prefill")),
+                                           images=seen.images, latency_ms=(time.perf_counter() - dequeued) * 1000,
+                                           queue_ms=(dequeued - submitted) * 1000)
             except Exception as exc:
                 events.emit(GenerationFailed(model_id=loaded.model_id, error=str(exc)))
                 raise
