@@ -65,15 +65,18 @@ def test_async_frames_and_the_end_of_the_file(tmp_path: Path):
     assert times == [0.0, 1.0] and after_end is None
 
 
-def test_bad_sources_are_clear_errors(tmp_path: Path):
-    with pytest.raises(SDKFileNotFoundError):
-        VideoCapture(tmp_path / "missing.avi")
-    not_video = tmp_path / "notes.avi"
-    not_video.write_text("this is text")
-    with pytest.raises(InvalidInputError, match="could not open"):
-        VideoCapture(not_video)
-    with pytest.raises(InvalidInputError, match="camera index or a path"):
-        VideoCapture(3.5)  # type: ignore[arg-type]
+@pytest.mark.parametrize(("source", "error", "words"), [
+    ("missing.avi", SDKFileNotFoundError, "not found"),
+    ("notes.avi", InvalidInputError, "could not open"),  # a text file named like a video
+    (3.5, InvalidInputError, "camera index or a path"),
+])
+def test_bad_sources_are_clear_errors(tmp_path: Path, source: object, error: type[Exception], words: str):
+    (tmp_path / "notes.avi").write_text("this is text")
+    with pytest.raises(error, match=words):
+        VideoCapture(tmp_path / source if isinstance(source, str) else source)  # type: ignore[arg-type]
+
+
+def test_a_closed_capture_says_so(tmp_path: Path):
     video = write_video(tmp_path / "clip.avi", seconds=1, fps=2)
     capture = VideoCapture(video)
     capture.close()

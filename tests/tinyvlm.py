@@ -40,17 +40,14 @@ def write_tiny_mmproj(path: Path, *, n_embd_text: int = SMOLLM2_EMBD, image_size
         return (rng.standard_normal(shape) * scale).astype(np.float32)
 
     writer = gguf.GGUFWriter(str(path), "clip")
-    writer.add_bool("clip.has_vision_encoder", True)
-    writer.add_bool("clip.has_text_encoder", False)
+    for flag, on in (("has_vision_encoder", True), ("has_text_encoder", False), ("use_gelu", True)):
+        writer.add_bool(f"clip.{flag}", on)
     writer.add_string("clip.projector_type", "mlp")
-    writer.add_bool("clip.use_gelu", True)
-    writer.add_uint32("clip.vision.image_size", image_size)
-    writer.add_uint32("clip.vision.patch_size", patch_size)
-    writer.add_uint32("clip.vision.embedding_length", width)
-    writer.add_uint32("clip.vision.feed_forward_length", ffn)
-    writer.add_uint32("clip.vision.projection_dim", n_embd_text)
-    writer.add_uint32("clip.vision.block_count", blocks)
-    writer.add_uint32("clip.vision.attention.head_count", heads)
+    sizes = {"image_size": image_size, "patch_size": patch_size, "embedding_length": width,
+             "feed_forward_length": ffn, "projection_dim": n_embd_text, "block_count": blocks,
+             "attention.head_count": heads}
+    for key, value in sizes.items():
+        writer.add_uint32(f"clip.vision.{key}", value)
     writer.add_float32("clip.vision.attention.layer_norm_epsilon", 1e-5)
     writer.add_array("clip.vision.image_mean", [0.5, 0.5, 0.5])
     writer.add_array("clip.vision.image_std", [0.5, 0.5, 0.5])

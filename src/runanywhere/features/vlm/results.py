@@ -27,10 +27,12 @@ class VLMResult(GenerationResult):
 
     @property
     def prompt_tokens(self) -> int:
+        """The prompt's tokens, text and images (the reference SDK's ``promptTokens``)."""
         return self.input_tokens
 
     @property
     def completion_tokens(self) -> int:
+        """The reply's tokens (the reference SDK's ``completionTokens``)."""
         return self.output_tokens
 
     @classmethod
