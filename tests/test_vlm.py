@@ -310,3 +310,27 @@ def test_cli_describe_prints_the_answer(smollm2: Path, mmproj: Path, tmp_path: P
 
     out = json.loads(capsys.readouterr().out)
     assert out["image_tokens"] == TOKENS and out["completion_tokens"] == 4 and out["text"]
+
+
+#: SmolVLM's chat template, which iterates a message's content parts (string content renders nothing).
+PARTS_TEMPLATE = (
+    "<|im_start|>{% for message in messages %}{{message['role'] | capitalize}}"
+    "{% if message['content'][0]['type'] == 'image' %}{{':'}}{% else %}{{': '}}{% endif %}"
+    "{% for line in message['content'] %}{% if line['type'] == 'text' %}{{line['text']}}"
+    "{% elif line['type'] == 'image' %}{{ '<image>' }}{% endif %}{% endfor %}<end_of_utterance>\n"
+    "{% endfor %}{% if add_generation_prompt %}{{ 'Assistant:' }}{% endif %}"
+)
+
+
+def test_a_template_that_iterates_content_parts_gets_the_images_as_parts(tmp_path: Path):
+    from .tinymodels import write_tiny_llm
+
+    lm = write_tiny_llm(tmp_path / "tiny-parts.gguf", chat_template=PARTS_TEMPLATE)
+    projector = write_tiny_mmproj(tmp_path / "mmproj-64.gguf", n_embd_text=64)
+    model = VisionLanguageModel(ModelLibrary(SDKConfig(offline=True), catalog=Catalog(), events=EventBus()))
+    model.load_model(lm, projector, n_ctx=512, n_threads=1)
+    try:
+        result = model.process([picture(), picture(seed=3)], "Compare them.", GREEDY)
+        assert result.images == 2 and result.image_tokens == 2 * TOKENS and result.completion_tokens == 6
+    finally:
+        model.unload()
