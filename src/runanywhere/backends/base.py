@@ -120,7 +120,8 @@ class VisionLanguageEngine(LanguageModel, Protocol):
     @property
     def media_marker(self) -> str: ...
     def evaluate(self, text: str, images: Sequence[NDArray[np.uint8]], cancel: CancelToken,
-                 on_stage: Callable[[str], None], *, add_special: bool = True) -> VisionPrompt: ...
+                 on_stage: Callable[[str], None], *, add_special: bool = True,
+                 n_threads: int | None = None) -> VisionPrompt: ...
 
 
 # --------------------------------------------------------- speech recognition

@@ -110,17 +110,21 @@ class LlamaVisionEngine(LlamaEngine):
 
     # ------------------------------------------------------------- evaluation
     def evaluate(self, text: str, images: Sequence[NDArray[np.uint8]], cancel: CancelToken,
-                 on_stage: Callable[[str], None], *, add_special: bool = True) -> VisionPrompt:
+                 on_stage: Callable[[str], None], *, add_special: bool = True,
+                 n_threads: int | None = None) -> VisionPrompt:
         """Put ``text`` (one media marker per image) and the RGB images into a fresh KV cache.
 
         ``on_stage`` is told ``"image_encode"`` before each image is encoded and ``"prefill"`` before
         the language model takes each piece. Cancelling stops the step in progress (CancelledError).
-        ``add_special`` adds the model's BOS token (off when the rendered chat already starts with it).
+        ``add_special`` adds the model's BOS token (off when the rendered chat already starts with it);
+        ``n_threads`` sets the language model's threads from here on (the vision tower keeps its own).
         """
         marker = self.media_marker
         if text.count(marker) != len(images):
             raise InvalidInputError(f"the prompt holds {text.count(marker)} image markers for {len(images)} images")
         mtmd = self._mtmd_lib
+        if n_threads:
+            self._lib.llama_set_n_threads(self.llm._ctx.ctx, n_threads, n_threads)
         chunks = self._tokenize(text, images, add_special)
         try:
             self.llm.reset()

@@ -63,7 +63,16 @@ class VisionLanguageModel(TextGenerator):
     def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None,
                  max_image_side: int = DEFAULT_MAX_SIDE) -> None:
         super().__init__(models, events=events)
-        self.max_image_side = positive_int("max_image_side", max_image_side)
+        self.max_image_side = max_image_side
+
+    @property
+    def max_image_side(self) -> int:
+        """The longer side images are shrunk to before encoding (aspect kept; smaller ones stay as they are)."""
+        return self._max_image_side
+
+    @max_image_side.setter
+    def max_image_side(self, value: int) -> None:
+        self._max_image_side = positive_int("max_image_side", value)
 
     # ---------------------------------------------------------------- loading
     def load_model(
@@ -119,7 +128,7 @@ class VisionLanguageModel(TextGenerator):
                     pictures = [load_image(image, max_side=max_side) for image in text.images]
                     seen.images = len(pictures)
                     evaluated = engine.evaluate(text.text, pictures, cancel_token, stage,
-                                                add_special=text.add_special)
+                                                add_special=text.add_special, n_threads=req.options.threads)
                     seen.image_tokens, seen.encode_ms = evaluated.image_tokens, evaluated.image_encode_ms
                     stage("decode")
                     return PromptTokens(text.text, evaluated.tokens, text.stops, evaluated.prompt_tokens)
