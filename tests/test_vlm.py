@@ -247,7 +247,7 @@ def test_text_without_images_and_a_text_model_refuses_images(vlm: VisionLanguage
         text_model.unload()
 
 
-def test_a_projector_for_another_model_is_a_clear_error(smollm2: Path, tmp_path: Path):
+def test_a_projector_for_another_model_is_a_clear_error(smollm2: Path, tiny_llm: Path, tmp_path: Path):
     wrong = write_tiny_mmproj(tmp_path / "mmproj-896.gguf", n_embd_text=896)
     model = VisionLanguageModel(ModelLibrary(SDKConfig(offline=True), catalog=Catalog(), events=EventBus()))
     with pytest.raises(ModelFormatError, match=r"896.*576") as caught:
@@ -257,6 +257,8 @@ def test_a_projector_for_another_model_is_a_clear_error(smollm2: Path, tmp_path:
     not_gguf.write_bytes(b"definitely not a projector")
     with pytest.raises(ModelFormatError, match="not a GGUF"):
         model.load_model(smollm2, not_gguf, n_threads=1)
+    with pytest.raises(ModelFormatError, match=r"could not load the projector .*Failed to load CLIP"):
+        model.load_model(smollm2, tiny_llm, n_threads=1)  # a GGUF, but a language model, not a projector
     assert not model.is_loaded
 
 

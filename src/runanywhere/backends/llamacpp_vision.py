@@ -10,9 +10,12 @@ abort callback), not only the decode. Sampling then continues with :meth:`LlamaE
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
+import re
+import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -31,7 +34,7 @@ MMPROJ = "mmproj"
 """The role of a vision model's projector file in its catalog entry."""
 _CHECK_EVERY_NODES = 16
 """How many vision-graph nodes run between two cancellation checks during image encoding."""
-_silenced: list[Any] = []  # the no-op log callback handed to libmtmd, kept alive for the process
+_MISMATCH = re.compile(r"n_embd = (\d+)\) and mmproj \(n_embd = (\d+)")
 
 
 def open_llama_vision(files: ModelFiles, *, mmproj: str | None = None, **options: Any) -> LlamaVisionEngine:
@@ -39,15 +42,39 @@ def open_llama_vision(files: ModelFiles, *, mmproj: str | None = None, **options
     return LlamaVisionEngine(files.file(WEIGHTS), Path(mmproj) if mmproj else files.file(MMPROJ), **options)
 
 
-def projection_width(mmproj: Path) -> int | None:
-    """The embedding width a projector declares (``clip.vision.projection_dim``), None when it states none."""
-    gguf = require_engine("gguf", "llm")
-    try:
-        reader = gguf.GGUFReader(str(mmproj))
-    except (ValueError, OSError) as exc:
-        raise ModelFormatError(f"{mmproj.name} is not a readable GGUF projector: {exc}") from exc
-    field = reader.fields.get("clip.vision.projection_dim")
-    return int(field.parts[field.data[0]][0]) if field is not None else None
+class _MtmdLog:
+    """libmtmd's log, kept off the console; what it writes while a projector loads explains a failure."""
+
+    def __init__(self, llama_cpp: Any, mtmd: Any) -> None:
+        self._lines: list[str] | None = None
+        self._lock = threading.Lock()
+        self._callback = llama_cpp.llama_log_callback(self._write)  # kept alive: libmtmd holds the pointer
+        mtmd.mtmd_log_set(self._callback, None)
+        mtmd.mtmd_helper_log_set(self._callback, None)
+
+    def _write(self, _level: int, text: bytes | None, _data: Any) -> None:
+        if self._lines is not None and text:
+            self._lines.append(text.decode("utf-8", "replace"))
+
+    @contextlib.contextmanager
+    def capture(self) -> Iterator[list[str]]:
+        """Collect what libmtmd writes inside (one load at a time)."""
+        with self._lock:
+            lines: list[str] = []
+            self._lines = lines
+            try:
+                yield lines
+            finally:
+                self._lines = None
+
+
+_logs: list[_MtmdLog] = []
+
+
+def _mtmd_log(llama_cpp: Any, mtmd: Any) -> _MtmdLog:
+    if not _logs:
+        _logs.append(_MtmdLog(llama_cpp, mtmd))
+    return _logs[0]
 
 
 class LlamaVisionEngine(LlamaEngine):
@@ -56,7 +83,6 @@ class LlamaVisionEngine(LlamaEngine):
     def __init__(self, path: Path, mmproj: Path, *, n_ctx: int = 4096, n_threads: int | None = None,
                  n_batch: int = 512) -> None:
         check_gguf(mmproj)
-        declared = projection_width(mmproj)
         super().__init__(path, n_ctx=n_ctx, n_threads=n_threads, n_batch=n_batch)
         self.mmproj = mmproj
         self._mtmd_lib = require_engine("llama_cpp.mtmd_cpp")
@@ -64,11 +90,6 @@ class LlamaVisionEngine(LlamaEngine):
         self._nodes = 0
         self._eval_cb = self._lib.ggml_backend_sched_eval_callback(self._on_vision_node)
         try:
-            if declared is not None and declared != self.n_embd:
-                raise ModelFormatError(
-                    f"the projector {mmproj.name} outputs {declared}-wide embeddings but the language model "
-                    f"{path.name} is {self.n_embd} wide: use the mmproj file made for this model",
-                    details={"projection_dim": declared, "n_embd": self.n_embd})
             self._mtmd = self._init_mtmd(n_threads or int(self.llm.n_threads))
         except BaseException:
             self.close()
@@ -76,25 +97,35 @@ class LlamaVisionEngine(LlamaEngine):
 
     def _init_mtmd(self, n_threads: int) -> Any:
         mtmd = self._mtmd_lib
-        if not _silenced:
-            _silenced.append(self._lib.llama_log_callback(lambda _level, _text, _data: None))
-            mtmd.mtmd_log_set(_silenced[0], None)
-            mtmd.mtmd_helper_log_set(_silenced[0], None)
         params = mtmd.mtmd_context_params_default()
         params.use_gpu = False
         params.print_timings = False
         params.n_threads = n_threads
         params.warmup = False
         params.cb_eval = self._eval_cb
-        ctx = mtmd.mtmd_init_from_file(str(self.mmproj).encode(), self.llm.model, params)
+        with _mtmd_log(self._lib, mtmd).capture() as log:
+            ctx = mtmd.mtmd_init_from_file(str(self.mmproj).encode(), self.llm.model, params)
         if not ctx:
-            raise ModelFormatError(
-                f"llama.cpp could not load the projector {self.mmproj.name} next to {self.path.name} (a "
-                "projector for another model, or a damaged file); use the model's own mmproj file")
+            raise self._load_error("".join(log))
         if not mtmd.mtmd_support_vision(ctx):
             mtmd.mtmd_free(ctx)
             raise ModelFormatError(f"{self.mmproj.name} has no vision encoder (an audio-only projector?)")
         return ctx
+
+    def _load_error(self, log: str) -> ModelFormatError:
+        """Why libmtmd refused the projector, from what it logged."""
+        mismatch = _MISMATCH.search(log)
+        if mismatch is not None:
+            n_embd, width = int(mismatch.group(1)), int(mismatch.group(2))
+            return ModelFormatError(
+                f"the projector {self.mmproj.name} outputs {width}-wide embeddings but the language model "
+                f"{self.path.name} is {n_embd} wide: use the mmproj file made for this model",
+                details={"projection_dim": width, "n_embd": n_embd})
+        errors = [line.strip() for line in log.splitlines() if "error" in line.lower()]
+        return ModelFormatError(
+            f"llama.cpp could not load the projector {self.mmproj.name} next to {self.path.name}"
+            f"{': ' + errors[-1] if errors else ''}; use the model's own mmproj file",
+            details={"log": errors[-5:]})
 
     @property
     def media_marker(self) -> str:
