@@ -119,22 +119,11 @@ class VisionLanguageModel(TextGenerator):
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> VLMResult:
             dequeued = time.perf_counter()
             events.emit(GenerationStarted(model_id=loaded.model_id, prompt=request.preview()))
-            seen = _Evaluation()
+            seen = _Evaluation(engine, max_side, cancel_token, stage)
             try:
                 grammar = compile_grammar(engine, request.grammar)
-
-                def prepare(session: LlamaSession, req: GenerationRequest) -> PromptTokens:
-                    text = vision_text(engine, req, engine.media_marker)
-                    pictures = [load_image(image, max_side=max_side) for image in text.images]
-                    seen.images = len(pictures)
-                    evaluated = engine.evaluate(text.text, pictures, cancel_token, stage,
-                                                add_special=text.add_special, n_threads=req.options.threads)
-                    seen.image_tokens, seen.encode_ms = evaluated.image_tokens, evaluated.image_encode_ms
-                    stage("decode")
-                    return PromptTokens(text.text, evaluated.tokens, text.stops, evaluated.prompt_tokens)
-
                 result = run_generation(loaded.session, loaded.model_id, request, grammar, cancel_token, emit,
-                                        queue_ms=(dequeued - submitted) * 1000, prepare=prepare)
+                                        queue_ms=(dequeued - submitted) * 1000, prepare=seen.prepare)
             except CancelledError as exc:
                 events.emit(GenerationFailed(model_id=loaded.model_id, error=str(exc)))
                 return VLMResult.cancelled(loaded.model_id, str((exc.details or {}).get("stage", "prefill")),
@@ -176,11 +165,26 @@ class VisionLanguageModel(TextGenerator):
 
 @dataclass
 class _Evaluation:
-    """What the prompt step of one request saw (filled on the worker, read when it ends)."""
+    """One request's prompt step on the worker (images decoded, encoded, prefilled), and what it saw."""
 
+    engine: VisionLanguageEngine
+    max_side: int
+    cancel: CancelToken
+    stage: Callable[[str], None]
     images: int = 0
     image_tokens: int = 0
     encode_ms: float = 0.0
+
+    def prepare(self, session: LlamaSession, request: GenerationRequest) -> PromptTokens:
+        """The :data:`PromptBuilder` of a vision request: its text and images are in the KV cache after it."""
+        text = vision_text(self.engine, request, self.engine.media_marker)
+        pictures = [load_image(image, max_side=self.max_side) for image in text.images]
+        self.images = len(pictures)
+        evaluated = self.engine.evaluate(text.text, pictures, self.cancel, self.stage, add_special=text.add_special,
+                                         n_threads=request.options.threads)
+        self.image_tokens, self.encode_ms = evaluated.image_tokens, evaluated.image_encode_ms
+        self.stage("decode")
+        return PromptTokens(text.text, evaluated.tokens, text.stops, evaluated.prompt_tokens)
 
 
 def _request(image: Images, prompt: Prompt, options: GenerationOptions | None,
