@@ -11,20 +11,7 @@ import pytest
 
 from runanywhere import InvalidInputError, InvalidStateError, SDKFileNotFoundError, VideoCapture
 
-COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]  # RGB, one per second of video
-
-
-def write_video(path: Path, *, seconds: int, fps: int, size: tuple[int, int] = (64, 48)) -> Path:
-    """A Motion-JPEG AVI whose frames are one flat colour per second (``COLOURS`` in turn)."""
-    import cv2
-
-    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
-    assert writer.isOpened()
-    for i in range(seconds * fps):
-        red, green, blue = COLOURS[(i // fps) % len(COLOURS)]
-        writer.write(np.full((size[1], size[0], 3), (blue, green, red), np.uint8))  # OpenCV writes BGR
-    writer.release()
-    return path
+from .tinyvlm import COLOURS, write_video
 
 
 def near(frame: np.ndarray, rgb: tuple[int, int, int]) -> bool:

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import io
+import json
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -33,6 +34,7 @@ from runanywhere import (
     ModelManager,
     SDKConfig,
     TextGenerator,
+    VideoCapture,
     VisionLanguageModel,
     VLMResult,
     VLMStageStarted,
@@ -43,7 +45,7 @@ from runanywhere.core.engines import WEIGHTS
 from runanywhere.models.catalog import Catalog, ModelCategory
 from runanywhere.models.manager import ModelLibrary
 
-from .tinyvlm import SMOLLM2_EMBD, image_tokens, write_tiny_mmproj
+from .tinyvlm import SMOLLM2_EMBD, image_tokens, write_tiny_mmproj, write_video
 
 GREEDY = GenerationOptions(temperature=0.0, max_tokens=6)
 TOKENS = image_tokens()  # 16 per image
@@ -290,15 +292,17 @@ def test_the_built_in_catalog_lists_vision_models_with_projectors():
 
 
 def test_describe_every_on_a_video_file(vlm: VisionLanguageModel, tmp_path: Path):
-    from .test_video import write_video
-
     video = write_video(tmp_path / "clip.avi", seconds=3, fps=5)
-    from runanywhere import VideoCapture
-
     with VideoCapture(video) as capture:
         described = list(capture.describe_every(1.0, "What colour is it?", model=vlm, options=GREEDY))
     assert [round(d.time_s) for d in described] == [0, 1, 2]
     assert all(d.result.image_tokens == TOKENS and d.result.text for d in described)
+
+    async def live() -> list[float]:
+        with VideoCapture(video) as capture:
+            return [d.time_s async for d in capture.adescribe_every(1.5, "And now?", model=vlm, options=GREEDY)]
+
+    assert [round(t, 1) for t in asyncio.run(live())] == [0.0, 1.6]  # the first frame at or after 1.5 s (5 fps)
 
 
 def test_cli_describe_prints_the_answer(smollm2: Path, mmproj: Path, tmp_path: Path,
@@ -308,8 +312,6 @@ def test_cli_describe_prints_the_answer(smollm2: Path, mmproj: Path, tmp_path: P
     code = cli_main(["describe", str(image), "What is this?", "--model", str(smollm2), "--mmproj", str(mmproj),
                      "--max-tokens", "4", "--temperature", "0", "--threads", "1", "--ctx", "512", "--json"])
     assert code == 0 and not VLM.is_loaded
-    import json
-
     out = json.loads(capsys.readouterr().out)
     assert out["image_tokens"] == TOKENS and out["completion_tokens"] == 4 and out["text"]
 
@@ -336,3 +338,13 @@ def test_a_template_that_iterates_content_parts_gets_the_images_as_parts(tmp_pat
         assert result.images == 2 and result.image_tokens == 2 * TOKENS and result.completion_tokens == 6
     finally:
         model.unload()
+
+
+def test_cli_describe_a_video_every_second(smollm2: Path, mmproj: Path, tmp_path: Path,
+                                           capsys: pytest.CaptureFixture[str]):
+    video = write_video(tmp_path / "clip.avi", seconds=2, fps=4)
+    code = cli_main(["describe", "--video", str(video), "What happens?", "--every", "1", "--model", str(smollm2),
+                     "--mmproj", str(mmproj), "--max-tokens", "3", "--threads", "1", "--ctx", "512", "--json"])
+    assert code == 0
+    lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [line["time_s"] for line in lines] == [0.0, 1.0] and all(line["image_tokens"] == TOKENS for line in lines)

@@ -8,7 +8,8 @@ the real multimodal path of llama.cpp: image → ViT → projector → language 
 the answers are meaningless: it tests plumbing and speed, never quality.
 
 With ``image_size`` 56 and ``patch_size`` 14 an image becomes 16 image tokens; larger sizes and more blocks make
-the image encoding slower (for cancellation tests and benchmarks).
+the image encoding slower (for cancellation tests and benchmarks). :func:`write_video` writes a short video
+file of flat colours, for frame-capture tests.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-__all__ = ["SMOLLM2_EMBD", "image_tokens", "write_tiny_mmproj"]
+__all__ = ["COLOURS", "SMOLLM2_EMBD", "image_tokens", "write_tiny_mmproj", "write_video"]
 
 SMOLLM2_EMBD = 576
 """The embedding width of SmolLM2-135M: what its projector must output."""
@@ -80,4 +81,22 @@ def write_tiny_mmproj(path: Path, *, n_embd_text: int = SMOLLM2_EMBD, image_size
     writer.write_kv_data_to_file()
     writer.write_tensors_to_file()
     writer.close()
+    return path
+
+
+COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]
+"""The RGB colour of each second of a :func:`write_video` file, in turn."""
+
+
+def write_video(path: Path, *, seconds: int, fps: int, size: tuple[int, int] = (64, 48)) -> Path:
+    """A Motion-JPEG AVI (written with OpenCV) whose frames are one flat colour per second (``COLOURS``)."""
+    import cv2
+
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, size)
+    if not writer.isOpened():
+        raise RuntimeError(f"OpenCV cannot write {path}")
+    for i in range(seconds * fps):
+        red, green, blue = COLOURS[(i // fps) % len(COLOURS)]
+        writer.write(np.full((size[1], size[0], 3), (blue, green, red), np.uint8))  # OpenCV writes BGR
+    writer.release()
     return path
