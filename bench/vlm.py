@@ -21,22 +21,19 @@ from __future__ import annotations
 import argparse
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import header, parse_args, scratch_library, write_report
+from common import header, parse_args, run_raw, scratch_library, write_report
 from tests.tinyvlm import write_tiny_mmproj
 
 from runanywhere import EventBus, GenerationOptions, VisionLanguageModel
 from runanywhere.core.capabilities import physical_cores
 from runanywhere.media.images import load_image
 
-HERE = Path(__file__).resolve().parent
 N_CTX = 2048
 PROMPT = "<|im_start|>user\n<__media__>\nDescribe this image in detail.<|im_end|>\n<|im_start|>assistant\n"
 
@@ -65,14 +62,9 @@ def photograph() -> Any:
 
 def raw_baseline(model: Path, mmproj: Path, image: Path, threads: int, plan: Plan) -> dict[str, Any]:
     """Raw llama-cpp-python + libmtmd in a fresh process (``vlm_raw.py``): per repeat, its figures."""
-    job = {"model": str(model), "mmproj": str(mmproj), "image": str(image), "threads": threads, "n_ctx": N_CTX,
-           "prompt": PROMPT, "decode_tokens": plan.decode_tokens, "repeats": plan.repeats}
-    done = subprocess.run([sys.executable, str(HERE / "vlm_raw.py")], input=json.dumps(job), capture_output=True,
-                          text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"the raw baseline failed ({done.returncode}): {done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return run_raw("vlm_raw.py", {"model": str(model), "mmproj": str(mmproj), "image": str(image), "threads": threads,
+                                  "n_ctx": N_CTX, "prompt": PROMPT, "decode_tokens": plan.decode_tokens,
+                                  "repeats": plan.repeats})
 
 
 def sdk_runs(model: Path, mmproj: Path, pixels: Any, threads: int, plan: Plan) -> dict[str, list[float]]:
@@ -81,7 +73,7 @@ def sdk_runs(model: Path, mmproj: Path, pixels: Any, threads: int, plan: Plan) -
     vlm.load_model(model, mmproj, n_ctx=N_CTX, n_threads=threads)
     options = GenerationOptions(temperature=0.0, max_tokens=plan.decode_tokens, raw=True)
     out: dict[str, list[float]] = {"image_encode_ms": [], "ttft_ms": [], "decode_tokens_per_s": [],
-                                   "image_tokens": []}
+                                   "image_tokens": [], "completion_tokens": []}
     try:
         for _ in range(plan.repeats):
             result = vlm.process(pixels, PROMPT, options)
@@ -89,6 +81,7 @@ def sdk_runs(model: Path, mmproj: Path, pixels: Any, threads: int, plan: Plan) -
             out["ttft_ms"].append(result.time_to_first_token_ms or 0.0)
             out["decode_tokens_per_s"].append(result.decode_tokens_per_second or 0.0)
             out["image_tokens"].append(result.image_tokens)
+            out["completion_tokens"].append(result.completion_tokens)
     finally:
         vlm.unload()
     return out
@@ -99,6 +92,8 @@ def compare(raw: dict[str, Any], sdk: dict[str, list[float]]) -> dict[str, Any]:
     med = {f"{side}_{key}": statistics.median(values[key]) for side, values in (("raw", raw), ("sdk", sdk))
            for key in ("image_encode_ms", "ttft_ms", "decode_tokens_per_s")}
     return {**med, "image_tokens": int(sdk["image_tokens"][0]),
+            "raw_completion_tokens": int(statistics.median(raw["completion_tokens"])),
+            "sdk_completion_tokens": int(statistics.median(sdk["completion_tokens"])),
             "image_encode_ratio": med["raw_image_encode_ms"] / med["sdk_image_encode_ms"],
             "ttft_ratio": med["raw_ttft_ms"] / med["sdk_ttft_ms"],
             "decode_ratio": med["sdk_decode_tokens_per_s"] / med["raw_decode_tokens_per_s"]}

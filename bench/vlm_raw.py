@@ -1,11 +1,12 @@
 """The raw llama-cpp-python multimodal baseline for ``bench/vlm.py``, in a fresh process of its own.
 
-It imports nothing but llama-cpp-python and numpy and drives libmtmd as llama-cpp-python's own
-``MTMDChatHandler`` does (text chunks through ``Llama.eval``, the image through libmtmd), with the
-encode and the image decode called separately so the encode can be timed. Reads a JSON job on stdin
+It imports nothing but llama-cpp-python, numpy and ``llm_raw``'s sampling loop, and drives libmtmd as
+llama-cpp-python's own ``MTMDChatHandler`` does (text chunks through ``Llama.eval``, the image through
+libmtmd), with the encode and the image decode called separately so the encode can be timed. Reads a JSON job on stdin
 (``model``, ``mmproj``, ``threads``, ``n_ctx``, ``prompt`` with one media marker, ``image`` as a ``.npy``
 path of RGB pixels, ``decode_tokens``, ``repeats``) and prints one JSON line: per repeat, image encode ms,
-time to first token ms (tokenize to first sampled token) and decode tokens/s, greedy, from a cold cache.
+time to first token ms (tokenize to first sampled token), decode tokens/s and the tokens generated, greedy
+(to ``decode_tokens`` or the end of generation, as the SDK stops), from a cold cache.
 """
 
 from __future__ import annotations
@@ -19,10 +20,11 @@ from typing import Any
 import llama_cpp
 import llama_cpp.mtmd_cpp as mtmd
 import numpy as np
+from llm_raw import sample
 
 
-def run(llm: Any, ctx: Any, text: bytes, rgb: np.ndarray, max_tokens: int) -> tuple[float, float, float, int]:
-    """(encode ms, time to first token ms, decode tokens/s, image tokens) of one cold request."""
+def run(llm: Any, ctx: Any, text: bytes, rgb: np.ndarray, max_tokens: int) -> tuple[float, float, float, int, int]:
+    """(encode ms, time to first token ms, decode tokens/s, image tokens, tokens) of one cold request."""
     llm.reset()
     llm._ctx.kv_cache_clear()
     started = time.perf_counter()
@@ -55,19 +57,8 @@ def run(llm: Any, ctx: Any, text: bytes, rgb: np.ndarray, max_tokens: int) -> tu
         llm.n_tokens = end.value
     mtmd.mtmd_input_chunks_free(chunks)
     mtmd.mtmd_bitmap_free(bitmap)
-    first, count = None, 0
-    for _ in llm.generate(llm.input_ids[: llm.n_tokens].tolist(), temp=0.0, top_k=1, top_p=1.0, min_p=0.0,
-                          repeat_penalty=1.0):
-        count += 1
-        if first is None:
-            first = time.perf_counter()
-        if count >= max_tokens:
-            break
-    ended = time.perf_counter()
-    if first is None:
-        raise SystemExit("the model produced no token")
-    decode = (count - 1) / (ended - first) if count > 1 else 0.0
-    return encode_s * 1000, (first - started) * 1000, decode, image_tokens
+    first, decode, count = sample(llm, llm.input_ids[: llm.n_tokens].tolist(), max_tokens, until_end=True)
+    return encode_s * 1000, (first - started) * 1000, decode, image_tokens, count
 
 
 def main() -> None:
@@ -83,10 +74,11 @@ def main() -> None:
     if not ctx:
         raise SystemExit("mtmd_init_from_file failed")
     rgb = np.load(job["image"])
-    out: dict[str, list[float]] = {"image_encode_ms": [], "ttft_ms": [], "decode_tokens_per_s": [], "image_tokens": []}
+    out: dict[str, list[float]] = {"image_encode_ms": [], "ttft_ms": [], "decode_tokens_per_s": [], "image_tokens": [],
+                                   "completion_tokens": []}
     for _ in range(job["repeats"]):
-        encode, ttft, decode, tokens = run(llm, ctx, job["prompt"].encode(), rgb, job["decode_tokens"])
-        for key, value in zip(out, (encode, ttft, decode, tokens), strict=True):
+        figures = run(llm, ctx, job["prompt"].encode(), rgb, job["decode_tokens"])
+        for key, value in zip(out, figures, strict=True):
             out[key].append(value)
     mtmd.mtmd_free(ctx)
     llm.close()
