@@ -176,6 +176,17 @@ def test_cancel_during_prefill(vlm: VisionLanguageModel, bus: EventBus):
     assert fine.finish_reason == "length" and fine.image_tokens == TOKENS
 
 
+def test_cancelling_a_finished_request_does_not_touch_the_next(vlm: VisionLanguageModel, bus: EventBus):
+    first = vlm.process_stream(picture(), "Describe it.", GREEDY)
+    assert first.wait().finish_reason == "length"
+    off = bus.on(VLMStageStarted, lambda event: event.stage == "prefill" and first.cancel())
+    try:
+        second = vlm.process(picture(), "Describe it.", GREEDY)
+    finally:
+        off()
+    assert first.cancelled and second.finish_reason == "length" and second.completion_tokens == 6
+
+
 def test_cancelling_the_async_task_stops_the_work(vlm: VisionLanguageModel, bus: EventBus):
     async def run() -> None:
         entered = asyncio.Event()

@@ -195,17 +195,21 @@ class LlamaEngine:
     def _aborting(self, cancel: CancelToken) -> Iterator[None]:
         """While inside, cancelling ``cancel`` aborts llama.cpp's graph computation (llama_decode fails)."""
         llama_cpp = self._lib
+        inside = True
+
+        def abort() -> None:  # a token cancelled after its work ended must not abort the next request
+            if inside:
+                self._abort_flag = True
+
         self._abort_flag = False
-        cancel.on_cancel(self._abort)
+        cancel.on_cancel(abort)
         llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._abort_cb, None)
         try:
             yield
         finally:
+            inside = False
             llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._no_abort_cb, None)
             self._abort_flag = False
-
-    def _abort(self) -> None:
-        self._abort_flag = True
 
     def compile_grammar(self, *, json_schema: dict[str, Any] | None = None, gbnf: str | None = None) -> Any:
         """A llama.cpp grammar from a JSON schema or GBNF text; bad input is an InvalidInputError."""
