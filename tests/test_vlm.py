@@ -24,6 +24,7 @@ from PIL import Image
 
 from runanywhere import (
     VLM,
+    ContextLengthError,
     EventBus,
     GenerationCompleted,
     GenerationOptions,
@@ -245,6 +246,10 @@ def test_bad_images_are_clear_errors_and_the_model_keeps_working(vlm: VisionLang
             vlm.process(bad, "Describe it.", GREEDY)
     with pytest.raises(InvalidInputError, match="part type"):
         vlm.process(None, [{"role": "user", "content": [{"type": "video", "video": "x"}]}], GREEDY)
+    with pytest.raises(InvalidInputError, match="2 image markers for 1 images"):
+        vlm.process(picture(), "<__media__><__media__> two markers, raw", GREEDY, raw=True)
+    with pytest.raises(ContextLengthError, match="larger n_ctx"):
+        vlm.process([picture()] * 70, "So many pictures.", GREEDY)  # 70 x 16 image tokens > 1024
     assert vlm.process(picture(), "Describe it.", GREEDY).image_tokens == TOKENS
 
 
