@@ -12,6 +12,7 @@ import importlib.util
 import json
 import os
 import platform
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,3 +66,14 @@ def write_report(results: Path, name: str, report: dict[str, Any]) -> Path:
     path.write_text(json.dumps(report, indent=1) + "\n")
     print(f"wrote {path}", flush=True)
     return path
+
+
+def run_raw(script: str, job: dict[str, Any]) -> dict[str, Any]:
+    """Run a raw-engine baseline (``bench/<script>``) in a fresh process: ``job`` as JSON on its stdin,
+    its last stdout line as the JSON result."""
+    done = subprocess.run([sys.executable, str(ROOT / "bench" / script)], input=json.dumps(job), capture_output=True,
+                          text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the raw baseline failed ({done.returncode}): {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result

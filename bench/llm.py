@@ -27,15 +27,13 @@ from __future__ import annotations
 
 import json
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from common import header, moonshine_asset, parse_args, scratch_library, write_report
+from common import header, moonshine_asset, parse_args, run_raw, scratch_library, write_report
 from tests.tinymodels import long_prompt, write_shaped_llm
 
 from runanywhere import EventBus, GenerationOptions, SDKConfig, TextGenerator
@@ -46,7 +44,6 @@ from runanywhere.media.audio import load_audio
 from runanywhere.models.catalog import Catalog
 from runanywhere.models.manager import ModelLibrary
 
-HERE = Path(__file__).resolve().parent
 N_CTX = 2048
 
 
@@ -76,12 +73,7 @@ def prompts(plan: Plan, count: int) -> list[str]:
 def raw_baseline(path: Path, threads: int, texts: list[str], decode_tokens: int) -> dict[str, Any]:
     """Raw llama-cpp-python on ``texts`` in a fresh process (``llm_raw.py``): per prompt, tokens and speeds."""
     job = {"model": str(path), "threads": threads, "n_ctx": N_CTX, "prompts": texts, "decode_tokens": decode_tokens}
-    done = subprocess.run([sys.executable, str(HERE / "llm_raw.py")], input=json.dumps(job), capture_output=True,
-                          text=True, check=False)
-    if done.returncode != 0:
-        raise SystemExit(f"the raw baseline failed ({done.returncode}): {done.stderr[-2000:]}")
-    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
-    return result
+    return run_raw("llm_raw.py", job)
 
 
 def sdk_run(gen: TextGenerator, prompt: str, max_tokens: int) -> tuple[float, float, int]:

@@ -22,18 +22,29 @@ def run(llm: Any, tokens: list[int], max_tokens: int) -> tuple[float, float]:
     """(prefill tokens/s, decode tokens/s) of one cold generation."""
     llm.reset()
     started = time.perf_counter()
+    first, decode, _ = sample(llm, tokens, max_tokens)
+    return len(tokens) / (first - started), decode
+
+
+def sample(llm: Any, tokens: list[int], max_tokens: int, *, until_end: bool = False) -> tuple[float, float, int]:
+    """Greedy tokens after ``tokens``: (time of the first, decode tokens/s after it, count).
+
+    ``until_end`` stops at an end-of-generation token too, as the SDK does.
+    """
     first = None
     count = 0
-    for _ in llm.generate(tokens, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0):
-        count += 1
+    for token in llm.generate(tokens, temp=0.0, top_k=1, top_p=1.0, min_p=0.0, repeat_penalty=1.0):
         if first is None:
             first = time.perf_counter()
+        if until_end and llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+            break
+        count += 1
         if count >= max_tokens:
             break
     end = time.perf_counter()
     if first is None:
         raise SystemExit("the model produced no token")
-    return len(tokens) / (first - started), (count - 1) / (end - first) if count > 1 else 0.0
+    return first, (count - 1) / (end - first) if count > 1 else 0.0, count
 
 
 def main() -> None:

@@ -1,13 +1,14 @@
 """Every benchmark, one after the other, each in a fresh process; then one summary of the headline figures.
 
 Runs ``llm.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_tts`` and
-``speech_vad``, each in its own process), ``voice.py`` and ``threads.py``.
+``speech_vad``, each in its own process), ``voice.py``, ``threads.py`` and ``vlm.py``.
 Each writes its JSON report into the results directory; this adds
 ``summary.json``: per bench its exit code and wall time, and the figures
 the project tracks (LLM ratios against the raw baseline in its own process,
 decode in the application shape, STT/TTS/VAD overhead, voice p50/p95, the
-fastest thread counts). A failing bench is reported and the others still
-run; the exit code is 1 if any failed. ``make bench`` runs this.
+fastest thread counts, VLM image encode / first token / decode against raw
+libmtmd). A failing bench is reported and the others still run; the exit code
+is 1 if any failed. ``make bench`` runs this.
 Run: ``.venv/bin/python bench/run_all.py [--smoke] [--results DIR] [--only NAME ...]``.
 """
 
@@ -55,8 +56,15 @@ def _threads(report: dict[str, Any]) -> dict[str, Any]:
             "whisper": report["whisper"]["rows"], "llama": report["llama"]["rows"]}
 
 
+def _vlm(report: dict[str, Any]) -> dict[str, Any]:
+    return {key: report["results"][key] for key in ("image_tokens", "raw_image_encode_ms", "sdk_image_encode_ms",
+                                                    "image_encode_ratio", "raw_ttft_ms", "sdk_ttft_ms", "ttft_ratio",
+                                                    "raw_decode_tokens_per_s", "sdk_decode_tokens_per_s",
+                                                    "decode_ratio")}
+
+
 BENCHES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "llm": _llm, "speech": _speech, "voice": _voice, "threads": _threads}
+    "llm": _llm, "speech": _speech, "voice": _voice, "threads": _threads, "vlm": _vlm}
 """Bench name (``bench/<name>.py``, writing ``<name>.json``) and how to pick its headline figures."""
 
 

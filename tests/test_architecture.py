@@ -1,7 +1,8 @@
 """The package's layers: imports only point down, and no modules import each other in a circle.
 
 core <- models / backends / media <- runtime <- features <- server / jobs <- cli. Features use each
-other only through the orchestrators (voice, tools, structured output), which compose lower features.
+other only through the orchestrators (voice, tools, structured output, vlm: text generation that also reads
+images), which compose lower features.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ SRC = Path(__file__).resolve().parents[1] / "src" / "runanywhere"
 LAYERS = {"_version": 0, "core": 0, "models": 1, "backends": 1, "media": 1, "runtime": 2, "features": 3,
           "server": 4, "jobs": 4, "cli": 5}
 PUBLIC = 3.5
-ORCHESTRATORS = {"voice", "tools", "structured_output"}
+ORCHESTRATORS = {"voice", "tools", "structured_output", "vlm"}
 
 
 def _module_name(path: Path) -> str:

@@ -19,6 +19,7 @@ VALUE_OR_PLUMBING = {
     "ToolCall", "ToolDefinition", "ToolResult", "GenerationRequest", "LocalModel",
     "Conversation", "VoicePipelineOptions", "VoiceAgentOptions", "VoicePipelineCallbacks", "VoiceAgentCallbacks",
     "EventBus",  # emit/on/off are synchronous by design; async consumers use `async for ev in bus.stream()`
+    "VLMResult", "FrameDescription",
 }
 
 NO_TWIN = {
@@ -29,6 +30,8 @@ NO_TWIN = {
     "SegmentStream": {"cancel"}, "SynthesisStream": {"cancel"},
     "EmbeddingGenerator": {"cancel", "cosine_similarity"},  # cosine_similarity: one dot product
     "TextGenerator": {"cancel", "start"},  # start returns its stream at once (read it with `async for`)
+    "VisionLanguageModel": {"cancel", "start"}, "VLMStream": {"cancel", "wait"},
+    "VideoCapture": {"close"},  # releases the device or file handle
     "TextToSpeech": {"cancel"}, "VoicePipeline": {"cancel", "events"}, "VoiceAgent": {"open_session", "stop"},
     # A pushed voice session: feed() runs the VAD inline (~0.15 ms a window) and starts a turn on a thread of
     # its own; stop() sets a flag; events() is already an async stream. flush() waits for a turn: aflush().

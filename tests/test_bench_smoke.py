@@ -87,3 +87,11 @@ def test_threads_bench_compares_thread_counts(tmp_path: Path):
     assert figures["whisper_fastest_threads"] in counts and figures["llama_decode_fastest_threads"] in counts
     assert all(positive(row["rtf"]) for row in data["whisper"]["rows"])
     assert all(positive(row["decode_tokens_per_s"]) for row in data["llama"]["rows"])
+
+
+def test_vlm_bench_compares_encode_first_token_and_decode_with_raw_libmtmd(tmp_path: Path):
+    figures = smoke("vlm", tmp_path)["figures"]
+    assert figures["image_tokens"] == 16
+    assert positive(*(v for k, v in figures.items() if k != "image_tokens")), figures
+    results = report(tmp_path, "vlm")["results"]
+    assert results["raw_baseline"] == "fresh process" and results["projector"] == "tiny-56"

@@ -26,6 +26,7 @@ from runanywhere.backends.registry import (
     LANGUAGE_MODELS,
     SPEECH_RECOGNIZERS,
     SPEECH_SYNTHESIZERS,
+    VISION_LANGUAGE_MODELS,
     VOICE_DETECTORS,
     EngineRegistry,
 )
@@ -35,7 +36,8 @@ from runanywhere.models.manager import ModelLibrary
 
 from .conftest import LibraryFactory, sha
 
-REGISTRIES = (LANGUAGE_MODELS, EMBEDDERS, SPEECH_RECOGNIZERS, SPEECH_SYNTHESIZERS, VOICE_DETECTORS)
+REGISTRIES = (LANGUAGE_MODELS, EMBEDDERS, SPEECH_RECOGNIZERS, SPEECH_SYNTHESIZERS, VOICE_DETECTORS,
+              VISION_LANGUAGE_MODELS)
 
 
 # ------------------------------------------------------------------ the table

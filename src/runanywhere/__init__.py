@@ -109,6 +109,7 @@ from .features.vad import (
     VADSession,
     VoiceActivityDetector,
 )
+from .features.vlm import VLM, VisionLanguageModel, VLMResult, VLMStageStarted, VLMStream
 from .features.voice import (
     Conversation,
     PipelineState,
@@ -133,7 +134,9 @@ from .features.voice import (
 )
 from .media.audio import Audio, load_audio, save_wav
 from .media.capture import AudioCapture, CapturedAudio
+from .media.images import load_image
 from .media.playback import AudioPlayback
+from .media.video import FrameDescription, VideoCapture
 from .models.catalog import Catalog, ModelCategory, ModelEntry, ModelFile, PackagePart
 from .models.leftovers import CleanReport, Leftover
 from .models.locks import FileLock
@@ -144,6 +147,7 @@ __all__ = [
     "STT",
     "TTS",
     "VAD",
+    "VLM",
     "ArchiveError",
     "Audio",
     "AudioCapture",
@@ -170,6 +174,7 @@ __all__ = [
     "EventCategory",
     "EvictionPlan",
     "FileLock",
+    "FrameDescription",
     "GenerationCompleted",
     "GenerationError",
     "GenerationFailed",
@@ -265,8 +270,13 @@ __all__ = [
     "VADSession",
     "VADSpeechEnded",
     "VADSpeechStarted",
+    "VLMResult",
+    "VLMStageStarted",
+    "VLMStream",
     "VadSettings",
     "VerifyReport",
+    "VideoCapture",
+    "VisionLanguageModel",
     "VoiceActivityDetector",
     "VoiceAgent",
     "VoiceAgentCallbacks",
@@ -289,6 +299,7 @@ __all__ = [
     "__version__",
     "detect_capabilities",
     "load_audio",
+    "load_image",
     "measure_memory_bandwidth",
     "save_wav",
 ]

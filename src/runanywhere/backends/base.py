@@ -5,16 +5,16 @@ implements one or more of these and registers a factory in :mod:`.registry`;
 features hold engines by these protocols only. A factory takes the model's
 files (:class:`ModelFiles`, asked by role) and keyword options.
 
-Room for what comes next: a vision-language protocol (a language model that
-also takes images, its projector being the ``mmproj`` file) and an image
-generation protocol (prompt in, RGB array out) go here, with a
-:class:`~runanywhere.core.engines.Capability` each, when an engine provides them.
+A vision-language engine is a language model that also takes images (its
+projector being the ``mmproj`` file). Room for what comes next: an image
+generation protocol (prompt in, RGB array out) goes here, with a
+:class:`~runanywhere.core.engines.Capability`, when an engine provides one.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -97,6 +97,31 @@ class LanguageModel(Engine, Protocol):
                  grammar: Any = None, n_threads: int | None = None) -> Iterator[int]: ...
     def compile_grammar(self, *, json_schema: dict[str, Any] | None = None, gbnf: str | None = None) -> Any: ...
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+# ------------------------------------------------------------------- vision
+@dataclass(frozen=True)
+class VisionPrompt:
+    """A prompt with images now in the KV cache: the tokens to continue from, and what it took.
+
+    ``tokens`` hold the text tokens and a placeholder (-1) per image position; ``prompt_tokens``
+    counts both, ``image_tokens`` only the images'; ``image_encode_ms`` is the vision tower's time.
+    """
+
+    tokens: list[int]
+    prompt_tokens: int
+    image_tokens: int
+    image_encode_ms: float
+
+
+class VisionLanguageEngine(LanguageModel, Protocol):
+    """A language model that also reads images: the prompt marks each image with :attr:`media_marker`."""
+
+    @property
+    def media_marker(self) -> str: ...
+    def evaluate(self, text: str, images: Sequence[NDArray[np.uint8]], cancel: CancelToken,
+                 on_stage: Callable[[str], None], *, add_special: bool = True,
+                 n_threads: int | None = None) -> VisionPrompt: ...
 
 
 # --------------------------------------------------------- speech recognition

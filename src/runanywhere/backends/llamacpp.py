@@ -10,6 +10,7 @@ stops within one graph node; during decode the token loop checks the token
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -171,32 +172,44 @@ class LlamaEngine:
         if n_threads:
             llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, n_threads, n_threads)
         self.llm.set_seed(sampling.seed if sampling.seed is not None else int.from_bytes(os.urandom(4), "little"))
-        self._abort_flag = False
-        cancel.on_cancel(self._abort)
-        llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._abort_cb, None)
         prefill = True
         try:
-            stream = self.llm.generate(
-                list(tokens), top_k=sampling.top_k, top_p=sampling.top_p, min_p=sampling.min_p,
-                temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty, grammar=grammar,
-            )
-            for token in stream:
-                if prefill:
-                    prefill = False
-                    llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._no_abort_cb, None)
-                if cancel.cancelled:
-                    return
-                yield int(token)
+            with self._aborting(cancel):
+                stream = self.llm.generate(
+                    list(tokens), top_k=sampling.top_k, top_p=sampling.top_p, min_p=sampling.min_p,
+                    temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty, grammar=grammar,
+                )
+                for token in stream:
+                    if prefill:
+                        prefill = False
+                        llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._no_abort_cb, None)
+                    if cancel.cancelled:
+                        return
+                    yield int(token)
         except RuntimeError as exc:
             if cancel.cancelled:
                 raise CancelledError("generation was cancelled", code=SDKErrorCode.GENERATION_CANCELLED) from exc
             raise GenerationError(f"llama.cpp failed: {exc}") from exc
+
+    @contextlib.contextmanager
+    def _aborting(self, cancel: CancelToken) -> Iterator[None]:
+        """While inside, cancelling ``cancel`` aborts llama.cpp's graph computation (llama_decode fails)."""
+        llama_cpp = self._lib
+        inside = True
+
+        def abort() -> None:  # a token cancelled after its work ended must not abort the next request
+            if inside:
+                self._abort_flag = True
+
+        self._abort_flag = False
+        cancel.on_cancel(abort)
+        llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._abort_cb, None)
+        try:
+            yield
         finally:
+            inside = False
             llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._no_abort_cb, None)
             self._abort_flag = False
-
-    def _abort(self) -> None:
-        self._abort_flag = True
 
     def compile_grammar(self, *, json_schema: dict[str, Any] | None = None, gbnf: str | None = None) -> Any:
         """A llama.cpp grammar from a JSON schema or GBNF text; bad input is an InvalidInputError."""

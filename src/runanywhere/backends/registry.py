@@ -15,9 +15,10 @@ from typing import Generic, TypeVar
 
 from ..core.engines import Capability, EngineInfo, find_engine
 from ..core.errors import BackendNotAvailableError, ConfigurationError, InvalidInputError
-from .base import Engine, LanguageModel, SpeechRecognizer, SpeechSynthesizer, VoiceDetector
+from .base import Engine, LanguageModel, SpeechRecognizer, SpeechSynthesizer, VisionLanguageEngine, VoiceDetector
 from .faster_whisper import open_whisper
 from .llamacpp import open_llama
+from .llamacpp_vision import open_llama_vision
 from .piper import open_piper
 from .sherpa_vad import open_silero
 
@@ -78,9 +79,11 @@ EMBEDDERS: EngineRegistry[LanguageModel] = EngineRegistry(Capability.EMBEDDING)
 SPEECH_RECOGNIZERS: EngineRegistry[SpeechRecognizer] = EngineRegistry(Capability.SPEECH_RECOGNITION)
 SPEECH_SYNTHESIZERS: EngineRegistry[SpeechSynthesizer] = EngineRegistry(Capability.SPEECH_SYNTHESIS)
 VOICE_DETECTORS: EngineRegistry[VoiceDetector] = EngineRegistry(Capability.VOICE_ACTIVITY)
+VISION_LANGUAGE_MODELS: EngineRegistry[VisionLanguageEngine] = EngineRegistry(Capability.VISION)
 
 LANGUAGE_MODELS.register("llamacpp", open_llama)
 EMBEDDERS.register("llamacpp", open_llama)
+VISION_LANGUAGE_MODELS.register("llamacpp", open_llama_vision)
 SPEECH_RECOGNIZERS.register("faster-whisper", open_whisper)
 SPEECH_SYNTHESIZERS.register("piper", open_piper)
 VOICE_DETECTORS.register("sherpa-onnx", open_silero)

@@ -22,8 +22,7 @@ WEIGHTS = "weights"
 class Capability(str, enum.Enum):
     """What an engine does for a feature; each has a protocol in ``runanywhere.backends.base``.
 
-    Vision (images into a language model) and image generation join here when
-    an engine provides them, with their protocol next to the others.
+    Image generation joins here when an engine provides it, with its protocol next to the others.
     """
 
     LANGUAGE = "language"
@@ -31,6 +30,7 @@ class Capability(str, enum.Enum):
     SPEECH_RECOGNITION = "speech-recognition"
     SPEECH_SYNTHESIS = "speech-synthesis"
     VOICE_ACTIVITY = "voice-activity"
+    VISION = "vision"
 
 
 @dataclass(frozen=True)
@@ -64,7 +64,8 @@ def _pkgs(*pairs: tuple[str, str]) -> tuple[EnginePackage, ...]:
 
 ENGINES: tuple[EngineInfo, ...] = (
     EngineInfo("llamacpp", "llama.cpp", _pkgs(("llama-cpp-python", "llama_cpp")), "llm",
-               frozenset({Capability.LANGUAGE, Capability.EMBEDDING}), aliases=("llama.cpp", "llama-cpp")),
+               frozenset({Capability.LANGUAGE, Capability.EMBEDDING, Capability.VISION}),
+               aliases=("llama.cpp", "llama-cpp")),
     EngineInfo("faster-whisper", "faster-whisper (CTranslate2 Whisper)",
                _pkgs(("faster-whisper", "faster_whisper"), ("ctranslate2", "ctranslate2")), "stt",
                frozenset({Capability.SPEECH_RECOGNITION})),

@@ -15,7 +15,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from concurrent.futures import Future
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, ClassVar, Generic, TypeVar
 
@@ -26,7 +26,7 @@ from ..core.cancel import CancelToken
 from ..core.errors import ModelNotLoadedError
 from ..core.events import EventBus, ModelLoadCompleted, ModelLoadFailed, ModelLoadStarted, ModelUnloaded
 from ..core.sdk import RunAnywhere
-from ..models.catalog import ModelCategory
+from ..models.catalog import ModelCategory, check_model_id
 from ..models.locks import FileLock
 from ..models.manager import LocalModel, ModelLibrary, ModelManager, ProgressCallback, model_name
 from .worker import EngineWorker
@@ -65,6 +65,13 @@ def _discard(worker: EngineWorker, done: Future[_Built[E]]) -> None:
     worker.close(wait=False)
 
 
+def _named(local: LocalModel, model_id: str | None) -> LocalModel:
+    """``local`` under ``model_id`` (for a model given by path; a catalog model keeps its id)."""
+    if model_id is None or local.entry is not None:
+        return local
+    return replace(local, id=check_model_id(model_id))
+
+
 class ModelHolder(Generic[E]):
     """Owns one loaded model on a worker thread; subclasses say how to build the engine."""
 
@@ -95,14 +102,14 @@ class ModelHolder(Generic[E]):
         return self._require().engine
 
     def _load(self, model: str | os.PathLike[str] | None, engines: EngineRegistry[E], options: Mapping[str, Any], *,
-              progress: ProgressCallback | None, cancel: CancelToken | None) -> str:
+              progress: ProgressCallback | None, cancel: CancelToken | None, model_id: str | None = None) -> str:
         """Choose the engine, resolve ``model``, build the engine on a new worker thread, and swap it in.
 
         The engine is chosen before anything is fetched or unloaded, so an
-        unsupported model leaves the loaded one in place.
+        unsupported model leaves the loaded one in place. ``model_id`` names a model given by path.
         """
         model, build = self._builder(model, engines, options, cancel)
-        local = self._models.resolve(model, cancel=cancel, progress=progress)
+        local = _named(self._models.resolve(model, cancel=cancel, progress=progress), model_id)
         worker = EngineWorker(f"{self.component}-{local.id}")
         try:
             built = worker.call(self._build, local, build)
@@ -116,14 +123,14 @@ class ModelHolder(Generic[E]):
 
     async def _aload(self, model: str | os.PathLike[str] | None, engines: EngineRegistry[E],
                      options: Mapping[str, Any], *, progress: ProgressCallback | None,
-                     cancel: CancelToken | None) -> str:
+                     cancel: CancelToken | None, model_id: str | None = None) -> str:
         """Async twin of :meth:`_load`: the new model's worker resolves (pulls) and builds it."""
         model, build = self._builder(model, engines, options, cancel)
         token = cancel or CancelToken()
         worker = EngineWorker(f"{self.component}-{Path(str(model)).name}")
 
         def resolve_and_build() -> _Built[E]:
-            return self._build(self._models.resolve(model, cancel=token, progress=progress), build)
+            return self._build(_named(self._models.resolve(model, cancel=token, progress=progress), model_id), build)
 
         future = worker.submit(resolve_and_build)
         try:

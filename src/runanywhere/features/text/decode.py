@@ -31,10 +31,15 @@ def compile_grammar(engine: LanguageModel, spec: GrammarSpec | None) -> Any:
 
 
 def run_generation(session: LlamaSession, model_id: str, request: GenerationRequest, grammar: Any,
-                   cancel: CancelToken, emit: Callable[[Any], None], queue_ms: float) -> GenerationResult:
-    """Generate for ``request`` with an already compiled ``grammar``, emitting :class:`TokenEvent` pieces."""
+                   cancel: CancelToken, emit: Callable[[Any], None], queue_ms: float,
+                   prepare: PromptBuilder | None = None) -> GenerationResult:
+    """Generate for ``request`` with an already compiled ``grammar``, emitting :class:`TokenEvent` pieces.
+
+    ``prepare`` turns the request into prompt tokens (default :func:`prompt_tokens`); a vision model's
+    also evaluates its images there, so the time to first token includes them.
+    """
     started = time.perf_counter()
-    prompt = prompt_tokens(session, request)
+    prompt = (prepare or prompt_tokens)(session, request)
     session.forget()
     engine = session.engine
     sampler = Sampler(engine, prompt.stops, emit)
@@ -53,6 +58,9 @@ class PromptTokens:
     tokens: list[int]
     stops: tuple[str, ...]
     evaluated: int
+
+
+PromptBuilder = Callable[[LlamaSession, GenerationRequest], PromptTokens]
 
 
 def prompt_tokens(session: LlamaSession, request: GenerationRequest) -> PromptTokens:
