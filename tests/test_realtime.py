@@ -158,10 +158,12 @@ def test_speech_during_the_reply_cancels_it_and_truncate_trims_it_to_what_was_he
             for chunk in pcm_chunks(story):
                 await connection.input_audio_buffer.append(audio=chunk)
             first = await until(connection, "response.output_audio.delta", seen)
+            await until(connection, "response.output_audio.delta", seen)  # the reply's second clause is out
             for chunk in pcm_chunks(question):  # the user talks over the reply
                 await connection.input_audio_buffer.append(audio=chunk)
             cancelled = await until(connection, "response.done", seen)
-            await connection.conversation.item.truncate(item_id=first.item_id, content_index=0, audio_end_ms=300)
+            heard_ms = len(decode(first.delta)) * 1000 // RATE  # the client played only the first clause
+            await connection.conversation.item.truncate(item_id=first.item_id, content_index=0, audio_end_ms=heard_ms)
             await until(connection, "conversation.item.truncated", seen)
             await connection.conversation.item.retrieve(item_id=first.item_id)
             await until(connection, "conversation.item.retrieved", seen)
