@@ -84,12 +84,12 @@ def decode(delta: str) -> np.ndarray:
 
 
 @contextlib.asynccontextmanager
-async def connect(port: int) -> AsyncIterator[Any]:
+async def connect(port: int, **options: Any) -> AsyncIterator[Any]:
     from openai import AsyncOpenAI
 
     client = AsyncOpenAI(base_url=f"http://127.0.0.1:{port}/v1", websocket_base_url=f"ws://127.0.0.1:{port}/v1",
                          api_key="x")
-    async with client.realtime.connect(model="runanywhere-voice") as connection:
+    async with client.realtime.connect(model="runanywhere-voice", **options) as connection:
         yield connection
 
 
@@ -248,4 +248,22 @@ def test_without_turn_detection_the_client_commits_and_asks_for_each_reply(port:
     text = "".join(e.delta for e in of(seen, "response.output_text.delta"))
     assert done.response.status == "completed" and "paris" in text.lower()
     assert not of(seen, "response.output_audio.delta")
+    assert done.response.latency["tts_real_time_factor"] is None  # text only: no speech was synthesised
     assert done.response.output[0].content[0].text == text.strip()
+
+
+def test_a_client_of_the_beta_protocol_gets_its_event_names(port: int):
+    async def main() -> list[Any]:
+        seen: list[Any] = []
+        async with connect(port, extra_headers={"OpenAI-Beta": "realtime=v1"}) as connection:
+            created = await until(connection, "session.created", seen)
+            assert created.session.model == "runanywhere-voice"
+            await connection.conversation.item.create(item={
+                "type": "message", "role": "user", "content": [{"type": "input_text", "text": "Hello"}]})
+            await until(connection, "conversation.item.done", seen)
+        return seen
+
+    seen = asyncio.run(main())
+
+    [created] = of(seen, "conversation.item.created")  # GA: conversation.item.added
+    assert created.item.role == "user" and created.item.content[0].text == "Hello"

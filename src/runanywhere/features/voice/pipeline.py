@@ -47,7 +47,8 @@ _VOICE_GENERATION = GenerationOptions(max_tokens=80, temperature=0.7)
 
 @dataclass(frozen=True)
 class VoicePipelineOptions:
-    """How a turn is answered. ``stream_tts=False`` waits for the whole reply before speaking.
+    """How a turn is answered. ``stream_tts=False`` waits for the whole reply before speaking;
+    ``speak=False`` answers in text only (no speech is synthesised).
 
     ``generation`` is how the reply is generated (80 tokens at temperature 0.7 unless told);
     :meth:`with_generation` changes some of its fields. Its ``system_prompt`` (None: the voice
@@ -65,6 +66,7 @@ class VoicePipelineOptions:
     speaker_id: int = 0
     speed: float = 1.0
     stream_tts: bool = True
+    speak: bool = True
     max_tool_calls: int = 3
     tool_choice: ToolChoice = "auto"
 
@@ -325,6 +327,10 @@ class VoicePipeline:
         The synthesis's real-time factor is appended to ``rtf`` when it completes.
         """
         opts = self.options
+        if not opts.speak:  # text only: the reply is read (and reported) as it is generated, not spoken
+            for _ in pieces:
+                pass
+            return
         if opts.stream_tts:
             stream = self.tts.synthesize_stream(pieces, speaker_id=opts.speaker_id, speed=opts.speed, cancel=token)
             yield from stream

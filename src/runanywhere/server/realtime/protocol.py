@@ -49,65 +49,66 @@ def server_event(kind: str, **fields: Any) -> dict[str, Any]:
 
 
 @dataclass(frozen=True)
-class SessionUpdate:
+class Request:
+    """A parsed client event; ``event_id`` is the client's own id for it (echoed in an error about it)."""
+
     event_id: str | None
+
+
+@dataclass(frozen=True)
+class SessionUpdate(Request):
     session: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
-class AppendAudio:
+class AppendAudio(Request):
     """``input_audio_buffer.append``: PCM16 24 kHz audio, decoded to float32."""
 
-    event_id: str | None
     samples: NDArray[np.float32]
 
 
-@dataclass(frozen=True)
-class CommitAudio:
-    event_id: str | None
+class CommitAudio(Request):
+    """``input_audio_buffer.commit``."""
+
+
+class ClearAudio(Request):
+    """``input_audio_buffer.clear``."""
 
 
 @dataclass(frozen=True)
-class ClearAudio:
-    event_id: str | None
-
-
-@dataclass(frozen=True)
-class CreateItem:
-    event_id: str | None
+class CreateItem(Request):
     item: Mapping[str, Any]
     previous_item_id: str | None
 
 
 @dataclass(frozen=True)
-class TruncateItem:
-    event_id: str | None
+class ItemRequest(Request):
+    """An event about one item: ``conversation.item.retrieve`` / ``.delete`` (and ``.truncate``'s base)."""
+
     item_id: str
+
+
+class RetrieveItem(ItemRequest):
+    """``conversation.item.retrieve``."""
+
+
+class DeleteItem(ItemRequest):
+    """``conversation.item.delete``."""
+
+
+@dataclass(frozen=True)
+class TruncateItem(ItemRequest):
     content_index: int
     audio_end_ms: int
 
 
 @dataclass(frozen=True)
-class RetrieveItem:
-    event_id: str | None
-    item_id: str
-
-
-@dataclass(frozen=True)
-class DeleteItem:
-    event_id: str | None
-    item_id: str
-
-
-@dataclass(frozen=True)
-class CreateResponse:
-    event_id: str | None
+class CreateResponse(Request):
     response: Mapping[str, Any]
 
 
 @dataclass(frozen=True)
-class CancelResponse:
-    event_id: str | None
+class CancelResponse(Request):
     response_id: str | None
 
 

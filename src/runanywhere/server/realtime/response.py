@@ -42,13 +42,9 @@ class Response:
         self._usage: dict[str, int] | None = None
 
     @property
-    def closed(self) -> bool:
-        return self._closed
-
-    @property
-    def opened(self) -> bool:
-        """True once ``response.created`` went out."""
-        return self._opened
+    def active(self) -> bool:
+        """On the wire (``response.created`` went out) and not done yet."""
+        return self._opened and not self._closed
 
     def open(self) -> None:
         """Send ``response.created`` now, before any output (a reply the client asked for)."""

@@ -18,16 +18,13 @@ from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, SDKError
 from ...core.logging import SDKLogger
 from ...features.vad import SpeechActivity, SpeechActivityChange, VADSession
-from ...features.voice import (
+from ...features.voice import VoicePipeline, VoicePipelineCallbacks, VoicePipelineOptions, VoiceSession
+from ...features.voice.events import (
     VoiceAudioOut,
     VoiceEvent,
     VoiceInterrupted,
-    VoicePipeline,
-    VoicePipelineCallbacks,
-    VoicePipelineOptions,
     VoiceResponseCompleted,
     VoiceResponseDelta,
-    VoiceSession,
     VoiceTranscription,
     VoiceTurnAnswered,
     VoiceTurnFailed,
@@ -139,18 +136,19 @@ class RealtimeSession:
     def _session_json(self) -> dict[str, Any]:
         return self.config.to_json(self._pipeline().options.system_prompt)
 
-    def _pipeline(self, overrides: dict[str, Any] | None = None) -> VoicePipeline:
-        """A pipeline on the shared engines with this session's settings (and a reply's own ``overrides``)."""
-        config, base = getattr(self, "config", None), self.engines.pipeline
+    def _pipeline(self, overrides: dict[str, Any] | None = None, speaks: bool | None = None) -> VoicePipeline:
+        """A pipeline on the shared engines with this session's settings (and a reply's own generation
+        ``overrides`` and modality)."""
+        config, base = self.config, self.engines.pipeline
         changes: dict[str, Any] = {}
-        if config is not None:
-            if config.instructions is not None:
-                changes["system_prompt"] = config.instructions
-            if config.max_output_tokens is not None:
-                changes["max_tokens"] = config.max_output_tokens
-            base = replace(base, speed=config.speed, language=config.language or base.language)
+        if config.instructions is not None:
+            changes["system_prompt"] = config.instructions
+        if config.max_output_tokens is not None:
+            changes["max_tokens"] = config.max_output_tokens
         changes.update(overrides or {})
-        options: VoicePipelineOptions = base.with_generation(**changes) if changes else base
+        options: VoicePipelineOptions = replace(
+            base.with_generation(**changes), speed=config.speed, language=config.language or base.language,
+            speak=config.speaks if speaks is None else speaks)
         e = self.engines
         return VoicePipeline(stt=e.stt, llm=e.llm, tts=e.tts, options=options)
 
@@ -295,7 +293,7 @@ class RealtimeSession:
     def _create_response(self, event: CreateResponse) -> None:
         """Answer the conversation as it is now (its last item must be the user's), on a thread of its own."""
         with self._lock:
-            active = self._reply is not None and not self._reply.closed and self._reply.opened
+            active = self._reply is not None and self._reply.active
         if active:
             raise RealtimeProtocolError("a reply is in progress; cancel it first (response.cancel)",
                                         protocol_code="conversation_already_has_active_response",
@@ -305,7 +303,7 @@ class RealtimeSession:
         if not history or history[-1]["role"] != "user":
             raise RealtimeProtocolError("the conversation must end with a user message to answer",
                                         protocol_code="invalid_request", event_id=event.event_id)
-        pipeline = self._pipeline(overrides)
+        pipeline = self._pipeline(overrides, speaks)
         reply = self._new_reply(CancelToken(), speaks)
         reply.open()
         threading.Thread(target=self._respond, args=(pipeline, history, reply), name="runanywhere-realtime-reply",
