@@ -10,8 +10,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
-import socket
-import threading
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from runanywhere import VoiceAgentOptions, VoicePipelineOptions
 from runanywhere.media.audio import load_audio, save_wav
 from runanywhere.server.realtime import RealtimeEngines, realtime_route
 
+from .localserver import serving
 from .wer import cer, wer
 
 RATE = 24000
@@ -39,22 +38,11 @@ def engines(voice_engines) -> RealtimeEngines:
 
 @pytest.fixture(scope="module")
 def port(engines: RealtimeEngines) -> Iterator[int]:
-    """The port of a uvicorn server (in a thread) serving only the realtime route; it stops after the module."""
-    import uvicorn
+    """The port of a local server with only the realtime route; it stops after the module."""
     from starlette.applications import Starlette
 
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    server = uvicorn.Server(uvicorn.Config(Starlette(routes=[realtime_route(engines)]), log_level="warning"))
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
-    thread.start()
-    while not server.started:
-        thread.join(0.05)
-        assert thread.is_alive(), "the server did not start"
-    yield sock.getsockname()[1]
-    server.should_exit = True
-    thread.join(10)
-    sock.close()
+    with serving(Starlette(routes=[realtime_route(engines)])) as port:
+        yield port
 
 
 @pytest.fixture(scope="module")
@@ -93,9 +81,9 @@ async def connect(port: int, **options: Any) -> AsyncIterator[Any]:
         yield connection
 
 
-async def until(connection: Any, kind: str, seen: list[Any], timeout: float = 120) -> Any:
-    """Read events into ``seen`` until one of type ``kind``; returns it."""
-    async with asyncio.timeout(timeout):
+async def until(connection: Any, kind: str, seen: list[Any]) -> Any:
+    """Read events into ``seen`` until one of type ``kind`` (within two minutes); returns it."""
+    async with asyncio.timeout(120):
         async for event in connection:
             seen.append(event)
             if event.type == kind:
