@@ -189,9 +189,15 @@ def test_bad_events_are_answered_with_error_events_and_the_session_goes_on(port:
             await connection.session.update(session={"type": "realtime", "audio": {"input": {
                 "turn_detection": {"type": "semantic_vad"}}}})
             await until(connection, "error", seen)
+            await connection.session.update(session={"type": "realtime", "audio": {"input": {
+                "turn_detection": {"type": "server_vad", "create_response": False}}}})
+            await until(connection, "error", seen)
             await connection.session.update(session={"type": "realtime", "tools": [{"type": "function", "name": "f"}]})
             await until(connection, "error", seen)
-            await connection.session.update(session={"type": "realtime", "instructions": "Be brief."})
+            await connection.session.update(session={"type": "realtime", "audio": {"output": {"voice": "nobody"}}})
+            await until(connection, "error", seen)
+            await connection.session.update(session={"type": "realtime", "instructions": "Be brief.", "audio": {
+                "input": {"transcription": {"model": "whisper-1"}}, "output": {"voice": "alloy"}}})
             await until(connection, "session.updated", seen)
         return seen
 
@@ -201,9 +207,12 @@ def test_bad_events_are_answered_with_error_events_and_the_session_goes_on(port:
     assert codes == [("invalid_json", None), ("invalid_event_type", "type"), ("invalid_audio", "audio"),
                      ("invalid_audio", "audio"), ("invalid_json", None), ("item_not_found", "item_id"),
                      ("unsupported_parameter", "session.audio.input.turn_detection.type"),
-                     ("unsupported_parameter", "session.tools")]
+                     ("unsupported_parameter", "session.audio.input.turn_detection.create_response"),
+                     ("unsupported_parameter", "session.tools"), ("invalid_value", "session.audio.output.voice")]
     assert of(seen, "error")[3].error.event_id == "odd"
-    assert of(seen, "session.updated")[0].session.instructions == "Be brief."
+    [updated] = of(seen, "session.updated")
+    assert updated.session.instructions == "Be brief." and updated.session.audio.output.voice == "alloy"
+    assert updated.session.audio.input.transcription.model == "faster-whisper-tiny.en"  # what really transcribes
 
 
 def test_without_turn_detection_the_client_commits_and_asks_for_each_reply(port: int, wav):

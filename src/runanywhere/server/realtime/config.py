@@ -42,6 +42,11 @@ class RealtimeEngines:
         """The installed voice's id: what ``session.created`` reports (OpenAI voice names speak with it too)."""
         return self.tts.voice_id or "default"
 
+    @property
+    def transcriber(self) -> str:
+        """The speech-to-text model's id: the session's transcription model, whatever name a client asks for."""
+        return self.stt.loaded_model or "default"
+
 
 _OPENAI_VOICES = {"alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"}
 _MODALITIES = ({"audio"}, {"text"}, {"text", "audio"})
@@ -49,14 +54,13 @@ _MODALITIES = ({"audio"}, {"text"}, {"text", "audio"})
 
 @dataclass(frozen=True)
 class TurnDetection:
-    """``server_vad``: the VAD ends a turn after ``silence_duration_ms`` of silence; speech over a reply
-    cuts it when ``interrupt_response``; ``create_response`` answers each turn without a ``response.create``."""
+    """``server_vad``: the VAD ends a turn after ``silence_duration_ms`` of silence and it is answered at once
+    (``create_response`` is always true); speech over a reply cuts it when ``interrupt_response``."""
 
     threshold: float = 0.5
     prefix_padding_ms: int = 300
     silence_duration_ms: int = 500
     interrupt_response: bool = True
-    create_response: bool = True
 
     def vad_settings(self, base: VadSettings) -> VadSettings:
         """The VAD stream's settings: the model's, with this threshold, end-of-turn silence and pre-roll."""
@@ -66,7 +70,7 @@ class TurnDetection:
     def to_json(self) -> dict[str, Any]:
         return {"type": "server_vad", "threshold": self.threshold, "prefix_padding_ms": self.prefix_padding_ms,
                 "silence_duration_ms": self.silence_duration_ms, "interrupt_response": self.interrupt_response,
-                "create_response": self.create_response}
+                "create_response": True}
 
     def updated(self, f: Fields) -> TurnDetection:
         f.refuse_unknown({"type", "threshold", "prefix_padding_ms", "silence_duration_ms", "interrupt_response",
@@ -77,13 +81,16 @@ class TurnDetection:
                           "unsupported_parameter")
         threshold = f.number("threshold", 0.01, 0.99)
         padding, silence = f.number("prefix_padding_ms", 0, 1000), f.number("silence_duration_ms", 50, 10000)
-        interrupt, create = f.get("interrupt_response", bool), f.get("create_response", bool)
+        interrupt = f.get("interrupt_response", bool)
+        if f.get("create_response", bool) is False:
+            raise f.error("create_response", "create_response false is not supported: with server_vad each turn is "
+                                             "answered; set turn_detection to null to ask for replies yourself",
+                          "unsupported_parameter")
         return TurnDetection(
             self.threshold if threshold is None else threshold,
             self.prefix_padding_ms if padding is None else int(padding),
             self.silence_duration_ms if silence is None else int(silence),
-            self.interrupt_response if interrupt is None else interrupt,
-            self.create_response if create is None else create)
+            self.interrupt_response if interrupt is None else interrupt)
 
 
 _SESSION_FIELDS = {"type", "object", "id", "model", "instructions", "output_modalities", "max_output_tokens", "audio",
@@ -103,7 +110,7 @@ class SessionConfig:
     max_output_tokens: int | None = None
     speed: float = 1.0
     language: str | None = None
-    transcription_model: str | None = None
+    transcription_model: str = "default"
     turn_detection: TurnDetection | None = TurnDetection()
 
     def __post_init__(self) -> None:
@@ -148,9 +155,9 @@ class SessionConfig:
             raise inp.error("noise_reduction", "noise reduction is not supported; send null", "unsupported_parameter")
         transcription = inp.nested("transcription") if "transcription" in inp.data else top.nested(
             "input_audio_transcription")
-        transcription.refuse_unknown({"model", "language", "prompt"})
-        if transcription.data:
-            changes["transcription_model"] = transcription.get("model", str)
+        transcription.refuse_unknown({"model", "language"})
+        if transcription.data:  # any model name is answered by the installed one, which the session reports
+            transcription.get("model", str)
             changes["language"] = transcription.get("language", str)
         holder, name = (inp, "turn_detection") if "turn_detection" in inp.data else (top, "turn_detection")
         if name in holder.data:

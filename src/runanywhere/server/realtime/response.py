@@ -82,10 +82,10 @@ class Response:
 
     def cancel(self, reason: str) -> bool:
         """Stop the reply now (``turn_detected``: barge-in; ``client_cancelled``); False if it was already over."""
-        self.token.cancel()
         with self._lock:
             if self._closed:
                 return False
+            self.token.cancel()
             if not self._opened:
                 self._closed = True  # nothing went out: the reply just never starts
                 return True
@@ -94,7 +94,6 @@ class Response:
             return True
 
     def fail(self, error: BaseException) -> None:
-        self.token.cancel()
         with self._lock:
             if self._opened and not self._closed:
                 self._close("failed", None, "".join(self._deltas).strip(), None, error)

@@ -67,7 +67,7 @@ class RealtimeSession:
 
     def __init__(self, engines: RealtimeEngines, send: Send, model: str) -> None:
         self.engines, self._send = engines, send
-        self.config = SessionConfig(model=model, voice=engines.voice)
+        self.config = SessionConfig(model=model, voice=engines.voice, transcription_model=engines.transcriber)
         self.items = Items()
         self._worker = EngineWorker("realtime-input")
         self._lock = threading.Lock()
@@ -94,7 +94,7 @@ class RealtimeSession:
             reply = self._reply
         if reply is not None:
             reply.cancel("client_cancelled")
-        self._worker.submit(self._stop_listening)
+        self._worker.submit(self._stop_listening, True)
         self._worker.close(wait=False)
 
     def _run(self, step: Callable[..., None], *args: Any) -> None:
@@ -167,9 +167,12 @@ class RealtimeSession:
         self._voice = VoiceSession(self._turns, stream, options=options, on_event=self._on_voice)
         stream.on_speech_activity(self._on_activity)
 
-    def _stop_listening(self) -> None:
+    def _stop_listening(self, hang_up: bool = False) -> None:
+        """Release the VAD stream (``hang_up``: and cancel the turn in progress, even before its reply)."""
         voice, self._voice = self._voice, None
         if voice is not None:
+            if hang_up:
+                voice.stop()
             voice.close()
 
     def _on_activity(self, change: SpeechActivityChange) -> None:
