@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, SDKError
 from ...core.logging import SDKLogger
+from ...features.tools import ToolCaller, ToolChoice
 from ...features.vad import SpeechActivity, SpeechActivityChange, VADSession
 from ...features.voice import VoicePipeline, VoicePipelineCallbacks, VoicePipelineOptions, VoiceSession
 from ...features.voice.events import (
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 _log = SDKLogger("Realtime")
 _KEEP_REPLIES = 16  # recent replies kept for conversation.item.truncate
 _MIN_COMMIT_MS = 100
+_CHOICE: dict[str, ToolChoice] = {"auto": "auto", "none": "none", "required": "required"}
 
 
 class RealtimeSession:
@@ -148,9 +150,20 @@ class RealtimeSession:
         changes.update(overrides or {})
         options: VoicePipelineOptions = replace(
             base.with_generation(**changes), speed=config.speed, language=config.language or base.language,
-            speak=config.speaks if speaks is None else speaks)
+            speak=config.speaks if speaks is None else speaks, execute_tools=False,
+            tool_choice=_CHOICE.get(config.tool_choice, "required"))  # a named function is forced
         e = self.engines
-        return VoicePipeline(stt=e.stt, llm=e.llm, tts=e.tts, options=options)
+        return VoicePipeline(stt=e.stt, llm=e.llm, tts=e.tts, options=options, tools=self._tools(config))
+
+    def _tools(self, config: SessionConfig) -> ToolCaller | None:
+        """The functions the client declared (the one it forces, if it names one); the client runs them."""
+        if not config.tools:
+            return None
+        caller = ToolCaller(self.engines.llm)
+        for tool in config.tools:
+            if config.tool_choice in ("auto", "none", "required", tool.name):
+                caller.declare_tool(tool)
+        return caller
 
     # ------------------------------------------------------------------ listening (server_vad)
     def _listen(self) -> None:
@@ -303,8 +316,8 @@ class RealtimeSession:
                                         event_id=event.event_id)
         overrides, speaks = _response_options(event, self.config.speaks)
         history = self.items.history()
-        if not history or history[-1]["role"] != "user":
-            raise RealtimeProtocolError("the conversation must end with a user message to answer",
+        if not history or history[-1]["role"] not in ("user", "tool"):
+            raise RealtimeProtocolError("the conversation must end with a user message or a function_call_output",
                                         protocol_code="invalid_request", event_id=event.event_id)
         pipeline = self._pipeline(overrides, speaks)
         reply = self._new_reply(CancelToken(), speaks)
@@ -313,16 +326,13 @@ class RealtimeSession:
                          daemon=True).start()
 
     def _respond(self, pipeline: VoicePipeline, history: list[dict[str, Any]], reply: Response) -> None:
-        try:
-            result = pipeline.respond(history, callbacks=VoicePipelineCallbacks(on_event=lambda e: _fill(reply, e)),
-                                      cancel=reply.token)
+        try:  # the reply is completed by the turn's VoiceTurnAnswered, like a voice session's
+            pipeline.respond(history, callbacks=VoicePipelineCallbacks(on_event=lambda e: _fill(reply, e)),
+                             cancel=reply.token)
         except CancelledError:
-            return
+            pass
         except Exception as exc:
             self._failed(reply, exc)
-            return
-        if not result.interrupted:
-            reply.complete(result.response, result.metrics)
 
     def _cancel_response(self, event: CancelResponse) -> None:
         with self._lock:
@@ -348,7 +358,7 @@ def _fill(reply: Response, event: VoiceEvent) -> None:
     elif isinstance(event, VoiceResponseCompleted):
         reply.generated(event.generation)
     elif isinstance(event, VoiceTurnAnswered) and not event.result.interrupted:
-        reply.complete(event.result.response, event.result.metrics)
+        reply.complete(event.result.response, event.result.metrics, event.result.tool_calls)
 
 
 def _response_options(event: CreateResponse, speaks: bool) -> tuple[dict[str, Any], bool]:
