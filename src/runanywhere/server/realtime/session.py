@@ -33,7 +33,7 @@ from ...features.voice.events import (
 from ...runtime.worker import EngineWorker
 from .audio import PROTOCOL_RATE, duration_ms
 from .config import RealtimeEngines, SessionConfig
-from .items import Item, Items
+from .items import Item, Items, with_text
 from .protocol import (
     AppendAudio,
     CancelResponse,
@@ -80,6 +80,7 @@ class RealtimeSession:
         self._speech_item: str | None = None  # the item id of the speech going on
         self._turns = ConversationTurns(self.items, self._pipeline())
         self._voice: VoiceSession | None = None
+        self._closing = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -91,7 +92,8 @@ class RealtimeSession:
         self._worker.submit(self._run, self._apply, message)
 
     def close(self) -> None:
-        """The client left: the reply stops, the VAD stream is released, the thread ends."""
+        """The client left: the reply stops, events still queued are skipped, the VAD stream is released."""
+        self._closing.set()
         with self._lock:
             reply = self._reply
         if reply is not None:
@@ -101,6 +103,8 @@ class RealtimeSession:
 
     def _run(self, step: Callable[..., None], *args: Any) -> None:
         """Run one step; a bad event is answered with an ``error`` event and the session goes on."""
+        if self._closing.is_set():
+            return
         try:
             step(*args)
         except RealtimeProtocolError as exc:
@@ -199,18 +203,19 @@ class RealtimeSession:
                 reply = self._reply
             if detection is not None and detection.interrupt_response and reply is not None:
                 reply.cancel("turn_detected")  # barge-in: generation (prefill included) and speech stop now
-        elif change.activity is SpeechActivity.ENDED:
-            item_id, self._speech_item = self._speech_item or new_id("item"), None
-            self._speech.append(item_id)
+        elif change.activity is SpeechActivity.ENDED:  # the turn is committed; its transcript comes later
+            item = Item(self._speech_item or new_id("item"), "user", "input_audio", None)
+            self._speech_item = None
+            self._speech.append(item.id)
             self._send(server_event("input_audio_buffer.speech_stopped", audio_end_ms=round(change.time_s * 1000),
-                                    item_id=item_id))
+                                    item_id=item.id))
+            self._committed(item)
 
     def _on_voice(self, event: VoiceEvent) -> None:
         """A voice session event (on its threads) as protocol events."""
         if isinstance(event, VoiceTranscription):
-            item_id = self._speech.popleft() if self._speech else new_id("item")
-            self._heard(Item(item_id, "user", "input_audio", event.result.text.strip()),
-                        event.result.audio_duration_s)
+            if self._speech:
+                self._transcribed(self._speech.popleft(), event.result.text, event.result.audio_duration_s)
             self._new_reply(self._turns.token, self.config.speaks)
             return
         with self._lock:
@@ -244,8 +249,10 @@ class RealtimeSession:
                                         f"least {_MIN_COMMIT_MS} ms", protocol_code="input_audio_buffer_commit_empty",
                                         event_id=event.event_id)
         self._buffer = []
+        item = Item(new_id("item"), "user", "input_audio", None)
+        self._committed(item)
         heard = self.engines.stt.transcribe(audio, PROTOCOL_RATE, self.config.language)
-        self._heard(Item(new_id("item"), "user", "input_audio", heard.text.strip()), heard.audio_duration_s)
+        self._transcribed(item.id, heard.text, heard.audio_duration_s)
 
     def _clear(self, event: ClearAudio) -> None:
         self._buffer = []
@@ -254,15 +261,23 @@ class RealtimeSession:
             self._listen()
         self._send(server_event("input_audio_buffer.cleared"))
 
-    def _heard(self, item: Item, seconds: float) -> None:
-        """The user's speech is a conversation item now, with its transcript."""
+    def _committed(self, item: Item) -> None:
+        """The user's speech is a conversation item now (its transcript follows)."""
         previous = self.items.add(item)
         self._send(server_event("input_audio_buffer.committed", item_id=item.id, previous_item_id=previous))
         self._send(server_event("conversation.item.added", previous_item_id=previous, item=item.to_json()))
+
+    def _transcribed(self, item_id: str, text: str, seconds: float) -> None:
+        """The speech of item ``item_id`` was transcribed: the model sees the item from now on."""
+        try:
+            item = with_text(self.items.get(item_id), text.strip())
+        except RealtimeProtocolError:
+            return  # the client deleted the item meanwhile
+        self.items.put(item)
         self._send(server_event("conversation.item.input_audio_transcription.completed", item_id=item.id,
                                 content_index=0, transcript=item.text,
                                 usage={"type": "duration", "seconds": seconds}))
-        self._send(server_event("conversation.item.done", previous_item_id=previous, item=item.to_json()))
+        self._send(server_event("conversation.item.done", previous_item_id=None, item=item.to_json()))
 
     # ------------------------------------------------------------------ conversation
     def _create_item(self, event: CreateItem) -> None:
