@@ -83,8 +83,9 @@ async def connect(port: int, **options: Any) -> AsyncIterator[Any]:
 
 
 async def until(connection: Any, kind: str, seen: list[Any]) -> Any:
-    """Read events into ``seen`` until one of type ``kind`` (within two minutes); returns it."""
-    async with asyncio.timeout(120):
+    """Read events into ``seen`` until one of type ``kind`` (a guard against a hang, not a speed limit: the
+    machine may be busy); returns it."""
+    async with asyncio.timeout(600):
         async for event in connection:
             seen.append(event)
             if event.type == kind:
