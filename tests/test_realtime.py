@@ -121,6 +121,13 @@ def test_a_spoken_question_gets_spoken_audio_and_a_transcript_back(port: int, wa
         < kinds.index("response.output_audio.delta") < kinds.index("response.done")
     [started], [committed] = of(seen, "input_audio_buffer.speech_started"), of(seen, "input_audio_buffer.committed")
     assert started.item_id == committed.item_id
+    # the VAD's times are where the speech is in the audio sent (after 0.3 s of silence); the start includes
+    # the prefix padding (300 ms), as the protocol says
+    speech = load_audio(wav("What is the capital of France?"), target_rate=RATE).samples
+    audible = np.flatnonzero(np.abs(speech) > 0.01) * 1000 / RATE + 300
+    [stopped] = of(seen, "input_audio_buffer.speech_stopped")
+    assert abs(started.audio_start_ms - max(0, audible[0] - 300)) < 150
+    assert abs(stopped.audio_end_ms - audible[-1]) < 300, (stopped.audio_end_ms, audible[-1])
     [heard] = of(seen, "conversation.item.input_audio_transcription.completed")
     assert heard.item_id == committed.item_id and wer("What is the capital of France?", heard.transcript) == 0
     [done] = of(seen, "response.done")

@@ -178,7 +178,8 @@ class RealtimeSession:
         settings = detection.vad_settings(vad.settings)
         early = agent.early_start_s if agent.early_start_s is not None and (
             agent.early_start_s < settings.min_silence_s) else None
-        stream: VADSession = vad.create_session("realtime", sample_rate=PROTOCOL_RATE, pause_s=early,
+        # the voice session resamples the 24 kHz input to its own rate before the VAD hears it
+        stream: VADSession = vad.create_session("realtime", sample_rate=agent.sample_rate, pause_s=early,
                                                 settings=settings)
         options = replace(agent, barge_in=detection.interrupt_response, early_start_s=early, context_turns=None)
         self._voice = VoiceSession(self._turns, stream, options=options, on_event=self._on_voice)
