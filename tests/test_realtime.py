@@ -217,7 +217,8 @@ def test_bad_events_are_answered_with_error_events_and_the_session_goes_on(port:
                      ("invalid_audio", "audio"), ("invalid_json", None), ("item_not_found", "item_id"),
                      ("unsupported_parameter", "session.audio.input.turn_detection.type"),
                      ("unsupported_parameter", "session.audio.input.turn_detection.create_response"),
-                     ("unsupported_parameter", "session.tools[0].type"), ("invalid_value", "session.audio.output.voice")]
+                     ("unsupported_parameter", "session.tools[0].type"),
+                     ("invalid_value", "session.audio.output.voice")]
     assert of(seen, "error")[3].error.event_id == "odd"
     [updated] = of(seen, "session.updated")
     assert updated.session.instructions == "Be brief." and updated.session.audio.output.voice == "alloy"
