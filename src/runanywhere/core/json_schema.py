@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import unquote
 
 from .errors import InvalidInputError, SDKErrorCode
+from .validation import shown
 
 #: Values in one schema (every key, list item and ``enum`` entry counts); grammar size grows with it.
 MAX_SCHEMA_NODES = 5000
@@ -36,7 +37,7 @@ def checked_schema(name: str, schema: Any) -> dict[str, Any]:
     try:
         jsonschema.Draft202012Validator.check_schema(root)
     except jsonschema.SchemaError as exc:
-        raise _bad(f"{name} is not a valid JSON schema: {exc.message}", path=list(exc.path)) from exc
+        raise _bad(f"{name} is an invalid JSON schema: {exc.message}", path=list(exc.path)) from exc
     return root
 
 
@@ -61,7 +62,7 @@ def _walk(name: str, schema: Any) -> list[str]:
         if isinstance(node, Mapping):
             for key, value in node.items():
                 if not isinstance(key, str):
-                    raise _bad(f"{name} has the key {key!r}; JSON object keys are str")
+                    raise _bad(f"{name} has the key {shown(key)}; JSON object keys are str")
                 if key in _REF_KEYS:
                     refs.append(_local_ref(name, key, value))
                 pending.append((value, depth + 1))
@@ -81,7 +82,7 @@ def _walk(name: str, schema: Any) -> list[str]:
 
 def _local_ref(name: str, key: str, ref: Any) -> str:
     if not isinstance(ref, str) or not ref.startswith("#"):
-        raise _bad(f"{name} has {key} {ref!r}: only references inside the schema ('#/$defs/...') are allowed; "
+        raise _bad(f"{name} has {key} {shown(ref)}: only references inside the schema ('#/$defs/...') are allowed; "
                    "remote and file references are never fetched, so put the referenced schema under $defs")
     return ref
 

@@ -42,26 +42,29 @@ def text(name: str, value: Any, *, max_chars: int | None = None, allow_empty: bo
 def number(name: str, value: Any, *, low: float | None = None, high: float | None = None,
            low_open: bool = False, error: type[SDKError] = InvalidInputError) -> float:
     """``value`` as a float when it is a finite real number in the range (``low`` excluded with ``low_open``)."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value)
-            or (low is not None and (value < low or (low_open and value == low)))
-            or (high is not None and value > high)):
-        raise error(f"{name} must be {_number_range(low, high, low_open)}, got {value!r}")
-    return float(value)
+    try:
+        real = float(value) if isinstance(value, numbers.Real) and not isinstance(value, bool) else math.nan
+    except OverflowError:  # an int too big for a float
+        real = math.nan
+    if (not math.isfinite(real) or (low is not None and (real < low or (low_open and real == low)))
+            or (high is not None and real > high)):
+        raise error(f"{name} must be {_number_range(low, high, low_open)}, got {shown(value)}")
+    return real
 
 
 def integer(name: str, value: Any, *, low: int | None = None, high: int | None = None,
             error: type[SDKError] = InvalidInputError) -> int:
     """``value`` when it is a whole number (not a bool) from ``low`` to ``high``."""
-    if (isinstance(value, bool) or not isinstance(value, numbers.Integral)
-            or (low is not None and value < low) or (high is not None and value > high)):
-        raise error(f"{name} must be {_integer_range(low, high)}, got {value!r}")
-    return int(value)
+    whole = int(value) if isinstance(value, numbers.Integral) and not isinstance(value, bool) else None
+    if whole is None or (low is not None and whole < low) or (high is not None and whole > high):
+        raise error(f"{name} must be {_integer_range(low, high)}, got {shown(value)}")
+    return whole
 
 
 def flag(name: str, value: Any) -> bool:
     """``value`` when it is ``True`` or ``False`` (a truthy string is not a yes)."""
     if not isinstance(value, bool):
-        raise InvalidInputError(f"{name} must be True or False, got {value!r}")
+        raise InvalidInputError(f"{name} must be True or False, got {shown(value)}")
     return value
 
 
@@ -69,8 +72,8 @@ def choice(name: str, value: Any, choices: Iterable[str]) -> str:
     """``value`` (a str, or a str-valued enum member) when it is one of ``choices``."""
     allowed = list(choices)
     if isinstance(value, str) and value in allowed:
-        return str(value)
-    raise InvalidInputError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+        return allowed[allowed.index(value)]  # the plain str, also for a str-valued enum member
+    raise InvalidInputError(f"{name} must be one of {', '.join(allowed)}; got {shown(value)}")
 
 
 def mapping(name: str, value: Any) -> dict[str, Any]:
@@ -79,7 +82,7 @@ def mapping(name: str, value: Any) -> dict[str, Any]:
         raise InvalidInputError(f"{name} must be a dict, got {type(value).__name__}")
     bad = next((key for key in value if not isinstance(key, str)), None)
     if bad is not None:
-        raise InvalidInputError(f"{name} must have str keys, got the key {bad!r}")
+        raise InvalidInputError(f"{name} must have str keys, got the key {shown(bad)}")
     return dict(value)
 
 
@@ -96,6 +99,15 @@ def texts(name: str, value: Any, *, single: bool = False, allow_empty: bool = Tr
     if max_items is not None and len(items) > max_items:
         raise InvalidInputError(f"{name} has {len(items)} items; at most {max_items} are accepted")
     return tuple(text(f"{name}[{i}]", item) for i, item in enumerate(items))
+
+
+def shown(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for messages (a huge int or a broken ``__repr__`` too)."""
+    try:
+        rendered = repr(value)
+    except Exception:  # repr of a 5000-digit int raises ValueError; a caller's object may raise anything
+        rendered = f"an int of {value.bit_length()} bits" if isinstance(value, int) else f"a {type(value).__name__}"
+    return rendered if len(rendered) <= limit else rendered[:limit - 3] + "..."
 
 
 def _number_range(low: float | None, high: float | None, low_open: bool) -> str:

@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.cancel import CancelToken
-from ..core.errors import GenerationError, InvalidInputError, SDKErrorCode
+from ..core.errors import GenerationError, SDKErrorCode
+from ..core.json_schema import checked_schema
+from ..core.validation import flag
+from ..core.validation import text as checked_text
 from .text import GenerationStream, TextGeneration, TextGenerator
-from .text.request import GenerationOptions, GenerationRequest, Prompt, options_with
+from .text.request import GenerationOptions, GenerationRequest, Prompt, checked_prompt, options_with
 from .text.result import GenerationResult
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
@@ -40,20 +43,13 @@ class StructuredResult:
 
 
 def check_schema(schema: Mapping[str, Any]) -> None:
-    """Raise InvalidInputError when ``schema`` is not a valid JSON Schema."""
-    import jsonschema  # deferred: a slow import most programs never need
-
-    if not isinstance(schema, Mapping):
-        raise InvalidInputError("a JSON schema must be a dict", code=SDKErrorCode.INVALID_PARAMETER)
-    try:
-        jsonschema.Draft202012Validator.check_schema(dict(schema))
-    except jsonschema.SchemaError as exc:
-        raise InvalidInputError(f"invalid JSON schema: {exc.message}", code=SDKErrorCode.INVALID_PARAMETER,
-                                details={"path": list(exc.path)}) from exc
+    """Raise InvalidInputError when ``schema`` is not a valid, self-contained JSON Schema of a bounded size."""
+    checked_schema("json_schema", schema)
 
 
 def extract_json(text: str) -> Any | None:
     """The first JSON value in ``text`` (a fenced block, or the first ``{``/``[`` that parses)."""
+    text = checked_text("text", text)
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     decoder = json.JSONDecoder()
     for candidate in candidates:
@@ -68,7 +64,7 @@ def extract_json(text: str) -> Any | None:
 
 def validate(value: Any, schema: Mapping[str, Any]) -> StructuredOutputValidation:
     """Check a value (or JSON text) against a schema; every error is reported, none raised."""
-    check_schema(schema)
+    schema = checked_schema("json_schema", schema)
     if isinstance(value, str):
         parsed = extract_json(value)
         if parsed is None:
@@ -76,7 +72,7 @@ def validate(value: Any, schema: Mapping[str, Any]) -> StructuredOutputValidatio
         value = parsed
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(dict(schema))
+    validator = jsonschema.Draft202012Validator(schema)
     errors = tuple(
         f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(value)
     )
@@ -114,9 +110,9 @@ class StructuredOutputGenerator:
 
     def _begin(self, prompt: Prompt, schema: Mapping[str, Any], options: GenerationOptions | None,
                cancel: CancelToken | None, include_schema: bool, overrides: Mapping[str, Any]) -> GenerationStream:
-        check_schema(schema)
-        request = GenerationRequest(self._prompt(prompt, schema, include_schema), options_with(options, overrides),
-                                    grammar=dict(schema))
+        schema, chosen = checked_schema("json_schema", schema), options_with(options, overrides)
+        shown = self._prompt(checked_prompt(prompt, raw=chosen.raw), schema, flag("include_schema", include_schema))
+        request = GenerationRequest(shown, chosen, grammar=schema)
         return self.generator.start(request, cancel=cancel, deliver=False)
 
     @staticmethod
