@@ -138,6 +138,14 @@ def test_bad_prompts_are_typed_errors_at_every_entry(smol: TextGenerator, prompt
             entry()
 
 
+def test_prefill_takes_only_well_formed_messages(smol: TextGenerator) -> None:
+    for messages in ("hi", None, [{"role": "user", "content": "\ud800"}], [{"content": "x"}], [3]):
+        with pytest.raises(InvalidInputError):
+            smol.prefill(messages)
+        with pytest.raises(InvalidInputError):
+            asyncio.run(smol.aprefill(messages))
+
+
 def test_overrides_are_checked_like_options(smol: TextGenerator) -> None:
     with pytest.raises(InvalidInputError, match="temperature"):
         smol.generate("hi", temperature=math.nan)

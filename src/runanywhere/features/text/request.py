@@ -143,7 +143,12 @@ def checked_prompt(prompt: Any, *, raw: bool = False) -> Prompt:
     """
     if isinstance(prompt, str):
         return text("the prompt", prompt, allow_empty=not raw)
-    if not isinstance(prompt, Sequence) or isinstance(prompt, (bytes, bytearray)) or not all(
+    return checked_messages(prompt)
+
+
+def checked_messages(prompt: Any) -> tuple[dict[str, Any], ...]:
+    """Chat messages as a tuple of private copies, each checked; anything else is an InvalidInputError."""
+    if isinstance(prompt, (str, bytes, bytearray)) or not isinstance(prompt, Sequence) or not all(
             isinstance(m, Mapping) for m in prompt):
         raise InvalidInputError(f"a prompt is a str or a list of chat messages (dicts), got {_kind(prompt)}",
                                 code=SDKErrorCode.INVALID_PROMPT)
@@ -165,7 +170,7 @@ def checked_prompt(prompt: Any, *, raw: bool = False) -> Prompt:
 
 
 def _kind(value: Any) -> str:
-    if isinstance(value, Sequence) and not isinstance(value, (bytes, bytearray)):
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
         return f"a list holding a {type(next(m for m in value if not isinstance(m, Mapping))).__name__}"
     return type(value).__name__
 
