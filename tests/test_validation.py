@@ -172,6 +172,10 @@ def test_embeddings_refuse_wrong_texts(embedder: EmbeddingGenerator) -> None:
         with pytest.raises(InvalidInputError, match="texts"):
             embedder.embed_batch(batch)
     assert embedder.embed_batch(t for t in ["cat", "dog"]).shape == (2, 64)  # any iterable of str is fine
+    vector = embedder.embed("cat")
+    for other in ("dog", [[1.0] * 64], [math.nan] * 64, [10**400] * 64, None):
+        with pytest.raises(InvalidInputError, match=r"cosine_similarity|differ in shape"):
+            embedder.cosine_similarity(vector, other)  # type: ignore[arg-type]
 
 
 def test_a_chat_model_is_refused_by_embeddings_unless_pooled(smollm2: Path) -> None:
@@ -221,7 +225,10 @@ def test_bad_schemas_are_typed_errors(smol: TextGenerator, schema: Any) -> None:
 def test_a_schema_referring_to_itself_is_fine(smol: TextGenerator) -> None:
     schema = {"$defs": {"mood": {"enum": ["happy", "sad"]}}, "type": "object",
               "properties": {"mood": {"$ref": "#/$defs/mood"}}, "required": ["mood"]}
-    assert StructuredOutputGenerator(smol).validate('{"mood": "sad"}', schema).is_valid
+    structured = StructuredOutputGenerator(smol)
+    assert structured.validate('{"mood": "sad"}', schema).is_valid
+    for not_json in ({"mood": object()}, {"mood": math.nan}, {"mood": 10**5000}):  # reported, not raised
+        assert not structured.validate(not_json, schema).is_valid
 
 
 def test_a_remote_ref_is_refused_and_never_fetched(smol: TextGenerator, server: FileServer) -> None:
@@ -320,6 +327,7 @@ def test_random_wrong_input_only_ever_raises_sdk_errors(smol: TextGenerator, emb
         lambda v: GenerationRequest("hi", grammar=v, tools=rng.choice([(), [v]])),
         lambda v: embedder.embed(v),
         lambda v: embedder.embed_batch(v),
+        lambda v: embedder.cosine_similarity(v, rng.choice([v, [0.5, 0.5]])),
         lambda v: tools.register_tool(v, print),
         lambda v: ToolDefinition("f", "", v),
         lambda v: tools.generate_with_tools(v, max_tokens=1),

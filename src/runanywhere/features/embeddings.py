@@ -128,9 +128,14 @@ class EmbeddingGenerator(LlamaHolder):
     def cosine_similarity(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]) -> float:
         import numpy as np
 
-        a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        try:
+            a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidInputError(f"cosine_similarity takes two vectors of numbers: {exc}") from None
         if a64.shape != b64.shape:
             raise InvalidInputError(f"vectors differ in shape: {a64.shape} vs {b64.shape}")
+        if a64.ndim != 1 or not (np.isfinite(a64).all() and np.isfinite(b64).all()):
+            raise InvalidInputError(f"cosine_similarity takes 1-D vectors of finite numbers, got shape {a64.shape}")
         denom = float(np.linalg.norm(a64) * np.linalg.norm(b64))
         return float(a64 @ b64 / denom) if denom else 0.0
 

@@ -42,11 +42,6 @@ class StructuredResult:
     generation: GenerationResult
 
 
-def check_schema(schema: Mapping[str, Any]) -> None:
-    """Raise InvalidInputError when ``schema`` is not a valid, self-contained JSON Schema of a bounded size."""
-    checked_schema("json_schema", schema)
-
-
 def extract_json(text: str) -> Any | None:
     """The first JSON value in ``text`` (a fenced block, or the first ``{``/``[`` that parses)."""
     text = checked_text("text", text)
@@ -70,6 +65,10 @@ def validate(value: Any, schema: Mapping[str, Any]) -> StructuredOutputValidatio
         if parsed is None:
             return StructuredOutputValidation(False, ("no JSON value found in the text",))
         value = parsed
+    try:
+        json.dumps(value, allow_nan=False)  # a value JSON cannot hold would also break the validator's messages
+    except (TypeError, ValueError, RecursionError) as exc:
+        return StructuredOutputValidation(False, (f"<root>: not a JSON value ({exc})",), value)
     import jsonschema
 
     validator = jsonschema.Draft202012Validator(schema)
