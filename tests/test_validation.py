@@ -165,7 +165,7 @@ def test_load_options_are_checked_before_loading(smollm2: Path) -> None:
 
 # ---------------------------------------------------------------------------------------------------- embeddings
 def test_embeddings_refuse_wrong_texts(embedder: EmbeddingGenerator) -> None:
-    for bad in (None, b"cat", 3, "\ud800"):
+    for bad in (None, b"cat", 3, "\ud800", ""):  # "" once left llama.cpp's batch broken: close() crashed
         with pytest.raises(InvalidInputError, match="text"):
             embedder.embed(bad)
     for batch in (3, None, ["cat", None], ["\udc80"], [], (t for t in []), {"a": "b"}):

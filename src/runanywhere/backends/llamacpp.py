@@ -227,6 +227,8 @@ class LlamaEngine:
         """Pooled embeddings, one per text (the model's pooling unless overridden at load)."""
         for text in texts:
             n = len(self.tokenize(text, add_bos=True))
+            if n == 0:  # llama.cpp fails to decode nothing, and the failed batch then crashes close()
+                raise InvalidInputError(f"{text!r} gives no tokens to embed; pass some text")
             if n > self.n_ctx:
                 raise ContextLengthError(f"a text of {n} tokens exceeds the context of {self.n_ctx}")
         try:
