@@ -19,6 +19,8 @@ Options = TypeVar("Options")
 
 #: More threads than any machine this runs on has cores; llama.cpp aborts the process on absurd counts.
 MAX_THREADS = 512
+#: How deeply a JSON value from a caller (a chat message, a tool spec) may nest.
+MAX_NESTING = 32
 
 
 # --------------------------------------------------------------- text-side checks (types, ranges, choices)
@@ -108,6 +110,25 @@ def shown(value: Any, limit: int = 80) -> str:
     except Exception:  # repr of a 5000-digit int raises ValueError; a caller's object may raise anything
         rendered = f"an int of {value.bit_length()} bits" if isinstance(value, int) else f"a {type(value).__name__}"
     return rendered if len(rendered) <= limit else rendered[:limit - 3] + "..."
+
+
+def json_value(name: str, value: Any, depth: int = 0) -> Any:
+    """``value`` when everything in it is JSON (str keys, valid text, finite numbers); tuples become lists."""
+    if depth > MAX_NESTING:
+        raise InvalidInputError(f"{name} nests deeper than {MAX_NESTING} levels")
+    if isinstance(value, str):
+        return text(name, value)
+    if isinstance(value, Mapping):
+        return {text(f"a key in {name}", k): json_value(f"{name}.{k}", v, depth + 1)
+                for k, v in mapping(name, value).items()}
+    if isinstance(value, (list, tuple)):
+        return [json_value(f"{name}[{i}]", item, depth + 1) for i, item in enumerate(value)]
+    if isinstance(value, float):
+        return number(name, value)
+    if value is None or isinstance(value, (bool, int)):
+        return value
+    raise InvalidInputError(f"{name} must hold only JSON values (text, numbers, lists, dicts), "
+                            f"got a {type(value).__name__}")
 
 
 def _number_range(low: float | None, high: float | None, low_open: bool) -> str:

@@ -15,11 +15,21 @@ from typing import Any
 from ...backends.base import Sampling
 from ...core.errors import InvalidInputError, SDKErrorCode
 from ...core.json_schema import checked_schema
-from ...core.validation import MAX_THREADS, flag, integer, mapping, number, positive_number, text, texts
+from ...core.validation import (
+    MAX_THREADS,
+    flag,
+    integer,
+    json_value,
+    mapping,
+    number,
+    positive_number,
+    shown,
+    text,
+    texts,
+)
 
 _C_INT_MAX = 2**31 - 1
 _SEED_MAX = 2**32 - 1  # llama.cpp seeds are uint32
-_MAX_NESTING = 32  # how deeply a chat message or tool spec may nest
 Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
 GrammarSpec = str | Mapping[str, Any]
@@ -111,7 +121,7 @@ class GenerationRequest:
         if isinstance(self.tools, (str, bytes, Mapping)) or not isinstance(self.tools, Sequence):
             raise InvalidInputError("tools must be a sequence of OpenAI-style function specs (dicts)",
                                     code=SDKErrorCode.INVALID_PARAMETER)
-        object.__setattr__(self, "tools", tuple(_json_like(mapping(f"tools[{i}]", t), f"tools[{i}]")
+        object.__setattr__(self, "tools", tuple(json_value(f"tools[{i}]", mapping(f"tools[{i}]", t))
                                                 for i, t in enumerate(self.tools)))
         if isinstance(self.images, (str, bytes)) or not isinstance(self.images, Sequence):
             raise InvalidInputError("images must be a list of images", code=SDKErrorCode.INVALID_PARAMETER)
@@ -156,9 +166,9 @@ def checked_messages(prompt: Any) -> tuple[dict[str, Any], ...]:
         raise InvalidInputError("the message list is empty", code=SDKErrorCode.INVALID_PROMPT)
     messages = []
     for i, message in enumerate(prompt):
-        checked = _json_like(mapping(f"message {i}", message), f"message {i}")
+        checked = json_value(f"message {i}", mapping(f"message {i}", message))
         if "role" not in checked or "content" not in checked:
-            raise InvalidInputError(f"message {i} needs a 'role' and a 'content': {checked!r}",
+            raise InvalidInputError(f"message {i} needs a 'role' and a 'content': {shown(checked)}",
                                     code=SDKErrorCode.INVALID_PROMPT)
         text(f"the role of message {i}", checked["role"], allow_empty=False)
         if not isinstance(checked["content"], (str, list)) and not (checked["content"] is None
@@ -173,22 +183,3 @@ def _kind(value: Any) -> str:
     if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
         return f"a list holding a {type(next(m for m in value if not isinstance(m, Mapping))).__name__}"
     return type(value).__name__
-
-
-def _json_like(value: Any, name: str, depth: int = 0) -> Any:
-    """``value`` when everything in it is JSON (str keys, valid text, finite numbers); tuples become lists."""
-    if depth > _MAX_NESTING:
-        raise InvalidInputError(f"{name} nests deeper than {_MAX_NESTING} levels", code=SDKErrorCode.INVALID_PROMPT)
-    if isinstance(value, str):
-        return text(name, value)
-    if isinstance(value, Mapping):
-        return {text(f"a key in {name}", k): _json_like(v, f"{name}.{k}", depth + 1)
-                for k, v in mapping(name, value).items()}
-    if isinstance(value, (list, tuple)):
-        return [_json_like(item, f"{name}[{i}]", depth + 1) for i, item in enumerate(value)]
-    if isinstance(value, float):
-        return number(name, value)
-    if value is None or isinstance(value, (bool, int)):
-        return value
-    raise InvalidInputError(f"{name} must hold only JSON values (text, numbers, lists, dicts), "
-                            f"got a {type(value).__name__}", code=SDKErrorCode.INVALID_PROMPT)
