@@ -37,7 +37,7 @@ from runanywhere import (
     ToolCaller,
     ToolDefinition,
 )
-from runanywhere.core.validation import choice, integer, mapping, number, text, texts
+from runanywhere.core.validation import choice, integer, json_value, mapping, number, text, texts
 from runanywhere.models.catalog import Catalog
 from runanywhere.models.manager import ModelLibrary
 
@@ -92,6 +92,14 @@ def test_each_check_names_the_parameter_and_says_what_it_takes() -> None:
     assert texts("stop", "END", single=True) == ("END",) and texts("stop", ["a", "b"]) == ("a", "b")
     with pytest.raises(InvalidInputError, match=r"stop\[1\] must be a str"):
         texts("stop", ["a", 3])
+    assert json_value("spec", {"a": ("b", 1, None)}) == {"a": ["b", 1, None]}
+    deep: list[Any] = []
+    for _ in range(100):
+        deep = [deep]
+    for bad, why in ((deep, "nests deeper"), ({"a": {1, 2}}, r"spec\.a must hold only JSON"),
+                     ({"a": math.inf}, "finite")):
+        with pytest.raises(InvalidInputError, match=why):
+            json_value("spec", bad)
 
 
 def test_no_assert_does_validation_anywhere_in_the_library() -> None:

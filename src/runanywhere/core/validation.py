@@ -1,4 +1,4 @@
-"""Shared checks of caller input: text, numbers and whole numbers in ranges, choices, mappings, lists of text.
+"""Shared checks of caller input: text, numbers and whole numbers in ranges, choices, mappings, lists, JSON.
 
 Every check raises :class:`InvalidInputError` naming the parameter and saying
 what it takes, in one wording, so bad input never surfaces as a bare
