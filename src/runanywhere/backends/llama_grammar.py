@@ -12,9 +12,18 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from ..core.errors import InvalidInputError
+from ..core.json_schema import local_refs_only
+from ..core.validation import text
 from . import require_engine
 
 _RULE_RE = re.compile(r"^([A-Za-z0-9-]+)\s*::=\s*(.*)$")
+#: The longest GBNF text compiled: llama.cpp's parse and per-token matching grow with it (100 KB ~ 5000 alternatives).
+MAX_GRAMMAR_CHARS = 200_000
+
+
+def bounded_grammar(gbnf: Any) -> str:
+    """``gbnf`` when it is text short enough to compile and sample in reasonable time; else an InvalidInputError."""
+    return text("the grammar", gbnf, max_chars=MAX_GRAMMAR_CHARS)
 
 
 def json_call_grammar(tools: Sequence[tuple[str, Mapping[str, Any]]], *, start: str = "", end: str = "") -> str:
@@ -30,9 +39,10 @@ def json_call_grammar(tools: Sequence[tuple[str, Mapping[str, Any]]], *, start: 
     rules: list[str] = []
     alternatives: list[str] = []
     for index, (name, parameters) in enumerate(tools):
+        local_refs_only(f"the parameters of tool {name!r}", parameters)  # the converter fetches https:// refs
         try:
             gbnf = converter.json_schema_to_gbnf(json.dumps(parameters))
-        except (AssertionError, ValueError, KeyError, TypeError, RecursionError) as exc:
+        except Exception as exc:  # the converter raises many kinds (asserts too); all mean "no grammar for it"
             raise InvalidInputError(
                 f"the parameters of tool {name!r} cannot be turned into a grammar: {exc}"
             ) from exc
@@ -46,7 +56,7 @@ def json_call_grammar(tools: Sequence[tuple[str, Mapping[str, Any]]], *, start: 
         )
     root = f"root ::= {_gbnf_literal(start)} ws? tool-call ws? {_gbnf_literal(end)}" if start else "root ::= tool-call"
     header = [root, f"tool-call ::= {' | '.join(alternatives)}", r"ws ::= [ \t\n]"]
-    return "\n".join(header + rules) + "\n"
+    return bounded_grammar("\n".join(header + rules) + "\n")
 
 
 def _gbnf_literal(value: str) -> str:

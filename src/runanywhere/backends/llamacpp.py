@@ -29,8 +29,11 @@ from ..core.errors import (
     SDKErrorCode,
     SDKFileNotFoundError,
 )
+from ..core.json_schema import local_refs_only
+from ..core.validation import choice, mapping
 from . import require_engine
 from .base import ChatPrompt, ModelFiles, Sampling, default_threads
+from .llama_grammar import bounded_grammar
 
 _POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
 
@@ -72,9 +75,7 @@ class LlamaEngine:
         threads = n_threads or default_threads()
         kwargs: dict[str, Any] = {}
         if pooling is not None:
-            if pooling not in _POOLING:
-                raise InvalidInputError(f"pooling must be one of {sorted(_POOLING)}, got {pooling!r}")
-            kwargs["pooling_type"] = _POOLING[pooling]
+            kwargs["pooling_type"] = _POOLING[choice("pooling", pooling, _POOLING)]
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
@@ -84,6 +85,10 @@ class LlamaEngine:
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelFormatError(f"llama.cpp could not load {path.name}: {exc}; is it a complete GGUF?") from exc
         self.path = path
+        if embedding and llama_cpp.llama_pooling_type(self.llm._ctx.ctx) == llama_cpp.LLAMA_POOLING_TYPE_NONE:
+            self.llm.close()
+            raise ModelFormatError(f"{path.name} pools no sentence vector (a chat model gives one per token); "
+                                   "load an embedding model, or pass pooling='mean'")
         self._lib = llama_cpp  # kept: is_end() runs once per token and must not go through the importer
         self._abort_flag = False
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._abort_flag)
@@ -214,13 +219,14 @@ class LlamaEngine:
     def compile_grammar(self, *, json_schema: dict[str, Any] | None = None, gbnf: str | None = None) -> Any:
         """A llama.cpp grammar from a JSON schema or GBNF text; bad input is an InvalidInputError."""
         llama_cpp = self._lib
-        try:
-            if json_schema is not None:
-                grammar = llama_cpp.LlamaGrammar.from_json_schema(json.dumps(json_schema), verbose=False)
-            else:
-                grammar = llama_cpp.LlamaGrammar.from_string(gbnf or "", verbose=False)
-        except (ValueError, RuntimeError, TypeError, KeyError) as exc:
-            raise InvalidInputError(f"cannot turn this into a grammar: {exc}") from exc
+        if json_schema is not None:
+            # Local refs only: the converter fetches https:// ones, guarded by an assert that -O strips.
+            local_refs_only("the JSON schema", mapping("the JSON schema", json_schema))
+            try:
+                gbnf = require_engine("llama_cpp.llama_grammar", "llm").json_schema_to_gbnf(json.dumps(json_schema))
+            except Exception as exc:  # the converter raises many kinds (asserts too); all mean "no grammar for it"
+                raise InvalidInputError(f"cannot turn this JSON schema into a grammar: {exc}") from exc
+        grammar = llama_cpp.LlamaGrammar.from_string(bounded_grammar(gbnf or ""), verbose=False)
         # llama-cpp-python only stores the text; llama.cpp's own parser decides whether it is valid.
         sampler = llama_cpp.llama_sampler_init_grammar(
             self.llm._model.vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8"))
@@ -234,6 +240,8 @@ class LlamaEngine:
         """Pooled embeddings, one per text (the model's pooling unless overridden at load)."""
         for text in texts:
             n = len(self.tokenize(text, add_bos=True))
+            if n == 0:  # llama.cpp fails to decode nothing, and the failed batch then crashes close()
+                raise InvalidInputError(f"{text!r} gives no tokens to embed; pass some text")
             if n > self.n_ctx:
                 raise ContextLengthError(f"a text of {n} tokens exceeds the context of {self.n_ctx}")
         try:

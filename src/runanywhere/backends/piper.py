@@ -230,7 +230,8 @@ def _read_config(path: Path) -> dict[str, Any]:
 
 def _sherpa_config(session: Any, voice: VoiceFiles) -> dict[str, Any]:
     """A Piper config rebuilt from a sherpa-onnx layout: model metadata + ``tokens.txt`` (``symbol id`` lines)."""
-    assert voice.tokens is not None
+    if voice.tokens is None:
+        raise ModelFormatError(f"{voice.model.name} has no .onnx.json and no tokens.txt")
     meta = dict(session.get_modelmeta().custom_metadata_map)
     if meta.get("comment") != "piper" or "sample_rate" not in meta:
         raise ModelFormatError(f"{voice.model.name} has no .onnx.json and no sherpa-onnx Piper metadata")

@@ -21,6 +21,8 @@ from ..core.cancel import CancelToken
 from ..core.engines import WEIGHTS
 from ..core.errors import InvalidInputError, ModelFormatError
 from ..core.events import EmbeddingsGenerated, EventBus
+from ..core.validation import choice, flag, texts
+from ..core.validation import text as checked_text
 from ..models.catalog import ModelCategory
 from ..models.manager import LocalModel, ModelLibrary, ProgressCallback
 from ..runtime.llama import LlamaHolder
@@ -28,6 +30,9 @@ from ..runtime.llama import LlamaHolder
 if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere` light
     import numpy as np
     from numpy.typing import NDArray
+
+#: How token vectors become one sentence vector, when a model's own pooling is overridden.
+POOLINGS = ("mean", "cls", "last")
 
 
 class EmbeddingGenerator(LlamaHolder):
@@ -53,7 +58,7 @@ class EmbeddingGenerator(LlamaHolder):
         ``pooling`` (``"mean"``, ``"cls"``, ``"last"``) overrides the model's own;
         ``normalize`` makes every vector unit length (cosine = dot product).
         """
-        self.pooling, self.normalize = pooling, normalize
+        self._settings(pooling, normalize)
         return super().load_model(model, n_ctx=n_ctx, n_threads=n_threads, progress=progress, cancel=cancel)
 
     async def aload_model(  # type: ignore[override]
@@ -62,8 +67,12 @@ class EmbeddingGenerator(LlamaHolder):
         cancel: CancelToken | None = None,
     ) -> str:
         """Async twin of :meth:`load_model`."""
-        self.pooling, self.normalize = pooling, normalize
+        self._settings(pooling, normalize)
         return await super().aload_model(model, n_ctx=n_ctx, n_threads=n_threads, progress=progress, cancel=cancel)
+
+    def _settings(self, pooling: str | None, normalize: bool) -> None:
+        self.pooling = None if pooling is None else choice("pooling", pooling, POOLINGS)
+        self.normalize = flag("normalize", normalize)
 
     def _engine_options(self) -> dict[str, Any]:
         return {"embedding": True, "pooling": self.pooling}
@@ -85,12 +94,12 @@ class EmbeddingGenerator(LlamaHolder):
 
     def embed(self, text: str) -> NDArray[np.float32]:
         """One text's vector, shape ``(dimension,)``."""
-        vector: NDArray[np.float32] = self.embed_batch([text])[0]
+        vector: NDArray[np.float32] = self.embed_batch([checked_text("text", text)])[0]
         return vector
 
     async def aembed(self, text: str) -> NDArray[np.float32]:
         """Async twin of :meth:`embed`."""
-        vector: NDArray[np.float32] = (await self.aembed_batch([text]))[0]
+        vector: NDArray[np.float32] = (await self.aembed_batch([checked_text("text", text)]))[0]
         return vector
 
     def embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
@@ -119,21 +128,22 @@ class EmbeddingGenerator(LlamaHolder):
     def cosine_similarity(a: NDArray[np.floating[Any]], b: NDArray[np.floating[Any]]) -> float:
         import numpy as np
 
-        a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        try:
+            a64, b64 = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
+        except (TypeError, ValueError, OverflowError) as exc:
+            raise InvalidInputError(f"cosine_similarity takes two vectors of numbers: {exc}") from None
         if a64.shape != b64.shape:
             raise InvalidInputError(f"vectors differ in shape: {a64.shape} vs {b64.shape}")
+        if a64.ndim != 1 or not (np.isfinite(a64).all() and np.isfinite(b64).all()):
+            raise InvalidInputError(f"cosine_similarity takes 1-D vectors of finite numbers, got shape {a64.shape}")
         denom = float(np.linalg.norm(a64) * np.linalg.norm(b64))
         return float(a64 @ b64 / denom) if denom else 0.0
 
 
-def _checked(texts: Sequence[str]) -> list[str]:
-    if isinstance(texts, str):
+def _checked(batch: Sequence[str]) -> list[str]:
+    if isinstance(batch, str):
         raise InvalidInputError("embed_batch takes a list of texts; use embed() for one")
-    if not texts:
-        raise InvalidInputError("no texts to embed")
-    if any(not isinstance(t, str) for t in texts):
-        raise InvalidInputError("every text must be a str")
-    return list(texts)
+    return list(texts("texts", batch, allow_empty=False))
 
 
 Embeddings = EmbeddingGenerator()

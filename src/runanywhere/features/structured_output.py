@@ -15,9 +15,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..core.cancel import CancelToken
-from ..core.errors import GenerationError, InvalidInputError, SDKErrorCode
+from ..core.errors import GenerationError, SDKErrorCode
+from ..core.json_schema import checked_schema
+from ..core.validation import flag
+from ..core.validation import text as checked_text
 from .text import GenerationStream, TextGeneration, TextGenerator
-from .text.request import GenerationOptions, GenerationRequest, Prompt, options_with
+from .text.request import GenerationOptions, GenerationRequest, Prompt, checked_prompt, options_with
 from .text.result import GenerationResult
 
 _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
@@ -39,21 +42,9 @@ class StructuredResult:
     generation: GenerationResult
 
 
-def check_schema(schema: Mapping[str, Any]) -> None:
-    """Raise InvalidInputError when ``schema`` is not a valid JSON Schema."""
-    import jsonschema  # deferred: a slow import most programs never need
-
-    if not isinstance(schema, Mapping):
-        raise InvalidInputError("a JSON schema must be a dict", code=SDKErrorCode.INVALID_PARAMETER)
-    try:
-        jsonschema.Draft202012Validator.check_schema(dict(schema))
-    except jsonschema.SchemaError as exc:
-        raise InvalidInputError(f"invalid JSON schema: {exc.message}", code=SDKErrorCode.INVALID_PARAMETER,
-                                details={"path": list(exc.path)}) from exc
-
-
 def extract_json(text: str) -> Any | None:
     """The first JSON value in ``text`` (a fenced block, or the first ``{``/``[`` that parses)."""
+    text = checked_text("text", text)
     candidates = [m.group(1) for m in _FENCE.finditer(text)] + [text]
     decoder = json.JSONDecoder()
     for candidate in candidates:
@@ -68,15 +59,19 @@ def extract_json(text: str) -> Any | None:
 
 def validate(value: Any, schema: Mapping[str, Any]) -> StructuredOutputValidation:
     """Check a value (or JSON text) against a schema; every error is reported, none raised."""
-    check_schema(schema)
+    schema = checked_schema("json_schema", schema)
     if isinstance(value, str):
         parsed = extract_json(value)
         if parsed is None:
             return StructuredOutputValidation(False, ("no JSON value found in the text",))
         value = parsed
+    try:
+        json.dumps(value, allow_nan=False)  # a value JSON cannot hold would also break the validator's messages
+    except (TypeError, ValueError, RecursionError) as exc:
+        return StructuredOutputValidation(False, (f"<root>: not a JSON value ({exc})",), value)
     import jsonschema
 
-    validator = jsonschema.Draft202012Validator(dict(schema))
+    validator = jsonschema.Draft202012Validator(schema)
     errors = tuple(
         f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(value)
     )
@@ -114,9 +109,9 @@ class StructuredOutputGenerator:
 
     def _begin(self, prompt: Prompt, schema: Mapping[str, Any], options: GenerationOptions | None,
                cancel: CancelToken | None, include_schema: bool, overrides: Mapping[str, Any]) -> GenerationStream:
-        check_schema(schema)
-        request = GenerationRequest(self._prompt(prompt, schema, include_schema), options_with(options, overrides),
-                                    grammar=dict(schema))
+        schema, chosen = checked_schema("json_schema", schema), options_with(options, overrides)
+        shown = self._prompt(checked_prompt(prompt, raw=chosen.raw), schema, flag("include_schema", include_schema))
+        request = GenerationRequest(shown, chosen, grammar=schema)
         return self.generator.start(request, cancel=cancel, deliver=False)
 
     @staticmethod

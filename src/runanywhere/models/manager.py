@@ -406,8 +406,9 @@ class ModelLibrary:
                           model_roles(entry, stored.path, files))
 
     def _local_entry(self, entry: ModelEntry) -> LocalModel:
-        assert entry.local_path is not None
         path = entry.local_path
+        if path is None:
+            raise ModelNotFoundError(f"model {entry.id!r} names no local path")
         if not path.exists():
             raise SDKFileNotFoundError(f"model {entry.id!r} points to {path}, which does not exist")
         if not path.is_dir():
@@ -558,7 +559,8 @@ class ModelLibrary:
                 f"{entry.id}/{file.path} was found at none of its sources: " + "; ".join(failures),
                 details={"model_id": entry.id, "attempts": failures, **(last.details or {})},
             ) from last
-        assert last is not None
+        if last is None:
+            raise ModelNotFoundError(f"{entry.id}/{file.path} has no source to download it from")
         raise last
 
     def _extract(self, file: ModelFile, part: Path, target: Path, tracker: _Progress,

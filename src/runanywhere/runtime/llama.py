@@ -4,14 +4,18 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 from ..backends.base import LanguageModel
 from ..backends.registry import LANGUAGE_MODELS, EngineRegistry
 from ..core.cancel import CancelToken
+from ..core.validation import MAX_THREADS, integer
 from ..models.catalog import ModelCategory
 from ..models.manager import ProgressCallback
 from .holder import Loaded, ModelHolder
+
+#: The context lengths a load accepts; llama.cpp cannot make a smaller one, and a larger one would not fit in memory.
+MIN_CONTEXT, MAX_CONTEXT = 16, 1 << 20
 
 
 @dataclass
@@ -80,12 +84,13 @@ class LlamaHolder(ModelHolder[LanguageModel]):
                                  cancel=cancel)
 
     def _options(self, n_ctx: int, n_threads: int | None, n_batch: int) -> dict[str, Any]:
-        return {"n_ctx": n_ctx, "n_threads": n_threads, "n_batch": n_batch, **self._engine_options()}
+        """The engine's load options, checked before anything is resolved or loaded."""
+        return {"n_ctx": integer("n_ctx", n_ctx, low=MIN_CONTEXT, high=MAX_CONTEXT),
+                "n_threads": None if n_threads is None else integer("n_threads", n_threads, low=1, high=MAX_THREADS),
+                "n_batch": integer("n_batch", n_batch, low=1, high=MAX_CONTEXT), **self._engine_options()}
 
     def _require(self) -> LoadedLlama:
-        loaded = super()._require()
-        assert isinstance(loaded, LoadedLlama)  # loaded_type makes every load one
-        return loaded
+        return cast(LoadedLlama, super()._require())  # loaded_type makes every load one
 
     def _engine_options(self) -> dict[str, Any]:
         return {}

@@ -10,7 +10,7 @@ import codecs
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ...backends.base import LanguageModel
 from ...core.cancel import CancelToken
@@ -69,8 +69,7 @@ def prompt_tokens(session: LlamaSession, request: GenerationRequest) -> PromptTo
     messages = request.messages()
     stops = request.options.stop
     if messages is None:
-        assert isinstance(request.prompt, str)
-        text, add_bos, special = request.prompt, True, False
+        text, add_bos, special = cast(str, request.prompt), True, False  # no messages: a raw string prompt
     else:
         chat = engine.render_chat(messages, [dict(t) for t in request.tools] or None)
         text, add_bos, special, stops = chat.text, chat.add_bos, True, stops + chat.stop

@@ -24,7 +24,7 @@ from ...core.events import (
 from ...runtime.llama import LlamaHolder
 from ...runtime.worker import ResultStream, Stream
 from .decode import compile_grammar, run_generation
-from .request import GenerationOptions, GenerationRequest, Prompt, options_with
+from .request import GenerationOptions, GenerationRequest, Prompt, checked_messages, options_with
 from .result import GenerationResult, TokenEvent
 
 
@@ -129,13 +129,14 @@ class TextGenerator(LlamaHolder):
         return await self._start_prefill(messages, cancel).await_result()
 
     def _start_prefill(self, messages: Sequence[Mapping[str, Any]], cancel: CancelToken | None) -> Stream[int]:
+        conversation = list(checked_messages(messages))
         loaded = self._require()
         token = cancel or CancelToken()
 
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> int:
             session = loaded.session
             engine = session.engine
-            chat = engine.render_chat([dict(m) for m in messages], add_generation_prompt=False)
+            chat = engine.render_chat(conversation, add_generation_prompt=False)
             tokens = engine.tokenize(chat.text, add_bos=chat.add_bos, special=True)
             session.forget()
             evaluated = len(tokens) - engine.cached_prefix(tokens)

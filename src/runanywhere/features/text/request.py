@@ -14,8 +14,22 @@ from typing import Any
 
 from ...backends.base import Sampling
 from ...core.errors import InvalidInputError, SDKErrorCode
-from ...core.validation import positive_int, positive_number
+from ...core.json_schema import checked_schema
+from ...core.validation import (
+    MAX_THREADS,
+    flag,
+    integer,
+    json_value,
+    mapping,
+    number,
+    positive_number,
+    shown,
+    text,
+    texts,
+)
 
+_C_INT_MAX = 2**31 - 1
+_SEED_MAX = 2**32 - 1  # llama.cpp seeds are uint32
 Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
 GrammarSpec = str | Mapping[str, Any]
@@ -44,11 +58,22 @@ class GenerationOptions:
     grammar: str | None = None
 
     def __post_init__(self) -> None:
-        positive_int("max_tokens", self.max_tokens)
+        integer("max_tokens", self.max_tokens, low=1, high=_C_INT_MAX)
         positive_number("temperature", self.temperature, allow_zero=True)
-        if not 0 < self.top_p <= 1:
-            raise InvalidInputError(f"top_p must be in (0, 1], got {self.top_p}")
-        object.__setattr__(self, "stop", tuple(self.stop))
+        integer("top_k", self.top_k, low=0, high=_C_INT_MAX)
+        number("top_p", self.top_p, low=0, high=1, low_open=True)
+        number("min_p", self.min_p, low=0, high=1)
+        positive_number("repeat_penalty", self.repeat_penalty)
+        object.__setattr__(self, "stop", texts("stop", self.stop, single=True))
+        if self.seed is not None:
+            integer("seed", self.seed, low=0, high=_SEED_MAX)
+        if self.system_prompt is not None:
+            text("system_prompt", self.system_prompt)
+        if self.threads is not None:
+            integer("threads", self.threads, low=1, high=MAX_THREADS)
+        flag("raw", self.raw)
+        if self.grammar is not None:
+            text("grammar", self.grammar)
 
     def sampling(self) -> Sampling:
         return Sampling(self.temperature, self.top_k if self.temperature > 0 else 1, self.top_p, self.min_p,
@@ -83,16 +108,23 @@ class GenerationRequest:
     def __post_init__(self) -> None:
         if not isinstance(self.options, GenerationOptions):
             raise InvalidInputError("options must be GenerationOptions", code=SDKErrorCode.INVALID_PARAMETER)
-        object.__setattr__(self, "prompt", _checked_prompt(self.prompt, self.options))
+        object.__setattr__(self, "prompt", checked_prompt(self.prompt, raw=self.options.raw))
         grammar = self.grammar if self.grammar is not None else self.options.grammar or None
-        if grammar is not None and not isinstance(grammar, (str, Mapping)):
-            raise InvalidInputError("a grammar is GBNF text or a JSON schema dict",
-                                    code=SDKErrorCode.INVALID_PARAMETER)
-        object.__setattr__(self, "grammar", dict(grammar) if isinstance(grammar, Mapping) else grammar)
-        if isinstance(self.tools, (str, Mapping)) or not all(isinstance(t, Mapping) for t in self.tools):
+        if isinstance(grammar, str):
+            text("grammar", grammar)
+        elif grammar is not None:
+            if not isinstance(grammar, Mapping):
+                raise InvalidInputError("a grammar is GBNF text or a JSON schema dict",
+                                        code=SDKErrorCode.INVALID_PARAMETER)
+            grammar = checked_schema("the grammar's JSON schema", grammar)
+        object.__setattr__(self, "grammar", grammar)
+        if isinstance(self.tools, (str, bytes, Mapping)) or not isinstance(self.tools, Sequence):
             raise InvalidInputError("tools must be a sequence of OpenAI-style function specs (dicts)",
                                     code=SDKErrorCode.INVALID_PARAMETER)
-        object.__setattr__(self, "tools", tuple(dict(t) for t in self.tools))
+        object.__setattr__(self, "tools", tuple(json_value(f"tools[{i}]", mapping(f"tools[{i}]", t))
+                                                for i, t in enumerate(self.tools)))
+        if isinstance(self.images, (str, bytes)) or not isinstance(self.images, Sequence):
+            raise InvalidInputError("images must be a list of images", code=SDKErrorCode.INVALID_PARAMETER)
         object.__setattr__(self, "images", tuple(self.images))
 
     def messages(self) -> list[dict[str, Any]] | None:
@@ -114,18 +146,40 @@ class GenerationRequest:
         return text[:100]
 
 
-def _checked_prompt(prompt: Any, options: GenerationOptions) -> Prompt:
-    """A string prompt as is, or the messages as a tuple of private copies; bad ones are an InvalidInputError."""
+def checked_prompt(prompt: Any, *, raw: bool = False) -> Prompt:
+    """A string prompt as is, or the messages as a tuple of private copies; bad ones are an InvalidInputError.
+
+    A message is a dict with a ``role`` (str) and a ``content`` (text, or a list of content parts), all JSON.
+    """
     if isinstance(prompt, str):
-        if not prompt.strip() and options.raw:
-            raise InvalidInputError("the prompt is empty")
-        return prompt
-    if not isinstance(prompt, Sequence) or not all(isinstance(m, Mapping) for m in prompt):
-        raise InvalidInputError("a prompt is a string or a list of chat messages (dicts)",
+        return text("the prompt", prompt, allow_empty=not raw)
+    return checked_messages(prompt)
+
+
+def checked_messages(prompt: Any) -> tuple[dict[str, Any], ...]:
+    """Chat messages as a tuple of private copies, each checked; anything else is an InvalidInputError."""
+    if isinstance(prompt, (str, bytes, bytearray)) or not isinstance(prompt, Sequence) or not all(
+            isinstance(m, Mapping) for m in prompt):
+        raise InvalidInputError(f"a prompt is a str or a list of chat messages (dicts), got {_kind(prompt)}",
                                 code=SDKErrorCode.INVALID_PROMPT)
     if not prompt:
-        raise InvalidInputError("the message list is empty")
-    for m in prompt:
-        if "role" not in m or "content" not in m:
-            raise InvalidInputError(f"each message needs 'role' and 'content': {dict(m)!r}")
-    return tuple(dict(m) for m in prompt)
+        raise InvalidInputError("the message list is empty", code=SDKErrorCode.INVALID_PROMPT)
+    messages = []
+    for i, message in enumerate(prompt):
+        checked = json_value(f"message {i}", mapping(f"message {i}", message))
+        if "role" not in checked or "content" not in checked:
+            raise InvalidInputError(f"message {i} needs a 'role' and a 'content': {shown(checked)}",
+                                    code=SDKErrorCode.INVALID_PROMPT)
+        text(f"the role of message {i}", checked["role"], allow_empty=False)
+        if not isinstance(checked["content"], (str, list)) and not (checked["content"] is None
+                                                                   and checked.get("tool_calls")):
+            raise InvalidInputError(f"the content of message {i} must be text or a list of content parts, "
+                                    f"got {type(checked['content']).__name__}", code=SDKErrorCode.INVALID_PROMPT)
+        messages.append(checked)
+    return tuple(messages)
+
+
+def _kind(value: Any) -> str:
+    if isinstance(value, Sequence) and not isinstance(value, (str, bytes, bytearray)):
+        return f"a list holding a {type(next(m for m in value if not isinstance(m, Mapping))).__name__}"
+    return type(value).__name__

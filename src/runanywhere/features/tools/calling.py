@@ -23,7 +23,7 @@ from ...core.bridge import run_in_thread
 from ...core.cancel import CancelToken
 from ...core.errors import GenerationError, InvalidInputError
 from ...core.logging import SDKLogger
-from ...core.validation import positive_int, positive_number
+from ...core.validation import choice, flag, mapping, positive_int, positive_number
 from ..text import (
     GenerationOptions,
     GenerationRequest,
@@ -33,14 +33,15 @@ from ..text import (
     TextGeneration,
     TextGenerator,
 )
-from ..text.request import options_with
+from ..text.request import checked_prompt, options_with
 from .grammar import tool_call_grammar
 from .parsing import parse_tool_calls
 from .prompts import render_tool_prompt, validate_arguments
-from .types import ToolCall, ToolCallFormat, ToolDefinition, ToolResult
+from .types import ToolCall, ToolCallFormat, ToolDefinition, ToolResult, as_format
 
 ToolExecutor = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
 ToolChoice = Literal["auto", "required", "none"]
+TOOL_CHOICES: tuple[ToolChoice, ...] = ("auto", "required", "none")
 DEFAULT_TOOL_TIMEOUT_S = 60.0
 _log = SDKLogger("ToolCalling")
 
@@ -81,7 +82,8 @@ class ToolCaller:
         A call that runs past ``timeout_s`` (None: no limit) is reported to the model, and in the
         result, as that tool's error; the run goes on.
         """
-        tool = definition if isinstance(definition, ToolDefinition) else ToolDefinition.from_openai(dict(definition))
+        tool = definition if isinstance(definition, ToolDefinition) else ToolDefinition.from_openai(
+            mapping("the tool definition", definition))
         if not callable(executor):
             raise InvalidInputError(f"the executor of tool {tool.name!r} is not callable")
         if timeout_s is not None:
@@ -273,17 +275,17 @@ class _Loop:
                  auto_execute: bool, fmt: ToolCallFormat | str, tool_choice: ToolChoice, cancel: CancelToken | None,
                  overrides: Mapping[str, Any]) -> None:
         positive_int("max_tool_calls", max_tool_calls, allow_zero=True)
+        self.tool_choice = choice("tool_choice", tool_choice, TOOL_CHOICES)
+        self.fmt = as_format(fmt)
+        self.auto_execute = flag("auto_execute", auto_execute)
         self.tools = owner.tools if tool_choice != "none" else []
         if tool_choice == "required" and not self.tools:
             raise InvalidInputError("tool_choice='required' needs at least one registered tool")
         self.options = options_with(options, overrides)
-        self.fmt = ToolCallFormat(fmt)
-        self.tool_choice = tool_choice
         self.max_tool_calls = max_tool_calls
-        self.auto_execute = auto_execute
         self.cancel = cancel
         self.native = bool(self.tools) and "tools" in (owner.generator.engine.chat_template or "")
-        self.messages = self._initial_messages(prompt)
+        self.messages = self._initial_messages(checked_prompt(prompt, raw=self.options.raw))
         self.question = next((str(m["content"]) for m in reversed(self.messages) if m.get("role") == "user"), "")
         self.calls: list[ToolCall] = []
         self.results: list[ToolResult] = []

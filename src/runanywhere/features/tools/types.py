@@ -16,6 +16,8 @@ from enum import Enum
 from typing import Any
 
 from ...core.errors import InvalidInputError
+from ...core.json_schema import checked_schema
+from ...core.validation import choice, mapping, shown, text
 
 #: A tool name: identifier-like, so it survives every call syntax, a GBNF literal and a file name.
 TOOL_NAME_RE = re.compile(r"^[A-Za-z_][A-Za-z0-9_.-]{0,63}$")
@@ -57,28 +59,12 @@ class ToolDefinition:
     def __post_init__(self) -> None:
         if not is_tool_name(self.name):
             raise InvalidInputError(
-                f"tool name {self.name!r} is not valid: use 1-64 letters, digits, '_', '.' or '-', "
+                f"tool name {shown(self.name)} is not valid: use 1-64 letters, digits, '_', '.' or '-', "
                 "starting with a letter or '_'",
-                details={"name": self.name},
+                details={"name": shown(self.name)},
             )
-        if not isinstance(self.description, str):
-            raise InvalidInputError(f"the description of tool {self.name!r} must be a string")
-        from jsonschema import Draft202012Validator  # deferred: a slow import, needed once tools are defined
-        from jsonschema.exceptions import SchemaError
-
-        params = self.parameters
-        if not isinstance(params, dict):
-            raise InvalidInputError(f"the parameters of tool {self.name!r} must be a JSON Schema object (a dict)")
-        try:
-            json.dumps(params, allow_nan=False)
-            Draft202012Validator.check_schema(params)
-        except (TypeError, ValueError) as exc:
-            raise InvalidInputError(f"the parameters of tool {self.name!r} are not JSON: {exc}") from exc
-        except SchemaError as exc:
-            raise InvalidInputError(
-                f"the parameters of tool {self.name!r} are not a valid JSON Schema: {exc.message}",
-                details={"name": self.name, "path": list(exc.path)},
-            ) from exc
+        text(f"the description of tool {self.name!r}", self.description)
+        params = checked_schema(f"the parameters of tool {self.name!r}", self.parameters)
         if params.get("type") != "object":
             raise InvalidInputError(
                 f'the parameters of tool {self.name!r} must be a schema with "type": "object" '
@@ -107,15 +93,15 @@ class ToolDefinition:
     @classmethod
     def from_openai(cls, spec: dict[str, Any]) -> ToolDefinition:
         """Read an OpenAI ``tools`` entry (``{"type": "function", "function": {...}}`` or the inner dict)."""
-        if not isinstance(spec, dict):
-            raise InvalidInputError("a tool must be a JSON object")
-        inner = spec.get("function", spec)
+        inner = mapping("a tool", spec)
+        inner = inner.get("function", inner)
         if not isinstance(inner, dict) or "name" not in inner:
             raise InvalidInputError('a tool needs a "name" (inside "function" for OpenAI-style tools)')
+        parameters = inner.get("parameters")
         return cls(
             name=inner["name"],
-            description=inner.get("description") or "",
-            parameters=inner.get("parameters") or {"type": "object", "properties": {}},
+            description="" if inner.get("description") is None else inner["description"],
+            parameters={"type": "object", "properties": {}} if parameters is None else parameters,
         )
 
 
@@ -186,8 +172,4 @@ class ToolCallFormat(str, Enum):
 
 def as_format(fmt: ToolCallFormat | str) -> ToolCallFormat:
     """``fmt`` as a :class:`ToolCallFormat`; an unknown name is an InvalidInputError listing the choices."""
-    try:
-        return ToolCallFormat(fmt)
-    except ValueError:
-        choices = ", ".join(f.value for f in ToolCallFormat)
-        raise InvalidInputError(f"unknown tool call format {fmt!r}; choose one of {choices}") from None
+    return ToolCallFormat(choice("format", fmt, (f.value for f in ToolCallFormat)))
