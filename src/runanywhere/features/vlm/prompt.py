@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 
 from ...backends.base import LanguageModel
 from ...core.errors import InvalidInputError, SDKErrorCode
@@ -34,8 +34,7 @@ def vision_text(engine: LanguageModel, request: GenerationRequest, marker: str) 
     """Render ``request`` for a vision-language engine whose images are written as ``marker``."""
     messages = request.messages()
     if messages is None:  # raw: the caller wrote the markers into the prompt
-        assert isinstance(request.prompt, str)
-        return VisionText(request.prompt, request.images, request.options.stop, True)
+        return VisionText(cast(str, request.prompt), request.images, request.options.stop, True)
     images: list[ImageInput] = []
     chat = _with_images(messages, request.images)
     pieces = [[_piece(part, marker, images) for part in _parts(m["content"])] for m in chat]
