@@ -111,7 +111,9 @@ def test_oversize_uploads_are_413_with_or_without_a_length(http: httpx.Client):
     big = b"\0" * (128 * 1024)
     files = {"file": ("big.wav", big, "audio/wav")}
     assert error_of(http.post("/v1/audio/transcriptions", files=files, data={"model": "whisper-1"}), 413)
-    chunks = iter([big[:40_000], big[40_000:]])
+    multipart = (b'--x\r\nContent-Disposition: form-data; name="file"; filename="big.wav"\r\n'
+                 b"Content-Type: audio/wav\r\n\r\n" + big + b"\r\n--x--\r\n")
+    chunks = iter([multipart[:40_000], multipart[40_000:]])  # chunked: no Content-Length to check up front
     response = http.post("/v1/audio/transcriptions", content=chunks,
                          headers={"Content-Type": "multipart/form-data; boundary=x"})
     assert error_of(response, 413)["code"] == "body_too_large"
