@@ -83,24 +83,16 @@ class ServerState:
 
     # ------------------------------------------------------------ engines
     async def text(self, model_id: str) -> TextGenerator:
-        async def load(holder: TextGenerator) -> None:
-            await holder.aload_model(model_id, n_ctx=self.config.n_ctx)
-        return await self._holder(model_id, TextGenerator, load)
+        return await self._holder(model_id, TextGenerator, lambda h: h.aload_model(model_id, n_ctx=self.config.n_ctx))
 
     async def embedder(self, model_id: str) -> EmbeddingGenerator:
-        async def load(holder: EmbeddingGenerator) -> None:
-            await holder.aload_model(model_id)
-        return await self._holder(model_id, EmbeddingGenerator, load)
+        return await self._holder(model_id, EmbeddingGenerator, lambda h: h.aload_model(model_id))
 
     async def stt(self, model_id: str) -> SpeechToText:
-        async def load(holder: SpeechToText) -> None:
-            await holder.aload_model(model_id)
-        return await self._holder(model_id, SpeechToText, load)
+        return await self._holder(model_id, SpeechToText, lambda h: h.aload_model(model_id))
 
     async def tts(self, model_id: str) -> TextToSpeech:
-        async def load(holder: TextToSpeech) -> None:
-            await holder.aload_voice(model_id)
-        return await self._holder(model_id, TextToSpeech, load)
+        return await self._holder(model_id, TextToSpeech, lambda h: h.aload_voice(model_id))
 
     async def load(self, model_id: str) -> None:
         """Load a catalog model with the holder its category needs (``--models``, ``POST /v1/models/{id}/load``)."""
@@ -134,7 +126,7 @@ class ServerState:
         for model_id in list(self.holders):
             await self.unload(model_id)
 
-    async def _holder(self, model_id: str, kind: type[H], load: Callable[[H], Awaitable[None]]) -> H:
+    async def _holder(self, model_id: str, kind: type[H], load: Callable[[H], Awaitable[Any]]) -> H:
         async with self._lock(model_id):
             holder = self.holders.get(model_id)
             if holder is None:
