@@ -247,3 +247,12 @@ def test_binding_beyond_loopback_needs_an_api_key():
     with pytest.raises(ConfigurationError, match="API key"):
         ServerConfig(host="0.0.0.0")
     assert not ServerConfig(host="0.0.0.0", api_key=KEY).loopback and ServerConfig(host="::1").loopback
+
+
+def test_serve_refuses_a_public_address_without_a_key(monkeypatch: pytest.MonkeyPatch,
+                                                      capsys: pytest.CaptureFixture[str]):
+    from runanywhere.cli.main import main
+
+    monkeypatch.delenv("RUNANYWHERE_API_KEY", raising=False)
+    assert main(["serve", "--host", "0.0.0.0"]) == 2
+    assert "needs an API key" in capsys.readouterr().err
