@@ -256,3 +256,27 @@ def test_serve_refuses_a_public_address_without_a_key(monkeypatch: pytest.Monkey
     monkeypatch.delenv("RUNANYWHERE_API_KEY", raising=False)
     assert main(["serve", "--host", "0.0.0.0"]) == 2
     assert "needs an API key" in capsys.readouterr().err
+
+
+def test_a_full_queue_is_429_with_retry_after_until_a_place_frees():
+    from runanywhere.server.errors import APIError, error_response
+    from runanywhere.server.state import ServerState
+
+    state = ServerState(ServerConfig(max_queue=2))
+    first, _second = state.admit(CHAT), state.admit(CHAT)
+    with pytest.raises(APIError) as full:
+        state.admit(CHAT)
+    response = error_response(full.value)
+    assert response.status_code == 429 and response.headers["retry-after"] == "1"
+    first()
+    first()  # releasing twice frees one place only
+    state.admit(CHAT)
+    assert state.metrics.queue_depth[CHAT] == 2
+
+
+def test_metrics_are_prometheus_text_with_requests_and_speeds(http: httpx.Client):
+    assert http.post("/v1/chat/completions", json=chat()).status_code == 200
+    text = http.get("/metrics").text
+    assert 'runanywhere_requests_total{path="/v1/chat/completions",status="200"}' in text
+    assert f'runanywhere_queue_depth{{model="{CHAT}"}} 0' in text
+    assert f'runanywhere_time_to_first_token_ms{{model="{CHAT}"}}' in text
