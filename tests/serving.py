@@ -8,12 +8,14 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
+import httpx
 import uvicorn
 
 
 @contextmanager
 def serving(app: Any) -> Iterator[str]:
-    """Run ``app`` until the block ends; yields its base URL (``http://127.0.0.1:<port>``)."""
+    """Run ``app`` until the block ends; yields its base URL (``http://127.0.0.1:<port>``) once ``/health``
+    no longer says 503 (the start-up models are loaded)."""
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning"))
     thread = threading.Thread(target=server.run, name="test-server", daemon=True)
     thread.start()
@@ -23,8 +25,11 @@ def serving(app: Any) -> Iterator[str]:
             raise RuntimeError("the test server did not start")
         time.sleep(0.02)
     port = server.servers[0].sockets[0].getsockname()[1]
+    base = f"http://127.0.0.1:{port}"
+    while httpx.get(f"{base}/health", timeout=30).status_code == 503:  # start-up models still loading
+        time.sleep(0.05)
     try:
-        yield f"http://127.0.0.1:{port}"
+        yield base
     finally:
         server.should_exit = True
         thread.join(60)

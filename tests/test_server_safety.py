@@ -280,3 +280,12 @@ def test_metrics_are_prometheus_text_with_requests_and_speeds(http: httpx.Client
     assert 'runanywhere_requests_total{path="/v1/chat/completions",status="200"}' in text
     assert f'runanywhere_queue_depth{{model="{CHAT}"}} 0' in text
     assert f'runanywhere_time_to_first_token_ms{{model="{CHAT}"}}' in text
+
+
+def test_health_is_503_with_retry_after_until_the_start_up_models_are_loaded():
+    from starlette.testclient import TestClient
+
+    app = create_app(ServerConfig(models=(CHAT,), allowed_hosts=("testserver",)))
+    loading = TestClient(app).get("/health")  # no lifespan: the start-up load has not finished
+    assert loading.status_code == 503 and loading.headers["retry-after"] == "1"
+    assert loading.json()["status"] == "loading"

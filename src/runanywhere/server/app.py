@@ -8,6 +8,8 @@ the ``/v1/realtime`` WebSocket when :mod:`runanywhere.server.realtime` provides 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -55,10 +57,13 @@ def create_app(config: ServerConfig | None = None, *, library: ModelLibrary | No
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await state.preload()
+        preloading = asyncio.ensure_future(state.preload())  # serving meanwhile: /health says 503 until done
         try:
             yield
         finally:
+            preloading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await preloading
             await state.close()
 
     routes = [

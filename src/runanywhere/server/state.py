@@ -8,6 +8,7 @@ on the model's own worker (``aload_model``), so the event loop never waits.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,6 +18,7 @@ from .. import (
     ModelCategory,
     ModelLibrary,
     ModelManager,
+    SDKError,
     SpeechToText,
     TextGenerator,
     TextToSpeech,
@@ -27,6 +29,7 @@ from .errors import APIError
 from .metrics import Metrics
 
 H = TypeVar("H", bound=ModelHolder[Any])
+_log = logging.getLogger("runanywhere.server")
 
 #: OpenAI's model names, read as the default model of their capability (clients send them by default).
 ALIASES: dict[ModelCategory, frozenset[str]] = {
@@ -119,6 +122,8 @@ class ServerState:
         try:
             for model_id in self.config.models:
                 await self.load(self.model_id(model_id, self.library.catalog.get(model_id).category))
+        except SDKError as exc:  # the server still serves; that model loads (or fails) on its first request
+            _log.error("could not load the start-up models: %s", exc)
         finally:
             self.ready.set()
 
