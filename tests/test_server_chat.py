@@ -7,6 +7,7 @@ all-MiniLM-L6-v2; greedy decoding, so answers are the model's own, not a draw.
 from __future__ import annotations
 
 import base64
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -139,3 +140,21 @@ def test_embeddings_as_floats_and_base64_agree_and_mean_something(client: openai
     assert floats.usage.prompt_tokens >= 3
     single = client.embeddings.create(model="all-minilm-l6-v2", input="cat")
     assert np.allclose(single.data[0].embedding, vectors[0], atol=1e-5)
+
+
+def test_models_are_pulled_with_progress_loaded_unloaded_and_deleted(client: openai.OpenAI):
+    import httpx
+
+    base = str(client.base_url).rstrip("/")
+    with httpx.Client(base_url=base, timeout=300) as http:
+        with http.stream("POST", "/models/silero-vad-v6/pull") as response:
+            events = [json.loads(line[6:]) for line in response.iter_lines() if line.startswith("data: {")]
+        assert events[-1]["status"] == "done" and http.get("/models/silero-vad-v6").json()["state"] == "stored"
+        assert http.post("/models/all-minilm-l6-v2/load").json()["state"] == "loaded"
+        refused = http.delete("/models/all-minilm-l6-v2")
+        assert refused.status_code == 409 and refused.json()["error"]["code"] == "model_in_use"
+        unloaded = http.post("/models/all-minilm-l6-v2/unload").json()
+        assert unloaded["unloaded"] and unloaded["state"] == "stored"
+        deleted = http.delete("/models/silero-vad-v6").json()
+        assert deleted["deleted"] and http.get("/models/silero-vad-v6").json()["state"] == "available"
+        assert http.post("/models/no-such-model/pull").status_code == 404
