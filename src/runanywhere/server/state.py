@@ -22,6 +22,7 @@ from .. import (
     SpeechToText,
     TextGenerator,
     TextToSpeech,
+    VoiceActivityDetector,
 )
 from ..runtime.holder import ModelHolder
 from .config import ServerConfig
@@ -64,6 +65,8 @@ class ServerState:
         self.holders: dict[str, ModelHolder[Any]] = {}
         self.downloading: set[str] = set()
         self.ready = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The serving loop (set at start-up), for work on other threads that needs the engines."""
         self._locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------ naming
@@ -97,11 +100,23 @@ class ServerState:
     async def tts(self, model_id: str) -> TextToSpeech:
         return await self._holder(model_id, TextToSpeech, lambda h: h.aload_voice(model_id))
 
+    async def vad(self, model_id: str) -> VoiceActivityDetector:
+        return await self._holder(model_id, VoiceActivityDetector, lambda h: h.aload_model(model_id))
+
+    async def voice_stack(self) -> tuple[SpeechToText, TextGenerator, TextToSpeech, VoiceActivityDetector]:
+        """The default speech-to-text, chat, voice and VAD models (loaded on first use), for live voice."""
+        default = self.library.catalog.default
+        return (await self.stt(default(ModelCategory.SPEECH_RECOGNITION).id),
+                await self.text(default(ModelCategory.LANGUAGE).id),
+                await self.tts(default(ModelCategory.SPEECH_SYNTHESIS).id),
+                await self.vad(default(ModelCategory.AUDIO).id))
+
     async def load(self, model_id: str) -> None:
         """Load a catalog model with the holder its category needs (``--models``, ``POST /v1/models/{id}/load``)."""
         loaders: dict[ModelCategory, Callable[[str], Awaitable[Any]]] = {
             ModelCategory.LANGUAGE: self.text, ModelCategory.EMBEDDING: self.embedder,
-            ModelCategory.SPEECH_RECOGNITION: self.stt, ModelCategory.SPEECH_SYNTHESIS: self.tts}
+            ModelCategory.SPEECH_RECOGNITION: self.stt, ModelCategory.SPEECH_SYNTHESIS: self.tts,
+            ModelCategory.AUDIO: self.vad}
         entry = self.library.catalog.get(model_id)
         if entry.category not in loaders:
             raise APIError(400, f"{model_id!r} is a {entry.category.value} model, which this server does not "
