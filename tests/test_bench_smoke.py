@@ -104,3 +104,14 @@ def test_vlm_bench_compares_encode_first_token_and_decode_with_raw_libmtmd(tmp_p
     assert positive(*(v for k, v in figures.items() if k != "image_tokens")), figures
     results = report(tmp_path, "vlm")["results"]
     assert results["raw_baseline"] == "fresh process" and results["projector"] == "tiny-56"
+
+
+def test_server_bench_compares_loopback_streams_with_the_sdk_in_process(tmp_path: Path):
+    figures = smoke("server", tmp_path)["figures"]
+    data = report(tmp_path, "server")
+    assert data["clients"] == 8
+    for side in ("server", "in_process"):
+        assert data[side]["requests_complete"] == data["requests"]
+        assert positive(data[side]["throughput_tokens_per_s"], data[side]["p50_ttft_ms"], data[side]["p95_ttft_ms"])
+    assert positive(figures["throughput_ratio_server_over_in_process"],
+                    figures["p50_ttft_ratio_server_over_in_process"])
