@@ -1,13 +1,13 @@
 """Every benchmark, one after the other, each in a fresh process; then one summary of the headline figures.
 
 Runs ``llm.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_tts`` and
-``speech_vad``, each in its own process), ``voice.py`` and ``threads.py``.
+``speech_vad``, each in its own process), ``voice.py``, ``realtime.py`` and ``threads.py``.
 Each writes its JSON report into the results directory; this adds
 ``summary.json``: per bench its exit code and wall time, and the figures
 the project tracks (LLM ratios against the raw baseline in its own process,
 decode in the application shape, STT/TTS/VAD overhead, voice p50/p95, the
-fastest thread counts). A failing bench is reported and the others still
-run; the exit code is 1 if any failed. ``make bench`` runs this.
+realtime WebSocket's added latency, the fastest thread counts). A failing
+bench is reported and the others still run; the exit code is 1 if any failed. ``make bench`` runs this.
 Run: ``.venv/bin/python bench/run_all.py [--smoke] [--results DIR] [--only NAME ...]``.
 """
 
@@ -49,6 +49,14 @@ def _voice(report: dict[str, Any]) -> dict[str, Any]:
             for c in report["configs"]}
 
 
+def _realtime(report: dict[str, Any]) -> dict[str, Any]:
+    figures: dict[str, Any] = {
+        c["config"]: {key: c[key] for key in ("p50_first_audio_ms", "p50_audible_end_to_first_audio_ms",
+                                              "p95_audible_end_to_first_audio_ms")} for c in report["configs"]}
+    figures["p50_overhead_ms"] = report["p50_overhead_ms"]
+    return figures
+
+
 def _threads(report: dict[str, Any]) -> dict[str, Any]:
     return {"whisper_fastest_threads": report["whisper"]["fastest_threads"],
             "llama_decode_fastest_threads": report["llama"]["fastest_threads"],
@@ -56,7 +64,7 @@ def _threads(report: dict[str, Any]) -> dict[str, Any]:
 
 
 BENCHES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "llm": _llm, "speech": _speech, "voice": _voice, "threads": _threads}
+    "llm": _llm, "speech": _speech, "voice": _voice, "realtime": _realtime, "threads": _threads}
 """Bench name (``bench/<name>.py``, writing ``<name>.json``) and how to pick its headline figures."""
 
 

@@ -79,6 +79,15 @@ def test_voice_bench_runs_every_configuration(tmp_path: Path):
     assert all(c["turns"] == 1 for c in report(tmp_path, "voice")["configs"])
 
 
+def test_realtime_bench_times_the_websocket_turn_against_the_in_process_agent(tmp_path: Path):
+    figures = smoke("realtime", tmp_path)["figures"]
+    assert set(figures) == {"agent", "realtime", "p50_overhead_ms"}
+    assert all(positive(*f.values()) for name, f in figures.items() if name != "p50_overhead_ms"), figures
+    [agent, realtime] = report(tmp_path, "realtime")["configs"]
+    assert agent["turns"] == realtime["turns"] == 1
+    assert positive(*(realtime["median_stage_ms"][key] for key in ("vad_ms", "stt_ms", "llm_ttft_ms")))
+
+
 def test_threads_bench_compares_thread_counts(tmp_path: Path):
     figures = smoke("threads", tmp_path)["figures"]
     data = report(tmp_path, "threads")

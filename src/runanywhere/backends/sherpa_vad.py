@@ -153,13 +153,16 @@ class SileroVad:
         except RuntimeError as exc:
             raise ModelFormatError(f"sherpa-onnx could not load {self.path.name}: {exc}") from exc
 
-    def open_stream(self, *, min_silence_s: float | None = None) -> SileroStream:
+    def open_stream(self, *, settings: VadSettings | None = None,
+                    min_silence_s: float | None = None) -> SileroStream:
         """A detector with fresh state, independent of every other stream.
 
-        ``min_silence_s`` overrides the model's setting for this stream only
-        (e.g. a second detector that reports short pauses inside a turn).
+        ``settings`` (default: the model's) and ``min_silence_s`` apply to this stream only
+        (e.g. a live session's own threshold, or a second detector that reports short pauses inside a turn).
         """
-        settings = self.settings if min_silence_s is None else replace(self.settings, min_silence_s=min_silence_s)
+        settings = settings or self.settings
+        if min_silence_s is not None:
+            settings = replace(settings, min_silence_s=min_silence_s)
         with self._lock:
             if self._closed:
                 raise ModelNotLoadedError("the VAD model was unloaded")

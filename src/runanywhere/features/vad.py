@@ -485,21 +485,23 @@ class VoiceActivityDetector(ModelHolder[VoiceDetector]):
 
     # ---------------------------------------------------------------- more streams, whole files
     def create_session(self, name: str | None = None, *, sample_rate: int | None = None,
-                       pause_s: float | None = None) -> VADSession:
+                       pause_s: float | None = None, settings: VadSettings | None = None) -> VADSession:
         """An independent stream (its own state and callbacks; events go to this detector's bus).
 
-        With ``pause_s`` (shorter than the model's ``min_silence_s``) a second
+        ``settings`` (default: the model's) apply to this stream only, e.g. a live session's own
+        threshold and end-of-turn silence. With ``pause_s`` (shorter than ``min_silence_s``) a second
         detector reports ``PAUSED`` after that much silence inside speech and
         ``RESUMED`` when speech comes back: the turn may be ending, and
         :meth:`VADSession.open_segment` gives its audio before the VAD is sure.
         """
         rate = self._input_rate if sample_rate is None else check_rate(sample_rate)
         engine = self.engine
-        if pause_s is not None and not 0.0 < pause_s < engine.settings.min_silence_s:
+        chosen = settings or engine.settings
+        if pause_s is not None and not 0.0 < pause_s < chosen.min_silence_s:
             raise InvalidInputError(f"pause_s must be positive and shorter than min_silence_s "
-                                    f"({engine.settings.min_silence_s} s), got {pause_s!r}")
-        pause = engine.open_stream(min_silence_s=pause_s) if pause_s is not None else None
-        return VADSession(engine.open_stream(), name=name or f"session-{next(self._session_numbers)}",
+                                    f"({chosen.min_silence_s} s), got {pause_s!r}")
+        pause = engine.open_stream(settings=chosen, min_silence_s=pause_s) if pause_s is not None else None
+        return VADSession(engine.open_stream(settings=chosen), name=name or f"session-{next(self._session_numbers)}",
                           input_rate=rate, events=self._events, pause_stream=pause)
 
     def detect(self, audio: AudioSource, sample_rate: int | None = None) -> list[SpeechSegment]:

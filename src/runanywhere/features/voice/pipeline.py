@@ -47,7 +47,8 @@ _VOICE_GENERATION = GenerationOptions(max_tokens=80, temperature=0.7)
 
 @dataclass(frozen=True)
 class VoicePipelineOptions:
-    """How a turn is answered. ``stream_tts=False`` waits for the whole reply before speaking.
+    """How a turn is answered. ``stream_tts=False`` waits for the whole reply before speaking;
+    ``speak=False`` answers in text only (no speech is synthesised).
 
     ``generation`` is how the reply is generated (80 tokens at temperature 0.7 unless told);
     :meth:`with_generation` changes some of its fields. Its ``system_prompt`` (None: the voice
@@ -65,6 +66,7 @@ class VoicePipelineOptions:
     speaker_id: int = 0
     speed: float = 1.0
     stream_tts: bool = True
+    speak: bool = True
     max_tool_calls: int = 3
     tool_choice: ToolChoice = "auto"
 
@@ -174,13 +176,36 @@ class VoicePipeline:
         the turn returns ``interrupted``; before that :class:`CancelledError` is raised, with no
         ``on_error`` and no ``VoiceTurnCompleted`` event (nothing was answered).
         """
+        started = speech_end_at if speech_end_at is not None else time.perf_counter()
+        return self._guarded(callbacks, cancel, lambda hooks, token: self._turn(
+            audio, sample_rate, list(history), hooks, token, started, vad_delay_ms, accept_transcription, before_tools))
+
+    def respond(self, history: Sequence[Mapping[str, Any]], *, callbacks: VoicePipelineCallbacks | None = None,
+                cancel: CancelToken | None = None) -> VoiceTurnResult:
+        """Speak the reply to a conversation whose last message is the user's (typed, or transcribed
+        before): LLM → TTS, no STT. Errors and cancelling behave as in :meth:`process_turn`."""
+        messages = list(history)
+        if not messages or messages[-1].get("role") != "user" or not str(messages[-1].get("content", "")).strip():
+            raise InvalidInputError("respond() needs a conversation that ends with the user's message")
+        started = time.perf_counter()
+        return self._guarded(callbacks, cancel, lambda hooks, token: self._reply(
+            str(messages[-1]["content"]).strip(), None, self._with_system(messages), hooks, token, started, 0.0, None))
+
+    async def arespond(self, history: Sequence[Mapping[str, Any]], *, callbacks: VoicePipelineCallbacks | None = None,
+                       cancel: CancelToken | None = None) -> VoiceTurnResult:
+        """Async twin of :meth:`respond`; cancelling the task cancels the reply."""
+        return await run_in_thread(lambda token: self.respond(history, callbacks=callbacks, cancel=token), cancel,
+                                   name="voice-respond")
+
+    def _guarded(self, callbacks: VoicePipelineCallbacks | None, cancel: CancelToken | None,
+                 body: Callable[[VoicePipelineCallbacks, CancelToken], VoiceTurnResult]) -> VoiceTurnResult:
+        """Run one turn's ``body`` with its own cancel token: a failure is reported (state ``error``,
+        ``VoiceTurnFailed``) and raised; a cancel is raised as is; the state ends ``idle``."""
         hooks = callbacks or VoicePipelineCallbacks()
         token = cancel.child() if cancel is not None else CancelToken()  # a failure stops this turn only
         self._cancel = token
-        started = speech_end_at if speech_end_at is not None else time.perf_counter()
         try:
-            return self._turn(audio, sample_rate, list(history), hooks, token, started, vad_delay_ms,
-                              accept_transcription, before_tools)
+            return body(hooks, token)
         except CancelledError:
             raise
         except BaseException as exc:
@@ -234,8 +259,15 @@ class VoicePipeline:
         token.raise_if_cancelled("voice turn")
         self._emit(VoiceTranscription(result=heard), hooks)
         if not heard.text.strip() or (accept is not None and not accept(heard.text)):
-            return self._finish(hooks, heard, None, [], started, None, None, vad_delay_ms, token)
+            return self._finish(hooks, heard.text, heard, None, [], started, None, None, vad_delay_ms, token)
         messages = [*self._with_system(history), {"role": "user", "content": heard.text.strip()}]
+        return self._reply(heard.text, heard, messages, hooks, token, started, vad_delay_ms, before_tools)
+
+    def _reply(self, question: str, heard: TranscriptionResult | None, messages: list[Mapping[str, Any]],
+               hooks: VoicePipelineCallbacks, token: CancelToken, started: float, vad_delay_ms: float,
+               before_tools: Callable[[], None] | None) -> VoiceTurnResult:
+        """The spoken reply to ``messages`` (the prompt, ending with ``question``): LLM streamed into TTS."""
+        opts = self.options
         self._set_state(PipelineState.GENERATING_RESPONSE, hooks)
         generation_options = opts.generation
         run = None
@@ -276,7 +308,8 @@ class VoicePipeline:
         if generation is not None:
             self._emit(VoiceResponseCompleted(generation=generation), hooks)
         answer = run.result() if run is not None else None
-        return self._finish(hooks, heard, generation, chunks, started, first_token_at[0] if first_token_at else None,
+        return self._finish(hooks, question, heard, generation, chunks, started,
+                            first_token_at[0] if first_token_at else None,
                             first_audio_at, vad_delay_ms, token, tts_rtf,
                             tools=(answer.text, answer.tool_calls, answer.tool_results) if answer else None)
 
@@ -294,6 +327,10 @@ class VoicePipeline:
         The synthesis's real-time factor is appended to ``rtf`` when it completes.
         """
         opts = self.options
+        if not opts.speak:  # text only: the reply is read (and reported) as it is generated, not spoken
+            for _ in pieces:
+                pass
+            return
         if opts.stream_tts:
             stream = self.tts.synthesize_stream(pieces, speaker_id=opts.speaker_id, speed=opts.speed, cancel=token)
             yield from stream
@@ -305,11 +342,13 @@ class VoicePipeline:
             rtf.append(whole.real_time_factor)
             yield AudioChunk(whole.audio_data, whole.sample_rate, text, 0, True)
 
-    def _finish(self, hooks: VoicePipelineCallbacks, heard: TranscriptionResult, generation: GenerationResult | None,
+    def _finish(self, hooks: VoicePipelineCallbacks, question: str, heard: TranscriptionResult | None,
+                generation: GenerationResult | None,
                 chunks: list[AudioChunk], started: float, first_token_at: float | None, first_audio_at: float | None,
                 vad_delay_ms: float, token: CancelToken, tts_rtf: float | None = None,
                 tools: tuple[str, tuple[ToolCall, ...], tuple[ToolResult, ...]] | None = None) -> VoiceTurnResult:
-        """The turn's result and metrics; ``tools`` is (final answer, calls, results) of a tool-calling run."""
+        """The turn's result and metrics (``heard`` None: a typed question, no STT); ``tools`` is
+        (final answer, calls, results) of a tool-calling run."""
         import numpy as np
 
         self._set_state(PipelineState.COOLDOWN, hooks)
@@ -317,8 +356,8 @@ class VoicePipeline:
         audio = np.concatenate([c.audio_data for c in chunks]) if chunks else np.zeros(0, dtype=np.float32)
         metrics = TurnMetrics(
             vad_end_of_speech_delay_ms=vad_delay_ms,
-            stt_ms=heard.processing_ms,
-            stt_real_time_factor=heard.real_time_factor,
+            stt_ms=heard.processing_ms if heard else 0.0,
+            stt_real_time_factor=heard.real_time_factor if heard else 0.0,
             llm_time_to_first_token_ms=generation.time_to_first_token_ms if generation else None,
             llm_decode_tokens_per_second=generation.decode_tokens_per_second if generation else None,
             llm_prompt_tokens_evaluated=generation.prompt_tokens_evaluated if generation else 0,
@@ -329,7 +368,7 @@ class VoicePipeline:
             total_ms=(time.perf_counter() - started) * 1000,
         )
         response = tools[0] if tools is not None else generation.text if generation else ""
-        result = VoiceTurnResult(heard.text.strip(), response.strip(), audio, rate, metrics,
+        result = VoiceTurnResult(question.strip(), response.strip(), audio, rate, metrics,
                                  interrupted=token.cancelled, tool_calls=tools[1] if tools else (),
                                  tool_results=tools[2] if tools else ())
         self._emit(VoiceTurnAnswered(result=result), hooks)
