@@ -11,7 +11,8 @@ let socket = null;
 let mic = null;
 let player = null;
 let reply = null; // { item, line, text, chunks }
-let stats = { chunks: 0, playedChunks: 0, interruptions: 0 };
+let stats = { chunks: 0, heardMs: 0, interruptions: 0 };
+const lines = new Map(); // assistant item id -> its transcript line
 
 function setState(state, label = state) {
   const el = $('voice-state');
@@ -29,8 +30,9 @@ function line(role, text = '') {
 function showStats() {
   const panel = $('panel-voice');
   panel.dataset.audioChunks = stats.chunks;
-  panel.dataset.playedChunks = stats.playedChunks;
+  panel.dataset.heardMs = Math.round(stats.heardMs);
   panel.dataset.interruptions = stats.interruptions;
+  $('voice-stats').textContent = `reply audio: ${stats.chunks} chunks received, ${fixed(stats.heardMs / 1000, 1)} s played · ${stats.interruptions} interrupted`;
 }
 
 function chart(latency) {
@@ -50,6 +52,7 @@ function send(event) { if (socket?.readyState === WebSocket.OPEN) socket.send(JS
 function bargeIn() {
   if (!player?.playing || !reply) return;
   const heard = Math.round(player.heardMs());
+  stats.heardMs += heard;
   player.stop();
   stats.interruptions += 1;
   reply.line.dataset.interrupted = 'true';
@@ -77,9 +80,9 @@ function onEvent(event) {
     case 'response.output_audio.delta':
       if (!reply) break;
       reply.item = event.item_id;
+      lines.set(event.item_id, reply.line);
       player.push(fromPcm16(base64ToBytes(event.delta)));
       stats.chunks += 1;
-      stats.playedChunks = stats.chunks - player.sources.size;
       setState('speaking');
       showStats();
       break;
@@ -92,26 +95,49 @@ function onEvent(event) {
       if (reply && event.response?.status !== 'completed') reply.line.dataset.status = event.response?.status ?? 'cancelled';
       if (!player.playing) setState('listening');
       break;
+    case 'conversation.item.truncated': {
+      const truncated = lines.get(event.item_id);
+      if (truncated) { truncated.dataset.heardMs = event.audio_end_ms; truncated.title = `heard ${event.audio_end_ms} ms before you spoke`; }
+      break;
+    }
     case 'error': $('voice-error').textContent = event.error?.message ?? 'error'; break;
     default: break;
   }
+}
+
+// The microphone, streamed to the server; muting releases the device (the browser's recording light goes off).
+async function listen() {
+  try {
+    mic = await openMic((samples, _level, rate) => {
+      const pcm = toPcm16(resample(samples, rate, RATE));
+      send({ type: 'input_audio_buffer.append', audio: bytesToBase64(new Uint8Array(pcm.buffer)) });
+    });
+    return true;
+  } catch (err) {
+    $('voice-error').textContent = err.message;
+    return false;
+  }
+}
+
+async function toggleMute() {
+  const button = $('voice-mute');
+  const muting = button.getAttribute('aria-pressed') !== 'true';
+  if (muting) { mic?.close(); mic = null; } else if (!(await listen())) return;
+  button.setAttribute('aria-pressed', String(muting));
+  button.textContent = muting ? 'Unmute microphone' : 'Mute microphone';
 }
 
 async function start() {
   $('voice-error').textContent = '';
   $('voice-start').disabled = true;
   player = new PcmPlayer(RATE);
-  player.onidle = () => { stats.playedChunks = stats.chunks; showStats(); if (socket) setState('listening'); };
-  try {
-    mic = await openMic((samples, _level, rate) => {
-      const pcm = toPcm16(resample(samples, rate, RATE));
-      send({ type: 'input_audio_buffer.append', audio: bytesToBase64(new Uint8Array(pcm.buffer)) });
-    });
-  } catch (err) {
-    $('voice-error').textContent = err.message;
-    $('voice-start').disabled = false;
-    return;
-  }
+  player.onidle = () => {
+    stats.heardMs += player.heardMs();
+    player.reset();
+    showStats();
+    if (socket) setState('listening');
+  };
+  if (!(await listen())) { $('voice-start').disabled = false; return; }
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/realtime?model=runanywhere-voice`;
   socket = new WebSocket(url);
   setState('connecting', 'connecting…');
@@ -119,6 +145,7 @@ async function start() {
   socket.onerror = () => { $('voice-error').textContent = 'The voice connection failed: is the server running?'; };
   socket.onclose = () => { if (socket) stop(); };
   $('voice-stop').disabled = false;
+  $('voice-mute').disabled = false;
 }
 
 function stop() {
@@ -132,9 +159,12 @@ function stop() {
   setState('idle');
   $('voice-start').disabled = false;
   $('voice-stop').disabled = true;
+  Object.assign($('voice-mute'), { disabled: true, textContent: 'Mute microphone' });
+  $('voice-mute').setAttribute('aria-pressed', 'false');
 }
 
 export function mount() {
   $('voice-start').addEventListener('click', start);
   $('voice-stop').addEventListener('click', stop);
+  $('voice-mute').addEventListener('click', toggleMute);
 }
