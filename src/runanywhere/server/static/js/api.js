@@ -10,8 +10,11 @@ const listeners = new Set();
 export function onReachability(fn) { listeners.add(fn); }
 function reachable(ok, detail) { for (const fn of listeners) fn(ok, detail); }
 
-async function describe(response) {
+async function describe(response, path) {
   const text = await response.text();
+  if (response.status === 404 && !text.trim().startsWith('{')) {
+    return new ApiError(`${path} is not available on this server (404): is it an up-to-date \`runanywhere serve\`?`, 404, 'not_found');
+  }
   try {
     const body = JSON.parse(text);
     const err = body.error ?? body;
@@ -37,10 +40,10 @@ export async function request(path, { method = 'GET', json, body, signal, header
   if (response.status === 413) throw new ApiError('That upload is too large for the server\'s limit.', 413, 'too_large');
   if (response.status === 503) {
     const retry = response.headers.get('Retry-After');
-    const err = await describe(response);
+    const err = await describe(response, path);
     throw new ApiError(`${err.message}${retry ? ` (try again in ${retry} s)` : ''}`, 503, err.code ?? 'loading');
   }
-  if (!response.ok) throw await describe(response);
+  if (!response.ok) throw await describe(response, path);
   return response;
 }
 
