@@ -32,6 +32,7 @@ from . import require_engine
 from .base import ChatPrompt, ModelFiles, Sampling, default_threads
 
 _POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
+_SYSTEM_PROBE = "\u241erunanywhere-system-probe\u241e"  # text no real system prompt contains
 
 
 def _llama() -> Any:
@@ -121,10 +122,25 @@ class LlamaEngine:
 
     def render_chat(
         self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None = None, *,
-        add_generation_prompt: bool = True,
+        add_generation_prompt: bool = True, default_system: bool = True,
     ) -> ChatPrompt:
         """Apply the model's own chat template (GGUF ``tokenizer.chat_template``); without the
-        generation prompt the text is where the next turn of the conversation starts."""
+        generation prompt the text is where the next turn of the conversation starts.
+
+        ``default_system=False`` renders a chat that has no system message (and no tools) without
+        the default system prompt some templates insert on their own (SmolLM2's, Qwen's).
+        """
+        text, stop = self._render(messages, tools, add_generation_prompt)
+        if not default_system and not tools and messages and messages[0].get("role") != "system":
+            text = self._without_default_system(messages, add_generation_prompt) or text
+        bos = self._bos()
+        return ChatPrompt(text, stop, add_bos=not (bos and text.startswith(bos)))
+
+    def _bos(self) -> str:
+        return self.token_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
+
+    def _render(self, messages: Sequence[dict[str, Any]], tools: Sequence[dict[str, Any]] | None,
+                add_generation_prompt: bool) -> tuple[str, tuple[str, ...]]:
         template = self.chat_template
         if not template:
             raise InvalidInputError(
@@ -132,9 +148,8 @@ class LlamaEngine:
                 code=SDKErrorCode.INVALID_PROMPT,
             )
         formatter_cls = require_engine("llama_cpp.llama_chat_format").Jinja2ChatFormatter
-        eos = self.token_text(self.llm.token_eos())
-        bos = self.token_text(self.llm.token_bos()) if self.llm.token_bos() >= 0 else ""
-        formatter = formatter_cls(template=template, eos_token=eos, bos_token=bos,
+        formatter = formatter_cls(template=template, eos_token=self.token_text(self.llm.token_eos()),
+                                  bos_token=self._bos(),
                                   add_generation_prompt=add_generation_prompt)
         try:
             rendered = formatter(messages=list(messages), tools=list(tools) if tools else None)
@@ -142,9 +157,18 @@ class LlamaEngine:
             raise InvalidInputError(f"the chat template could not render these messages: {exc}",
                                     code=SDKErrorCode.INVALID_PROMPT) from exc
         stop = rendered.stop if isinstance(rendered.stop, list) else [rendered.stop] if rendered.stop else []
-        text = rendered.prompt
-        has_bos = bool(bos) and text.startswith(bos)
-        return ChatPrompt(text, tuple(s for s in stop if s), add_bos=not has_bos)
+        return rendered.prompt, tuple(s for s in stop if s)
+
+    def _without_default_system(self, messages: Sequence[dict[str, Any]], add_generation_prompt: bool) -> str | None:
+        """The chat rendered with a probe system message whose block is then cut out (a leading BOS kept);
+        None when the template does not render the probe as a leading block of its own."""
+        probe = [{"role": "system", "content": _SYSTEM_PROBE}]
+        block = self._render(probe, None, False)[0]
+        full = self._render(probe + list(messages), None, add_generation_prompt)[0]
+        if _SYSTEM_PROBE not in block or not full.startswith(block):
+            return None
+        rest, bos = full[len(block):], self._bos()
+        return bos + rest if bos and block.startswith(bos) and not rest.startswith(bos) else rest
 
     # ------------------------------------------------------------- generation
     def cached_prefix(self, tokens: Sequence[int]) -> int:

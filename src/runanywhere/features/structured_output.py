@@ -83,6 +83,16 @@ def validate(value: Any, schema: Mapping[str, Any]) -> StructuredOutputValidatio
     return StructuredOutputValidation(not errors, errors, value)
 
 
+def schema_prompt(prompt: Prompt, schema: Mapping[str, Any]) -> Prompt:
+    """``prompt`` with an instruction to answer in JSON matching ``schema`` (in the system message of a chat)."""
+    instruction = f"Answer only with JSON that matches this JSON schema:\n{json.dumps(schema)}"
+    if isinstance(prompt, str):
+        return f"{prompt}\n\n{instruction}"
+    messages = [dict(m) for m in prompt]
+    return [{"role": "system", "content": instruction}, *messages] if messages[0]["role"] != "system" else [
+        {**messages[0], "content": f"{messages[0]['content']}\n\n{instruction}"}, *messages[1:]]
+
+
 class StructuredOutputGenerator:
     """Generates values that match a JSON schema with a :class:`TextGenerator`."""
 
@@ -115,20 +125,10 @@ class StructuredOutputGenerator:
     def _begin(self, prompt: Prompt, schema: Mapping[str, Any], options: GenerationOptions | None,
                cancel: CancelToken | None, include_schema: bool, overrides: Mapping[str, Any]) -> GenerationStream:
         check_schema(schema)
-        request = GenerationRequest(self._prompt(prompt, schema, include_schema), options_with(options, overrides),
+        request = GenerationRequest(schema_prompt(prompt, schema) if include_schema else prompt,
+                                    options_with(options, overrides),
                                     grammar=dict(schema))
         return self.generator.start(request, cancel=cancel, deliver=False)
-
-    @staticmethod
-    def _prompt(prompt: Prompt, schema: Mapping[str, Any], include_schema: bool) -> Prompt:
-        if not include_schema:
-            return prompt
-        instruction = f"Answer only with JSON that matches this JSON schema:\n{json.dumps(schema)}"
-        if isinstance(prompt, str):
-            return f"{prompt}\n\n{instruction}"
-        messages = [dict(m) for m in prompt]
-        return [{"role": "system", "content": instruction}, *messages] if messages[0]["role"] != "system" else [
-            {**messages[0], "content": f"{messages[0]['content']}\n\n{instruction}"}, *messages[1:]]
 
     @staticmethod
     def _finish(result: GenerationResult, schema: Mapping[str, Any]) -> StructuredResult:

@@ -79,6 +79,16 @@ class LlamaHolder(ModelHolder[LanguageModel]):
         return await self._aload(model, self.engines, self._options(n_ctx, n_threads, n_batch), progress=progress,
                                  cancel=cancel)
 
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` is to this model (BOS included), counted on the model's worker."""
+        loaded = self._require()
+        return loaded.worker.call(lambda: len(loaded.engine.tokenize(text, add_bos=True)))
+
+    async def acount_tokens(self, text: str) -> int:
+        """Async twin of :meth:`count_tokens`."""
+        loaded = self._require()
+        return await loaded.worker.acall(lambda _: len(loaded.engine.tokenize(text, add_bos=True)), CancelToken())
+
     def _options(self, n_ctx: int, n_threads: int | None, n_batch: int) -> dict[str, Any]:
         return {"n_ctx": n_ctx, "n_threads": n_threads, "n_batch": n_batch, **self._engine_options()}
 

@@ -1,1 +1,9 @@
-"""The local server: an OpenAI-compatible HTTP API and the live voice WebSocket, in front of the in-process engines."""
+"""The local OpenAI-compatible HTTP server: ``create_app(ServerConfig(...))`` gives a Starlette app.
+
+Imported only by ``runanywhere serve`` (and tests), never by ``import runanywhere``.
+"""
+
+from .app import create_app
+from .config import ServerConfig
+
+__all__ = ["ServerConfig", "create_app"]

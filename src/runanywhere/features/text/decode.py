@@ -20,6 +20,13 @@ from .markup import StopMatcher, ThinkTracker, split_thinking
 from .request import GenerationOptions, GenerationRequest, GrammarSpec
 from .result import FinishReason, GenerationResult, TokenEvent
 
+#: Whether a chat without a system message gets the default system prompt its template may insert. No: the
+#: default model's own (SmolLM2's "You are a helpful AI assistant named SmolLM") makes it answer plain
+#: questions in French ("What is the capital of France?" -> "L'Étoile, la Cité..."); with no system turn it
+#: answers "The capital of France is Paris." (tests/test_default_system.py checks a dozen such questions).
+#: A caller who wants a system prompt passes one (``GenerationOptions.system_prompt`` or a system message).
+TEMPLATE_DEFAULT_SYSTEM = False
+
 
 def compile_grammar(engine: LanguageModel, spec: GrammarSpec | None) -> Any:
     """The engine's grammar for a spec, or None; a bad spec raises InvalidInputError."""
@@ -64,7 +71,8 @@ def prompt_tokens(session: LlamaSession, request: GenerationRequest) -> PromptTo
         assert isinstance(request.prompt, str)
         text, add_bos, special = request.prompt, True, False
     else:
-        chat = engine.render_chat(messages, [dict(t) for t in request.tools] or None)
+        chat = engine.render_chat(messages, [dict(t) for t in request.tools] or None,
+                                  default_system=TEMPLATE_DEFAULT_SYSTEM)
         text, add_bos, special, stops = chat.text, chat.add_bos, True, stops + chat.stop
     tokens = session.tokenize(text, add_bos=add_bos, special=special)
     return PromptTokens(text, tokens, stops, len(tokens) - engine.cached_prefix(tokens))

@@ -23,7 +23,7 @@ from ...core.events import (
 )
 from ...runtime.llama import LlamaHolder
 from ...runtime.worker import ResultStream, Stream
-from .decode import compile_grammar, run_generation
+from .decode import TEMPLATE_DEFAULT_SYSTEM, compile_grammar, run_generation
 from .request import GenerationOptions, GenerationRequest, Prompt, options_with
 from .result import GenerationResult, TokenEvent
 
@@ -135,7 +135,8 @@ class TextGenerator(LlamaHolder):
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> int:
             session = loaded.session
             engine = session.engine
-            chat = engine.render_chat([dict(m) for m in messages], add_generation_prompt=False)
+            chat = engine.render_chat([dict(m) for m in messages], add_generation_prompt=False,
+                                      default_system=TEMPLATE_DEFAULT_SYSTEM)
             tokens = engine.tokenize(chat.text, add_bos=chat.add_bos, special=True)
             session.forget()
             evaluated = len(tokens) - engine.cached_prefix(tokens)

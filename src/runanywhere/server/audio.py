@@ -1,0 +1,145 @@
+"""Audio endpoints: transcriptions (multipart upload, every response_format, SSE streaming), translations
+(refused: the engines transcribe only), and speech (streamed as it is synthesised)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.datastructures import FormData, UploadFile
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .. import ModelCategory, TextToSpeech
+from ..core.bridge import run_in_thread
+from . import audio_formats
+from .errors import bad_request, unsupported
+from .params import Params, json_body
+from .state import ServerState
+from .streaming import WatchedStreamingResponse, event_stream, unless_disconnected
+from .transcripts import FORMATS, transcript_response
+
+#: OpenAI's voice names: each is read as the requested model's own voice, so clients sending their default work.
+OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer",
+                           "verse", "marin", "cedar"})
+MAX_INPUT_CHARS = 4096
+
+
+async def _form(request: Request) -> FormData:
+    try:
+        return await request.form(max_files=1, max_fields=32)
+    except AssertionError as exc:  # starlette reports a missing multipart library this way
+        raise bad_request(f"the body must be multipart/form-data: {exc}") from None
+
+
+async def transcriptions(request: Request) -> Response:
+    state: ServerState = request.app.state.server
+    form = await _form(request)
+    fields = {key: value for key, value in form.multi_items() if not key.endswith("[]")}
+    upload = fields.pop("file", None)
+    if not isinstance(upload, UploadFile):
+        raise bad_request("'file' (the audio, as a multipart upload) is required", "file", "missing_parameter")
+    params = Params(fields)
+    model_id = state.model_id(params.take("model", str, required=True), ModelCategory.SPEECH_RECOGNITION)
+    fmt = params.take("response_format", str, "json")
+    if fmt not in FORMATS:
+        raise bad_request(f"'response_format' is one of {', '.join(FORMATS)}", "response_format")
+    stream = params.take("stream", str, "false").lower() == "true"
+    if stream and fmt not in ("json", "text"):
+        raise bad_request("stream=true gives text events; use response_format json or text", "stream")
+    language = params.take("language", str)
+    params.refuse_unless("temperature", "0", "decoding is greedy (temperature 0)")
+    params.refuse_unless("prompt", "", "an initial prompt is not available")
+    params.refuse_unless("chunking_strategy", "auto", "the whole upload is transcribed")
+    params.finish()
+    granularities = form.getlist("timestamp_granularities[]")
+    if "word" in granularities:
+        raise unsupported("timestamp_granularities", "the speech engine gives segment timestamps, not word ones")
+    if form.getlist("include[]"):
+        raise unsupported("include", "token log-probabilities are not reported")
+    audio = await upload.read()
+    if not audio:
+        raise bad_request("the uploaded file is empty", "file")
+    stt = await state.stt(model_id)
+    release = state.admit(model_id)
+    if stream:
+        segments = stt.atranscribe_stream(audio, language=language)
+
+        async def events() -> AsyncIterator[dict[str, Any]]:
+            async for segment in segments:
+                yield {"type": "transcript.text.delta", "delta": segment.text + " "}
+            result = segments.result
+            state.metrics.observe("stt_real_time_factor", model_id, result.real_time_factor)
+            yield {"type": "transcript.text.done", "text": result.text}
+
+        return event_stream(events(), done=False, release=release)
+    try:
+        result = await unless_disconnected(request, stt.atranscribe(audio, language=language))
+    finally:
+        release()
+    state.metrics.observe("stt_real_time_factor", model_id, result.real_time_factor)
+    return transcript_response(result, fmt)
+
+
+async def translations(request: Request) -> Response:
+    state: ServerState = request.app.state.server
+    form = await _form(request)
+    model = form.get("model")
+    model_id = state.model_id(model if isinstance(model, str) else None, ModelCategory.SPEECH_RECOGNITION)
+    raise bad_request(f"{model_id} cannot translate: the speech engines here transcribe only; use "
+                      "/v1/audio/transcriptions", "model", "translation_not_supported")
+
+
+async def speech(request: Request) -> Response:
+    state: ServerState = request.app.state.server
+    params = await json_body(request)
+    model_id = state.model_id(params.take("model", str, required=True), ModelCategory.SPEECH_SYNTHESIS)
+    text = params.take("input", str, required=True)
+    if not text.strip() or len(text) > MAX_INPUT_CHARS:
+        raise bad_request(f"'input' is 1 to {MAX_INPUT_CHARS} characters of text", "input")
+    voice_id = _voice(state, params.take("voice", (str, dict), required=True), model_id)
+    fmt = params.take("response_format", str, "mp3")
+    if fmt not in audio_formats.formats():
+        raise unsupported("response_format", f"{fmt!r}: choose one of {', '.join(audio_formats.formats())}")
+    speed = params.take("speed", float, 1.0)
+    if not 0.25 <= speed <= 4.0:
+        raise bad_request(f"'speed' must be between 0.25 and 4.0, got {speed}", "speed")
+    params.refuse_unless("instructions", "", "the voices here cannot be steered by instructions")
+    params.refuse_unless("stream_format", "audio", "audio is streamed as bytes; server-sent events are not offered")
+    params.finish()
+    tts = await state.tts(voice_id)
+    release = state.admit(voice_id)
+    if fmt in audio_formats.STREAMED:
+        return WatchedStreamingResponse(_streamed(state, tts, voice_id, text, speed, fmt),
+                                        media_type=audio_formats.media_type(fmt), release=release)
+    try:
+        result = await unless_disconnected(request, tts.asynthesize(text, speed=speed))
+    finally:
+        release()
+    state.metrics.observe("tts_real_time_factor", voice_id, result.real_time_factor)
+    encoded = await run_in_thread(lambda _token: audio_formats.encode(result.audio_data, result.sample_rate, fmt),
+                                  name=f"encode-{fmt}")
+    return Response(encoded, media_type=audio_formats.media_type(fmt))
+
+
+async def _streamed(state: ServerState, tts: TextToSpeech, voice_id: str, text: str, speed: float,
+                    fmt: str) -> AsyncIterator[bytes]:
+    """The speech as it is synthesised, first clause first (a WAV header ahead for ``wav``)."""
+    if fmt == "wav":
+        yield audio_formats.wav_header(tts.sample_rate)
+    stream = tts.asynthesize_stream(text, speed=speed)
+    async for chunk in stream:
+        yield audio_formats.pcm_chunk(chunk.audio_data, chunk.sample_rate, fmt)
+    state.metrics.observe("tts_real_time_factor", voice_id, stream.result.real_time_factor)
+
+
+def _voice(state: ServerState, voice: Any, model_id: str) -> str:
+    """The installed voice to speak with: a voice id, or an OpenAI voice name read as the model's own voice."""
+    name = voice.get("id") if isinstance(voice, dict) else voice
+    if name in OPENAI_VOICES:
+        return model_id
+    if isinstance(name, str) and name in state.library.catalog:
+        return state.model_id(name, ModelCategory.SPEECH_SYNTHESIS, "voice")
+    voices = [i.id for i in state.library.list_models(ModelCategory.SPEECH_SYNTHESIS)]
+    raise bad_request(f"unknown voice {name!r}: use a voice id ({', '.join(voices)}) or one of OpenAI's names "
+                      f"({', '.join(sorted(OPENAI_VOICES))})", "voice")

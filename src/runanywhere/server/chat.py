@@ -1,0 +1,103 @@
+"""``POST /v1/chat/completions``: one reply, or its chunks as server-sent events.
+
+With tools offered, the reply is read for tool calls once it is complete (a
+call cannot be told from text while it streams), so a streamed reply with
+tools sends its content and ``tool_calls`` deltas (with ``index`` and ``id``)
+at the end; without tools, content streams token by token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from .. import CancelToken, GenerationResult, ModelCategory, TextGenerator
+from ..features.structured_output import validate
+from ..features.tools import parse_tool_calls
+from .chat_request import ChatPlan, chat_plan
+from .errors import APIError
+from .params import json_body
+from .replies import FINISH, completion_id, created, timings, usage
+from .state import ServerState
+from .streaming import event_stream, unless_disconnected
+
+
+async def chat_completions(request: Request) -> Response:
+    state: ServerState = request.app.state.server
+    params = await json_body(request)
+    model_id = state.model_id(params.take("model", str, required=True), ModelCategory.LANGUAGE)
+    generator = await state.text(model_id)
+    plan = chat_plan(params, generator, state.config.n_ctx)
+    params.finish()
+    reply = Reply(state, model_id, generator, plan)
+    release = state.admit(model_id)
+    if plan.stream:
+        return event_stream(reply.chunks(), release=release)
+    try:
+        return JSONResponse(await unless_disconnected(request, reply.complete()))
+    finally:
+        release()
+
+
+class Reply:
+    """One chat completion being generated."""
+
+    def __init__(self, state: ServerState, model_id: str, generator: TextGenerator, plan: ChatPlan) -> None:
+        self.state, self.model_id, self.generator, self.plan = state, model_id, generator, plan
+        self.id, self.created = completion_id("chatcmpl"), created()
+
+    async def complete(self) -> dict[str, Any]:
+        result = await self.generator.start(self.plan.request, cancel=CancelToken(), deliver=False).aresult()
+        self._observe(result)
+        content, calls, finish = self._read(result)
+        message: dict[str, Any] = {"role": "assistant", "content": content}
+        if calls:
+            message["tool_calls"] = calls
+        return {"id": self.id, "object": "chat.completion", "created": self.created, "model": self.model_id,
+                "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
+                "usage": usage(result), "timings": timings(result), "system_fingerprint": None}
+
+    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
+        yield self._chunk({"role": "assistant", "content": ""})
+        stream = self.generator.start(self.plan.request, cancel=CancelToken())
+        async for event in stream:
+            if not self.plan.tools and event.text:
+                yield self._chunk({"reasoning_content" if event.is_thinking else "content": event.text})
+        result = stream.result
+        self._observe(result)
+        content, calls, finish = self._read(result)
+        if self.plan.tools and content:
+            yield self._chunk({"content": content})
+        for index, call in enumerate(calls):
+            yield self._chunk({"tool_calls": [{"index": index, **call}]})
+        yield {**self._chunk({}, finish), "timings": timings(result)}
+        if self.plan.include_usage:
+            yield {**self._chunk({}), "choices": [], "usage": usage(result)}
+
+    def _chunk(self, delta: dict[str, Any], finish: str | None = None) -> dict[str, Any]:
+        return {"id": self.id, "object": "chat.completion.chunk", "created": self.created, "model": self.model_id,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish, "logprobs": None}],
+                "system_fingerprint": None}
+
+    def _read(self, result: GenerationResult) -> tuple[str | None, list[dict[str, Any]], str]:
+        """(content, tool calls, finish reason) of a finished generation; a schema reply is validated."""
+        if self.plan.tools:
+            calls, remaining = parse_tool_calls(result.text, known=self.plan.tools)
+            if calls:
+                calls = calls if self.plan.parallel_tool_calls else calls[:1]
+                return remaining or None, [c.to_openai() for c in calls], "tool_calls"
+        if self.plan.schema is not None and result.finish_reason == "stop":
+            check = validate(result.text, self.plan.schema)
+            if not check.is_valid:
+                raise APIError(500, "the reply does not match the JSON schema: " + "; ".join(check.errors),
+                               code="schema_mismatch")
+        return result.text, [], FINISH[result.finish_reason]
+
+    def _observe(self, result: GenerationResult) -> None:
+        metrics = self.state.metrics
+        metrics.observe("time_to_first_token_ms", self.model_id, result.time_to_first_token_ms)
+        metrics.observe("prefill_tokens_per_second", self.model_id, result.prefill_tokens_per_second)
+        metrics.observe("decode_tokens_per_second", self.model_id, result.decode_tokens_per_second)
