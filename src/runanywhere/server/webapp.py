@@ -18,15 +18,29 @@ if TYPE_CHECKING:
 
     from ..models.manager import ModelLibrary
 
-STATIC_PACKAGE = ("runanywhere.server", "static")
+STATIC = ("runanywhere.server", "static")
+PAGES = {"/": ("index.html", "text/html"), "/app.css": ("app.css", "text/css")}
 
 
 def static_routes() -> list[BaseRoute]:
-    """The app's files at ``/`` (``index.html`` for ``/``); mount it last, after every API route."""
-    from starlette.routing import Mount
+    """The app's page and stylesheet at ``/`` and ``/app.css``, its ES modules under ``/js``; any other path
+    is left to the API (so an unknown ``/v1/...`` still gets the API's own 404)."""
+    from importlib.resources import files
+
+    from starlette.responses import FileResponse
+    from starlette.routing import Mount, Route
     from starlette.staticfiles import StaticFiles
 
-    return [Mount("/", app=StaticFiles(packages=[STATIC_PACKAGE], html=True), name="webapp")]
+    folder = files(STATIC[0]).joinpath(STATIC[1])
+
+    def page(path: str, name: str, media_type: str) -> Route:
+        async def serve(_request: Request) -> FileResponse:
+            return FileResponse(str(folder.joinpath(name)), media_type=media_type)
+        return Route(path, serve, methods=["GET", "HEAD"], name=f"webapp:{name}")
+
+    routes: list[BaseRoute] = [page(path, name, media_type) for path, (name, media_type) in PAGES.items()]
+    routes.append(Mount("/js", app=StaticFiles(packages=[(STATIC[0], f"{STATIC[1]}/js")]), name="webapp-js"))
+    return routes
 
 
 def app_routes(library: ModelLibrary) -> list[BaseRoute]:
