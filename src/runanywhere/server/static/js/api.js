@@ -87,7 +87,11 @@ export function can(model, capability) {
   return Array.isArray(caps) ? caps.includes(capability) : Boolean(caps[capability]);
 }
 
+const READINESS = { loaded: 0, stored: 1, available: 2, downloading: 3, remote: 4 };
+const rank = (m) => (READINESS[m.state] ?? 5) * 2 + (m.default ? 0 : 1);
+
+// The server's models (those that can do `capability`), ready ones first, each capability's default first.
 export async function models(capability) {
   const list = (await getJSON('/v1/models')).data ?? [];
-  return capability ? list.filter((m) => can(m, capability)) : list;
+  return (capability ? list.filter((m) => can(m, capability)) : list).sort((a, b) => rank(a) - rank(b));
 }

@@ -19,8 +19,13 @@ function bubble(role) {
 
 function scroll() { const logEl = $('chat-log'); logEl.scrollTop = logEl.scrollHeight; }
 
-function renderReply(el, text) {
-  const { thinking, answer, open } = splitThinking(text);
+// The answer as Markdown under a collapsible "thinking" section: the server's `reasoning_content`, or a
+// `<think>` block left in the text.
+function renderReply(el, text, reasoning = '', reasoningOpen = false) {
+  const split = splitThinking(text);
+  const { answer } = split;
+  const thinking = reasoning || split.thinking;
+  const open = reasoning ? reasoningOpen : split.open;
   const body = h('div', { class: 'body' });
   body.innerHTML = renderMarkdown(answer);
   const parts = [];
@@ -38,6 +43,7 @@ async function streamOnce(el, model, signal) {
   if ($('chat-tools').checked) { body.tools = await tools(); body.tool_choice = 'auto'; }
   const started = performance.now();
   let text = '';
+  let reasoning = '';
   let firstAt = null;
   let usage = null;
   let timings = null;
@@ -52,25 +58,24 @@ async function streamOnce(el, model, signal) {
       if (call.function?.name) slot.name += call.function.name;
       if (call.function?.arguments) slot.arguments += call.function.arguments;
     }
-    if (delta.content) {
+    if (delta.reasoning_content) reasoning += delta.reasoning_content;
+    if (delta.content || delta.reasoning_content) {
       firstAt ??= performance.now();
-      text += delta.content;
-      renderReply(el, text);
+      text += delta.content ?? '';
+      renderReply(el, text, reasoning, !text);
       scroll();
     }
   }
-  const ended = performance.now();
-  return { text, calls: calls.filter(Boolean), usage, timings, client: { ttft: firstAt ? firstAt - started : null, total: ended - started } };
+  return { text, calls: calls.filter(Boolean), usage, timings, client: { ttft: firstAt ? firstAt - started : null } };
 }
 
-function metricsLine({ usage, timings, client }, stopped) {
-  const t = timings ?? {};
-  const ttft = t.time_to_first_token_ms ?? client.ttft;
-  const tokens = usage?.completion_tokens ?? t.completion_tokens ?? t.decode_tokens;
-  const tps = t.decode_tokens_per_second ?? (tokens && client.total ? tokens / (client.total / 1000) : null);
+// The server's own timings of the generation; the browser's clock only when the server sent none.
+function metricsLine({ usage, timings, client }) {
+  const t = timings ?? { time_to_first_token_ms: client.ttft };
   const cached = t.cached_prompt_tokens ?? usage?.prompt_tokens_details?.cached_tokens;
-  const parts = [`first token ${fixed(ttft)} ms`, `${fixed(tps, 1)} tokens/s`, `${tokens ?? '–'} tokens`, `${cached ?? 0} cached prompt tokens`];
-  if (stopped) parts.unshift('stopped');
+  const parts = [`first token ${fixed(t.time_to_first_token_ms)} ms${timings ? '' : ' (browser clock)'}`,
+    `${fixed(t.decode_tokens_per_second, 1)} tokens/s`, `${usage?.completion_tokens ?? '–'} tokens`, `${cached ?? '–'} cached prompt tokens`];
+  if (t.queue_ms > 50) parts.push(`waited ${fixed(t.queue_ms)} ms in the queue`);
   return parts.join(' · ');
 }
 
@@ -109,7 +114,7 @@ async function send(text) {
       }
     }
     history.push({ role: 'assistant', content: outcome.text });
-    el.querySelector('.metrics').textContent = metricsLine(outcome, false);
+    el.querySelector('.metrics').textContent = metricsLine(outcome);
   } catch (err) {
     if (err.name === 'AbortError') {
       const partial = el.querySelector('.reply').textContent;

@@ -18,10 +18,8 @@ function quota(report) {
 }
 
 function progressOf(event) {
-  const done = event.downloaded_bytes ?? event.bytes_downloaded ?? event.completed_bytes;
-  const total = event.total_bytes ?? event.total;
-  if (typeof event.progress === 'number') return event.progress > 1 ? event.progress / 100 : event.progress;
-  return done !== undefined && total ? done / total : null;
+  if (typeof event.bytes_downloaded === 'number' && event.total_bytes) return event.bytes_downloaded / event.total_bytes;
+  return typeof event.progress === 'number' ? event.progress : null;
 }
 
 async function pull(model, row) {
@@ -72,13 +70,13 @@ async function clearAll(report) {
 }
 
 function row(model) {
-  const serverState = loaded.get(model.id);
-  const state = model.pinned ? h('span', { class: 'pin' }, '📌 pinned (in use)') : serverState === 'loaded' ? 'loaded' : model.status;
+  const inUse = model.pinned || loaded.get(model.id) === 'loaded';
+  const state = inUse ? h('span', { class: 'pin' }, '📌 pinned (in use)') : model.status;
   const tr = h('tr', { 'data-model': model.id, 'data-status': model.status },
     h('td', {}, model.id), h('td', {}, bytes(model.size_bytes)), h('td', {}, model.engine), h('td', { class: 'model-state' }, state), h('td', { class: 'actions' }));
   const stored = model.status === 'stored' || model.status === 'in-memory';
   const actions = tr.querySelector('.actions');
-  if (stored) actions.append(h('button', { type: 'button', class: 'secondary', disabled: model.pinned || undefined, onclick: () => remove(model), 'aria-label': `Delete ${model.id}` }, 'Delete'));
+  if (stored) actions.append(h('button', { type: 'button', class: 'secondary', disabled: inUse || undefined, onclick: () => remove(model), 'aria-label': `Delete ${model.id}` }, 'Delete'));
   else actions.append(h('button', { type: 'button', onclick: () => pull(model, tr), 'aria-label': `Pull ${model.id}` }, 'Pull'));
   return tr;
 }
