@@ -139,17 +139,17 @@ def test_settings_change_the_next_reply(browser: Browser):
     save_settings(browser, temperature="0", max_tokens="60", system="")
     page = browser.open("Chat")
     page.wait_for_selector("#chat-model option", state="attached")
-    plain = ask(page, "Say hello.")
+    plain = ask(page, "Say hello.").locator(".reply").inner_text().lower()
     save_settings(browser, max_tokens="3")
     short = ask(page, "Say hello.")
     assert short.locator(".metrics").inner_text().count("· 3 tokens") == 1
-    assert len(short.locator(".reply").inner_text()) < len(plain.locator(".reply").inner_text())
+    assert len(short.locator(".reply").inner_text()) < len(plain)
 
     save_settings(browser, max_tokens="60", system="You are a pirate. Talk like a pirate.")
     page.click("#chat-clear")
     pirate = ask(page, "Say hello.").locator(".reply").inner_text().lower()
     words = ("pirate", "arr", "matey", "ahoy", "captain", "seas")
-    assert any(w in pirate for w in words) and not any(w in plain.inner_text().lower() for w in words), pirate
+    assert any(w in pirate for w in words) and not any(w in plain for w in words), (plain, pirate)
     page.close()
     save_settings(browser, system="")
 
@@ -159,7 +159,8 @@ def test_tools_answer_with_a_calculator_card(browser: Browser):
     page = browser.open("Chat")
     page.wait_for_selector("#chat-model option", state="attached")
     page.check("#chat-tools")
-    reply = ask(page, "What is 17 * 23? Use the calculator.")
+    page.select_option("#chat-tool-choice", "required")  # SmolLM2-135M does not call tools of its own accord
+    reply = ask(page, "What is 17 * 23?", timeout_ms=300_000)  # grammar-forced decoding is slow on a busy machine
     card = reply.locator(".tool-card[data-tool=calculator]")
     assert card.count() >= 1
     assert "17" in card.first.locator(".args").inner_text() and "391" in card.first.locator(".result").inner_text()

@@ -38,9 +38,15 @@ function renderReply(el, text, reasoning = '', reasoningOpen = false) {
 }
 
 // One model call, streamed into `el`; returns the text, the tool calls it asked for, and its metrics.
-async function streamOnce(el, model, signal) {
+// "Always call a tool first" forces a call in the first round (by grammar, on the server), then lets the
+// model answer from the results.
+async function streamOnce(el, model, signal, round) {
   const body = { model, messages: withSystem(history), stream: true, stream_options: { include_usage: true }, ...generation() };
-  if ($('chat-tools').checked) { body.tools = await tools(); body.tool_choice = 'auto'; }
+  const choice = $('chat-tool-choice').value;
+  if ($('chat-tools').checked && (round === 0 || choice === 'auto')) {
+    body.tools = await tools();
+    body.tool_choice = choice;
+  }
   const started = performance.now();
   let text = '';
   let reasoning = '';
@@ -105,7 +111,7 @@ async function send(text) {
   let outcome = null;
   try {
     for (let round = 0; round < MAX_TOOL_ROUNDS; round += 1) {
-      outcome = await streamOnce(el, model, controller.signal);
+      outcome = await streamOnce(el, model, controller.signal, round);
       if (!outcome.calls.length) break;
       history.push({ role: 'assistant', content: outcome.text || null, tool_calls: outcome.calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) });
       for (const call of outcome.calls) {
