@@ -95,7 +95,7 @@ async function runTool(el, call) {
     result = { error: err.message };
   }
   el.querySelector('.tools').append(h('div', { class: 'tool-card', 'data-tool': call.name },
-    h('strong', {}, `🔧 ${call.name}`), h('pre', { class: 'args' }, JSON.stringify(args)), h('pre', { class: 'result' }, `→ ${JSON.stringify(result)}`)));
+    h('strong', {}, `tool: ${call.name}`), h('pre', { class: 'args' }, JSON.stringify(args)), h('pre', { class: 'result' }, `→ ${JSON.stringify(result)}`)));
   return result;
 }
 

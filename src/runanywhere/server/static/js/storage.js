@@ -71,7 +71,7 @@ async function clearAll(report) {
 
 function row(model) {
   const inUse = model.pinned || loaded.get(model.id) === 'loaded';
-  const state = inUse ? h('span', { class: 'pin' }, '📌 pinned (in use)') : model.status;
+  const state = inUse ? h('span', { class: 'pin' }, 'pinned (in use)') : model.status;
   const tr = h('tr', { 'data-model': model.id, 'data-status': model.status },
     h('td', {}, model.id), h('td', {}, bytes(model.size_bytes)), h('td', {}, model.engine), h('td', { class: 'model-state' }, state), h('td', { class: 'actions' }));
   const stored = model.status === 'stored' || model.status === 'in-memory';
