@@ -1,13 +1,14 @@
 """Every benchmark, one after the other, each in a fresh process; then one summary of the headline figures.
 
 Runs ``llm.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_tts`` and
-``speech_vad``, each in its own process), ``voice.py``, ``realtime.py`` and ``threads.py``.
+``speech_vad``, each in its own process), ``voice.py``, ``realtime.py``, ``threads.py`` and ``server.py``.
 Each writes its JSON report into the results directory; this adds
 ``summary.json``: per bench its exit code and wall time, and the figures
 the project tracks (LLM ratios against the raw baseline in its own process,
 decode in the application shape, STT/TTS/VAD overhead, voice p50/p95, the
-realtime WebSocket's added latency, the fastest thread counts). A failing
-bench is reported and the others still run; the exit code is 1 if any failed. ``make bench`` runs this.
+realtime WebSocket's added latency, the fastest thread counts, the server's throughput and time to
+first token against the SDK in-process). A failing bench is reported and the others still run; the
+exit code is 1 if any failed. ``make bench`` runs this.
 Run: ``.venv/bin/python bench/run_all.py [--smoke] [--results DIR] [--only NAME ...]``.
 """
 
@@ -63,8 +64,14 @@ def _threads(report: dict[str, Any]) -> dict[str, Any]:
             "whisper": report["whisper"]["rows"], "llama": report["llama"]["rows"]}
 
 
+def _server(report: dict[str, Any]) -> dict[str, Any]:
+    return {key: report[key] for key in ("throughput_ratio_server_over_in_process",
+                                         "p50_ttft_ratio_server_over_in_process")} | {
+        f"server_{key}": report["server"][key] for key in ("throughput_tokens_per_s", "p50_ttft_ms", "p95_ttft_ms")}
+
+
 BENCHES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "llm": _llm, "speech": _speech, "voice": _voice, "realtime": _realtime, "threads": _threads}
+    "llm": _llm, "speech": _speech, "voice": _voice, "realtime": _realtime, "threads": _threads, "server": _server}
 """Bench name (``bench/<name>.py``, writing ``<name>.json``) and how to pick its headline figures."""
 
 

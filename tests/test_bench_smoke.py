@@ -96,3 +96,14 @@ def test_threads_bench_compares_thread_counts(tmp_path: Path):
     assert figures["whisper_fastest_threads"] in counts and figures["llama_decode_fastest_threads"] in counts
     assert all(positive(row["rtf"]) for row in data["whisper"]["rows"])
     assert all(positive(row["decode_tokens_per_s"]) for row in data["llama"]["rows"])
+
+
+def test_server_bench_compares_loopback_streams_with_the_sdk_in_process(tmp_path: Path):
+    figures = smoke("server", tmp_path)["figures"]
+    data = report(tmp_path, "server")
+    assert data["clients"] == 8
+    for side in ("server", "in_process"):
+        assert data[side]["requests_complete"] == data["requests"]
+        assert positive(data[side]["throughput_tokens_per_s"], data[side]["p50_ttft_ms"], data[side]["p95_ttft_ms"])
+    assert positive(figures["throughput_ratio_server_over_in_process"],
+                    figures["p50_ttft_ratio_server_over_in_process"])

@@ -8,6 +8,8 @@ the ``/v1/realtime`` WebSocket when :mod:`runanywhere.server.realtime` provides 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -20,7 +22,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
-from .. import EventBus, ModelLibrary, SDKError
+from .. import EventBus, InvalidStateError, ModelLibrary, SDKError
 from . import audio, chat, completions, embeddings, health, models
 from .config import ServerConfig
 from .errors import APIError, error_response
@@ -32,20 +34,26 @@ _log = logging.getLogger("runanywhere.server")
 
 
 def realtime_routes(state: ServerState) -> list[BaseRoute]:
-    """The hook where the ``/v1/realtime`` WebSocket is mounted.
+    """The hook where the ``/v1/realtime`` WebSocket is mounted, when :mod:`runanywhere.server.realtime` exists.
 
-    :mod:`runanywhere.server.realtime` (built separately) provides
-    ``realtime_routes(state: ServerState) -> list[BaseRoute]``; its routes share the app's
-    state (models, queues, metrics) and sit behind the same security middleware (Host,
-    Origin and API key are checked on WebSocket scopes too). Until that module exists the
-    server has no realtime route.
+    That package (built separately) gives ``realtime_route(engines)``, where ``engines`` is a
+    ``RealtimeEngines`` or a factory it calls on a thread when a client connects. The factory here
+    asks the serving loop for the server's own default voice stack (:meth:`ServerState.voice_stack`),
+    so HTTP and realtime share loaded models and their queues; the route sits behind the same
+    security middleware (Host, Origin and API key are checked on WebSocket scopes too).
     """
     try:
-        from .realtime import realtime_routes as provided  # type: ignore[import-not-found,unused-ignore]
+        from .realtime import RealtimeEngines, realtime_route  # type: ignore[import-not-found,unused-ignore]
     except ImportError:
         return []
-    routes: list[BaseRoute] = provided(state)
-    return routes
+
+    def engines() -> Any:
+        if state.loop is None:
+            raise InvalidStateError("the server is not serving yet")
+        stt, llm, tts, vad = asyncio.run_coroutine_threadsafe(state.voice_stack(), state.loop).result()
+        return RealtimeEngines(stt, llm, tts, vad)
+
+    return [realtime_route(engines)]
 
 
 def create_app(config: ServerConfig | None = None, *, library: ModelLibrary | None = None,
@@ -56,10 +64,14 @@ def create_app(config: ServerConfig | None = None, *, library: ModelLibrary | No
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
-        await state.preload()
+        state.loop = asyncio.get_running_loop()
+        preloading = asyncio.ensure_future(state.preload())  # serving meanwhile: /health says 503 until done
         try:
             yield
         finally:
+            preloading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await preloading
             await state.close()
 
     routes = [

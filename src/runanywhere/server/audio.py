@@ -48,7 +48,7 @@ async def transcriptions(request: Request) -> Response:
     if stream and fmt not in ("json", "text"):
         raise bad_request("stream=true gives text events; use response_format json or text", "stream")
     language = params.take("language", str)
-    params.refuse_unless("temperature", "0", "decoding is greedy (temperature 0)")
+    _greedy_only(params.take("temperature", str))
     params.refuse_unless("prompt", "", "an initial prompt is not available")
     params.refuse_unless("chunking_strategy", "auto", "the whole upload is transcribed")
     params.finish()
@@ -79,6 +79,16 @@ async def transcriptions(request: Request) -> Response:
         release()
     state.metrics.observe("stt_real_time_factor", model_id, result.real_time_factor)
     return transcript_response(result, fmt)
+
+
+def _greedy_only(temperature: str | None) -> None:
+    """Decoding is greedy: a ``temperature`` form field is accepted only as 0."""
+    try:
+        value = float(temperature) if temperature is not None else 0.0
+    except ValueError:
+        raise bad_request(f"'temperature' must be a number, got {temperature!r}", "temperature") from None
+    if value != 0:
+        raise unsupported("temperature", "decoding is greedy (temperature 0)")
 
 
 async def translations(request: Request) -> Response:

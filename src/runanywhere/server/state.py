@@ -8,6 +8,7 @@ on the model's own worker (``aload_model``), so the event loop never waits.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -17,9 +18,11 @@ from .. import (
     ModelCategory,
     ModelLibrary,
     ModelManager,
+    SDKError,
     SpeechToText,
     TextGenerator,
     TextToSpeech,
+    VoiceActivityDetector,
 )
 from ..runtime.holder import ModelHolder
 from .config import ServerConfig
@@ -27,6 +30,7 @@ from .errors import APIError
 from .metrics import Metrics
 
 H = TypeVar("H", bound=ModelHolder[Any])
+_log = logging.getLogger("runanywhere.server")
 
 #: OpenAI's model names, read as the default model of their capability (clients send them by default).
 ALIASES: dict[ModelCategory, frozenset[str]] = {
@@ -61,6 +65,8 @@ class ServerState:
         self.holders: dict[str, ModelHolder[Any]] = {}
         self.downloading: set[str] = set()
         self.ready = asyncio.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        """The serving loop (set at start-up), for work on other threads that needs the engines."""
         self._locks: dict[str, asyncio.Lock] = {}
 
     # ------------------------------------------------------------ naming
@@ -83,30 +89,34 @@ class ServerState:
 
     # ------------------------------------------------------------ engines
     async def text(self, model_id: str) -> TextGenerator:
-        async def load(holder: TextGenerator) -> None:
-            await holder.aload_model(model_id, n_ctx=self.config.n_ctx)
-        return await self._holder(model_id, TextGenerator, load)
+        return await self._holder(model_id, TextGenerator, lambda h: h.aload_model(model_id, n_ctx=self.config.n_ctx))
 
     async def embedder(self, model_id: str) -> EmbeddingGenerator:
-        async def load(holder: EmbeddingGenerator) -> None:
-            await holder.aload_model(model_id)
-        return await self._holder(model_id, EmbeddingGenerator, load)
+        return await self._holder(model_id, EmbeddingGenerator, lambda h: h.aload_model(model_id))
 
     async def stt(self, model_id: str) -> SpeechToText:
-        async def load(holder: SpeechToText) -> None:
-            await holder.aload_model(model_id)
-        return await self._holder(model_id, SpeechToText, load)
+        return await self._holder(model_id, SpeechToText, lambda h: h.aload_model(model_id))
 
     async def tts(self, model_id: str) -> TextToSpeech:
-        async def load(holder: TextToSpeech) -> None:
-            await holder.aload_voice(model_id)
-        return await self._holder(model_id, TextToSpeech, load)
+        return await self._holder(model_id, TextToSpeech, lambda h: h.aload_voice(model_id))
+
+    async def vad(self, model_id: str) -> VoiceActivityDetector:
+        return await self._holder(model_id, VoiceActivityDetector, lambda h: h.aload_model(model_id))
+
+    async def voice_stack(self) -> tuple[SpeechToText, TextGenerator, TextToSpeech, VoiceActivityDetector]:
+        """The default speech-to-text, chat, voice and VAD models (loaded on first use), for live voice."""
+        default = self.library.catalog.default
+        return (await self.stt(default(ModelCategory.SPEECH_RECOGNITION).id),
+                await self.text(default(ModelCategory.LANGUAGE).id),
+                await self.tts(default(ModelCategory.SPEECH_SYNTHESIS).id),
+                await self.vad(default(ModelCategory.AUDIO).id))
 
     async def load(self, model_id: str) -> None:
         """Load a catalog model with the holder its category needs (``--models``, ``POST /v1/models/{id}/load``)."""
         loaders: dict[ModelCategory, Callable[[str], Awaitable[Any]]] = {
             ModelCategory.LANGUAGE: self.text, ModelCategory.EMBEDDING: self.embedder,
-            ModelCategory.SPEECH_RECOGNITION: self.stt, ModelCategory.SPEECH_SYNTHESIS: self.tts}
+            ModelCategory.SPEECH_RECOGNITION: self.stt, ModelCategory.SPEECH_SYNTHESIS: self.tts,
+            ModelCategory.AUDIO: self.vad}
         entry = self.library.catalog.get(model_id)
         if entry.category not in loaders:
             raise APIError(400, f"{model_id!r} is a {entry.category.value} model, which this server does not "
@@ -127,6 +137,8 @@ class ServerState:
         try:
             for model_id in self.config.models:
                 await self.load(self.model_id(model_id, self.library.catalog.get(model_id).category))
+        except SDKError as exc:  # the server still serves; that model loads (or fails) on its first request
+            _log.error("could not load the start-up models: %s", exc)
         finally:
             self.ready.set()
 
@@ -134,7 +146,7 @@ class ServerState:
         for model_id in list(self.holders):
             await self.unload(model_id)
 
-    async def _holder(self, model_id: str, kind: type[H], load: Callable[[H], Awaitable[None]]) -> H:
+    async def _holder(self, model_id: str, kind: type[H], load: Callable[[H], Awaitable[Any]]) -> H:
         async with self._lock(model_id):
             holder = self.holders.get(model_id)
             if holder is None:

@@ -1,0 +1,102 @@
+"""The server's audio endpoints through the official ``openai`` client: transcription in every
+``response_format`` and streamed, translation refused, and speech streamed to a file then transcribed back.
+
+One server per module with the packaged Whisper tiny.en and Piper voice; the
+recording is moonshine-voice's beckett.wav ("Ever tried, ever failed. ...").
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from pathlib import Path
+
+import openai
+import pytest
+import soundfile
+
+from runanywhere import EventBus
+from runanywhere.models.manager import ModelLibrary
+from runanywhere.server import ServerConfig, create_app
+
+from .serving import serving
+from .test_stt import recordings  # noqa: F401  (the fixture)
+
+STT, VOICE = "faster-whisper-tiny.en", "piper-en_US-joe-medium"
+SENTENCE = "The quick brown fox jumps over the lazy dog."
+
+
+@pytest.fixture(scope="module")
+def client(packaged_models: ModelLibrary) -> Iterator[openai.OpenAI]:
+    app = create_app(ServerConfig(models=(STT, VOICE)), library=packaged_models, events=EventBus())
+    with serving(app) as url:
+        yield openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+
+
+@pytest.fixture(scope="module")
+def beckett(recordings: Path) -> bytes:  # noqa: F811
+    return (recordings / "beckett.wav").read_bytes()
+
+
+def test_transcription_in_every_response_format(client: openai.OpenAI, beckett: bytes):
+    upload = ("beckett.wav", beckett, "audio/wav")
+    as_json = client.audio.transcriptions.create(model="whisper-1", file=upload)
+    assert "ever tried" in as_json.text.lower()
+    text = client.audio.transcriptions.create(model=STT, file=upload, response_format="text")
+    assert str(text).strip() == as_json.text
+    srt = str(client.audio.transcriptions.create(model=STT, file=upload, response_format="srt"))
+    assert srt.startswith("1\n00:00:0") and " --> " in srt and "failed" in srt.lower()
+    vtt = str(client.audio.transcriptions.create(model=STT, file=upload, response_format="vtt"))
+    assert vtt.startswith("WEBVTT\n\n00:00:0") and "." in vtt.split(" --> ")[0]
+    verbose = client.audio.transcriptions.create(model=STT, file=upload, response_format="verbose_json",
+                                                 timestamp_granularities=["segment"])
+    assert verbose.text == as_json.text and verbose.language == "en" and 9 < verbose.duration < 11
+    segments = verbose.segments or []
+    assert segments and all(0 <= s.start < s.end <= verbose.duration for s in segments)
+
+
+def test_streamed_transcription_sends_deltas_then_the_whole_text(client: openai.OpenAI, beckett: bytes):
+    events = list(client.audio.transcriptions.create(model=STT, file=("beckett.wav", beckett, "audio/wav"),
+                                                     stream=True))
+    kinds = [e.type for e in events]
+    assert kinds[-1] == "transcript.text.done" and set(kinds[:-1]) == {"transcript.text.delta"}
+    assert "".join(e.delta for e in events[:-1]).split() == events[-1].text.split()  # type: ignore[union-attr]
+
+
+def test_word_timestamps_and_translation_are_refused(client: openai.OpenAI, beckett: bytes):
+    upload = ("beckett.wav", beckett, "audio/wav")
+    with pytest.raises(openai.BadRequestError, match="timestamp_granularities"):
+        client.audio.transcriptions.create(model=STT, file=upload, response_format="verbose_json",
+                                           timestamp_granularities=["word"])
+    with pytest.raises(openai.BadRequestError, match="cannot translate"):
+        client.audio.translations.create(model="whisper-1", file=upload)
+
+
+def test_speech_streamed_to_a_file_is_transcribed_back(client: openai.OpenAI, tmp_path: Path):
+    path = tmp_path / "speech.wav"
+    with client.audio.speech.with_streaming_response.create(model="tts-1", voice="alloy", input=SENTENCE,
+                                                            response_format="wav") as response:
+        response.stream_to_file(path)
+    audio, rate = soundfile.read(path)
+    assert rate == 22050 and len(audio) > rate  # more than a second of speech
+    heard = client.audio.transcriptions.create(model=STT, file=path)
+    assert "quick brown fox" in heard.text.lower()
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "flac", "opus"])
+def test_encoded_speech_formats_decode(client: openai.OpenAI, fmt: str):
+    data = client.audio.speech.create(model=VOICE, voice=VOICE, input="Hello there.", response_format=fmt).content
+    audio, rate = soundfile.read(io.BytesIO(data))
+    assert len(audio) / rate > 0.3
+
+
+def test_pcm_is_16_bit_at_24_khz_and_speed_shortens_it(client: openai.OpenAI):
+    normal = client.audio.speech.create(model="tts-1", voice="nova", input=SENTENCE, response_format="pcm").content
+    fast = client.audio.speech.create(model="tts-1", voice="nova", input=SENTENCE, response_format="pcm",
+                                      speed=2.0).content
+    assert len(normal) % 2 == 0 and 1.5 < len(normal) / 2 / 24000 < 6
+    assert len(fast) < 0.7 * len(normal)
+    with pytest.raises(openai.BadRequestError, match="response_format"):
+        client.audio.speech.create(model="tts-1", voice="nova", input="Hi.", response_format="aac")
+    with pytest.raises(openai.BadRequestError, match="voice"):
+        client.audio.speech.create(model="tts-1", voice="nobody", input="Hi.")  # type: ignore[arg-type]
