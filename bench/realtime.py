@@ -27,10 +27,9 @@ from typing import Any
 import numpy as np
 from common import header, parse_args, write_report
 from tests.localserver import serving
-from voice import QUESTIONS, load, run_agent, spoken_turns, summarise
+from voice import QUESTIONS, load, product_pipeline, run_agent, spoken_turns, summarise
 
-from runanywhere import EventBus
-from runanywhere.features.voice import VoiceAgentOptions, VoicePipeline, VoicePipelineOptions
+from runanywhere.features.voice import VoiceAgentOptions
 from runanywhere.media.audio import resample
 from runanywhere.server.realtime import RealtimeEngines, realtime_route
 
@@ -102,11 +101,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-realtime-") as home:
         stt, llm, tts, vad = load(Path(home), MIN_SILENCE_S)
         audio = spoken_turns(tts)
-        options = VoicePipelineOptions().with_generation(temperature=0.0, max_tokens=40)
-        pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=options, events=EventBus())
-        pipeline.warm_up()
+        pipeline = product_pipeline(stt, llm, tts)
         agent = run_agent("agent", pipeline, vad, audio, VoiceAgentOptions().early_start_s, turns)
-        engines = RealtimeEngines(stt, llm, tts, vad, pipeline=options)
+        engines = RealtimeEngines(stt, llm, tts, vad, pipeline=pipeline.options)
         app = Starlette(routes=[realtime_route(engines)])
         with serving(app) as port:
             rows = asyncio.run(realtime_turns(port, audio, turns))

@@ -76,6 +76,14 @@ def spoken_turns(tts: TextToSpeech) -> list[np.ndarray]:
     return out
 
 
+def product_pipeline(stt: SpeechToText, llm: TextGenerator, tts: TextToSpeech) -> VoicePipeline:
+    """The agent configs' pipeline: the voice defaults answering greedily in at most 40 tokens, warmed up."""
+    options = VoicePipelineOptions().with_generation(temperature=0.0, max_tokens=40)
+    pipeline = VoicePipeline(stt=stt, llm=llm, tts=tts, options=options, events=EventBus())
+    pipeline.warm_up()
+    return pipeline
+
+
 def run_agent(name: str, pipeline: VoicePipeline, vad: VoiceActivityDetector, audio: list[np.ndarray],
               early_start_s: float | None, turns_wanted: int) -> dict[str, Any]:
     """A real-time session: each question, then silence until the reply has been heard in full."""
@@ -204,9 +212,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="bench-voice-") as home:
         stt, llm, tts, vad = load(Path(home), min_silence_s)
         audio = spoken_turns(tts)
-        options = VoicePipelineOptions().with_generation(temperature=0.0, max_tokens=40)
-        product = VoicePipeline(stt=stt, llm=llm, tts=tts, options=options, events=EventBus())
-        product.warm_up()
+        product = product_pipeline(stt, llm, tts)
+        options = product.options
         results = [run_agent("agent", product, vad, audio, VoiceAgentOptions().early_start_s, turns),
                    run_agent("agent_no_early_start", product, vad, audio, None, turns)]
         for name, stream_tts, reset in (("pipeline", True, False), ("pipeline_no_streaming_tts", False, False),

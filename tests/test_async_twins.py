@@ -43,7 +43,7 @@ NO_TWIN = {
     "VADSession": {"close", "flush", "on_speech_activity", "open_segment", "pop_speech_segment", "process_samples",
                    "reset", "segments"},
     # Registering tools is bookkeeping; start_run returns at once (its rounds are streams with `async for`).
-    "ToolCaller": {"clear_tools", "register_tool", "start_run", "unregister_tool"},
+    "ToolCaller": {"clear_tools", "declare_tool", "register_tool", "start_run", "unregister_tool"},
     "ToolRun": {"result"},  # the loop's outcome, built from rounds already read
     "StructuredOutputGenerator": {"extract_json", "validate"},  # parsing and schema checks of a given text
     # Catalog and store bookkeeping (metadata, one directory removal); the slow ones (pull, resolve, verify) have twins.

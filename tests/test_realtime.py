@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import json
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -82,8 +83,9 @@ async def connect(port: int, **options: Any) -> AsyncIterator[Any]:
 
 
 async def until(connection: Any, kind: str, seen: list[Any]) -> Any:
-    """Read events into ``seen`` until one of type ``kind`` (within two minutes); returns it."""
-    async with asyncio.timeout(120):
+    """Read events into ``seen`` until one of type ``kind`` (a guard against a hang, not a speed limit: the
+    machine may be busy); returns it."""
+    async with asyncio.timeout(600):
         async for event in connection:
             seen.append(event)
             if event.type == kind:
@@ -119,6 +121,13 @@ def test_a_spoken_question_gets_spoken_audio_and_a_transcript_back(port: int, wa
         < kinds.index("response.output_audio.delta") < kinds.index("response.done")
     [started], [committed] = of(seen, "input_audio_buffer.speech_started"), of(seen, "input_audio_buffer.committed")
     assert started.item_id == committed.item_id
+    # the VAD's times are where the speech is in the audio sent (after 0.3 s of silence); the start includes
+    # the prefix padding (300 ms), as the protocol says
+    speech = load_audio(wav("What is the capital of France?"), target_rate=RATE).samples
+    audible = np.flatnonzero(np.abs(speech) > 0.01) * 1000 / RATE + 300
+    [stopped] = of(seen, "input_audio_buffer.speech_stopped")
+    assert abs(started.audio_start_ms - max(0, audible[0] - 300)) < 150
+    assert abs(stopped.audio_end_ms - audible[-1]) < 300, (stopped.audio_end_ms, audible[-1])
     [heard] = of(seen, "conversation.item.input_audio_transcription.completed")
     assert heard.item_id == committed.item_id and wer("What is the capital of France?", heard.transcript) == 0
     [done] = of(seen, "response.done")
@@ -192,7 +201,7 @@ def test_bad_events_are_answered_with_error_events_and_the_session_goes_on(port:
             await connection.session.update(session={"type": "realtime", "audio": {"input": {
                 "turn_detection": {"type": "server_vad", "create_response": False}}}})
             await until(connection, "error", seen)
-            await connection.session.update(session={"type": "realtime", "tools": [{"type": "function", "name": "f"}]})
+            await connection.session.update(session={"type": "realtime", "tools": [{"type": "mcp"}]})
             await until(connection, "error", seen)
             await connection.session.update(session={"type": "realtime", "audio": {"output": {"voice": "nobody"}}})
             await until(connection, "error", seen)
@@ -208,7 +217,8 @@ def test_bad_events_are_answered_with_error_events_and_the_session_goes_on(port:
                      ("invalid_audio", "audio"), ("invalid_json", None), ("item_not_found", "item_id"),
                      ("unsupported_parameter", "session.audio.input.turn_detection.type"),
                      ("unsupported_parameter", "session.audio.input.turn_detection.create_response"),
-                     ("unsupported_parameter", "session.tools"), ("invalid_value", "session.audio.output.voice")]
+                     ("unsupported_parameter", "session.tools[0].type"),
+                     ("invalid_value", "session.audio.output.voice")]
     assert of(seen, "error")[3].error.event_id == "odd"
     [updated] = of(seen, "session.updated")
     assert updated.session.instructions == "Be brief." and updated.session.audio.output.voice == "alloy"
@@ -264,3 +274,39 @@ def test_a_client_of_the_beta_protocol_gets_its_event_names(port: int):
 
     [created] = of(seen, "conversation.item.created")  # GA: conversation.item.added
     assert created.item.role == "user" and created.item.content[0].text == "Hello"
+
+
+def test_the_model_asks_the_client_to_run_a_function_then_answers_with_its_output(port: int):
+    weather = {"type": "function", "name": "get_weather", "description": "The current weather in a city.",
+               "parameters": {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}}
+
+    async def main() -> list[Any]:
+        seen: list[Any] = []
+        async with connect(port) as connection:
+            await connection.session.update(session={
+                "type": "realtime", "output_modalities": ["text"], "audio": {"input": {"turn_detection": None}},
+                "tools": [weather], "tool_choice": {"type": "function", "name": "get_weather"}})
+            await until(connection, "session.updated", seen)
+            await connection.conversation.item.create(item={
+                "type": "message", "role": "user", "content": [{"type": "input_text",
+                                                               "text": "What is the weather in Paris?"}]})
+            await connection.response.create()
+            call = await until(connection, "response.function_call_arguments.done", seen)
+            await until(connection, "response.done", seen)
+            await connection.conversation.item.create(item={  # the client ran the function
+                "type": "function_call_output", "call_id": call.call_id,
+                "output": json.dumps({"sky": "sunny", "temperature_c": 21})})
+            await connection.session.update(session={"type": "realtime", "tool_choice": "none"})
+            await connection.response.create()
+            await until(connection, "response.done", seen)
+        return seen
+
+    seen = asyncio.run(main())
+
+    [call] = of(seen, "response.function_call_arguments.done")
+    assert call.name == "get_weather" and "paris" in json.loads(call.arguments)["city"].lower()
+    asked, answered = of(seen, "response.done")
+    assert asked.response.status == "completed"
+    assert [(i.type, i.call_id) for i in asked.response.output] == [("function_call", call.call_id)]
+    assert answered.response.status == "completed" and answered.response.output[0].type == "message"
+    assert "sunny" in answered.response.output[0].content[0].text.lower()  # it read the function's output

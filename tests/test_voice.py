@@ -7,6 +7,7 @@ import base64
 import json
 import threading
 from collections.abc import Iterator
+from dataclasses import replace
 
 import numpy as np
 import pytest
@@ -115,6 +116,22 @@ def test_a_softly_spoken_first_word_is_not_cut_off(engines):
     assert segment.start_s <= 0.5 + first_sound / RATE
     heard = stt.transcribe(segment.samples, segment.sample_rate).text
     assert heard.lower().startswith("what"), heard
+
+
+def test_a_typed_question_gets_a_spoken_answer_or_a_text_only_one(pipeline: VoicePipeline, engines):
+    stt, llm, tts, _ = engines
+    question = [{"role": "user", "content": "What is the capital of France?"}]
+
+    spoken_reply = pipeline.respond(question)
+    text_only = VoicePipeline(stt=stt, llm=llm, tts=tts, options=replace(greedy(40), speak=False)).respond(question)
+
+    assert "paris" in spoken_reply.response.lower() and spoken_reply.transcription == question[0]["content"]
+    assert cer(spoken_reply.response, stt.transcribe(spoken_reply.audio, spoken_reply.sample_rate).text) <= 0.15
+    assert spoken_reply.metrics.stt_ms == 0  # nothing to transcribe
+    assert text_only.response == spoken_reply.response and len(text_only.audio) == 0
+    assert text_only.metrics.tts_real_time_factor is None  # no speech was synthesised
+    with pytest.raises(InvalidInputError):
+        pipeline.respond([*question, {"role": "assistant", "content": "Paris."}])  # nothing left to answer
 
 
 def test_silence_is_no_turn(pipeline: VoicePipeline):

@@ -65,7 +65,7 @@ class ToolCaller:
 
     def __init__(self, generator: TextGenerator | None = None) -> None:
         self.generator = generator or TextGeneration
-        self._tools: dict[str, tuple[ToolDefinition, ToolExecutor]] = {}
+        self._tools: dict[str, tuple[ToolDefinition, ToolExecutor | None]] = {}
         self._timeouts: dict[str, float | None] = {}
         self._lock = threading.Lock()
 
@@ -89,6 +89,15 @@ class ToolCaller:
         with self._lock:
             self._tools[tool.name] = (tool, executor)
             self._timeouts[tool.name] = timeout_s
+        return tool
+
+    def declare_tool(self, definition: ToolDefinition | Mapping[str, Any]) -> ToolDefinition:
+        """Offer the model a tool that the caller runs itself (e.g. a remote client): a run with
+        ``auto_execute=False`` returns its calls; a run that executes tells the model it cannot run here."""
+        tool = definition if isinstance(definition, ToolDefinition) else ToolDefinition.from_openai(dict(definition))
+        with self._lock:
+            self._tools[tool.name] = (tool, None)
+            self._timeouts[tool.name] = None
         return tool
 
     def unregister_tool(self, name: str) -> None:
@@ -148,6 +157,8 @@ class ToolCaller:
             timeout_s = self._timeouts.get(call.name)
         if found is None:
             raise _Rejected(f"unknown tool {call.name!r}")
+        if found[1] is None:
+            raise _Rejected(f"tool {call.name!r} is run by the caller, not here")
         problems = validate_arguments(found[0], call.arguments)
         if problems:
             raise _Rejected("invalid arguments: " + "; ".join(problems))

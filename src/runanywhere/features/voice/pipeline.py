@@ -48,7 +48,8 @@ _VOICE_GENERATION = GenerationOptions(max_tokens=80, temperature=0.7)
 @dataclass(frozen=True)
 class VoicePipelineOptions:
     """How a turn is answered. ``stream_tts=False`` waits for the whole reply before speaking;
-    ``speak=False`` answers in text only (no speech is synthesised).
+    ``speak=False`` answers in text only (no speech is synthesised). ``execute_tools=False``: the tool
+    calls the model asks for end the turn and come back in its result, for the caller to run.
 
     ``generation`` is how the reply is generated (80 tokens at temperature 0.7 unless told);
     :meth:`with_generation` changes some of its fields. Its ``system_prompt`` (None: the voice
@@ -67,6 +68,7 @@ class VoicePipelineOptions:
     speed: float = 1.0
     stream_tts: bool = True
     speak: bool = True
+    execute_tools: bool = True
     max_tool_calls: int = 3
     tool_choice: ToolChoice = "auto"
 
@@ -183,13 +185,15 @@ class VoicePipeline:
     def respond(self, history: Sequence[Mapping[str, Any]], *, callbacks: VoicePipelineCallbacks | None = None,
                 cancel: CancelToken | None = None) -> VoiceTurnResult:
         """Speak the reply to a conversation whose last message is the user's (typed, or transcribed
-        before): LLM → TTS, no STT. Errors and cancelling behave as in :meth:`process_turn`."""
+        before) or a tool's result: LLM → TTS, no STT. Errors and cancelling behave as in :meth:`process_turn`."""
         messages = list(history)
-        if not messages or messages[-1].get("role") != "user" or not str(messages[-1].get("content", "")).strip():
-            raise InvalidInputError("respond() needs a conversation that ends with the user's message")
+        if not messages or messages[-1].get("role") not in ("user", "tool") or not str(
+                messages[-1].get("content", "")).strip():
+            raise InvalidInputError("respond() needs a conversation that ends with the user's message or a tool result")
+        question = next((str(m["content"]) for m in reversed(messages) if m.get("role") == "user"), "")
         started = time.perf_counter()
         return self._guarded(callbacks, cancel, lambda hooks, token: self._reply(
-            str(messages[-1]["content"]).strip(), None, self._with_system(messages), hooks, token, started, 0.0, None))
+            question.strip(), None, self._with_system(messages), hooks, token, started, 0.0, None))
 
     async def arespond(self, history: Sequence[Mapping[str, Any]], *, callbacks: VoicePipelineCallbacks | None = None,
                        cancel: CancelToken | None = None) -> VoiceTurnResult:
@@ -274,7 +278,8 @@ class VoicePipeline:
         rounds: Iterable[GenerationStream]
         if self.tools is not None and self.tools.tools:
             run = self.tools.start_run(messages, generation_options, max_tool_calls=opts.max_tool_calls,
-                                       tool_choice=opts.tool_choice, cancel=token, before_calls=before_tools)
+                                       auto_execute=opts.execute_tools, tool_choice=opts.tool_choice, cancel=token,
+                                       before_calls=before_tools)
             rounds = run
         else:
             rounds = (self.llm.generate_stream(messages, generation_options, cancel=token),)

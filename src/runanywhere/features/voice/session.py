@@ -406,7 +406,7 @@ class VoiceSession:
         """Add a finished (and heard) turn to the conversation, with the session's own timing."""
         result = state.result
         if result is None or state.dropped or not result.speech_detected or (
-                not result.response and not result.interrupted):
+                not result.response and not result.tool_calls and not result.interrupted):
             return
         first_audio_ms = None if state.first_out_at is None else (state.first_out_at - state.speech_end_at) * 1000
         result = replace(result, metrics=replace(

@@ -12,8 +12,10 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from ...backends.base import VadSettings
+from ...core.errors import InvalidInputError
 from ...features.stt import SpeechToText
 from ...features.text import TextGenerator
+from ...features.tools import ToolDefinition
 from ...features.tts import TextToSpeech
 from ...features.vad import VoiceActivityDetector
 from ...features.voice import VoiceAgentOptions, VoicePipelineOptions
@@ -49,6 +51,7 @@ class RealtimeEngines:
 
 
 _OPENAI_VOICES = {"alloy", "ash", "ballad", "coral", "echo", "sage", "shimmer", "verse", "marin", "cedar"}
+_CHOICES = ("auto", "none", "required")
 _MODALITIES = ({"audio"}, {"text"}, {"text", "audio"})
 
 
@@ -112,6 +115,8 @@ class SessionConfig:
     language: str | None = None
     transcription_model: str = "default"
     turn_detection: TurnDetection | None = TurnDetection()
+    tools: tuple[ToolDefinition, ...] = ()
+    tool_choice: str = "auto"  # auto / none / required, or the name of the one function the model must call
 
     def __post_init__(self) -> None:
         if not self.id:
@@ -128,9 +133,13 @@ class SessionConfig:
         kind = f.get("type", str)
         if kind not in (None, "realtime"):
             raise f.error("type", f"session type {kind!r} is not supported; use 'realtime'", "unsupported_parameter")
-        if f.get("tools", list):
-            raise f.error("tools", "tools are not supported on /v1/realtime by this server", "unsupported_parameter")
         changes: dict[str, Any] = {}
+        tools = f.get("tools", list)
+        if tools is not None:
+            changes["tools"] = tuple(_tool(Fields(t if isinstance(t, dict) else {"type": t}, event_id,
+                                                  f"session.tools[{at}].")) for at, t in enumerate(tools))
+        if "tool_choice" in session:
+            changes["tool_choice"] = _tool_choice(f, changes.get("tools", self.tools))
         if "instructions" in session:
             changes["instructions"] = f.get("instructions", str)
         modalities = f.get("output_modalities", list) or f.get("modalities", list)
@@ -145,7 +154,10 @@ class SessionConfig:
         audio.refuse_unknown({"input", "output"})
         self._input(audio.nested("input"), f, session, changes)
         self._output(audio.nested("output"), f, changes)
-        return replace(self, **changes)
+        updated = replace(self, **changes)
+        if updated.tool_choice not in _CHOICES and updated.tool_choice not in {t.name for t in updated.tools}:
+            raise f.error("tool_choice", f"tool_choice names {updated.tool_choice!r}, which is no longer a tool")
+        return updated
 
     def _input(self, inp: Fields, top: Fields, session: Mapping[str, Any], changes: dict[str, Any]) -> None:
         inp.refuse_unknown({"format", "turn_detection", "transcription", "noise_reduction"})
@@ -190,11 +202,41 @@ class SessionConfig:
             "instructions": default_instructions if self.instructions is None else self.instructions,
             "output_modalities": list(self.output_modalities),
             "max_output_tokens": "inf" if self.max_output_tokens is None else self.max_output_tokens,
-            "tools": [], "tool_choice": "auto",
+            "tools": [{"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}
+                      for t in self.tools],
+            "tool_choice": self.tool_choice if self.tool_choice in _CHOICES else {"type": "function",
+                                                                                  "name": self.tool_choice},
             "audio": {"input": {"format": pcm, "noise_reduction": None,
                                 "transcription": {"model": self.transcription_model, "language": self.language},
                                 "turn_detection": detection},
                       "output": {"format": pcm, "voice": self.voice, "speed": self.speed}}}
+
+
+def _tool(f: Fields) -> ToolDefinition:
+    """A function the client declares (and runs when the model calls it)."""
+    f.refuse_unknown({"type", "name", "description", "parameters"})
+    if f.get("type", str) not in (None, "function"):
+        raise f.error("type", "only function tools are supported", "unsupported_parameter")
+    try:
+        return ToolDefinition(f.get("name", str, required=True), f.get("description", str) or "",
+                              f.get("parameters", dict) or {"type": "object", "properties": {}})
+    except InvalidInputError as exc:
+        raise f.error("name", exc.message) from exc
+
+
+def _tool_choice(f: Fields, tools: tuple[ToolDefinition, ...]) -> str:
+    """``auto`` / ``none`` / ``required``, or ``{"type": "function", "name": ...}`` for one declared tool."""
+    choice = f.get("tool_choice", (str, dict))
+    if isinstance(choice, str):
+        if choice not in _CHOICES:
+            raise f.error("tool_choice", f"tool_choice must be one of {', '.join(_CHOICES)} or a function")
+        return choice
+    named = Fields(choice, f.event_id, "session.tool_choice.")
+    named.refuse_unknown({"type", "name"})
+    name = named.get("name", str, required=True)
+    if named.get("type", str) != "function" or name not in {t.name for t in tools}:
+        raise named.error("name", f"tool_choice names no declared function: {choice!r}")
+    return str(name)
 
 
 def _max_tokens(f: Fields, value: Any) -> int | None:

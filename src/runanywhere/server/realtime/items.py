@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
+from ...features.tools import ToolCall
+from ...features.tools.types import dump_json
 from .protocol import Fields, RealtimeProtocolError, new_id
 
 _CONTENT = {"user": ("input_text", "input_audio"), "system": ("input_text",),
@@ -19,31 +21,65 @@ _CONTENT = {"user": ("input_text", "input_audio"), "system": ("input_text",),
 
 @dataclass(frozen=True)
 class Item:
-    """One message: ``content_type`` is ``input_audio`` / ``input_text`` / ``output_audio`` / ``output_text``;
-    ``text`` is its text or its audio's transcript (None: not transcribed yet)."""
+    """One item. A message: ``content_type`` is ``input_audio`` / ``input_text`` / ``output_audio`` /
+    ``output_text`` and ``text`` its text or its audio's transcript (None: not transcribed yet). A tool
+    call: ``content_type`` is ``function_call`` (``text``: the arguments, JSON) or ``function_call_output``
+    (``text``: what the client's tool returned), with the ``call_id`` (and ``name``) of the call."""
 
     id: str
     role: str
     content_type: str
     text: str | None
     status: str = "completed"
+    call_id: str | None = None
+    name: str | None = None
+
+    @classmethod
+    def call(cls, call: ToolCall) -> Item:
+        """The item of a tool call the model asked for (the client runs the tool)."""
+        return cls(new_id("item"), "assistant", "function_call", dump_json(call.arguments), call_id=call.id,
+                   name=call.name)
 
     def to_json(self) -> dict[str, Any]:
+        head = {"id": self.id, "object": "realtime.item", "type": self.content_type, "status": self.status}
+        if self.content_type == "function_call":
+            return {**head, "call_id": self.call_id, "name": self.name, "arguments": self.text}
+        if self.content_type == "function_call_output":
+            return {**head, "call_id": self.call_id, "output": self.text}
         key = "text" if self.content_type.endswith("_text") else "transcript"
         part: dict[str, Any] = {"type": self.content_type, key: self.text}
         if key == "transcript":
             part["audio"] = None
-        return {"id": self.id, "object": "realtime.item", "type": "message", "status": self.status,
-                "role": self.role, "content": [part]}
+        return {**head, "type": "message", "role": self.role, "content": [part]}
+
+    def message(self) -> dict[str, Any]:
+        """The item as a chat message for the model."""
+        if self.content_type == "function_call":
+            return {"role": "assistant", "content": "", "tool_calls": [
+                {"id": self.call_id, "type": "function", "function": {"name": self.name, "arguments": self.text}}]}
+        if self.content_type == "function_call_output":
+            return {"role": "tool", "tool_call_id": self.call_id, "content": self.text}
+        return {"role": self.role, "content": self.text}
 
     @classmethod
     def from_client(cls, data: Mapping[str, Any], event_id: str | None) -> Item:
-        """A ``conversation.item.create`` item: a message with one text part (audio is sent by ``append``)."""
+        """A ``conversation.item.create`` item: a message with one text part (audio is sent by ``append``),
+        a ``function_call``, or a ``function_call_output`` (the result of a call the client ran)."""
         f = Fields(data, event_id, "item.")
-        f.refuse_unknown({"id", "type", "object", "role", "content", "status"})
         kind = f.get("type", str) or "message"
+        item_id = f.get("id", str) or new_id("item")
+        if kind == "function_call":
+            f.refuse_unknown({"id", "type", "object", "status", "call_id", "name", "arguments"})
+            return cls(item_id, "assistant", kind, f.get("arguments", str, required=True),
+                       call_id=f.get("call_id", str, required=True), name=f.get("name", str, required=True))
+        if kind == "function_call_output":
+            f.refuse_unknown({"id", "type", "object", "status", "call_id", "output"})
+            return cls(item_id, "tool", kind, f.get("output", str, required=True),
+                       call_id=f.get("call_id", str, required=True))
         if kind != "message":
-            raise f.error("type", f"item type {kind!r} is not supported; send a 'message'", "unsupported_parameter")
+            raise f.error("type", f"item type {kind!r} is not supported; send a 'message', 'function_call' or "
+                                  "'function_call_output'", "unsupported_parameter")
+        f.refuse_unknown({"id", "type", "object", "role", "content", "status"})
         role = f.get("role", str, required=True)
         if role not in _CONTENT:
             raise f.error("role", f"role must be one of {', '.join(_CONTENT)}, got {role!r}")
@@ -62,7 +98,7 @@ class Item:
         text = part.get("text", str) if content_type.endswith("_text") else part.get("transcript", str)
         if not text:
             raise part.error("text", "the part has no text")
-        return cls(f.get("id", str) or new_id("item"), role, content_type, text)
+        return cls(item_id, role, content_type, text)
 
 
 class Items:
@@ -105,7 +141,7 @@ class Items:
     def history(self) -> list[dict[str, Any]]:
         """The conversation as chat messages, for the model (items without text yet are left out)."""
         with self._lock:
-            return [{"role": i.role, "content": i.text} for i in self._items if i.text]
+            return [i.message() for i in self._items if i.text]
 
     def ids(self) -> list[str]:
         with self._lock:

@@ -1,19 +1,21 @@
 """One assistant reply on the wire: opened, filled with transcript and audio deltas, closed exactly once.
 
-It also remembers which text went out with which stretch of audio, so that ``conversation.item.truncate``
-can trim the reply in the conversation to what the user actually heard.
+Its output is a message (text, or audio with its transcript) and/or the tool calls the model asked
+for, which the client runs. It also remembers which text went out with which stretch of audio, so
+that ``conversation.item.truncate`` can trim the reply to what the user actually heard.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import Any
 
 from ...core.cancel import CancelToken
 from ...core.errors import SDKError
 from ...features.text import GenerationResult
+from ...features.tools import ToolCall
 from ...features.tts import AudioChunk
 from ...features.voice import TurnMetrics
 from .audio import AudioEncoder
@@ -27,7 +29,7 @@ class Response:
     """A reply's events, in the protocol's order, for a client that plays the audio as it comes.
 
     Thread-safe: the turn's thread fills it while a barge-in or ``response.cancel`` may close it.
-    After :meth:`close`, nothing more of it goes out.
+    Once closed, nothing more of it goes out.
     """
 
     def __init__(self, send: Send, items: Items, *, speaks: bool, token: CancelToken) -> None:
@@ -35,7 +37,8 @@ class Response:
         self.item = Item(new_id("item"), "assistant", "output_audio" if speaks else "output_text", None, "in_progress")
         self._send, self._items = send, items
         self._lock = threading.Lock()
-        self._opened = self._closed = False
+        self._opened = self._speaking = self._closed = False  # _speaking: the message item is out
+        self._output: list[Item] = []
         self._deltas: list[str] = []
         self._spoken: list[tuple[float, str]] = []  # (start in the reply's audio, ms; the text it says)
         self._encoder = AudioEncoder()
@@ -56,14 +59,14 @@ class Response:
         """The next piece of the reply's text: the audio's transcript, or the reply itself when not speaking."""
         kind = "response.output_audio_transcript.delta" if self.speaks else "response.output_text.delta"
         with self._lock:
-            if self._begin():
+            if self._message():
                 self._deltas.append(delta)
                 self._send(server_event(kind, **self._where(), delta=delta))
 
     def audio(self, chunk: AudioChunk) -> None:
         """The next chunk of speech, sent as 24 kHz PCM16 (nothing when the reply is text only)."""
         with self._lock:
-            if not self.speaks or not self._begin():
+            if not self.speaks or not self._message():
                 return
             self._spoken.append((self._encoder.sent_ms, chunk.text))
             self._audio(self._encoder.encode(chunk.audio_data, chunk.sample_rate))
@@ -73,12 +76,18 @@ class Response:
                        "total_tokens": generation.input_tokens + generation.output_tokens}
 
     # ------------------------------------------------------------------ closing
-    def complete(self, text: str, metrics: TurnMetrics | None) -> None:
-        """The reply was generated and sent in full: close it, with this turn's latency record."""
+    def complete(self, text: str, metrics: TurnMetrics | None, calls: Sequence[ToolCall] = ()) -> None:
+        """The reply was generated and sent in full, with the tool ``calls`` it asks the client to run:
+        close it, with this turn's latency record."""
         with self._lock:
-            if self._begin():
+            if not self._begin():
+                return
+            if self._speaking:
                 self._audio(self._encoder.finish())
-                self._close("completed", None, text, metrics)
+                self._end_message("completed", text)
+            for call in calls:
+                self._call(Item.call(call))
+            self._done("completed", None, metrics)
 
     def cancel(self, reason: str) -> bool:
         """Stop the reply now (``turn_detected``: barge-in; ``client_cancelled``); False if it was already over."""
@@ -89,14 +98,18 @@ class Response:
             if not self._opened:
                 self._closed = True  # nothing went out: the reply just never starts
                 return True
-            heard = "".join(t for _, t in self._spoken) if self.speaks else "".join(self._deltas)
-            self._close("cancelled", reason, heard.strip(), None)
+            if self._speaking:
+                heard = "".join(t for _, t in self._spoken) if self.speaks else "".join(self._deltas)
+                self._end_message("incomplete", heard.strip())
+            self._done("cancelled", reason, None)
             return True
 
     def fail(self, error: BaseException) -> None:
         with self._lock:
             if self._opened and not self._closed:
-                self._close("failed", None, "".join(self._deltas).strip(), None, error)
+                if self._speaking:
+                    self._end_message("incomplete", "".join(self._deltas).strip())
+                self._done("failed", None, None, error)
             self._closed = True
 
     def heard(self, audio_end_ms: int, event_id: str | None) -> str:
@@ -110,28 +123,46 @@ class Response:
 
     # ------------------------------------------------------------------ internals (lock held)
     def _begin(self) -> bool:
-        """Open the reply on the wire at its first output; False once it is closed."""
+        """Open the reply on the wire (``response.created``); False once it is closed."""
         if self._closed:
             return False
         if not self._opened:
             self._opened = True
-            previous = self._items.add(self.item)
             self._send(server_event("response.created", response=self._json("in_progress")))
-            self._send(server_event("conversation.item.added", previous_item_id=previous, item=self.item.to_json()))
-            self._send(server_event("response.output_item.added", response_id=self.id, output_index=0,
-                                    item=self.item.to_json()))
+        return True
+
+    def _message(self) -> bool:
+        """Start the message item at the reply's first text or audio; False once the reply is closed."""
+        if not self._begin():
+            return False
+        if not self._speaking:
+            self._speaking = True
+            self._add(self.item)
             self._send(server_event("response.content_part.added", **self._where(), part=self._part(None)))
         return True
+
+    def _add(self, item: Item) -> int:
+        """Put ``item`` in the conversation and the reply's output; returns its output index."""
+        previous = self._items.add(item)
+        self._output.append(item)
+        self._send(server_event("response.output_item.added", response_id=self.id,
+                                output_index=len(self._output) - 1, item=item.to_json()))
+        self._send(server_event("conversation.item.added", previous_item_id=previous, item=item.to_json()))
+        return len(self._output) - 1
+
+    def _finish_item(self, at: int, item: Item) -> None:
+        self._items.put(item)
+        self._output[at] = item
+        self._send(server_event("response.output_item.done", response_id=self.id, output_index=at,
+                                item=item.to_json()))
+        self._send(server_event("conversation.item.done", previous_item_id=None, item=item.to_json()))
 
     def _audio(self, data: str) -> None:
         if data:
             self._send(server_event("response.output_audio.delta", **self._where(), delta=data))
 
-    def _close(self, status: str, reason: str | None, text: str, metrics: TurnMetrics | None,
-               error: BaseException | None = None) -> None:
-        self._closed = True
-        self.item = with_text(self.item, text, "completed" if status == "completed" else "incomplete")
-        self._items.put(self.item)
+    def _end_message(self, status: str, text: str) -> None:
+        self.item = with_text(self.item, text, status)
         where = self._where()
         if self.speaks:
             self._send(server_event("response.output_audio.done", **where))
@@ -139,9 +170,20 @@ class Response:
         else:
             self._send(server_event("response.output_text.done", **where, text=text))
         self._send(server_event("response.content_part.done", **where, part=self._part(text)))
-        self._send(server_event("response.output_item.done", response_id=self.id, output_index=0,
-                                item=self.item.to_json()))
-        self._send(server_event("conversation.item.done", previous_item_id=None, item=self.item.to_json()))
+        self._finish_item(0, self.item)  # the message comes first: it starts at the reply's first word
+
+    def _call(self, item: Item) -> None:
+        """A tool call the client is to run: its item and its arguments (in one delta, then done)."""
+        at = self._add(item)
+        where = {"response_id": self.id, "item_id": item.id, "output_index": at, "call_id": item.call_id}
+        self._send(server_event("response.function_call_arguments.delta", **where, delta=item.text))
+        self._send(server_event("response.function_call_arguments.done", **where, name=item.name,
+                                arguments=item.text))
+        self._finish_item(at, item)
+
+    def _done(self, status: str, reason: str | None, metrics: TurnMetrics | None,
+              error: BaseException | None = None) -> None:
+        self._closed = True
         details: dict[str, Any] = {"type": status}
         if reason is not None:
             details["reason"] = reason
@@ -161,7 +203,6 @@ class Response:
 
     def _json(self, status: str, details: dict[str, Any] | None = None) -> dict[str, Any]:
         return {"id": self.id, "object": "realtime.response", "status": status, "status_details": details,
-                "output": [self.item.to_json()] if status != "in_progress" else [],
+                "output": [item.to_json() for item in self._output],
                 "output_modalities": ["audio" if self.speaks else "text"], "usage": self._usage,
                 "conversation_id": None, "metadata": None}
-

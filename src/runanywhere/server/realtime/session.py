@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, SDKError
 from ...core.logging import SDKLogger
+from ...features.tools import ToolCaller, ToolChoice
 from ...features.vad import SpeechActivity, SpeechActivityChange, VADSession
 from ...features.voice import VoicePipeline, VoicePipelineCallbacks, VoicePipelineOptions, VoiceSession
 from ...features.voice.events import (
@@ -32,7 +33,7 @@ from ...features.voice.events import (
 from ...runtime.worker import EngineWorker
 from .audio import PROTOCOL_RATE, duration_ms
 from .config import RealtimeEngines, SessionConfig
-from .items import Item, Items
+from .items import Item, Items, with_text
 from .protocol import (
     AppendAudio,
     CancelResponse,
@@ -60,6 +61,7 @@ if TYPE_CHECKING:
 _log = SDKLogger("Realtime")
 _KEEP_REPLIES = 16  # recent replies kept for conversation.item.truncate
 _MIN_COMMIT_MS = 100
+_CHOICE: dict[str, ToolChoice] = {"auto": "auto", "none": "none", "required": "required"}
 
 
 class RealtimeSession:
@@ -78,6 +80,7 @@ class RealtimeSession:
         self._speech_item: str | None = None  # the item id of the speech going on
         self._turns = ConversationTurns(self.items, self._pipeline())
         self._voice: VoiceSession | None = None
+        self._closing = threading.Event()
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> None:
@@ -89,7 +92,8 @@ class RealtimeSession:
         self._worker.submit(self._run, self._apply, message)
 
     def close(self) -> None:
-        """The client left: the reply stops, the VAD stream is released, the thread ends."""
+        """The client left: the reply stops, events still queued are skipped, the VAD stream is released."""
+        self._closing.set()
         with self._lock:
             reply = self._reply
         if reply is not None:
@@ -99,6 +103,8 @@ class RealtimeSession:
 
     def _run(self, step: Callable[..., None], *args: Any) -> None:
         """Run one step; a bad event is answered with an ``error`` event and the session goes on."""
+        if self._closing.is_set():
+            return
         try:
             step(*args)
         except RealtimeProtocolError as exc:
@@ -148,9 +154,20 @@ class RealtimeSession:
         changes.update(overrides or {})
         options: VoicePipelineOptions = replace(
             base.with_generation(**changes), speed=config.speed, language=config.language or base.language,
-            speak=config.speaks if speaks is None else speaks)
+            speak=config.speaks if speaks is None else speaks, execute_tools=False,
+            tool_choice=_CHOICE.get(config.tool_choice, "required"))  # a named function is forced
         e = self.engines
-        return VoicePipeline(stt=e.stt, llm=e.llm, tts=e.tts, options=options)
+        return VoicePipeline(stt=e.stt, llm=e.llm, tts=e.tts, options=options, tools=self._tools(config))
+
+    def _tools(self, config: SessionConfig) -> ToolCaller | None:
+        """The functions the client declared (the one it forces, if it names one); the client runs them."""
+        if not config.tools:
+            return None
+        caller = ToolCaller(self.engines.llm)
+        for tool in config.tools:
+            if config.tool_choice in ("auto", "none", "required", tool.name):
+                caller.declare_tool(tool)
+        return caller
 
     # ------------------------------------------------------------------ listening (server_vad)
     def _listen(self) -> None:
@@ -161,7 +178,8 @@ class RealtimeSession:
         settings = detection.vad_settings(vad.settings)
         early = agent.early_start_s if agent.early_start_s is not None and (
             agent.early_start_s < settings.min_silence_s) else None
-        stream: VADSession = vad.create_session("realtime", sample_rate=PROTOCOL_RATE, pause_s=early,
+        # the voice session resamples the 24 kHz input to its own rate before the VAD hears it
+        stream: VADSession = vad.create_session("realtime", sample_rate=agent.sample_rate, pause_s=early,
                                                 settings=settings)
         options = replace(agent, barge_in=detection.interrupt_response, early_start_s=early, context_turns=None)
         self._voice = VoiceSession(self._turns, stream, options=options, on_event=self._on_voice)
@@ -186,18 +204,19 @@ class RealtimeSession:
                 reply = self._reply
             if detection is not None and detection.interrupt_response and reply is not None:
                 reply.cancel("turn_detected")  # barge-in: generation (prefill included) and speech stop now
-        elif change.activity is SpeechActivity.ENDED:
-            item_id, self._speech_item = self._speech_item or new_id("item"), None
-            self._speech.append(item_id)
+        elif change.activity is SpeechActivity.ENDED:  # the turn is committed; its transcript comes later
+            item = Item(self._speech_item or new_id("item"), "user", "input_audio", None)
+            self._speech_item = None
+            self._speech.append(item.id)
             self._send(server_event("input_audio_buffer.speech_stopped", audio_end_ms=round(change.time_s * 1000),
-                                    item_id=item_id))
+                                    item_id=item.id))
+            self._committed(item)
 
     def _on_voice(self, event: VoiceEvent) -> None:
         """A voice session event (on its threads) as protocol events."""
         if isinstance(event, VoiceTranscription):
-            item_id = self._speech.popleft() if self._speech else new_id("item")
-            self._heard(Item(item_id, "user", "input_audio", event.result.text.strip()),
-                        event.result.audio_duration_s)
+            if self._speech:
+                self._transcribed(self._speech.popleft(), event.result.text, event.result.audio_duration_s)
             self._new_reply(self._turns.token, self.config.speaks)
             return
         with self._lock:
@@ -231,8 +250,10 @@ class RealtimeSession:
                                         f"least {_MIN_COMMIT_MS} ms", protocol_code="input_audio_buffer_commit_empty",
                                         event_id=event.event_id)
         self._buffer = []
+        item = Item(new_id("item"), "user", "input_audio", None)
+        self._committed(item)
         heard = self.engines.stt.transcribe(audio, PROTOCOL_RATE, self.config.language)
-        self._heard(Item(new_id("item"), "user", "input_audio", heard.text.strip()), heard.audio_duration_s)
+        self._transcribed(item.id, heard.text, heard.audio_duration_s)
 
     def _clear(self, event: ClearAudio) -> None:
         self._buffer = []
@@ -241,15 +262,23 @@ class RealtimeSession:
             self._listen()
         self._send(server_event("input_audio_buffer.cleared"))
 
-    def _heard(self, item: Item, seconds: float) -> None:
-        """The user's speech is a conversation item now, with its transcript."""
+    def _committed(self, item: Item) -> None:
+        """The user's speech is a conversation item now (its transcript follows)."""
         previous = self.items.add(item)
         self._send(server_event("input_audio_buffer.committed", item_id=item.id, previous_item_id=previous))
         self._send(server_event("conversation.item.added", previous_item_id=previous, item=item.to_json()))
+
+    def _transcribed(self, item_id: str, text: str, seconds: float) -> None:
+        """The speech of item ``item_id`` was transcribed: the model sees the item from now on."""
+        try:
+            item = with_text(self.items.get(item_id), text.strip())
+        except RealtimeProtocolError:
+            return  # the client deleted the item meanwhile
+        self.items.put(item)
         self._send(server_event("conversation.item.input_audio_transcription.completed", item_id=item.id,
                                 content_index=0, transcript=item.text,
                                 usage={"type": "duration", "seconds": seconds}))
-        self._send(server_event("conversation.item.done", previous_item_id=previous, item=item.to_json()))
+        self._send(server_event("conversation.item.done", previous_item_id=None, item=item.to_json()))
 
     # ------------------------------------------------------------------ conversation
     def _create_item(self, event: CreateItem) -> None:
@@ -303,8 +332,8 @@ class RealtimeSession:
                                         event_id=event.event_id)
         overrides, speaks = _response_options(event, self.config.speaks)
         history = self.items.history()
-        if not history or history[-1]["role"] != "user":
-            raise RealtimeProtocolError("the conversation must end with a user message to answer",
+        if not history or history[-1]["role"] not in ("user", "tool"):
+            raise RealtimeProtocolError("the conversation must end with a user message or a function_call_output",
                                         protocol_code="invalid_request", event_id=event.event_id)
         pipeline = self._pipeline(overrides, speaks)
         reply = self._new_reply(CancelToken(), speaks)
@@ -313,16 +342,13 @@ class RealtimeSession:
                          daemon=True).start()
 
     def _respond(self, pipeline: VoicePipeline, history: list[dict[str, Any]], reply: Response) -> None:
-        try:
-            result = pipeline.respond(history, callbacks=VoicePipelineCallbacks(on_event=lambda e: _fill(reply, e)),
-                                      cancel=reply.token)
+        try:  # the reply is completed by the turn's VoiceTurnAnswered, like a voice session's
+            pipeline.respond(history, callbacks=VoicePipelineCallbacks(on_event=lambda e: _fill(reply, e)),
+                             cancel=reply.token)
         except CancelledError:
-            return
+            pass
         except Exception as exc:
             self._failed(reply, exc)
-            return
-        if not result.interrupted:
-            reply.complete(result.response, result.metrics)
 
     def _cancel_response(self, event: CancelResponse) -> None:
         with self._lock:
@@ -348,7 +374,7 @@ def _fill(reply: Response, event: VoiceEvent) -> None:
     elif isinstance(event, VoiceResponseCompleted):
         reply.generated(event.generation)
     elif isinstance(event, VoiceTurnAnswered) and not event.result.interrupted:
-        reply.complete(event.result.response, event.result.metrics)
+        reply.complete(event.result.response, event.result.metrics, event.result.tool_calls)
 
 
 def _response_options(event: CreateResponse, speaks: bool) -> tuple[dict[str, Any], bool]:
