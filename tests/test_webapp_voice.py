@@ -10,6 +10,7 @@ whatever the machine's load. Nothing leaves loopback.
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -19,25 +20,26 @@ QUESTION = "Tell me a story about a brave dragon."
 
 
 @pytest.fixture(scope="module")
-def app(voice_engines, packaged_models):
-    from starlette.applications import Starlette
+def microphone(packaged_models, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The question spoken by the Piper voice after half a second of silence, then silence."""
+    from runanywhere import TextToSpeech
 
-    from runanywhere import VoiceAgentOptions, VoicePipelineOptions
-    from runanywhere.server.realtime import RealtimeEngines, realtime_route
-    from runanywhere.server.webapp import app_routes, static_routes
-
-    stt, llm, tts, vad = voice_engines
-    engines = RealtimeEngines(stt, llm, tts, vad, pipeline=VoicePipelineOptions().with_generation(temperature=0),
-                              agent=VoiceAgentOptions())
-    return Starlette(routes=[realtime_route(engines), *app_routes(packaged_models), *static_routes()])
+    tts = TextToSpeech(packaged_models)
+    tts.load_voice("piper-en_US-joe-medium", variation=0)
+    try:
+        return spoken_timeline(tts, [0.5, QUESTION, 30.0], tmp_path_factory.mktemp("mic") / "voice.wav")
+    finally:
+        tts.unload()
 
 
 @pytest.fixture(scope="module")
-def browser(app, voice_engines, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+def browser(packaged_models, microphone: Path) -> Iterator[Browser]:
+    from runanywhere.server import ServerConfig, create_app
+
     from .localserver import serving
 
-    microphone = spoken_timeline(voice_engines[2], [0.5, QUESTION, 30.0], tmp_path_factory.mktemp("mic") / "voice.wav")
-    with serving(app) as port, chromium(f"http://127.0.0.1:{port}", microphone) as session:
+    with serving(create_app(ServerConfig(), library=packaged_models)) as port, \
+            chromium(f"http://127.0.0.1:{port}", microphone) as session:
         yield session
 
 
