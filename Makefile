@@ -1,16 +1,29 @@
 # runanywhere: `make demo` and `make test` install everything first (scripts/install.sh is
-# idempotent: a second run takes seconds), then run the demo or the whole test suite.
+# idempotent: a second run takes seconds), then serve the web app or run the whole test suite.
 SHELL := /bin/bash
 VENV := .venv
 PY := $(VENV)/bin/python
 PYTEST_ARGS ?=
 
-.PHONY: install demo test lint bench
+.PHONY: install demo walkthrough test lint bench
 
 install:
 	bash scripts/install.sh
 
+DEMO_HOST ?= 127.0.0.1
+DEMO_PORT ?= 8000
+
+# The web app on the local server: the default models go into the store, then `runanywhere serve`
+# runs in the foreground until Ctrl-C.
 demo: install
+	$(VENV)/bin/runanywhere models pull --defaults
+	@echo ""
+	@echo "  runanywhere web app: open http://$(DEMO_HOST):$(DEMO_PORT)   (Ctrl-C stops the server)"
+	@echo ""
+	$(VENV)/bin/runanywhere serve --host $(DEMO_HOST) --port $(DEMO_PORT)
+
+# The command-line walk-through: doctor, chat, embeddings, speech out and back in, one voice turn.
+walkthrough: install
 	$(VENV)/bin/runanywhere models pull --defaults
 	$(VENV)/bin/runanywhere doctor
 	$(VENV)/bin/runanywhere models list

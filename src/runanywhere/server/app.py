@@ -28,6 +28,7 @@ from .config import ServerConfig
 from .errors import APIError, error_response
 from .security import SecurityMiddleware
 from .state import ServerState
+from .webapp import app_routes, static_routes
 
 _log = logging.getLogger("runanywhere.server")
 
@@ -89,6 +90,8 @@ def create_app(config: ServerConfig | None = None, *, library: ModelLibrary | No
         Route("/v1/audio/translations", audio.translations, methods=["POST"]),
         Route("/v1/audio/speech", audio.speech, methods=["POST"]),
         *realtime_routes(state),
+        *app_routes(state.library),  # the web app's own endpoints (/app/...), then its files at /
+        *static_routes(),
     ]
     app = Starlette(routes=routes, lifespan=lifespan,
                     middleware=[Middleware(SecurityMiddleware, config=config), Middleware(_Counted)],
