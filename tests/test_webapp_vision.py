@@ -45,7 +45,7 @@ def png(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def described(page) -> str:
-    page.wait_for_function("document.querySelector('#vision-answer').innerText.trim()"
+    page.wait_for_function("document.querySelector('#vision-metrics').innerText.trim()"  # set once it is done
                            " || document.querySelector('#vision-error').innerText.trim()", timeout=180_000)
     error = page.locator("#vision-error").inner_text()
     assert not error, f"the server did not describe the image: {error}"
