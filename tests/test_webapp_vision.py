@@ -1,8 +1,8 @@
 """The Vision tab in headless Chromium: an uploaded PNG and a frame from Chromium's fake camera, described.
 
-Images go to /v1/chat/completions as data: URLs inside the user's message. Until the server accepts image
-content parts (it needs the VLM of issue 11 on main), the page shows the server's refusal and this test
-fails saying so.
+Images go to /v1/chat/completions as data: URLs inside the user's message. The server's library has one
+vision model: the real SmolLM2 with a projector the suite writes (random weights: the answer is meaningless,
+the path through libmtmd is real), loaded at start-up as ``runanywhere serve --models`` would.
 """
 
 from __future__ import annotations
@@ -16,12 +16,18 @@ from .browser import Browser, chromium
 
 
 @pytest.fixture(scope="module")
-def browser(packaged_models) -> Iterator[Browser]:
+def browser(smollm2: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Browser]:
+    from runanywhere import EventBus, SDKConfig
+    from runanywhere.models.manager import ModelLibrary
     from runanywhere.server import ServerConfig, create_app
 
     from .localserver import serving
+    from .tinyvlm import register_tiny_vision
 
-    with serving(create_app(ServerConfig(), library=packaged_models)) as port, \
+    home = tmp_path_factory.mktemp("vision")
+    library = ModelLibrary(SDKConfig(home=home / "store", offline=True), events=EventBus())
+    model = register_tiny_vision(library, home / "tiny-vision", smollm2)
+    with serving(create_app(ServerConfig(models=(model,), n_ctx=2048), library=library)) as port, \
             chromium(f"http://127.0.0.1:{port}") as session:
         yield session
     assert session.blocked == [], f"requests left loopback: {session.blocked}"
@@ -39,7 +45,7 @@ def png(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def described(page) -> str:
-    page.wait_for_function("document.querySelector('#vision-answer').innerText.trim()"
+    page.wait_for_function("document.querySelector('#vision-metrics').innerText.trim()"  # set once it is done
                            " || document.querySelector('#vision-error').innerText.trim()", timeout=180_000)
     error = page.locator("#vision-error").inner_text()
     assert not error, f"the server did not describe the image: {error}"

@@ -9,7 +9,8 @@ the answers are meaningless: it tests plumbing and speed, never quality.
 
 With ``image_size`` 56 and ``patch_size`` 14 an image becomes 16 image tokens; larger sizes and more blocks make
 the image encoding slower (for cancellation tests and benchmarks). :func:`write_video` writes a short video
-file of flat colours, for frame-capture tests.
+file of flat colours, for frame-capture tests. :func:`register_tiny_vision` puts SmolLM2 and such a projector
+in a library as one vision-capable model (what a server serves to vision clients).
 """
 
 from __future__ import annotations
@@ -19,7 +20,10 @@ from pathlib import Path
 import gguf
 import numpy as np
 
-__all__ = ["COLOURS", "SMOLLM2_EMBD", "image_tokens", "write_tiny_mmproj", "write_video"]
+from runanywhere.models.manager import ModelLibrary
+
+__all__ = ["COLOURS", "SMOLLM2_EMBD", "TINY_VISION", "image_tokens", "register_tiny_vision", "write_tiny_mmproj",
+           "write_video"]
 
 SMOLLM2_EMBD = 576
 """The embedding width of SmolLM2-135M: what its projector must output."""
@@ -82,6 +86,24 @@ def write_tiny_mmproj(path: Path, *, n_embd_text: int = SMOLLM2_EMBD, image_size
     writer.write_tensors_to_file()
     writer.close()
     return path
+
+
+TINY_VISION = "smollm2-tiny-vision"
+"""The id :func:`register_tiny_vision` registers."""
+
+
+def register_tiny_vision(library: ModelLibrary, folder: Path, smollm2: Path) -> str:
+    """Register ``smollm2`` with a projector written into ``folder`` as the multimodal model ``TINY_VISION``."""
+    from runanywhere.backends.llamacpp_vision import MMPROJ
+    from runanywhere.core.engines import WEIGHTS
+
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "lm.gguf").symlink_to(smollm2)
+    write_tiny_mmproj(folder / "mmproj.gguf")
+    library.register({"id": TINY_VISION, "name": "SmolLM2 with a random test projector", "category": "multimodal",
+                      "format": "gguf", "engine": "llamacpp", "local_path": str(folder),
+                      "files": [{"path": "lm.gguf", "role": WEIGHTS}, {"path": "mmproj.gguf", "role": MMPROJ}]})
+    return TINY_VISION
 
 
 COLOURS = [(255, 0, 0), (0, 255, 0), (0, 0, 255), (255, 255, 0)]

@@ -14,7 +14,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .. import CancelToken, GenerationResult, ModelCategory, TextGenerator
+from .. import CancelToken, GenerationResult, TextGenerator, VisionLanguageModel
 from ..features.structured_output import validate
 from ..features.tools import parse_tool_calls
 from .chat_request import ChatPlan, chat_plan
@@ -28,9 +28,9 @@ from .streaming import event_stream, unless_disconnected
 async def chat_completions(request: Request) -> Response:
     state: ServerState = request.app.state.server
     params = await json_body(request)
-    model_id = state.model_id(params.take("model", str, required=True), ModelCategory.LANGUAGE)
-    generator = await state.text(model_id)
-    plan = chat_plan(params, generator, state.config.n_ctx)
+    model_id = state.chat_model_id(params.take("model", str, required=True))
+    generator = await state.chat(model_id)
+    plan = chat_plan(params, generator, state.config.n_ctx, images=isinstance(generator, VisionLanguageModel))
     params.finish()
     reply = Reply(state, model_id, generator, plan)
     release = state.admit(model_id)

@@ -3,13 +3,15 @@
 Messages (``developer`` read as ``system``; text content parts joined; tool
 calls and results), ``tools`` with ``tool_choice`` (``required`` and a named
 function are forced by a grammar), and ``response_format`` (``json_object`` and
-``json_schema`` are forced by a grammar and validated after). Image parts need
-a vision-language model, which this server does not run yet: they are a 400.
+``json_schema`` are forced by a grammar and validated after). Image parts, in
+user messages to a model with a vision projector, are ``data:`` URLs only: the
+server fetches nothing, so a remote or ``file://`` URL is a 400.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -22,6 +24,7 @@ from .errors import bad_request, unsupported
 from .params import Params
 from .sampling import generation_options
 
+_DATA_URL = re.compile(r"^data:image/[\w.+-]+;base64,", re.IGNORECASE)
 ROLES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant", "tool": "tool"}
 
 
@@ -37,8 +40,8 @@ class ChatPlan:
     parallel_tool_calls: bool
 
 
-def chat_plan(params: Params, generator: TextGenerator, n_ctx: int) -> ChatPlan:
-    """Read a chat completion body (its ``model`` already taken) for a loaded generator."""
+def chat_plan(params: Params, generator: TextGenerator, n_ctx: int, *, images: bool = False) -> ChatPlan:
+    """Read a chat completion body (its ``model`` already taken) for a loaded generator (``images``: it sees)."""
     native = "tools" in (generator.engine.chat_template or "")
     stream = params.take("stream", bool, False)
     stream_options = params.take("stream_options", dict, {})
@@ -49,7 +52,7 @@ def chat_plan(params: Params, generator: TextGenerator, n_ctx: int) -> ChatPlan:
         raise unsupported(f"stream_options.{unknown[0]}")
     offered, forced = _tools(params)
     parallel = params.take("parallel_tool_calls", bool, True)
-    messages = chat_messages(params.take("messages", list, required=True), native)
+    messages = chat_messages(params.take("messages", list, required=True), native, images=images)
     schema = _response_format(params)
     if forced and schema is not None:
         raise bad_request("a forced tool call and a JSON response_format cannot both shape one reply", "tool_choice")
@@ -63,8 +66,8 @@ def chat_plan(params: Params, generator: TextGenerator, n_ctx: int) -> ChatPlan:
                     bool(stream_options.get("include_usage")), parallel)
 
 
-def chat_messages(raw: list[Any], native_tools: bool) -> list[dict[str, Any]]:
-    """OpenAI messages as the chat template reads them."""
+def chat_messages(raw: list[Any], native_tools: bool, *, images: bool = False) -> list[dict[str, Any]]:
+    """OpenAI messages as the chat template reads them; with ``images``, a user's image parts stay parts."""
     if not raw:
         raise bad_request("'messages' must hold at least one message", "messages")
     messages = []
@@ -73,8 +76,10 @@ def chat_messages(raw: list[Any], native_tools: bool) -> list[dict[str, Any]]:
         if not isinstance(message, dict) or message.get("role") not in ROLES:
             raise bad_request(f"{where} needs a 'role' of {', '.join(ROLES)}", where)
         role = ROLES[message["role"]]
-        content = _content(message.get("content"), where)
-        out: dict[str, Any] = {"role": role, "content": content}
+        parts = _content(message.get("content"), where, images and role == "user")
+        content = "\n".join(p["text"] for p in parts if p["type"] == "text")
+        seen = any(p["type"] == "image_url" for p in parts)
+        out: dict[str, Any] = {"role": role, "content": parts if seen else content}
         if role == "assistant" and message.get("tool_calls"):
             calls = [_call(call, f"{where}.tool_calls[{j}]") for j, call in enumerate(message["tool_calls"])]
             if native_tools:
@@ -93,23 +98,39 @@ def _hermes(function: dict[str, Any]) -> str:
     return f"{HERMES_START}{json.dumps(call, ensure_ascii=False)}{HERMES_END}"
 
 
-def _content(content: Any, where: str) -> str:
+def _content(content: Any, where: str, images: bool) -> list[dict[str, Any]]:
+    """A message's content as text and (where ``images``) ``image_url`` parts holding checked data: URLs."""
     if content is None or isinstance(content, str):
-        return content or ""
+        return [{"type": "text", "text": content or ""}]
     if not isinstance(content, list):
         raise bad_request(f"{where}.content must be a string or a list of content parts", f"{where}.content")
-    texts = []
+    parts = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind == "text" and isinstance(part.get("text"), str):
-            texts.append(part["text"])
+            parts.append({"type": "text", "text": part["text"]})
+        elif kind == "image_url" and images:
+            parts.append({"type": "image_url", "image_url": {"url": _image_url(part, f"{where}.content[{j}]")}})
         elif kind == "image_url":
-            raise bad_request(f"{where}.content[{j}] is an image: image input needs a vision-language model, and "
-                              "this server has none yet (VLM support, issue 11)", f"{where}.content[{j}]",
-                              "image_input_not_supported")
+            raise bad_request(f"{where}.content[{j}] is an image: only a user message to a model with a vision "
+                              "projector can hold one (GET /v1/models lists those with 'vision')",
+                              f"{where}.content[{j}]", "image_input_not_supported")
         else:
             raise unsupported(f"{where}.content[{j}]", f"content parts of type {kind!r} are not available")
-    return "\n".join(texts)
+    return parts
+
+
+def _image_url(part: dict[str, Any], where: str) -> str:
+    """The ``data:`` URL of an image part; the server fetches nothing, so any other URL is refused."""
+    spec = part.get("image_url")
+    url = spec.get("url") if isinstance(spec, dict) else spec
+    if isinstance(spec, dict) and spec.get("detail", "auto") != "auto":
+        raise unsupported(f"{where}.image_url.detail", "images are shrunk to the model's size; use 'auto'")
+    if not isinstance(url, str) or not _DATA_URL.match(url):
+        raise bad_request(f"{where}.image_url.url must be a data:image/...;base64,... URL: this server fetches "
+                          "no remote URLs and reads no files; send the image's bytes inline",
+                          f"{where}.image_url.url", "image_url_not_allowed")
+    return url
 
 
 def _call(call: Any, where: str) -> dict[str, Any]:

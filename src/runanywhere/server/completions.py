@@ -29,7 +29,7 @@ async def completions(request: Request) -> Response:
     params.refuse_unless("suffix", "", "insertion (a suffix) is not available")
     generation = GenerationRequest(prompt, generation_options(params, state.config.n_ctx, raw=True))
     params.finish()
-    generator = await state.text(model_id)
+    generator = await state.chat(model_id)
     ident, when = completion_id("cmpl"), created()
 
     def body(text: str, finish: str | None) -> dict[str, Any]:

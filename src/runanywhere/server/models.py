@@ -18,7 +18,7 @@ from starlette.responses import JSONResponse, Response
 from .. import ModelDownloadProgress, ModelInfo, SDKError
 from ..core.bridge import Channel, run_in_thread
 from .errors import APIError, error_payload
-from .state import CAPABILITIES, ServerState
+from .state import ServerState, capabilities
 from .streaming import event_stream, unless_disconnected
 
 
@@ -37,7 +37,7 @@ def describe(state: ServerState, info: ModelInfo) -> dict[str, Any]:
         status = {"in-memory": "stored", "stored": "stored", "packaged": "available", "remote": "remote"}[info.status]
     return {"id": info.id, "object": "model", "created": 0, "owned_by": "runanywhere",
             "name": info.entry.name, "category": info.entry.category.value,
-            "capabilities": list(CAPABILITIES.get(info.entry.category, ())), "state": status,
+            "capabilities": capabilities(info.entry), "state": status,
             "size_bytes": info.entry.size_bytes, "default": info.entry.is_default}
 
 

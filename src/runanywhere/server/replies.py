@@ -6,7 +6,7 @@ import time
 import uuid
 from typing import Any
 
-from .. import GenerationResult
+from .. import GenerationResult, VLMResult
 
 FINISH = {"stop": "stop", "length": "length", "cancelled": "stop"}
 
@@ -27,8 +27,14 @@ def usage(result: GenerationResult) -> dict[str, Any]:
 
 
 def timings(result: GenerationResult) -> dict[str, Any]:
-    """How the generation went: queueing, time to first token, prefill and decode speeds, cached prompt tokens."""
-    return {"queue_ms": round(result.queue_ms, 3), "time_to_first_token_ms": _round(result.time_to_first_token_ms),
+    """How the generation went: queueing, time to first token, prefill and decode speeds, cached prompt tokens.
+
+    A vision-language reply adds its images, the image tokens they became and the time encoding them took.
+    """
+    seen = {"images": result.images, "image_tokens": result.image_tokens,
+            "image_encode_ms": round(result.image_encode_ms, 3)} if isinstance(result, VLMResult) else {}
+    return {**seen, "queue_ms": round(result.queue_ms, 3),
+            "time_to_first_token_ms": _round(result.time_to_first_token_ms),
             "prefill_tokens_per_second": _round(result.prefill_tokens_per_second),
             "decode_tokens_per_second": _round(result.decode_tokens_per_second),
             "prompt_tokens_evaluated": result.prompt_tokens_evaluated,

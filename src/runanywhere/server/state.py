@@ -22,8 +22,11 @@ from .. import (
     SpeechToText,
     TextGenerator,
     TextToSpeech,
+    VisionLanguageModel,
     VoiceActivityDetector,
 )
+from ..backends.llamacpp_vision import MMPROJ
+from ..models.catalog import ModelEntry
 from ..runtime.holder import ModelHolder
 from .config import ServerConfig
 from .errors import APIError
@@ -51,6 +54,17 @@ CAPABILITIES: dict[ModelCategory, tuple[str, ...]] = {
     ModelCategory.AUDIO: ("voice-activity",),
     ModelCategory.IMAGE_GENERATION: ("images",),
 }
+
+
+def can_see(entry: ModelEntry) -> bool:
+    """True for a model with a vision projector (an ``mmproj`` file): chat reads images with it."""
+    return MMPROJ in {f.role for f in entry.files} | {role for f in entry.files for role, _ in f.contents}
+
+
+def capabilities(entry: ModelEntry) -> list[str]:
+    """What a model can do, as ``/v1/models`` lists it: its category's abilities, plus chat with images."""
+    listed = list(CAPABILITIES.get(entry.category, ()))
+    return listed + [c for c in ("chat", "vision") if c not in listed] if can_see(entry) else listed
 
 
 class ServerState:
@@ -87,9 +101,24 @@ class ServerState:
                                 f"{category.value} model", param=param, code="model_not_supported")
         return entry.id
 
+    def chat_model_id(self, name: Any) -> str:
+        """The catalog id of a chat model: a language model, or any model with a vision projector."""
+        if isinstance(name, str) and name in self.library.catalog and can_see(self.library.catalog.get(name)):
+            return self.library.catalog.get(name).id
+        return self.model_id(name, ModelCategory.LANGUAGE)
+
     # ------------------------------------------------------------ engines
     async def text(self, model_id: str) -> TextGenerator:
         return await self._holder(model_id, TextGenerator, lambda h: h.aload_model(model_id, n_ctx=self.config.n_ctx))
+
+    async def vision(self, model_id: str) -> VisionLanguageModel:
+        """A model with its vision projector, loaded as a :class:`VisionLanguageModel` (chat with images)."""
+        return await self._holder(model_id, VisionLanguageModel,
+                                  lambda h: h.aload_model(model_id, n_ctx=self.config.n_ctx))
+
+    async def chat(self, model_id: str) -> TextGenerator:
+        """The engine chat runs on: the vision-language model of a model with a projector, else the text one."""
+        return await (self.vision(model_id) if can_see(self.library.catalog.get(model_id)) else self.text(model_id))
 
     async def embedder(self, model_id: str) -> EmbeddingGenerator:
         return await self._holder(model_id, EmbeddingGenerator, lambda h: h.aload_model(model_id))
@@ -114,7 +143,8 @@ class ServerState:
     async def load(self, model_id: str) -> None:
         """Load a catalog model with the holder its category needs (``--models``, ``POST /v1/models/{id}/load``)."""
         loaders: dict[ModelCategory, Callable[[str], Awaitable[Any]]] = {
-            ModelCategory.LANGUAGE: self.text, ModelCategory.EMBEDDING: self.embedder,
+            ModelCategory.LANGUAGE: self.chat, ModelCategory.MULTIMODAL: self.vision,
+            ModelCategory.EMBEDDING: self.embedder,
             ModelCategory.SPEECH_RECOGNITION: self.stt, ModelCategory.SPEECH_SYNTHESIS: self.tts,
             ModelCategory.AUDIO: self.vad}
         entry = self.library.catalog.get(model_id)

@@ -42,6 +42,7 @@ async function describe() {
   $('vision-error').textContent = '';
   const answer = $('vision-answer');
   answer.textContent = '';
+  $('vision-metrics').textContent = '';
   const started = performance.now();
   let first = null;
   let usage = null;
