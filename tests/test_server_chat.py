@@ -105,12 +105,13 @@ def test_a_named_tool_choice_forces_that_tool(client: openai.OpenAI):
 
 
 CALCULATE = [{"role": "user", "content": "What is 17 * 23? Use the calculator."}]
+DEMO = [tool.schema() for tool in DEMO_TOOLS.values()]
 
 
 def test_a_required_call_is_a_tool_call_even_when_an_argument_holds_the_close_tag(client: openai.OpenAI):
     # Greedy SmolLM2 writes "</tool_call>" (and more) inside the expression string; the reply is still the call.
-    reply = client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=[t.schema() for t in DEMO_TOOLS.values()],  # type: ignore[misc]
-                                           tool_choice="required", temperature=0, max_tokens=128)
+    reply = client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=DEMO, tool_choice="required",  # type: ignore[arg-type]
+                                           temperature=0, max_tokens=128)
     choice = reply.choices[0]
     [call] = choice.message.tool_calls or []
     assert choice.finish_reason == "tool_calls" and choice.message.content is None
@@ -120,15 +121,14 @@ def test_a_required_call_is_a_tool_call_even_when_an_argument_holds_the_close_ta
 
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_forced_call_cut_by_max_tokens_is_length_and_never_content(client: openai.OpenAI, stream: bool):
-    tools = [t.schema() for t in DEMO_TOOLS.values()]
     if stream:
-        chunks = list(client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=tools, tool_choice="required",  # type: ignore[arg-type]
+        chunks = list(client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=DEMO, tool_choice="required",  # type: ignore[arg-type]
                                                      temperature=0, max_tokens=24, stream=True))
         deltas = [c.choices[0].delta for c in chunks if c.choices]
         assert not any(d.content or d.tool_calls for d in deltas)
         assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
         return
-    reply = client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=tools, tool_choice="required",  # type: ignore[arg-type]
+    reply = client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=DEMO, tool_choice="required",  # type: ignore[arg-type]
                                            temperature=0, max_tokens=24)
     choice = reply.choices[0]
     assert choice.finish_reason == "length"
