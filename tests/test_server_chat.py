@@ -19,6 +19,7 @@ from pydantic import BaseModel
 from runanywhere import EventBus
 from runanywhere.models.manager import ModelLibrary
 from runanywhere.server import ServerConfig, create_app
+from runanywhere.server.demo_tools import DEMO_TOOLS
 
 from .serving import serving
 
@@ -101,6 +102,37 @@ def test_a_named_tool_choice_forces_that_tool(client: openai.OpenAI):
         {"role": "tool", "tool_call_id": call.id, "content": '{"time": "12:00"}'}],
         tools=[WEATHER, TIME], tool_choice="none", temperature=0, max_tokens=32)  # type: ignore[list-item]
     assert answer.choices[0].message.content and not answer.choices[0].message.tool_calls
+
+
+CALCULATE = [{"role": "user", "content": "What is 17 * 23? Use the calculator."}]
+DEMO = [tool.schema() for tool in DEMO_TOOLS.values()]
+
+
+def test_a_required_call_is_a_tool_call_even_when_an_argument_holds_the_close_tag(client: openai.OpenAI):
+    # Greedy SmolLM2 writes "</tool_call>" (and more) inside the expression string; the reply is still the call.
+    reply = client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=DEMO, tool_choice="required",  # type: ignore[arg-type]
+                                           temperature=0, max_tokens=128)
+    choice = reply.choices[0]
+    [call] = choice.message.tool_calls or []
+    assert choice.finish_reason == "tool_calls" and choice.message.content is None
+    assert call.function.name == "calculator"  # type: ignore[union-attr]
+    assert json.loads(call.function.arguments)["expression"].startswith("17 * 23")  # type: ignore[union-attr]
+
+
+@pytest.mark.parametrize("stream", [False, True])
+def test_a_forced_call_cut_by_max_tokens_is_length_and_never_content(client: openai.OpenAI, stream: bool):
+    if stream:
+        chunks = list(client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=DEMO, tool_choice="required",  # type: ignore[arg-type]
+                                                     temperature=0, max_tokens=24, stream=True))
+        deltas = [c.choices[0].delta for c in chunks if c.choices]
+        assert not any(d.content or d.tool_calls for d in deltas)
+        assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
+        return
+    reply = client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=DEMO, tool_choice="required",  # type: ignore[arg-type]
+                                           temperature=0, max_tokens=24)
+    choice = reply.choices[0]
+    assert choice.finish_reason == "length"
+    assert choice.message.content is None and not choice.message.tool_calls
 
 
 class Capital(BaseModel):

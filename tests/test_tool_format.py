@@ -178,6 +178,16 @@ def test_a_call_cut_before_its_closing_tag_still_counts() -> None:
     assert text == "Sure!"
 
 
+def test_a_close_tag_written_inside_an_argument_does_not_end_the_call() -> None:
+    # What SmolLM2 wrote under the forced-call grammar, whose strings admit any character.
+    reply = ('<tool_call>{"name": "calculator", "arguments": {"expression": "17 * 23}}</tool_call>\n\nThe '
+             'calculator is not" }}\n</tool_call> Done. <tool_call>{"name": "add", "arguments": {}}</tool_call>')
+    calls, text = parse_tool_calls(reply, ToolCallFormat.HERMES, known=["calculator", "add"])
+    assert as_pairs(calls) == [("calculator", {"expression": "17 * 23}}</tool_call>\n\nThe calculator is not"}),
+                               ("add", {})]
+    assert text == "Done."
+
+
 def test_a_fenced_call_inside_the_tags() -> None:
     reply = '<tool_call>\n```json\n{"name": "add", "arguments": {"a": 1, "b": 1}}\n```\n</tool_call>'
     assert as_pairs(parse_tool_calls(reply)[0]) == [("add", {"a": 1, "b": 1})]

@@ -89,12 +89,21 @@ class Reply:
             if calls:
                 calls = calls if self.plan.parallel_tool_calls else calls[:1]
                 return remaining or None, [c.to_openai() for c in calls], "tool_calls"
+            if self.plan.forced:
+                return self._unfinished_call(result)
         if self.plan.schema is not None and result.finish_reason == "stop":
             check = validate(result.text, self.plan.schema)
             if not check.is_valid:
                 raise APIError(500, "the reply does not match the JSON schema: " + "; ".join(check.errors),
                                code="schema_mismatch")
         return result.text, [], FINISH[result.finish_reason]
+
+    def _unfinished_call(self, result: GenerationResult) -> tuple[None, list[dict[str, Any]], str]:
+        """A forced call that did not come out whole: cut short (never shown as content), or a grammar failure."""
+        if result.finish_reason != "stop":
+            return None, [], FINISH[result.finish_reason]
+        raise APIError(500, "the forced tool call came out malformed despite its grammar: "
+                       f"{result.text[:200]!r}", code="tool_call_mismatch")
 
     def _observe(self, result: GenerationResult) -> None:
         metrics = self.state.metrics

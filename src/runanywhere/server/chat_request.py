@@ -30,10 +30,12 @@ ROLES = {"system": "system", "developer": "system", "user": "user", "assistant":
 
 @dataclass(frozen=True)
 class ChatPlan:
-    """What to generate and how to read the reply: tools offered (by name), the schema to validate against."""
+    """What to generate and how to read the reply: tools offered (by name), whether a call is forced, the schema
+    to validate against."""
 
     request: GenerationRequest
     tools: tuple[str, ...]
+    forced: bool
     schema: dict[str, Any] | None
     stream: bool
     include_usage: bool
@@ -62,7 +64,7 @@ def chat_plan(params: Params, generator: TextGenerator, n_ctx: int, *, images: b
     grammar: str | dict[str, Any] | None = tool_call_grammar(forced, ToolCallFormat.HERMES) if forced else schema
     request = GenerationRequest(prompt, generation_options(params, n_ctx), grammar=grammar,
                                 tools=tuple(t.to_openai() for t in offered) if native else ())
-    return ChatPlan(request, tuple(t.name for t in offered), schema, stream,
+    return ChatPlan(request, tuple(t.name for t in offered), bool(forced), schema, stream,
                     bool(stream_options.get("include_usage")), parallel)
 
 

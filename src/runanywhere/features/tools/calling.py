@@ -336,8 +336,10 @@ class _Loop:
             self.text, self.done, self.complete = generation.text, True, False
             return False
         calls, remaining = parse_tool_calls(generation.text, self.fmt, known=[t.name for t in self.tools])
-        if self.forced and not calls and generation.finish_reason == "length":
-            raise GenerationError("max_tokens cut the forced tool call short; raise max_tokens",
+        if self.forced and not calls:  # never an answer: the grammar admits only a call
+            cut = generation.finish_reason == "length"
+            raise GenerationError("max_tokens cut the forced tool call short; raise max_tokens" if cut else
+                                  "the forced tool call came out malformed despite its grammar; report it",
                                   details={"text": generation.text})
         fresh = [c for c in calls if not self._already_made(c)]
         if calls and not fresh and self.auto_execute and not self.answer_only:

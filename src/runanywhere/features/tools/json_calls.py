@@ -23,6 +23,7 @@ _FENCE_OPEN_RE = re.compile(r"```[A-Za-z0-9_-]*[ \t]*\n?[ \t]*\Z")
 _FENCE_CLOSE_RE = re.compile(r"[ \t]*\n?[ \t]*```")
 _BODY_FENCE_RE = re.compile(r"\A```[A-Za-z0-9_-]*\s*(.*?)\s*```\Z", re.DOTALL)
 _LEADING_FENCE_RE = re.compile(r"\s*(```[A-Za-z0-9_-]*\s*)?")
+_CLOSE_AFTER_RE = re.compile(r"\s*" + re.escape(HERMES_END))
 
 def _reject_constant(token: str) -> Any:
     raise ValueError(f"{token} is not valid JSON")
@@ -36,8 +37,12 @@ _DECODER = json.JSONDecoder(strict=False, parse_constant=_reject_constant)
 def hermes_blocks(text: str, names: frozenset[str] | None) -> list[Block]:
     blocks: list[Block] = []
     for start, body_start, body_end, closed in tag_bodies(text, HERMES_START, HERMES_END):
+        if blocks and start < blocks[-1].end:
+            continue  # inside a call that ran past its first close tag
         end = body_end + len(HERMES_END) if closed else body_end
         decoded = _decode_json_at(text, body_start, body_end, whole=closed)
+        if decoded is None and closed and (spanning := _json_through_close(text, body_start)) is not None:
+            decoded, end = spanning  # the first close tag was inside one of the call's JSON strings
         if decoded is None:
             # An unclosed tag that starts no JSON claims only itself: what follows may hold other calls.
             end = end if closed else body_start
@@ -49,6 +54,19 @@ def hermes_blocks(text: str, names: frozenset[str] | None) -> list[Block]:
         items = [Item(_call_from_json(obj, bare=False), dump_json(obj)) for obj in _json_candidates(value)]
         blocks.append(finish(start, end, text, items, names, _rewrap(HERMES_START, HERMES_END)))
     return blocks
+
+
+def _json_through_close(text: str, body_start: int) -> tuple[tuple[Any, int], int] | None:
+    """The JSON value starting the body and where it ends, with the end of the close tag right after it, or None.
+
+    A model may write the close tag inside a string argument (a grammar admits it there), so the tag that ends
+    the call is the first one after the JSON value, not the first one in the text.
+    """
+    decoded = _decode_json_at(text, body_start, len(text), whole=False)
+    if decoded is None:
+        return None
+    close = _CLOSE_AFTER_RE.match(text, decoded[1])
+    return (decoded, close.end()) if close else None
 
 
 def _rewrap(open_tag: str, close_tag: str) -> Callable[[list[str]], str]:
