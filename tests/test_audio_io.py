@@ -465,11 +465,16 @@ def _spoken(text: str, home: Path) -> Any:
 
 
 def _cli_on_the_audio_stack(subprocess_env: dict[str, str], *args: str) -> subprocess.Popen[str]:
-    """``runanywhere <args>`` in a process that talks to the virtual audio daemon, offline."""
+    """``runanywhere <args>`` in a process that talks to the virtual audio daemon, offline.
+
+    Ctrl-C reaches it as it does from a terminal: a test run started in the background by a
+    non-interactive shell inherits SIGINT ignored, and the child would then never stop.
+    """
     env = {**subprocess_env, **{k: v for k, v in os.environ.items() if k.startswith("PULSE_")},
            "RUNANYWHERE_OFFLINE": "1"}
     return subprocess.Popen([sys.executable, "-m", "runanywhere.cli", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+                            stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
 def test_transcribe_live_hears_what_the_speakers_play(audio_stack: VirtualAudioStack, subprocess_env, tmp_path):
