@@ -78,18 +78,24 @@ def chromium(base: str, microphone_wav: Path | None = None) -> Iterator[Browser]
             browser.close()
 
 
-def spoken_timeline(tts: Any, parts: list[str | float], path: Path, rate: int = 48000) -> Path:
-    """A WAV for the fake microphone: each ``str`` spoken by ``tts`` (Piper), each ``float`` that many seconds
-    of silence, in order."""
+def spoken_timeline(library: Any, parts: list[str | float], path: Path, rate: int = 48000) -> Path:
+    """A WAV for the fake microphone: each ``str`` spoken by the packaged Piper voice (without variation, so
+    the same audio every run), each ``float`` that many seconds of silence, in order."""
     import numpy as np
 
+    from runanywhere import TextToSpeech
     from runanywhere.media.audio import Audio, save_wav
 
-    pieces = []
-    for part in parts:
-        if isinstance(part, str):
-            spoken = tts.synthesize(part)
-            pieces.append(Audio(spoken.audio_data, spoken.sample_rate).resampled(rate).samples)
-        else:
-            pieces.append(np.zeros(int(part * rate), np.float32))
+    tts = TextToSpeech(library)
+    tts.load_voice("piper-en_US-joe-medium", variation=0)
+    try:
+        pieces = []
+        for part in parts:
+            if isinstance(part, str):
+                spoken = tts.synthesize(part)
+                pieces.append(Audio(spoken.audio_data, spoken.sample_rate).resampled(rate).samples)
+            else:
+                pieces.append(np.zeros(int(part * rate), np.float32))
+    finally:
+        tts.unload()
     return save_wav(path, np.concatenate(pieces).astype(np.float32), rate)

@@ -35,14 +35,7 @@ def stt(packaged_models):
 @pytest.fixture(scope="module")
 def speech(packaged_models, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``SENTENCE`` spoken by the Piper voice, between silences: a user's recording."""
-    from runanywhere import TextToSpeech
-
-    tts = TextToSpeech(packaged_models)
-    tts.load_voice("piper-en_US-joe-medium", variation=0)
-    try:
-        return spoken_timeline(tts, [1.0, SENTENCE, 3.0], tmp_path_factory.mktemp("speech") / "fox.wav")
-    finally:
-        tts.unload()
+    return spoken_timeline(packaged_models, [1.0, SENTENCE, 3.0], tmp_path_factory.mktemp("speech") / "fox.wav")
 
 
 @pytest.fixture(scope="module")

@@ -22,14 +22,7 @@ QUESTION = "Tell me a story about a brave dragon."
 @pytest.fixture(scope="module")
 def microphone(packaged_models, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The question spoken by the Piper voice after half a second of silence, then silence."""
-    from runanywhere import TextToSpeech
-
-    tts = TextToSpeech(packaged_models)
-    tts.load_voice("piper-en_US-joe-medium", variation=0)
-    try:
-        return spoken_timeline(tts, [0.5, QUESTION, 30.0], tmp_path_factory.mktemp("mic") / "voice.wav")
-    finally:
-        tts.unload()
+    return spoken_timeline(packaged_models, [0.5, QUESTION, 30.0], tmp_path_factory.mktemp("mic") / "voice.wav")
 
 
 @pytest.fixture(scope="module")
