@@ -19,6 +19,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="another Host header name to accept on loopback")
     serve.add_argument("--cors-origin", action="append", default=[], metavar="ORIGIN",
                        help="another origin browsers may call from (default: same origin only)")
+    serve.add_argument("--allow-remote-images", action="store_true",
+                       help="fetch https image URLs in chat requests (public addresses only; default: data: URLs)")
     serve.add_argument("--ctx", type=int, default=4096, help="context length of chat models")
     serve.set_defaults(func=_serve)
 
@@ -30,6 +32,6 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = ServerConfig(host=args.host, port=args.port, api_key=args.api_key, models=tuple(args.models),
                           allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
-                          n_ctx=args.ctx)
+                          n_ctx=args.ctx, remote_images=args.allow_remote_images)
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info")
     return 0

@@ -20,6 +20,7 @@ from ..features.tools import parse_tool_calls
 from .chat_request import ChatPlan, chat_plan
 from .errors import APIError
 from .params import json_body
+from .remote_images import inline_remote_images
 from .replies import FINISH, completion_id, created, timings, usage
 from .state import ServerState
 from .streaming import event_stream, unless_disconnected
@@ -30,6 +31,8 @@ async def chat_completions(request: Request) -> Response:
     params = await json_body(request)
     model_id = state.chat_model_id(params.take("model", str, required=True))
     generator = await state.chat(model_id)
+    if state.config.remote_images and isinstance(generator, VisionLanguageModel):
+        await inline_remote_images(params.peek("messages"), max_bytes=state.config.max_body_bytes)
     plan = chat_plan(params, generator, state.config.n_ctx, images=isinstance(generator, VisionLanguageModel))
     params.finish()
     reply = Reply(state, model_id, generator, plan)

@@ -4,8 +4,9 @@ Messages (``developer`` read as ``system``; text content parts joined; tool
 calls and results), ``tools`` with ``tool_choice`` (``required`` and a named
 function are forced by a grammar), and ``response_format`` (``json_object`` and
 ``json_schema`` are forced by a grammar and validated after). Image parts, in
-user messages to a model with a vision projector, are ``data:`` URLs only: the
-server fetches nothing, so a remote or ``file://`` URL is a 400.
+user messages to a model with a vision projector, are ``data:`` URLs: the server
+fetches nothing unless the operator allows remote images (then https URLs have
+been fetched into data: URLs before this reads them); any other URL is a 400.
 """
 
 from __future__ import annotations
@@ -129,8 +130,9 @@ def _image_url(part: dict[str, Any], where: str) -> str:
     if isinstance(spec, dict) and spec.get("detail", "auto") != "auto":
         raise unsupported(f"{where}.image_url.detail", "images are shrunk to the model's size; use 'auto'")
     if not isinstance(url, str) or not _DATA_URL.match(url):
-        raise bad_request(f"{where}.image_url.url must be a data:image/...;base64,... URL: this server fetches "
-                          "no remote URLs and reads no files; send the image's bytes inline",
+        raise bad_request(f"{where}.image_url.url must be a data:image/...;base64,... URL: this server reads no "
+                          "files and fetches https URLs only when started with --allow-remote-images; send the "
+                          "image's bytes inline",
                           f"{where}.image_url.url", "image_url_not_allowed")
     return url
 

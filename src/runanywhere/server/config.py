@@ -29,7 +29,8 @@ class ServerConfig:
     (``/health`` says 503 until they are); any other catalog model loads on its first request.
     ``allowed_hosts`` adds Host header names to the loopback ones; ``cors_origins`` lists the other
     origins (``https://app.example``) a browser may call from. ``max_queue`` bounds the requests waiting
-    for one model (more get 429 with ``Retry-After``).
+    for one model (more get 429 with ``Retry-After``). ``remote_images`` lets chat requests name images by
+    ``https://`` URL, which the server then fetches from public addresses only (:mod:`.remote_images`).
     """
 
     host: str = "127.0.0.1"
@@ -42,6 +43,7 @@ class ServerConfig:
     max_upload_bytes: int = 25 * 1024 * 1024
     max_queue: int = 32
     n_ctx: int = 4096
+    remote_images: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "models", tuple(self.models))

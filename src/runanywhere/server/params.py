@@ -42,6 +42,10 @@ class Params:
     def __contains__(self, name: str) -> bool:
         return self._data.get(name) is not None
 
+    def peek(self, name: str) -> Any:
+        """The raw value of ``name`` (None when absent), without taking it."""
+        return self._data.get(name)
+
     def take(self, name: str, kind: type | tuple[type, ...], default: Any = None, *, required: bool = False) -> Any:
         """The parameter's value (``default`` when absent or null), checked to be of ``kind``."""
         self._taken.add(name)
