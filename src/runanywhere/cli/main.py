@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 from .. import __version__
 from ..core.errors import SDKError
-from . import describe, doctor, llm, models, serve, speech_stt, speech_tts, speech_vad, voice
+from . import describe, doctor, jobs, llm, models, serve, speech_stt, speech_tts, speech_vad, voice
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -16,7 +16,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="version", version=f"runanywhere {__version__}")
     parser.add_argument("--debug", action="store_true", help="show the traceback of an error")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (doctor, models, llm, describe, speech_tts, speech_stt, speech_vad, voice, serve):
+    for module in (doctor, models, llm, describe, speech_tts, speech_stt, speech_vad, voice, serve, jobs):
         module.register(sub)
     return parser
 
