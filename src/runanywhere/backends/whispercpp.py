@@ -160,8 +160,14 @@ class WhisperCppEngine:
         worker.start()
         self._running = (stop, worker)
         first = found.get()
-        detected = language or (pw.whisper_lang_str(pw.whisper_full_lang_id(ctx)) if self.is_multilingual else "en")
-        return str(detected), self._read(first, found, worker, stop, cancel)
+        return self._language(language, first), self._read(first, found, worker, stop, cancel)
+
+    def _language(self, language: str | None, first: Any) -> str:
+        """The language asked for, English, or the one whisper.cpp detected ("" when decoding failed first)."""
+        if language or not self.is_multilingual:
+            return language or "en"
+        lang_id = -1 if isinstance(first, BaseException) else int(self._pw.whisper_full_lang_id(self._ctx))
+        return str(self._pw.whisper_lang_str(lang_id)) if lang_id >= 0 else ""
 
     def _params(self, num_samples: int, language: str | None, prompt: str | None) -> Any:
         pw = self._pw
