@@ -41,6 +41,7 @@ _CT2_VERSION = 6
 _CT2_ITEM = {0: "<f4", 1: "<i1", 2: "<i2", 3: "<i4", 4: "<f2", 5: "<u2"}  # CTranslate2's DataType ids
 _BPE_TOKENS = 50257  # Whisper's byte-level BPE ids; whisper.cpp names the special tokens after them itself
 _SAMPLE_RATE, _N_FFT = 16000, 400
+_REDO = "; delete the model and pull it again, or re-install its package"
 
 
 @dataclass(frozen=True)
@@ -60,12 +61,12 @@ class Ct2Model:
         self.path = path
         size = path.stat().st_size
         if size < 16:
-            raise ModelFormatError(f"{path} is truncated: {size} bytes, not a CTranslate2 model")
+            raise ModelFormatError(f"{path} is truncated: {size} bytes, not a CTranslate2 model{_REDO}")
         self._map: NDArray[np.uint8] = np.memmap(path, dtype=np.uint8, mode="r")
         try:
             self.spec, self.variables = self._parse()
         except (struct.error, UnicodeDecodeError) as exc:
-            raise ModelFormatError(f"{path} is truncated or not a CTranslate2 model: {exc}") from exc
+            raise ModelFormatError(f"{path} is truncated or not a CTranslate2 model ({exc}){_REDO}") from exc
 
     def _parse(self) -> tuple[str, dict[str, _Variable]]:
         buf, size = self._map.data, len(self._map)
@@ -85,7 +86,8 @@ class Ct2Model:
             if dtype not in _CT2_ITEM or nbytes != math.prod(shape) * int(_CT2_ITEM[dtype][-1]):
                 raise ModelFormatError(f"{self.path}: variable {name!r} has {nbytes} bytes for {list(shape)}")
             if at + nbytes > size:
-                raise ModelFormatError(f"{self.path} is truncated: {name!r} ends at byte {at + nbytes} of {size}")
+                raise ModelFormatError(
+                    f"{self.path} is truncated: {name!r} ends at byte {at + nbytes} of {size}{_REDO}")
             variables[name] = _Variable(tuple(shape), dtype, at, at + nbytes)
             at += nbytes
         return spec, variables
@@ -155,7 +157,7 @@ _CROSS_PARTS = {"cross_attn_ln": "attention/layer_norm", "cross_attn.query": "at
 
 
 def _tensors(model: Ct2Model, hp: _Hyper) -> Iterator[tuple[str, Producer]]:
-    """(whisper.cpp tensor name, its data) in the order whisper's own state dict has them."""
+    """(whisper.cpp tensor name, its data) for every tensor whisper.cpp loads: the encoder's, then the decoder's."""
     def plain(ct2: str, ggml: str) -> Iterator[tuple[str, Producer]]:
         if f"{ct2}/weight" in model.variables:
             yield f"{ggml}.weight", lambda: model.array(f"{ct2}/weight")
