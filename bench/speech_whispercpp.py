@@ -110,7 +110,7 @@ def faster_whisper_rows(audio: dict[str, np.ndarray], repeats: int) -> list[dict
 
 def main() -> None:
     args = parse_args("whisper.cpp STT vs raw pywhispercpp, next to faster-whisper vs raw, on the same recordings")
-    repeats = 1 if args.smoke else 3
+    repeats, started = 1 if args.smoke else 3, header("whispercpp", args.smoke)
     audio = {name: load_audio(moonshine_asset(name), target_rate=16000).samples for name in REFERENCES}
     if args.smoke:
         audio = {name: samples[: 5 * 16000] for name, samples in audio.items()}
@@ -119,7 +119,7 @@ def main() -> None:
     print("== faster-whisper vs raw faster-whisper", flush=True)
     rows += faster_whisper_rows(audio, repeats)
     overhead = next(r for r in rows if r["model"] == "whispercpp-tiny.en" and r["audio"] == "two_cities.wav")
-    report = {**header("whispercpp", args.smoke), "derive": derive, "engines": rows, "overhead": overhead}
+    report = {**started, "derive": derive, "engines": rows, "overhead": overhead}
     print(json.dumps(rows, indent=1), flush=True)
     write_report(args.results, "whispercpp", report)
 
