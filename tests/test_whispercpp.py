@@ -8,6 +8,7 @@ their reference texts are those of ``test_stt`` (beckett.wav at 16 kHz, two_citi
 from __future__ import annotations
 
 import shutil
+import struct
 import threading
 from pathlib import Path
 from typing import Any
@@ -143,6 +144,10 @@ def test_a_truncated_or_foreign_source_is_refused_and_leaves_nothing(ct2_tiny: P
         assert not out.exists() and list(tmp_path.iterdir()) == [source]
     (source / "model.bin").write_bytes(b"\x06\x00\x00\x00" + b"\xff" * 100)
     with pytest.raises(ModelFormatError):
+        convert_whisper_to_ggml(source, out)
+    spec = b"TransformerSpec\x00"  # a whole CTranslate2 file of another family: version, spec, revision, no variables
+    (source / "model.bin").write_bytes(struct.pack("<IH", 6, len(spec)) + spec + struct.pack("<III", 1, 0, 0))
+    with pytest.raises(ModelFormatError, match="not a Whisper model"):
         convert_whisper_to_ggml(source, out)
     (source / "tokenizer.json").unlink()
     with pytest.raises(SDKFileNotFoundError, match=r"tokenizer\.json"):
