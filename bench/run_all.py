@@ -43,7 +43,9 @@ def _speech(report: dict[str, Any]) -> dict[str, Any]:
     return {"stt_speed_ratio_raw_over_sdk": stt["overhead"]["speed_ratio"],
             "tts_rtf_ratio_sdk_over_raw": tts["rtf_ratio_sdk_over_raw"],
             "tts_first_chunk_ratio_sdk_over_raw": tts["first_chunk_ratio_sdk_over_raw"],
-            "vad_ratio_sdk_16k_over_raw_numpy": vad["ratio_sdk_16k_over_raw_numpy"]}
+            "vad_ratio_sdk_16k_over_raw_numpy": vad["ratio_sdk_16k_over_raw_numpy"],
+            "whispercpp_speed_ratio_raw_over_sdk": report["whispercpp"]["overhead"]["speed_ratio"],
+            "whispercpp_cpu_ratio_raw_over_sdk": report["whispercpp"]["overhead"]["cpu_ratio"]}
 
 
 def _voice(report: dict[str, Any]) -> dict[str, Any]:

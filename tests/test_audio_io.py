@@ -477,11 +477,14 @@ def _cli_on_the_audio_stack(subprocess_env: dict[str, str], *args: str) -> subpr
                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
 
 
-def test_transcribe_live_hears_what_the_speakers_play(audio_stack: VirtualAudioStack, subprocess_env, tmp_path):
+@pytest.mark.parametrize("model", ["faster-whisper-tiny.en", "whispercpp-tiny.en"])
+def test_transcribe_live_hears_what_the_speakers_play(audio_stack: VirtualAudioStack, subprocess_env, tmp_path,
+                                                      model: str):
     from .wer import wer
 
     sentence = _spoken("The quick brown fox jumps over the lazy dog.", tmp_path / "voice")
-    live = _cli_on_the_audio_stack(subprocess_env, "transcribe", "--live", "--device", audio_stack.device)
+    live = _cli_on_the_audio_stack(subprocess_env, "transcribe", "--live", "--device", audio_stack.device,
+                                   "--model", model)
     try:
         assert any("listening" in live.stderr.readline() for _ in range(5)), "the live command never started"
         with AudioPlayback(sample_rate=sentence.sample_rate, device=audio_stack.device) as speaker:

@@ -75,9 +75,9 @@ def test_a_registry_accepts_only_engines_the_table_lists_for_its_capability():
 
 
 def test_a_known_engine_without_an_adapter_is_not_available():
-    with pytest.raises(BackendNotAvailableError, match=r"whisper\.cpp .* does not run yet") as err:
-        SPEECH_RECOGNIZERS.factory("pywhispercpp", model="ggml-tiny.bin")
-    assert err.value.details["engine"] == "pywhispercpp"
+    with pytest.raises(BackendNotAvailableError, match=r"sherpa-onnx .* speech synthesis, .* does not run yet") as err:
+        SPEECH_SYNTHESIZERS.factory("sherpa-onnx", model="vits-piper-en_US-lessac-medium")
+    assert err.value.details["engine"] == "sherpa-onnx"
     with pytest.raises(BackendNotAvailableError, match="Use a model of: faster-whisper"):
         SPEECH_RECOGNIZERS.factory("sherpa-onnx", model="sherpa-onnx-whisper-tiny.en")
 

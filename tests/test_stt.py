@@ -352,12 +352,10 @@ def test_cancelling_the_async_task_cancels_the_transcription(stt: SpeechToText, 
 
 # ----------------------------------------------------------------- engines
 def test_engines_without_reachable_weights_are_not_claimed(stt: SpeechToText, tmp_path: Path):
-    ggml = tmp_path / "ggml-tiny.en.bin"
-    ggml.write_bytes(b"lmgg" + bytes(64))
     onnx_dir = tmp_path / "sherpa-whisper"
     onnx_dir.mkdir()
     (onnx_dir / "tiny.en-encoder.onnx").write_bytes(b"\x08\x07")
-    for model in ("sherpa-onnx-whisper-tiny.en", ggml, onnx_dir):
+    for model in ("sherpa-onnx-whisper-tiny.en", onnx_dir):
         with pytest.raises(BackendNotAvailableError):
             stt.load_model(model)
     with pytest.raises(InvalidInputError, match="not speech recognition"):

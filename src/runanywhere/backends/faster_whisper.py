@@ -67,10 +67,7 @@ class WhisperEngine:
         positive_int("beam_size", beam_size)
         if threads is not None:
             positive_int("threads", threads)
-        if min_window_s is not None and (isinstance(min_window_s, bool) or not isinstance(min_window_s, int)
-                                         or not 10 <= min_window_s <= 30):
-            raise InvalidInputError(f"min_window_s must be a whole number of seconds from 10 to 30, or None; "
-                                    f"got {min_window_s!r}")
+        check_min_window(min_window_s)
         faster_whisper = require_engine("faster_whisper")
         supported = require_engine("ctranslate2").get_supported_compute_types("cpu")
         if compute_type not in supported:
@@ -112,15 +109,30 @@ class WhisperEngine:
 
     def window_frames(self, num_samples: int) -> int | None:
         """Mel frames the encoder sees for audio this long; None for Whisper's full 30 s window."""
-        if self.min_window_s is None:
-            return None
-        frames = max(self.min_window_s * 100, -(-num_samples // 160) + _PAD_FRAMES)
-        return frames if frames < _FULL_FRAMES else None
+        return window_frames(num_samples, self.min_window_s)
 
     def close(self) -> None:
         model, self._model = self._model, None
         if model is not None:
             model.model.unload_model()
+
+
+def check_min_window(min_window_s: int | None) -> int | None:
+    """``min_window_s`` when it is a whole number of seconds from 10 to 30, or None."""
+    if min_window_s is not None and (isinstance(min_window_s, bool) or not isinstance(min_window_s, int)
+                                     or not 10 <= min_window_s <= 30):
+        raise InvalidInputError(f"min_window_s must be a whole number of seconds from 10 to 30, or None; "
+                                f"got {min_window_s!r}")
+    return min_window_s
+
+
+def window_frames(num_samples: int, min_window_s: int | None) -> int | None:
+    """Mel frames the encoder sees for audio this long: the audio plus 10 s, at least ``min_window_s``;
+    None for Whisper's full 30 s window (also when ``min_window_s`` is None)."""
+    if min_window_s is None:
+        return None
+    frames = max(min_window_s * 100, -(-num_samples // 160) + _PAD_FRAMES)
+    return frames if frames < _FULL_FRAMES else None
 
 
 @functools.cache

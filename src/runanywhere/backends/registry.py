@@ -21,6 +21,7 @@ from .llamacpp import open_llama
 from .llamacpp_vision import open_llama_vision
 from .piper import open_piper
 from .sherpa_vad import open_silero
+from .whispercpp import open_whispercpp
 
 E = TypeVar("E", bound=Engine)
 
@@ -85,5 +86,6 @@ LANGUAGE_MODELS.register("llamacpp", open_llama)
 EMBEDDERS.register("llamacpp", open_llama)
 VISION_LANGUAGE_MODELS.register("llamacpp", open_llama_vision)
 SPEECH_RECOGNIZERS.register("faster-whisper", open_whisper)
+SPEECH_RECOGNIZERS.register("whisper.cpp", open_whispercpp)
 SPEECH_SYNTHESIZERS.register("piper", open_piper)
 VOICE_DETECTORS.register("sherpa-onnx", open_silero)

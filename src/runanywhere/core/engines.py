@@ -74,8 +74,8 @@ ENGINES: tuple[EngineInfo, ...] = (
                planned=frozenset({Capability.SPEECH_RECOGNITION, Capability.SPEECH_SYNTHESIS})),
     EngineInfo("piper", "Piper (VITS on onnxruntime)", _pkgs(("piper-tts", "piper"), ("onnxruntime", "onnxruntime")),
                "tts", frozenset({Capability.SPEECH_SYNTHESIS})),
-    EngineInfo("whisper.cpp", "whisper.cpp (ggml)", _pkgs(("pywhispercpp", "pywhispercpp")), None, frozenset(),
-               planned=frozenset({Capability.SPEECH_RECOGNITION}), aliases=("whispercpp", "pywhispercpp")),
+    EngineInfo("whisper.cpp", "whisper.cpp (ggml)", _pkgs(("pywhispercpp", "pywhispercpp")), None,
+               frozenset({Capability.SPEECH_RECOGNITION}), aliases=("whispercpp", "pywhispercpp")),
 )
 
 

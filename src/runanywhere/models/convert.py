@@ -45,7 +45,7 @@ from ..core.logging import SDKLogger
 if TYPE_CHECKING:
     import gguf
 
-__all__ = ["SUPPORTED_DTYPES", "SafetensorsFile", "convert_bert_to_gguf"]
+__all__ = ["SUPPORTED_DTYPES", "SafetensorsFile", "convert_bert_to_gguf", "read_json", "write_atomically"]
 
 _log = SDKLogger("Convert")
 
@@ -176,7 +176,7 @@ class _BertConfig:
     layer_norm_eps: float
 
 
-def _read_json(path: Path) -> Any:
+def read_json(path: Path) -> Any:
     if not path.is_file():
         raise SDKFileNotFoundError(f"{path.name} not found in {path.parent}", details={"path": str(path)})
     try:
@@ -186,7 +186,7 @@ def _read_json(path: Path) -> Any:
 
 
 def _read_config(model_dir: Path) -> _BertConfig:
-    raw = _read_json(model_dir / "config.json")
+    raw = read_json(model_dir / "config.json")
     if not isinstance(raw, dict) or raw.get("model_type") != "bert":
         found = raw.get("model_type") if isinstance(raw, dict) else None
         raise ModelFormatError(f"{model_dir / 'config.json'}: model_type is {found!r}, only 'bert' can be converted")
@@ -244,7 +244,7 @@ def _read_vocab(model_dir: Path, vocab_size: int) -> _Vocab:
 def _read_wordpiece(model_dir: Path) -> tuple[list[str], dict[str, bool]]:
     """The WordPiece pieces in id order, and the added tokens (piece -> is special)."""
     tokenizer_json = model_dir / "tokenizer.json"
-    tokenizer = _read_json(tokenizer_json) if tokenizer_json.is_file() else {}
+    tokenizer = read_json(tokenizer_json) if tokenizer_json.is_file() else {}
     added = {t["content"]: bool(t.get("special")) for t in tokenizer.get("added_tokens", []) if "content" in t}
     _warn_if_cased(tokenizer)
     vocab_txt = model_dir / "vocab.txt"
@@ -271,7 +271,7 @@ def _special_token_names(model_dir: Path) -> dict[str, str]:
     names = dict(_SPECIAL_DEFAULTS)
     for filename in ("special_tokens_map.json", "tokenizer_config.json"):
         path = model_dir / filename
-        data = _read_json(path) if path.is_file() else {}
+        data = read_json(path) if path.is_file() else {}
         if filename == "tokenizer_config.json" and data.get("do_lower_case") is False:
             _log.warning("do_lower_case is false, but llama.cpp's WordPiece tokenizer lowercases all input")
         for role in names:
@@ -309,7 +309,7 @@ def _read_pooling(model_dir: Path) -> int:
     if not path.is_file():
         _log.info("no sentence-transformers pooling config in %s: using mean pooling", model_dir)
         return 1
-    config = _read_json(path)
+    config = read_json(path)
     if any(config.get(key) for key in _UNSUPPORTED_POOLING):
         raise ModelFormatError(f"{path}: llama.cpp supports only mean, CLS and last-token pooling")
     chosen = [value for key, value in _POOLING_KEYS.items() if config.get(key)]
@@ -320,7 +320,7 @@ def _read_pooling(model_dir: Path) -> int:
 
 def _pooling_dir(model_dir: Path) -> str:
     modules_json = model_dir / "modules.json"
-    modules = _read_json(modules_json) if modules_json.is_file() else []
+    modules = read_json(modules_json) if modules_json.is_file() else []
     for module in modules if isinstance(modules, list) else []:
         if isinstance(module, dict) and str(module.get("type", "")).endswith(".Pooling"):
             return str(module.get("path", "1_Pooling"))
@@ -529,7 +529,7 @@ def _write_gguf(
         writer.close()
 
 
-def _write_atomically(out_path: Path, write: Callable[[Path], None]) -> None:
+def write_atomically(out_path: Path, write: Callable[[Path], None]) -> None:
     """Run ``write`` on a temporary file next to ``out_path``, then rename it into place; clean up on failure."""
     out_path.parent.mkdir(parents=True, exist_ok=True)
     fd, name = tempfile.mkstemp(dir=out_path.parent, prefix=f".{out_path.name}.", suffix=".partial")
@@ -586,7 +586,7 @@ def convert_bert_to_gguf(
         def header(writer: gguf.GGUFWriter) -> None:
             _add_metadata(writer, cfg, vocab, pooling, ftype)
 
-        _write_atomically(out_path, lambda tmp: _write_gguf(tmp, header, plan, st, cancel))
+        write_atomically(out_path, lambda tmp: _write_gguf(tmp, header, plan, st, cancel))
     finally:
         st.close()
     _log.info("converted %s to %s (%s, %d tensors)", model_dir, out_path, dtype, len(plan))

@@ -10,11 +10,12 @@ and a cancel stops it between segments.
 
 The engine follows the catalog entry's ``engine`` through the speech-recognition
 registry (``runanywhere.backends.registry``): ``faster-whisper`` (CTranslate2
-Whisper) runs here. sherpa-onnx (Whisper/Zipformer/Paraformer ONNX) and
-whisper.cpp models raise :class:`BackendNotAvailableError` (the engine table
-lists them without an adapter): no weights for them were reachable to build
-and test one, and an untested adapter is not shipped. A model given by path
-is recognised by its files.
+Whisper) and ``whisper.cpp`` (a ggml model, derived from the CTranslate2 files
+on first load: :mod:`.ggml`) run here. sherpa-onnx (Whisper/Zipformer/Paraformer
+ONNX) models raise :class:`BackendNotAvailableError` (the engine table lists
+them without an adapter): no weights for them were reachable to build and test
+one, and an untested adapter is not shipped. A model given by path is
+recognised by its files.
 """
 
 from __future__ import annotations
@@ -28,15 +29,17 @@ from typing import TYPE_CHECKING, Any
 from ...backends.base import SAMPLE_RATE, SpeechRecognizer
 from ...backends.faster_whisper import is_whisper_dir
 from ...backends.registry import SPEECH_RECOGNIZERS, EngineRegistry
+from ...backends.whispercpp import is_ggml
 from ...core.cancel import CancelToken
 from ...core.errors import InvalidInputError
 from ...core.events import STTTranscribed
 from ...core.validation import with_overrides
 from ...media.audio import AudioSource, audio_blocks
 from ...models.catalog import ModelCategory
-from ...models.manager import ProgressCallback
+from ...models.manager import LocalModel, ProgressCallback
 from ...runtime.holder import ModelHolder
 from ...runtime.worker import ResultStream, Stream
+from .ggml import needs_ggml, with_ggml_weights
 from .live import Segmenter, TranscriptionStream, UpdateCallback
 from .results import Segment, TranscriptionResult, run_transcription
 
@@ -86,7 +89,7 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
     ) -> str:
         """Load a catalog id (pulled into the store on first use) or a model directory; returns its id.
 
-        ``threads`` defaults to the physical cores; ``beam_size=1`` is greedy
+        ``threads`` defaults to the physical cores (whisper.cpp: one); ``beam_size=1`` is greedy
         decoding (as accurate as beam 5 on the test recordings, and faster).
         Audio shorter than 20 s is encoded in a window of its length plus
         10 s, at least ``min_window_s`` seconds, instead of Whisper's fixed
@@ -117,9 +120,13 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
         path = Path(model).expanduser()
         if path.suffix == ".onnx" or (path.is_dir() and not is_whisper_dir(path) and any(path.glob("*.onnx"))):
             return "sherpa-onnx"
-        if path.is_file() and _is_ggml(path):
+        if path.is_file() and is_ggml(path):
             return "whisper.cpp"
         return engines.default  # a missing or malformed model is reported by the resolver or the engine
+
+    def _model_files(self, local: LocalModel, cancel: CancelToken | None) -> LocalModel:
+        """A whisper.cpp entry's CTranslate2 files give its ggml model (derived once, kept in the store)."""
+        return with_ggml_weights(self._models, local, cancel) if needs_ggml(local) else local
 
     # ---------------------------------------------------------- transcribing
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None, *,
@@ -197,12 +204,6 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
             return result
 
         return loaded.worker.stream(produce, cancel or CancelToken(), deliver=deliver)
-
-
-def _is_ggml(path: Path) -> bool:
-    """whisper.cpp's ggml model files start with the magic 0x67676d6c."""
-    with open(path, "rb") as fh:
-        return fh.read(4) in (b"lmgg", b"ggml")
 
 
 def _options(threads: int | None, compute_type: str, beam_size: int, min_window_s: int | None) -> dict[str, Any]:
