@@ -1,8 +1,9 @@
 """The worker of a job: builds its feature once (the model loaded once per worker) and turns inputs into rows.
 
 A row is a plain JSON-ready dict: ``id``, ``input``, ``ok``, ``error`` (``{"code", "message"}`` or None), the
-result's fields, and ``metrics`` (with ``worker``: the host and pid that made it). An input the feature refuses (unreadable audio, empty text) becomes a row
-with its error; only a failure of the worker itself (the model will not load) stops the job.
+result's fields, and ``metrics`` (with ``worker``: the host and pid that made it). An input the feature refuses
+(unreadable audio, empty text) becomes a row with its error; only a failure of the worker itself (the model
+will not load) stops the job.
 """
 
 from __future__ import annotations
