@@ -20,6 +20,7 @@ from .faster_whisper import open_whisper
 from .llamacpp import open_llama
 from .llamacpp_vision import open_llama_vision
 from .piper import open_piper
+from .sherpa_stt import open_sherpa_stt
 from .sherpa_vad import open_silero
 
 E = TypeVar("E", bound=Engine)
@@ -85,5 +86,6 @@ LANGUAGE_MODELS.register("llamacpp", open_llama)
 EMBEDDERS.register("llamacpp", open_llama)
 VISION_LANGUAGE_MODELS.register("llamacpp", open_llama_vision)
 SPEECH_RECOGNIZERS.register("faster-whisper", open_whisper)
+SPEECH_RECOGNIZERS.register("sherpa-onnx", open_sherpa_stt)
 SPEECH_SYNTHESIZERS.register("piper", open_piper)
 VOICE_DETECTORS.register("sherpa-onnx", open_silero)

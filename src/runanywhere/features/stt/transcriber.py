@@ -34,11 +34,12 @@ from ...core.events import STTTranscribed
 from ...core.validation import with_overrides
 from ...media.audio import AudioSource, audio_blocks
 from ...models.catalog import ModelCategory
-from ...models.manager import ProgressCallback
+from ...models.manager import LocalModel, ProgressCallback
 from ...runtime.holder import ModelHolder
 from ...runtime.worker import ResultStream, Stream
 from .live import Segmenter, TranscriptionStream, UpdateCallback
 from .results import Segment, TranscriptionResult, run_transcription
+from .sherpa_files import sherpa_model_files
 
 if TYPE_CHECKING:
     import numpy as np
@@ -115,11 +116,16 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
                 raise InvalidInputError(f"{model!r} is a {entry.category.value} model, not speech recognition")
             return entry.engine
         path = Path(model).expanduser()
-        if path.suffix == ".onnx" or (path.is_dir() and not is_whisper_dir(path) and any(path.glob("*.onnx"))):
+        if path.suffix in _ONNX_SUFFIXES or _is_onnx_dir(path):
             return "sherpa-onnx"
         if path.is_file() and _is_ggml(path):
             return "whisper.cpp"
         return engines.default  # a missing or malformed model is reported by the resolver or the engine
+
+    def _model_files(self, local: LocalModel, cancel: CancelToken | None) -> LocalModel:
+        """A sherpa-onnx model gets its derived ``tokens.txt`` and a voice detector (see :mod:`.sherpa_files`)."""
+        sherpa = _is_onnx_dir(local.path) if local.entry is None else local.entry.engine == "sherpa-onnx"
+        return sherpa_model_files(self._models, local, cancel) if sherpa else local
 
     # ---------------------------------------------------------- transcribing
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None, *,
@@ -197,6 +203,14 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
             return result
 
         return loaded.worker.stream(produce, cancel or CancelToken(), deliver=deliver)
+
+
+_ONNX_SUFFIXES = (".onnx", ".ort")
+
+
+def _is_onnx_dir(path: Path) -> bool:
+    """A model directory of ONNX/ORT graphs (sherpa-onnx's), not a CTranslate2 Whisper one."""
+    return path.is_dir() and not is_whisper_dir(path) and any(p.suffix in _ONNX_SUFFIXES for p in path.iterdir())
 
 
 def _is_ggml(path: Path) -> bool:
