@@ -21,6 +21,7 @@ from runanywhere import (
     VoiceActivityDetector,
 )
 from runanywhere.backends.piper import PiperEngine
+from runanywhere.backends.sherpa_stt import check_family
 from runanywhere.backends.registry import (
     EMBEDDERS,
     LANGUAGE_MODELS,
@@ -78,8 +79,8 @@ def test_a_known_engine_without_an_adapter_is_not_available():
     with pytest.raises(BackendNotAvailableError, match=r"whisper\.cpp .* does not run yet") as err:
         SPEECH_RECOGNIZERS.factory("pywhispercpp", model="ggml-tiny.bin")
     assert err.value.details["engine"] == "pywhispercpp"
-    with pytest.raises(BackendNotAvailableError, match="Use a model of: faster-whisper"):
-        SPEECH_RECOGNIZERS.factory("sherpa-onnx", model="sherpa-onnx-whisper-tiny.en")
+    with pytest.raises(BackendNotAvailableError, match="runs only Moonshine v2 on sherpa-onnx"):
+        check_family("sherpa-onnx-whisper-tiny.en", Catalog.builtin().get("sherpa-onnx-whisper-tiny.en").format)
 
 
 def test_an_unknown_engine_is_invalid_input():

@@ -14,13 +14,13 @@ from __future__ import annotations
 
 from typing import Any
 
-from ...core.errors import BackendNotAvailableError, InvalidInputError, ModelFormatError
+from ...core.errors import BackendNotAvailableError, InvalidInputError
 from ...core.validation import positive_int
 from ..base import ModelFiles, default_threads
 from .moonshine import MAX_UTTERANCE_S, MoonshineEngine
-from .tokens import count_tokens, read_tokenizer_bin, write_tokens_txt
+from .tokens import write_tokens_txt
 
-__all__ = ["MAX_UTTERANCE_S", "MoonshineEngine", "count_tokens", "open_sherpa_stt", "read_tokenizer_bin",
+__all__ = ["FAMILIES", "MAX_UTTERANCE_S", "MoonshineEngine", "check_family", "open_sherpa_stt",
            "write_tokens_txt"]
 
 MOONSHINE_ROLES = ("encoder", "decoder", "tokens", "vad")
@@ -41,10 +41,20 @@ def open_sherpa_stt(files: ModelFiles, *, threads: int | None = None, beam_size:
     _refuse_unsupported(files)
     missing = [role for role in MOONSHINE_ROLES if not files.has_role(role)]
     if missing:
-        raise ModelFormatError(f"{files.id} is not a sherpa-onnx Moonshine model: it has no {', '.join(missing)} "
-                               f"file (a Moonshine v2 model needs {', '.join(MOONSHINE_ROLES)})")
+        raise _refused(files.id, f"not a Moonshine v2 model (no {', '.join(missing)} file; Moonshine needs "
+                                 "encoder_model.ort, decoder_model_merged.ort and tokenizer.bin)")
     return MoonshineEngine(files.file("encoder"), files.file("decoder"), files.file("tokens"), files.file("vad"),
                            threads=threads or default_threads())
+
+
+FAMILIES = ("moonshine-v2",)
+"""The catalog ``format`` of the sherpa-onnx speech models this SDK runs."""
+
+
+def check_family(model: str, family: str) -> None:
+    """Refuse a catalog entry of a sherpa-onnx family (its ``format``) that no adapter here runs, before any pull."""
+    if family not in FAMILIES:
+        raise _refused(model, f"a {family!r} model")
 
 
 def _refuse_unsupported(files: ModelFiles) -> None:
@@ -53,7 +63,11 @@ def _refuse_unsupported(files: ModelFiles) -> None:
               else "a single-graph model such as Paraformer or SenseVoice (model, tokens)"
               if files.has_role("model") else None)
     if family is not None:
-        raise BackendNotAvailableError(
-            f"{files.id} is {family}; this SDK runs only Moonshine v2 on sherpa-onnx: no weights of that "
-            "format were reachable to build and test an adapter. Use a Moonshine v2 model (moonshine-tiny-en) "
-            "or a faster-whisper model.", details={"engine": "sherpa-onnx", "model": files.id})
+        raise _refused(files.id, family)
+
+
+def _refused(model: str, what: str) -> BackendNotAvailableError:
+    return BackendNotAvailableError(
+        f"{model} is {what}; this SDK runs only Moonshine v2 on sherpa-onnx: no weights of that format were "
+        "reachable to build and test an adapter. Use a Moonshine v2 model (moonshine-tiny-en) or a "
+        "faster-whisper model.", details={"engine": "sherpa-onnx", "model": model})

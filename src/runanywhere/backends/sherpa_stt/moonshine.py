@@ -35,8 +35,8 @@ if TYPE_CHECKING:
 
     Samples = NDArray[np.float32]
 
-MAX_UTTERANCE_S = 9.0
-"""Longest piece of audio decoded at once (sherpa-onnx 1.13.8 fails past 9.27 s, see the module docs)."""
+MAX_UTTERANCE_S = 9.25
+"""Longest piece of audio decoded at once (sherpa-onnx 1.13.8 fails past 9.27 s: see the module docs)."""
 _MAX_SAMPLES = int(MAX_UTTERANCE_S * SAMPLE_RATE)
 _FRAME = SAMPLE_RATE // 10  # 100 ms, the step of a forced cut
 # Utterances for Moonshine: cut at shorter pauses than a voice turn, and ask for a pause after 6 s of speech.

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 from ...backends.base import SAMPLE_RATE, SpeechRecognizer
 from ...backends.faster_whisper import is_whisper_dir
 from ...backends.registry import SPEECH_RECOGNIZERS, EngineRegistry
+from ...backends.sherpa_stt import check_family
 from ...core.cancel import CancelToken
 from ...core.errors import InvalidInputError
 from ...core.events import STTTranscribed
@@ -114,6 +115,8 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
             entry = catalog.get(model)
             if entry.category != ModelCategory.SPEECH_RECOGNITION:
                 raise InvalidInputError(f"{model!r} is a {entry.category.value} model, not speech recognition")
+            if entry.engine == "sherpa-onnx":
+                check_family(model, entry.format)  # before the pull: a family no adapter runs is not downloaded
             return entry.engine
         path = Path(model).expanduser()
         if path.suffix in _ONNX_SUFFIXES or _is_onnx_dir(path):
