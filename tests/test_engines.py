@@ -21,7 +21,6 @@ from runanywhere import (
     VoiceActivityDetector,
 )
 from runanywhere.backends.piper import PiperEngine
-from runanywhere.backends.sherpa_stt import check_family
 from runanywhere.backends.registry import (
     EMBEDDERS,
     LANGUAGE_MODELS,
@@ -31,6 +30,7 @@ from runanywhere.backends.registry import (
     VOICE_DETECTORS,
     EngineRegistry,
 )
+from runanywhere.backends.sherpa_stt import check_family
 from runanywhere.core.engines import ENGINES, Capability, find_engine
 from runanywhere.models.catalog import Catalog, ModelCategory, ModelEntry
 from runanywhere.models.manager import ModelLibrary

@@ -1,13 +1,15 @@
-"""Speech recognition through sherpa-onnx: the model family follows the model's files, by role.
+"""Speech recognition through sherpa-onnx: the family is the catalog entry's ``format``, the files come by role.
 
-* ``encoder`` + ``decoder`` + ``tokens`` + ``vad``, with an encoder that reads raw
-  audio (``input_values``): **Moonshine v2** (:mod:`.moonshine`), run and tested on the
-  real tiny-en and base-en weights. ``tokens`` is derived from Moonshine's
-  ``tokenizer.bin`` by :mod:`.tokens` (the speech-to-text feature keeps it in the store).
-* ``encoder`` + ``decoder`` + ``joiner`` (offline Zipformer transducer), an encoder of
-  mel features (Whisper ONNX), or one ``model`` (Paraformer, SenseVoice): refused with
-  a :class:`BackendNotAvailableError` naming what would be needed. No weights of these
-  formats are reachable, so no adapter for them was tested, and none is shipped.
+* ``moonshine-v2``: **Moonshine v2** (:mod:`.moonshine`), run and tested on the real
+  tiny-en and base-en weights, with files ``encoder``, ``decoder``, ``tokens`` and ``vad``.
+  ``tokens`` is derived from Moonshine's ``tokenizer.bin`` by :mod:`.tokens` (the
+  speech-to-text feature keeps it in the store, and gives a model directory named by
+  path its roles from Moonshine's file names).
+* Every other family sherpa-onnx knows (Whisper ONNX, Paraformer, offline Zipformer
+  transducer, SenseVoice) is refused with a :class:`BackendNotAvailableError`, by its
+  catalog format before anything is downloaded, or by its encoder (mel features in
+  for Whisper) when named by path. No weights of these formats are reachable, so no
+  adapter for them was tested, and none is shipped.
 """
 
 from __future__ import annotations
@@ -38,7 +40,6 @@ def open_sherpa_stt(files: ModelFiles, *, threads: int | None = None, beam_size:
         positive_int("threads", threads)
     if positive_int("beam_size", beam_size) != 1:
         raise InvalidInputError(f"sherpa-onnx speech models decode greedily here; beam_size must be 1, got {beam_size}")
-    _refuse_unsupported(files)
     missing = [role for role in MOONSHINE_ROLES if not files.has_role(role)]
     if missing:
         raise _refused(files.id, f"not a Moonshine v2 model (no {', '.join(missing)} file; Moonshine needs "
@@ -55,15 +56,6 @@ def check_family(model: str, family: str) -> None:
     """Refuse a catalog entry of a sherpa-onnx family (its ``format``) that no adapter here runs, before any pull."""
     if family not in FAMILIES:
         raise _refused(model, f"a {family!r} model")
-
-
-def _refuse_unsupported(files: ModelFiles) -> None:
-    """A clear error for the sherpa-onnx families no adapter here runs (known by their files' roles)."""
-    family = ("an offline Zipformer transducer (encoder, decoder, joiner)" if files.has_role("joiner")
-              else "a single-graph model such as Paraformer or SenseVoice (model, tokens)"
-              if files.has_role("model") else None)
-    if family is not None:
-        raise _refused(files.id, family)
 
 
 def _refused(model: str, what: str) -> BackendNotAvailableError:

@@ -5,7 +5,7 @@ encoder from raw 16 kHz audio (``input_values``) to ``last_hidden_state``, and a
 merged decoder (``input_ids``, ``encoder_hidden_states``, 4-d ``past_key_values.*``
 in, ``logits`` over the vocabulary out). onnxruntime opens each graph here
 (without optimising it, so the check is quick); a truncated file, a graph of
-another kind, swapped roles or a ``tokens.txt`` of another vocabulary become a
+another kind, swapped roles or a ``tokens.txt`` of a vocabulary of another size become a
 :class:`ModelFormatError` that names the file.
 """
 
@@ -17,6 +17,8 @@ from typing import Any
 
 from ...core.errors import BackendNotAvailableError, ModelFormatError, SDKFileNotFoundError
 from .. import require_engine
+
+_VOCABULARY_PADDING = 1024  # a decoder may round its vocabulary up (base-en: 32,000 tokens, 32,768 logits)
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,6 @@ def check_moonshine(encoder: Path, decoder: Path, tokens: int) -> None:
                                f"{list(dec.inputs)[:4]}...; expected input_ids, encoder_hidden_states and "
                                "4-d past_key_values in, logits out)")
     vocabulary = dec.outputs["logits"][-1]
-    if isinstance(vocabulary, int) and vocabulary != tokens:
+    if isinstance(vocabulary, int) and not tokens <= vocabulary < tokens + _VOCABULARY_PADDING:
         raise ModelFormatError(f"the tokens file has {tokens} ids but {decoder.name} predicts {vocabulary}: "
                                "the tokenizer belongs to another model")
