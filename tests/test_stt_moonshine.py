@@ -8,7 +8,10 @@ recordings and their reference texts are the Whisper tests' (``test_stt``).
 from __future__ import annotations
 
 import base64
+import json
 import shutil
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -210,3 +213,15 @@ def test_sherpa_families_without_weights_are_refused_by_name(packaged_models: Mo
         holder.load_model("zipformer-en")
     with pytest.raises(SDKError, match="beam_size must be 1"):
         holder.load_model("moonshine-tiny-en", beam_size=4)
+
+
+# --------------------------------------------------------------------- CLI
+def test_cli_transcribes_with_moonshine(recordings: Path, subprocess_env: dict[str, str]):  # noqa: F811
+    env = {**subprocess_env, "RUNANYWHERE_OFFLINE": "1"}
+    out = subprocess.run([sys.executable, "-m", "runanywhere.cli", "transcribe", str(recordings / "beckett.wav"),
+                          "--model", "moonshine-tiny-en", "--json"], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert out.returncode == 0, out.stderr
+    result = json.loads(out.stdout)
+    assert wer(BECKETT, result["text"]) <= 0.10 and result["language"] == "en"
+    assert {"start_s", "end_s", "text", "confidence"} <= set(result["segments"][0])

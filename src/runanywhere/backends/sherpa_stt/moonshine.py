@@ -13,6 +13,11 @@ mask at the encoder's frame rate, which the graph expects at the audio's
 rate; past 384 encoder frames (9.27 s of audio) the decode fails and sherpa
 returns an empty text (sherpa-onnx issue 3975). On 44 s in one piece
 Moonshine also appends a stray "10." at the end.
+
+sherpa-onnx reports no token probabilities for Moonshine (``ys_log_probs`` is
+empty): a segment carries them only when sherpa gives them, and otherwise a
+log-probability of 0 and no-speech probability of 0, so its confidence reads
+1.0, meaning "not measured" (the detector has already judged the piece to be speech).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Speech to text with Whisper: blocking, segment by segment, async, and live sessions; cancellable.
+"""Speech to text (Whisper, Moonshine): blocking, segment by segment, async, and live sessions; cancellable.
 
 ``STT`` is the default :class:`SpeechToText`; create more to hold several
 models at once. Input is anything :func:`~runanywhere.media.audio.load_audio`
@@ -10,11 +10,12 @@ and a cancel stops it between segments.
 
 The engine follows the catalog entry's ``engine`` through the speech-recognition
 registry (``runanywhere.backends.registry``): ``faster-whisper`` (CTranslate2
-Whisper) runs here. sherpa-onnx (Whisper/Zipformer/Paraformer ONNX) and
-whisper.cpp models raise :class:`BackendNotAvailableError` (the engine table
-lists them without an adapter): no weights for them were reachable to build
-and test one, and an untested adapter is not shipped. A model given by path
-is recognised by its files.
+Whisper) and ``sherpa-onnx`` (Moonshine v2, whose ``tokens.txt`` and voice
+detector :mod:`.sherpa_files` provides) run here. Other sherpa-onnx families
+(Whisper/Zipformer/Paraformer ONNX) and whisper.cpp models raise
+:class:`BackendNotAvailableError`: no weights for them were reachable to build
+and test an adapter, and an untested adapter is not shipped. A model given by
+path is recognised by its files.
 """
 
 from __future__ import annotations
