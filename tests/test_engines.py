@@ -79,7 +79,7 @@ def test_a_known_engine_without_an_adapter_is_not_available():
     with pytest.raises(BackendNotAvailableError, match=r"whisper\.cpp .* does not run yet") as err:
         SPEECH_RECOGNIZERS.factory("pywhispercpp", model="ggml-tiny.bin")
     assert err.value.details["engine"] == "pywhispercpp"
-    with pytest.raises(BackendNotAvailableError, match="runs only Moonshine v2 on sherpa-onnx"):
+    with pytest.raises(BackendNotAvailableError, match="runs only Moonshine v2 and offline transducers"):
         check_family("sherpa-onnx-whisper-tiny.en", Catalog.builtin().get("sherpa-onnx-whisper-tiny.en").format)
 
 

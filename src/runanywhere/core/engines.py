@@ -70,7 +70,7 @@ ENGINES: tuple[EngineInfo, ...] = (
                _pkgs(("faster-whisper", "faster_whisper"), ("ctranslate2", "ctranslate2")), "stt",
                frozenset({Capability.SPEECH_RECOGNITION})),
     EngineInfo("sherpa-onnx", "sherpa-onnx (ONNX speech models)", _pkgs(("sherpa-onnx", "sherpa_onnx")),
-               "vad", frozenset({Capability.VOICE_ACTIVITY, Capability.SPEECH_RECOGNITION}),  # ASR: Moonshine v2
+               "vad", frozenset({Capability.VOICE_ACTIVITY, Capability.SPEECH_RECOGNITION}),  # ASR: Moonshine v2 (real weights), offline transducer (test-written model)
                planned=frozenset({Capability.SPEECH_SYNTHESIS})),
     EngineInfo("piper", "Piper (VITS on onnxruntime)", _pkgs(("piper-tts", "piper"), ("onnxruntime", "onnxruntime")),
                "tts", frozenset({Capability.SPEECH_SYNTHESIS})),

@@ -1,5 +1,8 @@
 """Files checked before sherpa-onnx sees them: it ends the whole process (``exit(-1)``) on some bad models.
 
+Each family's graphs are opened with onnxruntime here first; the checks below are Moonshine's and the
+offline transducer's (:func:`check_transducer`).
+
 A Moonshine v2 model is two onnxruntime graphs (``.ort`` or ``.onnx``): an
 encoder from raw 16 kHz audio (``input_values``) to ``last_hidden_state``, and a
 merged decoder (``input_ids``, ``encoder_hidden_states``, 4-d ``past_key_values.*``
@@ -23,10 +26,11 @@ _VOCABULARY_PADDING = 1024  # a decoder may round its vocabulary up (base-en: 32
 
 @dataclass(frozen=True)
 class GraphIO:
-    """A graph's input names with their shapes, and its output names with theirs."""
+    """A graph's input names with their shapes, its output names with theirs, and its metadata."""
 
     inputs: dict[str, list[Any]]
     outputs: dict[str, list[Any]]
+    metadata: dict[str, str]
 
 
 def graph_io(path: Path, role: str) -> GraphIO:
@@ -43,7 +47,8 @@ def graph_io(path: Path, role: str) -> GraphIO:
         raise ModelFormatError(f"{path.name} (the {role}) is not a readable ONNX/ORT model: "
                                f"{str(exc).splitlines()[0][:200]}") from exc
     return GraphIO({i.name: list(i.shape) for i in session.get_inputs()},
-                   {o.name: list(o.shape) for o in session.get_outputs()})
+                   {o.name: list(o.shape) for o in session.get_outputs()},
+                   dict(session.get_modelmeta().custom_metadata_map))
 
 
 def check_moonshine(encoder: Path, decoder: Path, tokens: int) -> None:
@@ -67,3 +72,23 @@ def check_moonshine(encoder: Path, decoder: Path, tokens: int) -> None:
     if isinstance(vocabulary, int) and not tokens <= vocabulary < tokens + _VOCABULARY_PADDING:
         raise ModelFormatError(f"the tokens file has {tokens} ids but {decoder.name} predicts {vocabulary}: "
                                "the tokenizer belongs to another model")
+
+
+def check_transducer(encoder: Path, decoder: Path, joiner: Path, tokens: int) -> None:
+    """Raise unless the three graphs have an offline transducer's inputs, outputs and decoder metadata.
+
+    sherpa-onnx ends the process when the decoder lacks ``vocab_size`` or ``context_size``.
+    """
+    shapes = {role: (len(io.inputs), len(io.outputs)) for role, io in
+              (("encoder", graph_io(encoder, "encoder")), ("joiner", graph_io(joiner, "joiner")))}
+    dec = graph_io(decoder, "decoder")
+    if shapes["encoder"] != (2, 2) or shapes["joiner"] != (2, 1) or (len(dec.inputs), len(dec.outputs)) != (1, 1):
+        raise ModelFormatError("not an offline transducer: the encoder needs 2 inputs and 2 outputs (features, "
+                               "lengths), the decoder 1 and 1, the joiner 2 inputs and 1 output")
+    meta = {key: dec.metadata.get(key, "") for key in ("vocab_size", "context_size")}
+    if not all(value.isdigit() and int(value) > 0 for value in meta.values()):
+        raise ModelFormatError(f"{decoder.name} lacks the transducer metadata sherpa-onnx needs "
+                               f"(vocab_size and context_size as positive numbers; found {meta})")
+    if int(meta["vocab_size"]) != tokens:
+        raise ModelFormatError(f"the tokens file has {tokens} ids but {decoder.name} has vocab_size "
+                               f"{meta['vocab_size']}: the tokens belong to another model")

@@ -1,6 +1,6 @@
-"""Moonshine v2 speech recognition through sherpa-onnx's ``OfflineRecognizer``.
+"""Offline speech recognition through a sherpa-onnx ``OfflineRecognizer`` (Moonshine v2, transducers).
 
-Moonshine is an offline model: it decodes one utterance at a time. Audio
+These are offline models: they decode one utterance at a time. Audio
 longer than :data:`MAX_UTTERANCE_S` is cut into utterances first: Silero
 (the model's ``vad`` file) finds the speech, neighbouring stretches of
 speech are packed into pieces of at most that length (the pauses inside a
@@ -8,16 +8,17 @@ piece stay, the silence between pieces is dropped), and a piece that is still
 too long is cut at its quietest 100 ms. Each piece is one segment, with its
 times; the cancel token is checked between pieces.
 
-Why the cuts: sherpa-onnx 1.13.8 feeds Moonshine v2's decoder an attention
-mask at the encoder's frame rate, which the graph expects at the audio's
-rate; past 384 encoder frames (9.27 s of audio) the decode fails and sherpa
-returns an empty text (sherpa-onnx issue 3975). On 44 s in one piece
-Moonshine also appends a stray "10." at the end.
+Why the cuts (all families share them; they also bound each decode's memory):
+sherpa-onnx 1.13.8 feeds Moonshine v2's decoder an attention mask at the
+encoder's frame rate, which the graph expects at the audio's rate; past 384
+encoder frames (9.27 s of audio) the decode fails and sherpa returns an empty
+text (sherpa-onnx issue 3975). On 44 s in one piece Moonshine also appends a
+stray "10." at the end.
 
 sherpa-onnx reports no token probabilities for Moonshine (``ys_log_probs`` is
-empty): a segment carries them only when sherpa gives them, and otherwise a
+empty): a segment carries their mean when sherpa gives them, and otherwise a
 log-probability of 0 and no-speech probability of 0, so its confidence reads
-1.0, meaning "not measured" (the detector has already judged the piece to be speech).
+1.0, meaning "not measured" (the detector has already judged the piece speech).
 """
 
 from __future__ import annotations
@@ -27,12 +28,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...core.cancel import CancelToken
-from ...core.errors import ModelFormatError
-from .. import require_engine
 from ..base import SAMPLE_RATE, WINDOW_SIZE, RecognizedSegment, VadSettings
 from ..sherpa_vad import SileroVad
-from .checks import check_moonshine
-from .tokens import count_tokens
 
 if TYPE_CHECKING:
     import numpy as np
@@ -48,28 +45,22 @@ _FRAME = SAMPLE_RATE // 10  # 100 ms, the step of a forced cut
 _VAD = VadSettings(min_silence_s=0.3, max_speech_s=6.0, speech_pad_s=0.25)
 
 
-class MoonshineEngine:
-    """A Moonshine v2 model (English) on the CPU, with the Silero detector that cuts its utterances."""
+class SherpaSpeechEngine:
+    """A loaded sherpa-onnx recognizer (English) on the CPU, with the Silero detector that cuts its utterances.
+
+    ``recognizer`` is built (and its files checked) by the family's builder in :mod:`.families`.
+    """
 
     languages: tuple[str, ...] = ("en",)
     is_multilingual = False
 
-    def __init__(self, encoder: Path, decoder: Path, tokens: Path, vad: Path, *, threads: int) -> None:
-        check_moonshine(encoder, decoder, count_tokens(tokens))
+    def __init__(self, recognizer: Any, vad: Path) -> None:
+        self._recognizer = recognizer
         self._vad = SileroVad(vad, _VAD)
-        sherpa_onnx = require_engine("sherpa_onnx")
-        try:
-            self._recognizer: Any = sherpa_onnx.OfflineRecognizer.from_moonshine_v2(
-                encoder=str(encoder), decoder=str(decoder), tokens=str(tokens), num_threads=threads)
-        except RuntimeError as exc:
-            self._vad.close()
-            raise ModelFormatError(f"sherpa-onnx could not load the Moonshine model {encoder.parent.name}: {exc}") \
-                from exc
-        self.threads = threads
 
     def transcribe(self, samples: Samples, *, language: str | None, cancel: CancelToken,
                    prompt: str | None = None) -> tuple[str, Iterator[RecognizedSegment]]:
-        """(``"en"``, lazy segments) of 16 kHz mono float32 ``samples``; Moonshine takes no prompt."""
+        """(``"en"``, lazy segments) of 16 kHz mono float32 ``samples``; these models take no prompt."""
         cancel.raise_if_cancelled("transcription")
         return "en", self._decode(samples, self.pieces(samples), cancel)
 
