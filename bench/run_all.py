@@ -1,6 +1,6 @@
 """Every benchmark, one after the other, each in a fresh process; then one summary of the headline figures.
 
-Runs ``llm.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_tts`` and
+Runs ``llm.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_moonshine``, ``speech_tts`` and
 ``speech_vad``, each in its own process), ``voice.py``, ``realtime.py``, ``threads.py``, ``vlm.py`` and ``server.py``.
 Each writes its JSON report into the results directory; this adds
 ``summary.json``: per bench its exit code and wall time, and the figures
@@ -41,6 +41,7 @@ def _llm(report: dict[str, Any]) -> dict[str, Any]:
 def _speech(report: dict[str, Any]) -> dict[str, Any]:
     stt, tts, vad = report["stt"], report["tts"], report["vad"]
     return {"stt_speed_ratio_raw_over_sdk": stt["overhead"]["speed_ratio"],
+            "moonshine_speed_ratio_raw_over_sdk": min(row["speed_ratio"] for row in report["moonshine"]["rows"]),
             "tts_rtf_ratio_sdk_over_raw": tts["rtf_ratio_sdk_over_raw"],
             "tts_first_chunk_ratio_sdk_over_raw": tts["first_chunk_ratio_sdk_over_raw"],
             "vad_ratio_sdk_16k_over_raw_numpy": vad["ratio_sdk_16k_over_raw_numpy"],

@@ -1,11 +1,11 @@
-"""All speech benchmarks in one run: STT (SDK vs raw faster-whisper), TTS (SDK vs raw piper, streaming vs
-batch time to first audio), VAD (cost per 32 ms chunk, SDK vs raw sherpa-onnx) and whisper.cpp (SDK vs raw
-pywhispercpp, next to faster-whisper on the same recordings).
+"""All speech benchmarks in one run: STT (SDK vs raw faster-whisper), Moonshine (SDK vs raw sherpa-onnx),
+whisper.cpp (SDK vs raw pywhispercpp, next to faster-whisper on the same recordings), TTS (SDK vs raw piper,
+streaming vs batch time to first audio) and VAD (cost per 32 ms chunk, SDK vs raw sherpa-onnx).
 
-Runs ``bench/speech_stt.py``, ``speech_tts.py``, ``speech_vad.py`` and ``speech_whispercpp.py`` one after the
-other, each in a process of its own (one engine's threads never slow another's figures), and gathers their
-results (``stt.json``, ``tts.json``, ``vad.json``, ``whispercpp.json``) into ``speech.json`` in the results
-directory.
+Runs ``bench/speech_stt.py``, ``speech_moonshine.py``, ``speech_whispercpp.py``, ``speech_tts.py`` and
+``speech_vad.py`` one after the other, each in a process of its own (one engine's threads never slow another's
+figures), and gathers their results (``stt.json``, ``moonshine.json``, ``whispercpp.json``, ``tts.json``,
+``vad.json``) into ``speech.json`` in the results directory.
 Run: ``.venv/bin/python bench/speech.py`` (a few minutes on 2 cores; ``--smoke``: seconds).
 """
 
@@ -19,7 +19,7 @@ from pathlib import Path
 from common import header, parse_args, write_report
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("stt", "tts", "vad", "whispercpp")
+PARTS = ("stt", "moonshine", "whispercpp", "tts", "vad")
 
 
 def run(part: str, smoke: bool, results: Path) -> dict[str, object]:

@@ -69,6 +69,8 @@ def test_speech_benches_run_each_part_and_gather_them(tmp_path: Path):
     assert tts["first_chunk_text"] and positive(tts["time_to_first_audio_ms"]["sdk_streaming_first_chunk"])
     assert positive(*vad["per_chunk_us"].values()) and vad["segments"]["sdk_16k"] == vad["segments"]["raw_numpy"]
     assert report(tmp_path, "speech")["tts"] == tts
+    [moonshine] = report(tmp_path, "moonshine")["rows"]
+    assert positive(moonshine["raw_rtf"], moonshine["sdk_rtf"]) and moonshine["sdk_wer"] <= 0.10
 
 
 def test_voice_bench_runs_every_configuration(tmp_path: Path):

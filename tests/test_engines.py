@@ -30,6 +30,7 @@ from runanywhere.backends.registry import (
     VOICE_DETECTORS,
     EngineRegistry,
 )
+from runanywhere.backends.sherpa_stt import check_family
 from runanywhere.core.engines import ENGINES, Capability, find_engine
 from runanywhere.models.catalog import Catalog, ModelCategory, ModelEntry
 from runanywhere.models.manager import ModelLibrary
@@ -78,8 +79,8 @@ def test_a_known_engine_without_an_adapter_is_not_available():
     with pytest.raises(BackendNotAvailableError, match=r"sherpa-onnx .* speech synthesis, .* does not run yet") as err:
         SPEECH_SYNTHESIZERS.factory("sherpa-onnx", model="vits-piper-en_US-lessac-medium")
     assert err.value.details["engine"] == "sherpa-onnx"
-    with pytest.raises(BackendNotAvailableError, match="Use a model of: faster-whisper"):
-        SPEECH_RECOGNIZERS.factory("sherpa-onnx", model="sherpa-onnx-whisper-tiny.en")
+    with pytest.raises(BackendNotAvailableError, match="runs only Moonshine v2 and offline transducers"):
+        check_family("sherpa-onnx-whisper-tiny.en", Catalog.builtin().get("sherpa-onnx-whisper-tiny.en").format)
 
 
 def test_an_unknown_engine_is_invalid_input():

@@ -20,6 +20,7 @@ from .faster_whisper import open_whisper
 from .llamacpp import open_llama
 from .llamacpp_vision import open_llama_vision
 from .piper import open_piper
+from .sherpa_stt import open_sherpa_stt
 from .sherpa_vad import open_silero
 from .whispercpp import open_whispercpp
 
@@ -87,5 +88,6 @@ EMBEDDERS.register("llamacpp", open_llama)
 VISION_LANGUAGE_MODELS.register("llamacpp", open_llama_vision)
 SPEECH_RECOGNIZERS.register("faster-whisper", open_whisper)
 SPEECH_RECOGNIZERS.register("whisper.cpp", open_whispercpp)
+SPEECH_RECOGNIZERS.register("sherpa-onnx", open_sherpa_stt)
 SPEECH_SYNTHESIZERS.register("piper", open_piper)
 VOICE_DETECTORS.register("sherpa-onnx", open_silero)

@@ -69,9 +69,10 @@ ENGINES: tuple[EngineInfo, ...] = (
     EngineInfo("faster-whisper", "faster-whisper (CTranslate2 Whisper)",
                _pkgs(("faster-whisper", "faster_whisper"), ("ctranslate2", "ctranslate2")), "stt",
                frozenset({Capability.SPEECH_RECOGNITION})),
+    # speech recognition: Moonshine v2 (real weights) and offline transducers (a test-written model)
     EngineInfo("sherpa-onnx", "sherpa-onnx (ONNX speech models)", _pkgs(("sherpa-onnx", "sherpa_onnx")),
-               "vad", frozenset({Capability.VOICE_ACTIVITY}),
-               planned=frozenset({Capability.SPEECH_RECOGNITION, Capability.SPEECH_SYNTHESIS})),
+               "vad", frozenset({Capability.VOICE_ACTIVITY, Capability.SPEECH_RECOGNITION}),
+               planned=frozenset({Capability.SPEECH_SYNTHESIS})),
     EngineInfo("piper", "Piper (VITS on onnxruntime)", _pkgs(("piper-tts", "piper"), ("onnxruntime", "onnxruntime")),
                "tts", frozenset({Capability.SPEECH_SYNTHESIS})),
     EngineInfo("whisper.cpp", "whisper.cpp (ggml)", _pkgs(("pywhispercpp", "pywhispercpp")), None,

@@ -1,4 +1,4 @@
-"""Speech to text with Whisper: blocking, segment by segment, async, and live sessions; cancellable.
+"""Speech to text (Whisper, Moonshine): blocking, segment by segment, async, and live sessions; cancellable.
 
 ``STT`` is the default :class:`SpeechToText`; create more to hold several
 models at once. Input is anything :func:`~runanywhere.media.audio.load_audio`
@@ -10,12 +10,13 @@ and a cancel stops it between segments.
 
 The engine follows the catalog entry's ``engine`` through the speech-recognition
 registry (``runanywhere.backends.registry``): ``faster-whisper`` (CTranslate2
-Whisper) and ``whisper.cpp`` (a ggml model, derived from the CTranslate2 files
-on first load: :mod:`.ggml`) run here. sherpa-onnx (Whisper/Zipformer/Paraformer
-ONNX) models raise :class:`BackendNotAvailableError` (the engine table lists
-them without an adapter): no weights for them were reachable to build and test
-one, and an untested adapter is not shipped. A model given by path is
-recognised by its files.
+Whisper), ``whisper.cpp`` (a ggml model, derived from the CTranslate2 files
+on first load: :mod:`.ggml`) and ``sherpa-onnx`` (Moonshine v2 and offline
+transducers, whose ``tokens.txt`` and voice detector :mod:`.sherpa_files`
+provides) run here. Other sherpa-onnx families (Whisper/Paraformer ONNX,
+SenseVoice) raise :class:`BackendNotAvailableError`: no weights for them were
+reachable to build and test an adapter, and an untested adapter is not shipped.
+A model given by path is recognised by its files.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from typing import TYPE_CHECKING, Any
 from ...backends.base import SAMPLE_RATE, SpeechRecognizer
 from ...backends.faster_whisper import is_whisper_dir
 from ...backends.registry import SPEECH_RECOGNIZERS, EngineRegistry
+from ...backends.sherpa_stt import check_family
 from ...backends.whispercpp import is_ggml
 from ...core.cancel import CancelToken
 from ...core.errors import InvalidInputError
@@ -42,6 +44,7 @@ from ...runtime.worker import ResultStream, Stream
 from .ggml import needs_ggml, with_ggml_weights
 from .live import Segmenter, TranscriptionStream, UpdateCallback
 from .results import Segment, TranscriptionResult, run_transcription
+from .sherpa_files import sherpa_model_files
 
 if TYPE_CHECKING:
     import numpy as np
@@ -116,17 +119,23 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
             entry = catalog.get(model)
             if entry.category != ModelCategory.SPEECH_RECOGNITION:
                 raise InvalidInputError(f"{model!r} is a {entry.category.value} model, not speech recognition")
+            if entry.engine == "sherpa-onnx":
+                check_family(model, entry.format)  # before the pull: a family no adapter runs is not downloaded
             return entry.engine
         path = Path(model).expanduser()
-        if path.suffix == ".onnx" or (path.is_dir() and not is_whisper_dir(path) and any(path.glob("*.onnx"))):
+        if path.suffix in _ONNX_SUFFIXES or _is_onnx_dir(path):
             return "sherpa-onnx"
         if path.is_file() and is_ggml(path):
             return "whisper.cpp"
         return engines.default  # a missing or malformed model is reported by the resolver or the engine
 
     def _model_files(self, local: LocalModel, cancel: CancelToken | None) -> LocalModel:
-        """A whisper.cpp entry's CTranslate2 files give its ggml model (derived once, kept in the store)."""
-        return with_ggml_weights(self._models, local, cancel) if needs_ggml(local) else local
+        """Derived files: a whisper.cpp entry's ggml model from its CTranslate2 files (:mod:`.ggml`); a
+        sherpa-onnx model's ``tokens.txt`` and voice detector (:mod:`.sherpa_files`). Kept in the store."""
+        if needs_ggml(local):
+            return with_ggml_weights(self._models, local, cancel)
+        sherpa = _is_onnx_dir(local.path) if local.entry is None else local.entry.engine == "sherpa-onnx"
+        return sherpa_model_files(self._models, local, cancel) if sherpa else local
 
     # ---------------------------------------------------------- transcribing
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None, *,
@@ -204,6 +213,14 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
             return result
 
         return loaded.worker.stream(produce, cancel or CancelToken(), deliver=deliver)
+
+
+_ONNX_SUFFIXES = (".onnx", ".ort")
+
+
+def _is_onnx_dir(path: Path) -> bool:
+    """A model directory of ONNX/ORT graphs (sherpa-onnx's), not a CTranslate2 Whisper one."""
+    return path.is_dir() and not is_whisper_dir(path) and any(p.suffix in _ONNX_SUFFIXES for p in path.iterdir())
 
 
 def _options(threads: int | None, compute_type: str, beam_size: int, min_window_s: int | None) -> dict[str, Any]:
