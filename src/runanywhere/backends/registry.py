@@ -17,6 +17,7 @@ from ..core.engines import Capability, EngineInfo, find_engine
 from ..core.errors import BackendNotAvailableError, ConfigurationError, InvalidInputError
 from .base import Engine, LanguageModel, SpeechRecognizer, SpeechSynthesizer, VisionLanguageEngine, VoiceDetector
 from .faster_whisper import open_whisper
+from .kokoro import open_kokoro
 from .llamacpp import open_llama
 from .llamacpp_vision import open_llama_vision
 from .piper import open_piper
@@ -86,4 +87,5 @@ EMBEDDERS.register("llamacpp", open_llama)
 VISION_LANGUAGE_MODELS.register("llamacpp", open_llama_vision)
 SPEECH_RECOGNIZERS.register("faster-whisper", open_whisper)
 SPEECH_SYNTHESIZERS.register("piper", open_piper)
+SPEECH_SYNTHESIZERS.register("kokoro", open_kokoro)
 VOICE_DETECTORS.register("sherpa-onnx", open_silero)

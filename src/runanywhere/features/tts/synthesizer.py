@@ -1,4 +1,4 @@
-"""Text to speech with Piper voices: whole utterances, sentence-by-sentence streams, async twins, cancellable.
+"""Text to speech with Piper and Kokoro voices: whole texts, sentence-by-sentence streams, async twins, cancellable.
 
 ``TTS`` is the default :class:`TextToSpeech`; create more to hold several
 voices at once. A voice is owned by a worker thread, so concurrent callers
@@ -11,7 +11,7 @@ start after a few words' worth of synthesis rather than the whole text's.
 Bad input: empty or blank text gives an empty result (no samples, no error);
 text of any length is cut into sentences of at most a few hundred characters;
 emoji and control characters are dropped; a ``speed`` outside 0.25..4 (or NaN), an
-unknown ``speaker_id`` or a non-string text is an :class:`InvalidInputError`.
+unknown ``speaker_id`` or ``speaker`` or a non-string text is an :class:`InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -46,7 +46,8 @@ TextSource = str | Iterable[str]
 
 @dataclass(frozen=True)
 class SynthesisOptions:
-    """How to speak: ``speaker_id`` picks a voice of a multi-speaker model; ``speed`` 2 talks twice as fast.
+    """How to speak: ``speaker`` (a name) or ``speaker_id`` picks a voice of a multi-speaker model (Kokoro's
+    ``jf_alpha``, say); ``speed`` 2 talks twice as fast.
 
     ``speed`` is 0.25 to 4: slower than a quarter is no longer speech (and its audio would grow without bound).
 
@@ -58,8 +59,11 @@ class SynthesisOptions:
 
     speaker_id: int = 0
     speed: float = 1.0
+    speaker: str | None = None
 
     def __post_init__(self) -> None:
+        if self.speaker is not None and not isinstance(self.speaker, str):
+            raise InvalidInputError(f"speaker must be a speaker's name, got {type(self.speaker).__name__}")
         object.__setattr__(self, "speaker_id", positive_int("speaker_id", self.speaker_id, allow_zero=True))
         object.__setattr__(self, "speed", number_in_range("speed", self.speed, self.MIN_SPEED, self.MAX_SPEED))
 
@@ -149,6 +153,11 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
     @property
     def num_speakers(self) -> int:
         return self.engine.num_speakers
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        """The loaded voice's speakers by name (Kokoro's voices; a Piper voice's speaker names or ids)."""
+        return self.engine.speakers
 
     # ------------------------------------------------------------ speaking
     def synthesize(self, text: str, options: SynthesisOptions | None = None, *, cancel: CancelToken | None = None,
@@ -259,7 +268,12 @@ def _options(options: SynthesisOptions | None, overrides: dict[str, Any]) -> Syn
 
 
 def _check_speaker(engine: SpeechSynthesizer, options: SynthesisOptions) -> tuple[int, float]:
-    """The options' speaker and speed, once the speaker is known to exist in this voice."""
+    """The options' speaker id and speed, once the speaker is known to exist in this voice."""
+    if options.speaker is not None:
+        if options.speaker not in engine.speakers:
+            raise InvalidInputError(f"unknown speaker {options.speaker!r}: this voice has "
+                                    f"{', '.join(engine.speakers)}", details={"speaker": options.speaker})
+        return engine.speakers.index(options.speaker), options.speed
     if not options.speaker_id < engine.num_speakers:
         raise InvalidInputError(f"speaker_id must be in 0..{engine.num_speakers - 1}, got {options.speaker_id!r}")
     return options.speaker_id, options.speed
