@@ -43,10 +43,12 @@ _SENTENCE_PAUSE_S, _CLAUSE_PAUSE_S = 0.25, 0.1
 
 def open_kokoro(files: ModelFiles, **options: Any) -> KokoroEngine:
     """The speech-synthesis factory: the catalog's ``weights`` (.onnx) and ``voices`` (.npz) files,
-    or the one ``.onnx`` and one ``.npz`` among the files of a path."""
+    or the one ``.onnx`` and one ``.npz`` in a folder (or beside a given ``.onnx``)."""
     if files.has_role(VOICES):
         return KokoroEngine(files.file(WEIGHTS), files.file(VOICES), **options)
-    found = files.files or (files.path,)
+    found = list(files.files or (files.path,))
+    if not files.path.is_dir():  # one file given: its voices sit beside it
+        found += [f for f in sorted(files.path.parent.glob("*.npz")) if f not in found]
     models, voices = ([f for f in found if f.suffix == suffix] for suffix in (".onnx", ".npz"))
     if len(models) != 1 or len(voices) != 1:
         raise ModelFormatError("a Kokoro voice is one .onnx model and one .npz of voices; found "

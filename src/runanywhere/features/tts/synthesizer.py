@@ -22,10 +22,11 @@ import os
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...backends.base import SpeechSynthesizer
-from ...backends.registry import SPEECH_SYNTHESIZERS
+from ...backends.registry import SPEECH_SYNTHESIZERS, EngineRegistry
 from ...core.bridge import iterate_blocking
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, InvalidInputError
@@ -118,8 +119,8 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
     def load_voice(self, voice: str | os.PathLike[str] | None = None, *, threads: int | None = None,
                    variation: float = 1.0, progress: ProgressCallback | None = None,
                    cancel: CancelToken | None = None) -> str:
-        """Load a catalog voice (pulled on first use; none: the catalog's default) or a path to a ``.onnx``
-        (+ ``.onnx.json``) voice.
+        """Load a catalog voice (pulled on first use; none: the catalog's default) or a path to a Piper ``.onnx``
+        (+ ``.onnx.json``) voice or a Kokoro ``.onnx`` (+ a ``.npz`` of voices).
 
         ``threads`` is onnxruntime's thread count (default: the physical cores).
         ``variation`` scales the voice's natural variation (its sampling noise):
@@ -158,6 +159,14 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
     def speakers(self) -> tuple[str, ...]:
         """The loaded voice's speakers by name (Kokoro's voices; a Piper voice's speaker names or ids)."""
         return self.engine.speakers
+
+    def _engine_name(self, model: str, engines: EngineRegistry[SpeechSynthesizer]) -> str:
+        """A path to a Kokoro model (an ``.onnx`` with a ``.npz`` of voices beside it, or their folder) runs on
+        kokoro; other paths on Piper."""
+        path = Path(model)
+        if model not in self._models.catalog and any((path if path.is_dir() else path.parent).glob("*.npz")):
+            return "kokoro"
+        return super()._engine_name(model, engines)
 
     # ------------------------------------------------------------ speaking
     def synthesize(self, text: str, options: SynthesisOptions | None = None, *, cancel: CancelToken | None = None,
