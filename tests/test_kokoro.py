@@ -8,20 +8,26 @@ the same text gives the same audio. Ordering claims are proven by a text source 
 from __future__ import annotations
 
 import hashlib
+import io
 import math
 import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import numpy as np
+import openai
 import pytest
+import soundfile
 
 from runanywhere import CancelToken, EventBus, InvalidInputError, ModelFormatError
 from runanywhere.core.errors import CancelledError
 from runanywhere.features.tts import AudioChunk, TextToSpeech
 from runanywhere.models.manager import LocalModel, ModelLibrary
+from runanywhere.server import ServerConfig, create_app
 
+from .serving import serving
 from .test_tts import _transcribe, whisper  # noqa: F401  (the Whisper tiny.en oracle fixture)
 from .wer import wer, words
 
@@ -188,3 +194,24 @@ def test_a_kokoro_folder_loads_by_path_and_broken_files_are_clear_errors(package
     with pytest.raises(ModelFormatError, match=r"one \.onnx model and one \.npz"):
         speaker.load_voice(two)
     assert not speaker.is_loaded
+
+
+def test_the_server_speaks_with_each_kokoro_voice_and_lists_them_once_loaded(packaged_models: ModelLibrary,
+                                                                           whisper: Any):  # noqa: F811
+    app = create_app(ServerConfig(), library=packaged_models, events=EventBus())
+    with serving(app) as url:
+        client = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+
+        def listed() -> dict[str, Any]:
+            return next(m for m in httpx.get(f"{url}/v1/models").json()["data"] if m["id"] == KOKORO)
+
+        assert "voices" not in listed()  # its voices are known once it is loaded
+        text = "Please call me tomorrow morning when you arrive at the office."
+        data = client.audio.speech.create(model=KOKORO, voice="jm_kumo", input=text, response_format="wav").content
+        audio, rate = soundfile.read(io.BytesIO(data), dtype="float32")
+        assert rate == RATE and wer(text, _transcribe(whisper, audio, rate)) <= 0.05
+        assert listed()["voices"] == list(VOICES) and listed()["state"] == "loaded"
+        with pytest.raises(openai.BadRequestError, match="jf_alpha, jf_gongitsune"):
+            client.audio.speech.create(model=KOKORO, voice="af_heart", input="Hi.", response_format="wav")
+        with pytest.raises(openai.BadRequestError, match="speed"):
+            client.audio.speech.create(model=KOKORO, voice="alloy", input="Hi.", response_format="flac", speed=3.0)
