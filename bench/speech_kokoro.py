@@ -26,7 +26,7 @@ from typing import Any
 import kokoro_onnx
 import onnxruntime
 from common import header, parse_args, scratch_library, write_report
-from speech_tts import PARAGRAPH, first_piece, sdk_first_chunk, sdk_speak
+from speech_tts import PARAGRAPH, first_audio_report, first_piece, sdk_round, sdk_speak
 
 from runanywhere import EventBus
 from runanywhere.core.capabilities import physical_cores
@@ -75,13 +75,7 @@ def main() -> None:
         spent, seconds = raw_speak(kokoro, pieces)
         runs["raw_s"].append(spent)
         runs["raw_rtf"].append(spent / seconds)
-        spent, seconds = sdk_speak(tts, text)
-        runs["sdk_rtf"].append(spent / seconds)
-        runs["batch_s"].append(spent)
-        runs["audio_s"].append(seconds)
-        elapsed, spoken = sdk_first_chunk(tts, text)
-        assert spoken == first_clause, f"first chunk {spoken!r}, the segmenter's first piece {first_clause!r}"
-        runs["first_s"].append(elapsed)
+        sdk_round(tts, text, first_clause, runs)
         runs["raw_clause_s"].append(raw_speak(kokoro, [first_clause])[0])
         spent, seconds = raw_speak(kokoro, [text])
         runs["raw_whole_rtf"].append(spent / seconds)
@@ -97,14 +91,7 @@ def main() -> None:
                              "raw_whole_text_at_once": round(m["raw_whole_rtf"], 4)},
         "synthesis_time_ms": {"raw": round(m["raw_s"] * 1000, 1), "sdk": round(m["batch_s"] * 1000, 1)},
         "time_ratio_sdk_over_raw": round(m["batch_s"] / m["raw_s"], 3),
-        "time_to_first_audio_ms": {
-            "sdk_streaming_first_chunk": round(m["first_s"] * 1000, 1),
-            "sdk_batch_whole_text": round(m["batch_s"] * 1000, 1),
-            "raw_first_clause_alone": round(m["raw_clause_s"] * 1000, 1),
-        },
-        "first_chunk_text": first_clause,
-        "first_audio_speedup_streaming_vs_batch": round(m["batch_s"] / m["first_s"], 1),
-        "first_chunk_ratio_sdk_over_raw": round(m["first_s"] / m["raw_clause_s"], 3),
+        **first_audio_report(m, first_clause),
     }
     print(report)
     write_report(args.results, "kokoro", report)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -21,14 +20,13 @@ import openai
 import pytest
 import soundfile
 
-from runanywhere import CancelToken, EventBus, InvalidInputError, ModelFormatError
-from runanywhere.core.errors import CancelledError
-from runanywhere.features.tts import AudioChunk, TextToSpeech
+from runanywhere import EventBus, InvalidInputError, ModelFormatError
+from runanywhere.features.tts import TextToSpeech
 from runanywhere.models.manager import LocalModel, ModelLibrary
 from runanywhere.server import ServerConfig, create_app
 
 from .serving import serving
-from .test_tts import _transcribe, whisper  # noqa: F401  (the Whisper tiny.en oracle fixture)
+from .test_tts import _transcribe, cancel_batch, cancel_mid_stream, stream_word_by_word, whisper  # noqa: F401  (whisper: the oracle fixture)
 from .wer import wer, words
 
 pytestmark = pytest.mark.slow
@@ -74,22 +72,7 @@ def test_voices_are_listed_and_speech_reads_back_word_perfect(kokoro: TextToSpee
 
 def test_the_stream_starts_with_the_first_clause_before_the_text_is_all_read(kokoro: TextToSpeech,
                                                                            whisper: Any):  # noqa: F811
-    tokens = [w + " " for w in TEXT.split(" ")]
-    middle = len(tokens) // 2
-    first_delivered = threading.Event()
-    read_when_delivered: list[tuple[int, bool]] = []
-
-    def llm_tokens() -> Iterator[str]:
-        for i, token in enumerate(tokens):
-            if i == middle:  # the source waits here until the consumer holds the first chunk
-                read_when_delivered.append((i, first_delivered.wait(timeout=300)))
-            yield token
-
-    chunks: list[AudioChunk] = []
-    for chunk in kokoro.synthesize_stream(llm_tokens(), speaker="jf_alpha"):
-        chunks.append(chunk)
-        first_delivered.set()
-    assert read_when_delivered == [(middle, True)]
+    chunks = stream_word_by_word(kokoro, TEXT, speaker="jf_alpha")
     assert chunks[0].text == FIRST_CLAUSE and chunks[-1].is_final
     assert [c.index for c in chunks] == list(range(len(chunks)))
     assert words(" ".join(c.text for c in chunks)) == words(TEXT)
@@ -109,35 +92,8 @@ def test_voices_and_speed_change_the_speech(kokoro: TextToSpeech):
 
 
 def test_cancel_mid_stream_speaks_nothing_more(kokoro: TextToSpeech):
-    cancelled = threading.Event()
-
-    def source() -> Iterator[str]:
-        yield "The first sentence is short, but it is complete. "
-        yield "Then more text follows"
-        cancelled.wait(timeout=300)
-        yield " and this part is never spoken. Neither is this one."
-
-    stream = kokoro.synthesize_stream(source())
-    got: list[AudioChunk] = []
-    for chunk in stream:
-        got.append(chunk)
-        if len(got) == 1:
-            stream.cancel()
-            cancelled.set()
-    assert stream.cancelled and got[0].text == "The first sentence is short,"
-    assert len(got) <= 2 and not any("never" in c.text for c in got)
-    token = CancelToken()
-    token.cancel()
-    with pytest.raises(CancelledError):
-        kokoro.synthesize("Never said.", cancel=token)
-    token = CancelToken()
-    timer = threading.Timer(0.3, token.cancel)  # lands inside the first sentence's run, which takes seconds
-    timer.start()
-    try:
-        with pytest.raises(CancelledError):
-            kokoro.synthesize(TEXT, cancel=token)
-    finally:
-        timer.cancel()
+    cancel_mid_stream(kokoro)
+    cancel_batch(kokoro, TEXT, after_s=0.3)  # lands inside the first sentence's run, which takes seconds
     assert len(kokoro.synthesize("Still here.").audio_data) > 0
 
 
