@@ -187,6 +187,10 @@ class SpeechSynthesizer(Engine, Protocol):
     def speakers(self) -> tuple[str, ...]:
         """The speakers' names, by speaker id."""
         ...
+    @property
+    def speed_range(self) -> tuple[float, float]:
+        """The speeds the model can speak at (the feature refuses others before it starts)."""
+        ...
     def synthesize(self, text: str, *, speaker_id: int = 0, speed: float = 1.0,
                    cancel: CancelToken | None = None) -> Iterator[NDArray[np.float32]]: ...
 

@@ -93,6 +93,10 @@ class KokoroEngine:
     def num_speakers(self) -> int:
         return len(self.speakers)
 
+    @property
+    def speed_range(self) -> tuple[float, float]:
+        return (MIN_SPEED, MAX_SPEED)
+
     def synthesize(self, text: str, *, speaker_id: int = 0, speed: float = 1.0,
                    cancel: CancelToken | None = None) -> Iterator[NDArray[np.float32]]:
         """Audio for ``text`` (one array; blank or unspeakable text: none), in voice ``speakers[speaker_id]``.

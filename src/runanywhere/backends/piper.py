@@ -146,6 +146,11 @@ class PiperEngine:
         names = {number: name for name, number in self.config.speaker_id_map.items()}
         return tuple(names.get(i, str(i)) for i in range(self.num_speakers))
 
+    @property
+    def speed_range(self) -> tuple[float, float]:
+        """Any speed: it only divides the voice's length scale."""
+        return (0.0, math.inf)
+
     def synthesize(self, text: str, *, speaker_id: int = 0, speed: float = 1.0,
                    cancel: CancelToken | None = None) -> Iterator[NDArray[np.float32]]:
         """Audio for ``text``, one array per sentence (or part of an over-long one).

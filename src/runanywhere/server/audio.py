@@ -118,6 +118,9 @@ async def speech(request: Request) -> Response:
     params.refuse_unless("stream_format", "audio", "audio is streamed as bytes; server-sent events are not offered")
     params.finish()
     tts = await state.tts(voice_id)
+    low, high = tts.speed_range
+    if not low <= speed <= high:
+        raise bad_request(f"'speed' must be between {low} and {high} for {voice_id}, got {speed}", "speed")
     release = state.admit(voice_id)
     if fmt in audio_formats.STREAMED:
         return WatchedStreamingResponse(_streamed(state, tts, voice_id, text, speed, speaker, fmt),

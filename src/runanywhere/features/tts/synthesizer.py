@@ -160,6 +160,12 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
         """The loaded voice's speakers by name (Kokoro's voices; a Piper voice's speaker names or ids)."""
         return self.engine.speakers
 
+    @property
+    def speed_range(self) -> tuple[float, float]:
+        """The speeds the loaded voice can speak at, within ``SynthesisOptions``' 0.25 to 4 (Kokoro: 0.5 to 2)."""
+        low, high = self.engine.speed_range
+        return max(low, SynthesisOptions.MIN_SPEED), min(high, SynthesisOptions.MAX_SPEED)
+
     def _engine_name(self, model: str, engines: EngineRegistry[SpeechSynthesizer]) -> str:
         """A path to a Kokoro model (an ``.onnx`` with a ``.npz`` of voices beside it, or their folder) runs on
         kokoro; other paths on Piper."""
@@ -277,7 +283,12 @@ def _options(options: SynthesisOptions | None, overrides: dict[str, Any]) -> Syn
 
 
 def _check_speaker(engine: SpeechSynthesizer, options: SynthesisOptions) -> tuple[int, float]:
-    """The options' speaker id and speed, once the speaker is known to exist in this voice."""
+    """The options' speaker id and speed, once the speaker is known to exist in this voice and the voice can
+    speak at that speed."""
+    low, high = engine.speed_range
+    if not low <= options.speed <= high:
+        raise InvalidInputError(f"this voice speaks at speed {low} to {high}, got {options.speed!r}",
+                                details={"speed": options.speed})
     if options.speaker is not None:
         if options.speaker not in engine.speakers:
             raise InvalidInputError(f"unknown speaker {options.speaker!r}: this voice has "
