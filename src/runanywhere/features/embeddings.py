@@ -31,6 +31,7 @@ from ..core.validation import text as checked_text
 from ..models.catalog import ModelCategory
 from ..models.manager import LocalModel, ModelLibrary, ProgressCallback
 from ..runtime.holder import ModelHolder
+from ..runtime.llama import MAX_CONTEXT, MIN_CONTEXT
 
 if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere` light
     import numpy as np
@@ -38,8 +39,6 @@ if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere
 
 #: How token vectors become one sentence vector, when a model's own pooling is overridden.
 POOLINGS = ("mean", "cls", "last")
-#: The context lengths a load accepts (llama.cpp cannot make a smaller one).
-MIN_CONTEXT, MAX_CONTEXT = 16, 1 << 20
 _log = SDKLogger("Embeddings")
 
 
