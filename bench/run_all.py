@@ -1,7 +1,8 @@
 """Every benchmark, one after the other, each in a fresh process; then one summary of the headline figures.
 
-Runs ``llm.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_moonshine``, ``speech_tts`` and
-``speech_vad``, each in its own process), ``voice.py``, ``realtime.py``, ``threads.py``, ``vlm.py`` and ``server.py``.
+Runs ``llm.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_moonshine``, ``speech_whispercpp``,
+``speech_tts``, ``speech_kokoro`` and ``speech_vad``, each in its own process), ``voice.py``, ``realtime.py``,
+``threads.py``, ``vlm.py``, ``server.py`` and ``embeddings.py``.
 Each writes its JSON report into the results directory; this adds
 ``summary.json``: per bench its exit code and wall time, and the figures
 the project tracks (LLM ratios against the raw baseline in its own process,
@@ -46,7 +47,10 @@ def _speech(report: dict[str, Any]) -> dict[str, Any]:
             "tts_first_chunk_ratio_sdk_over_raw": tts["first_chunk_ratio_sdk_over_raw"],
             "vad_ratio_sdk_16k_over_raw_numpy": vad["ratio_sdk_16k_over_raw_numpy"],
             "whispercpp_speed_ratio_raw_over_sdk": report["whispercpp"]["overhead"]["speed_ratio"],
-            "whispercpp_cpu_ratio_raw_over_sdk": report["whispercpp"]["overhead"]["cpu_ratio"]}
+            "whispercpp_cpu_ratio_raw_over_sdk": report["whispercpp"]["overhead"]["cpu_ratio"],
+            "kokoro_time_ratio_sdk_over_raw": report["kokoro"]["time_ratio_sdk_over_raw"],
+            "kokoro_rtf_sdk": report["kokoro"]["real_time_factor"]["sdk"],
+            "piper_rtf_sdk": tts["real_time_factor"]["sdk"]}
 
 
 def _voice(report: dict[str, Any]) -> dict[str, Any]:
@@ -76,6 +80,11 @@ def _vlm(report: dict[str, Any]) -> dict[str, Any]:
 
 
 
+def _embeddings(report: dict[str, Any]) -> dict[str, Any]:
+    return {f"{name}_texts_per_s": report["texts_per_s"][name] for name in report["texts_per_s"]} | {
+        "onnx_ratio_sdk_over_raw": report["onnx_ratio_sdk_over_raw"]}
+
+
 def _server(report: dict[str, Any]) -> dict[str, Any]:
     return {key: report[key] for key in ("throughput_ratio_server_over_in_process",
                                          "p50_ttft_ratio_server_over_in_process")} | {
@@ -85,7 +94,7 @@ def _server(report: dict[str, Any]) -> dict[str, Any]:
 
 BENCHES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "llm": _llm, "speech": _speech, "voice": _voice, "realtime": _realtime, "threads": _threads, "vlm": _vlm,
-    "server": _server}
+    "server": _server, "embeddings": _embeddings}
 """Bench name (``bench/<name>.py``, writing ``<name>.json``) and how to pick its headline figures."""
 
 

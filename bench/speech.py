@@ -1,11 +1,12 @@
 """All speech benchmarks in one run: STT (SDK vs raw faster-whisper), Moonshine (SDK vs raw sherpa-onnx),
 whisper.cpp (SDK vs raw pywhispercpp, next to faster-whisper on the same recordings), TTS (SDK vs raw piper,
-streaming vs batch time to first audio) and VAD (cost per 32 ms chunk, SDK vs raw sherpa-onnx).
+streaming vs batch time to first audio), Kokoro next to it (SDK vs raw kokoro-onnx) and VAD (cost per 32 ms
+chunk, SDK vs raw sherpa-onnx).
 
-Runs ``bench/speech_stt.py``, ``speech_moonshine.py``, ``speech_whispercpp.py``, ``speech_tts.py`` and
-``speech_vad.py`` one after the other, each in a process of its own (one engine's threads never slow another's
-figures), and gathers their results (``stt.json``, ``moonshine.json``, ``whispercpp.json``, ``tts.json``,
-``vad.json``) into ``speech.json`` in the results directory.
+Runs ``bench/speech_stt.py``, ``speech_moonshine.py``, ``speech_whispercpp.py``, ``speech_tts.py``,
+``speech_kokoro.py`` and ``speech_vad.py`` one after the other, each in a process of its own (one engine's
+threads never slow another's figures), and gathers their results (``stt.json``, ``moonshine.json``,
+``whispercpp.json``, ``tts.json``, ``kokoro.json``, ``vad.json``) into ``speech.json`` in the results directory.
 Run: ``.venv/bin/python bench/speech.py`` (a few minutes on 2 cores; ``--smoke``: seconds).
 """
 
@@ -19,7 +20,7 @@ from pathlib import Path
 from common import header, parse_args, write_report
 
 HERE = Path(__file__).resolve().parent
-PARTS = ("stt", "moonshine", "whispercpp", "tts", "vad")
+PARTS = ("stt", "moonshine", "whispercpp", "tts", "kokoro", "vad")
 
 
 def run(part: str, smoke: bool, results: Path) -> dict[str, object]:

@@ -53,6 +53,32 @@ def first_piece(text: str) -> str:
     return TextSegmenter(first_clause=True).feed(text)[0]
 
 
+def sdk_round(tts: TextToSpeech, text: str, first_clause: str, runs: dict[str, list[float]]) -> None:
+    """One SDK round: the whole text in batch (``sdk_rtf``, ``batch_s``, ``audio_s``), then the stream's first
+    chunk (``first_s``), which must be the segmenter's first piece."""
+    spent, seconds = sdk_speak(tts, text)
+    runs["sdk_rtf"].append(spent / seconds)
+    runs["batch_s"].append(spent)
+    runs["audio_s"].append(seconds)
+    elapsed, spoken = sdk_first_chunk(tts, text)
+    assert spoken == first_clause, f"first chunk {spoken!r}, the segmenter's first piece {first_clause!r}"
+    runs["first_s"].append(elapsed)
+
+
+def first_audio_report(m: dict[str, float], first_clause: str) -> dict[str, Any]:
+    """The time-to-first-audio figures from the medians (``first_s``, ``batch_s``, ``raw_clause_s``)."""
+    return {
+        "time_to_first_audio_ms": {
+            "sdk_streaming_first_chunk": round(m["first_s"] * 1000, 1),
+            "sdk_batch_whole_paragraph": round(m["batch_s"] * 1000, 1),
+            "raw_first_clause_alone": round(m["raw_clause_s"] * 1000, 1),
+        },
+        "first_chunk_text": first_clause,
+        "first_audio_speedup_streaming_vs_batch": round(m["batch_s"] / m["first_s"], 1),
+        "first_chunk_ratio_sdk_over_raw": round(m["first_s"] / m["raw_clause_s"], 3),
+    }
+
+
 def raw_voice(threads: int) -> Any:
     """piper-tts's own PiperVoice over a session with the SDK's options (threads, no spinning)."""
     options = onnxruntime.SessionOptions()
@@ -105,13 +131,7 @@ def main() -> None:
     for _ in range(repeats):  # interleaved, so a change in machine load hits both sides alike
         spent, seconds = raw_speak(voice, paragraph)
         runs["raw_rtf"].append(spent / seconds)
-        spent, seconds = sdk_speak(tts, paragraph)
-        runs["sdk_rtf"].append(spent / seconds)
-        runs["batch_s"].append(spent)
-        runs["audio_s"].append(seconds)
-        elapsed, text = sdk_first_chunk(tts, paragraph)
-        assert text == first_clause, f"first chunk {text!r}, the segmenter's first piece {first_clause!r}"
-        runs["first_s"].append(elapsed)
+        sdk_round(tts, paragraph, first_clause, runs)
         runs["raw_clause_s"].append(raw_speak(voice, first_clause)[0])
     tts.unload()
 
@@ -123,14 +143,7 @@ def main() -> None:
         "paragraph_chars": len(paragraph), "paragraph_audio_s": round(m["audio_s"], 2),
         "real_time_factor": {"raw": round(m["raw_rtf"], 4), "sdk": round(m["sdk_rtf"], 4)},
         "rtf_ratio_sdk_over_raw": round(m["sdk_rtf"] / m["raw_rtf"], 3),
-        "time_to_first_audio_ms": {
-            "sdk_streaming_first_chunk": round(m["first_s"] * 1000, 1),
-            "sdk_batch_whole_paragraph": round(m["batch_s"] * 1000, 1),
-            "raw_first_clause_alone": round(m["raw_clause_s"] * 1000, 1),
-        },
-        "first_chunk_text": first_clause,
-        "first_audio_speedup_streaming_vs_batch": round(m["batch_s"] / m["first_s"], 1),
-        "first_chunk_ratio_sdk_over_raw": round(m["first_s"] / m["raw_clause_s"], 3),
+        **first_audio_report(m, first_clause),
     }
     print(json.dumps(report, indent=1))
     write_report(args.results, "tts", report)

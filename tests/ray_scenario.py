@@ -26,7 +26,10 @@ RAY = str(Path(sys.executable).with_name("ray"))
 
 
 def ray(*args: str) -> None:
-    subprocess.run([RAY, *args], check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    done = subprocess.run([RAY, *args], capture_output=True, text=True)
+    if done.returncode != 0:
+        what = " ".join(args)
+        raise SystemExit(f"ray {what} failed ({done.returncode}):\n{done.stdout[-2000:]}{done.stderr[-2000:]}")
 
 
 def killed_mid_job(work: Path, address: str, config: SDKConfig) -> dict[str, object]:

@@ -63,14 +63,25 @@ def test_llm_bench_measures_raw_in_its_own_process_and_the_application_shape(tmp
 def test_speech_benches_run_each_part_and_gather_them(tmp_path: Path):
     figures = smoke("speech", tmp_path)["figures"]
     assert positive(*figures.values()), figures
-    stt, tts, vad = (report(tmp_path, part) for part in ("stt", "tts", "vad"))
+    stt, tts, kokoro, vad = (report(tmp_path, part) for part in ("stt", "tts", "kokoro", "vad"))
     assert positive(stt["overhead"]["raw_rtf"], stt["overhead"]["sdk_rtf"], stt["short_commands"]["median_sdk_ms"])
     assert {(row["threads"]) for row in stt["defaults"]} >= {1}
     assert tts["first_chunk_text"] and positive(tts["time_to_first_audio_ms"]["sdk_streaming_first_chunk"])
     assert positive(*vad["per_chunk_us"].values()) and vad["segments"]["sdk_16k"] == vad["segments"]["raw_numpy"]
-    assert report(tmp_path, "speech")["tts"] == tts
+    assert kokoro["first_chunk_text"] and positive(kokoro["time_ratio_sdk_over_raw"],
+                                                   *kokoro["real_time_factor"].values(),
+                                                   *kokoro["time_to_first_audio_ms"].values())
+    assert report(tmp_path, "speech")["tts"] == tts and report(tmp_path, "speech")["kokoro"] == kokoro
     [moonshine] = report(tmp_path, "moonshine")["rows"]
     assert positive(moonshine["raw_rtf"], moonshine["sdk_rtf"]) and moonshine["sdk_wer"] <= 0.10
+
+
+def test_embeddings_bench_compares_onnx_gguf_and_raw_onnxruntime(tmp_path: Path):
+    figures = smoke("embeddings", tmp_path)["figures"]
+    assert set(figures) == {"raw_onnx_texts_per_s", "sdk_onnx_texts_per_s", "sdk_gguf_texts_per_s",
+                            "onnx_ratio_sdk_over_raw"} and positive(*figures.values())
+    data = report(tmp_path, "embeddings")
+    assert data["min_cosine_onnx_vs_gguf"] >= 0.99 and data["max_abs_diff_sdk_vs_raw_onnx"] < 1e-4
 
 
 def test_voice_bench_runs_every_configuration(tmp_path: Path):

@@ -139,7 +139,15 @@ def test_the_stream_result_is_the_chunks_joined(tts: TextToSpeech):
 
 
 def test_first_chunk_reaches_the_consumer_before_the_rest_of_the_text_is_read(tts: TextToSpeech):
-    tokens = [w + " " for w in ROUND_TRIP.split(" ")]
+    chunks = stream_word_by_word(tts, ROUND_TRIP)
+    assert chunks[0].text == "The quick brown fox jumps over the lazy dog,"
+    assert words(" ".join(c.text for c in chunks)) == words(ROUND_TRIP) and chunks[-1].is_final
+
+
+def stream_word_by_word(tts: TextToSpeech, text: str, **options: Any) -> list[AudioChunk]:
+    """Stream ``text`` a word at a time from a source that stops half-way until the consumer holds the first
+    chunk: the first chunk comes before the rest of the text is even read (shared with the Kokoro tests)."""
+    tokens = [w + " " for w in text.split(" ")]
     middle = len(tokens) // 2
     first_delivered = threading.Event()
     read_when_delivered: list[tuple[int, bool]] = []
@@ -147,19 +155,23 @@ def test_first_chunk_reaches_the_consumer_before_the_rest_of_the_text_is_read(tt
     def llm_tokens() -> Iterator[str]:
         for i, token in enumerate(tokens):
             if i == middle:  # the source stops here until the consumer holds the first chunk
-                read_when_delivered.append((i, first_delivered.wait(timeout=120)))
+                read_when_delivered.append((i, first_delivered.wait(timeout=300)))
             yield token
 
     chunks = []
-    for chunk in tts.synthesize_stream(llm_tokens()):
+    for chunk in tts.synthesize_stream(llm_tokens(), **options):
         chunks.append(chunk)
         first_delivered.set()
     assert read_when_delivered == [(middle, True)]
-    assert chunks[0].text == "The quick brown fox jumps over the lazy dog,"
-    assert words(" ".join(c.text for c in chunks)) == words(ROUND_TRIP) and chunks[-1].is_final
+    return chunks
 
 
 def test_cancel_mid_stream_speaks_nothing_more(tts: TextToSpeech):
+    cancel_mid_stream(tts)
+
+
+def cancel_mid_stream(tts: TextToSpeech) -> None:
+    """Cancelling after the first chunk of a stream speaks nothing more (shared with the Kokoro tests)."""
     cancelled = threading.Event()
 
     def source() -> Iterator[str]:
@@ -197,22 +209,29 @@ def test_breaking_out_of_the_loop_stops_the_synthesis(tts: TextToSpeech):
 
 
 def test_cancelling_a_batch_synthesis_raises(tts: TextToSpeech, tts_bus: EventBus):
+    seen: list[TTSSynthesized] = []
+    off = tts_bus.on(TTSSynthesized, seen.append)
+    try:
+        cancel_batch(tts, LONG_TEXT, after_s=0.05)  # lands mid-way: the text takes seconds to speak
+    finally:
+        off()
+    assert seen == []
+
+
+def cancel_batch(tts: TextToSpeech, text: str, *, after_s: float) -> None:
+    """A cancelled token stops a batch synthesis before it starts, and ``after_s`` into it (shared with Kokoro's)."""
     token = CancelToken()
     token.cancel()
     with pytest.raises(CancelledError):
         tts.synthesize("Never said.", cancel=token)
-    seen: list[TTSSynthesized] = []
-    off = tts_bus.on(TTSSynthesized, seen.append)
     token = CancelToken()
-    timer = threading.Timer(0.05, token.cancel)  # lands mid-way: the text takes seconds to speak
+    timer = threading.Timer(after_s, token.cancel)
     timer.start()
     try:
         with pytest.raises(CancelledError):
-            tts.synthesize(LONG_TEXT, cancel=token)
+            tts.synthesize(text, cancel=token)
     finally:
         timer.cancel()
-        off()
-    assert seen == []
 
 
 def test_speed_changes_the_pace(tts: TextToSpeech):

@@ -192,6 +192,16 @@ def test_transcribe_live_from_the_microphone(browser: Browser):
     page.close()
 
 
+def downloaded_wav(page, path: Path) -> Path:
+    """The Speak tab's download (the whole spoken WAV), saved at ``path``."""
+    encoded = page.evaluate("""async () => {
+        const blob = await (await fetch(document.querySelector('#tts-download').href)).blob();
+        const bytes = new Uint8Array(await blob.arrayBuffer());
+        let raw = ''; for (const b of bytes) raw += String.fromCharCode(b); return btoa(raw); }""")
+    path.write_bytes(base64.b64decode(encoded))
+    return path
+
+
 def test_speak_plays_audio_that_transcribes_back(browser: Browser, stt, tmp_path: Path):
     text = "The weather is lovely today."
     page = browser.open("Speak")
@@ -200,13 +210,32 @@ def test_speak_plays_audio_that_transcribes_back(browser: Browser, stt, tmp_path
     page.click("#tts-speak")
     page.wait_for_selector("#panel-speak[data-done]", timeout=60_000)
     assert "first audio after" in page.locator("#tts-metrics").inner_text()
-    encoded = page.evaluate("""async () => {
-        const blob = await (await fetch(document.querySelector('#tts-download').href)).blob();
-        const bytes = new Uint8Array(await blob.arrayBuffer());
-        let raw = ''; for (const b of bytes) raw += String.fromCharCode(b); return btoa(raw); }""")
-    wav = tmp_path / "spoken.wav"
-    wav.write_bytes(base64.b64decode(encoded))
+    wav = downloaded_wav(page, tmp_path / "spoken.wav")
     assert wer(text, stt.transcribe(wav).text) <= 0.2
     page.wait_for_function("document.querySelector('#tts-audio').duration > 1")  # the player can play it
     browser.screenshot(page, "speak")
     page.close()
+
+
+def test_speak_offers_each_kokoro_voice_once_the_model_is_loaded(browser: Browser, stt, tmp_path: Path):
+    page = browser.open("Speak")
+    page.wait_for_selector("#tts-voice option", state="attached")
+    assert page.locator("#tts-voice option[value='kokoro-82m-v1.0-int8|jm_kumo']").count() == 0
+    loaded = page.evaluate("async () => (await fetch('/v1/models/kokoro-82m-v1.0-int8/load', {method: 'POST'})).ok")
+    try:
+        assert loaded
+        page.reload()
+        page.wait_for_selector("#tts-voice option[value='kokoro-82m-v1.0-int8|jm_kumo']", state="attached")
+        labels = page.locator("#tts-voice option").all_inner_texts()
+        assert [v for v in labels if "kokoro" in v] == [f"kokoro-82m-v1.0-int8 · {v}" for v in (
+            "jf_alpha", "jf_gongitsune", "jf_nezumi", "jf_tebukuro", "jm_kumo")]
+        page.select_option("#tts-voice", "kokoro-82m-v1.0-int8|jm_kumo")
+        page.fill("#tts-text", "Good morning to you.")
+        page.click("#tts-speak")
+        page.wait_for_selector("#panel-speak[data-done]", timeout=180_000)
+        wav = downloaded_wav(page, tmp_path / "kokoro.wav")
+        assert int.from_bytes(wav.read_bytes()[24:28], "little") == 24000  # Kokoro's rate, not Piper's
+        assert wer("Good morning to you.", stt.transcribe(wav).text) <= 0.2
+    finally:
+        page.evaluate("async () => { await fetch('/v1/models/kokoro-82m-v1.0-int8/unload', {method: 'POST'}); }")
+        page.close()

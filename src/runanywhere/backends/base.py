@@ -99,6 +99,20 @@ class LanguageModel(Engine, Protocol):
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
 
 
+# ---------------------------------------------------------------- embedding
+class Embedder(Engine, Protocol):
+    """Texts in, one pooled (not normalised) vector per text out; a llama.cpp model or an ONNX encoder.
+
+    :attr:`max_tokens` is the longest text it embeds: llama.cpp refuses a longer
+    one, an ONNX encoder cuts it (the feature reports cuts from :meth:`token_counts`).
+    """
+
+    @property
+    def max_tokens(self) -> int: ...
+    def token_counts(self, texts: Sequence[str]) -> list[int]: ...
+    def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
 # ------------------------------------------------------------------- vision
 @dataclass(frozen=True)
 class VisionPrompt:
@@ -169,6 +183,14 @@ class SpeechSynthesizer(Engine, Protocol):
     def sample_rate(self) -> int: ...
     @property
     def num_speakers(self) -> int: ...
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        """The speakers' names, by speaker id."""
+        ...
+    @property
+    def speed_range(self) -> tuple[float, float]:
+        """The speeds the model can speak at (the feature refuses others before it starts)."""
+        ...
     def synthesize(self, text: str, *, speaker_id: int = 0, speed: float = 1.0,
                    cancel: CancelToken | None = None) -> Iterator[NDArray[np.float32]]: ...
 

@@ -58,6 +58,11 @@ def open_llama(files: ModelFiles, **options: Any) -> LlamaEngine:
     return LlamaEngine(files.file(WEIGHTS), **options)
 
 
+def open_llama_embedder(files: ModelFiles, **options: Any) -> LlamaEngine:
+    """The embedding factory: the model's ``weights`` GGUF loaded for pooled embeddings."""
+    return LlamaEngine(files.file(WEIGHTS), embedding=True, **options)
+
+
 class LlamaEngine:
     """One GGUF model loaded in llama.cpp."""
 
@@ -260,6 +265,14 @@ class LlamaEngine:
         return grammar
 
     # ------------------------------------------------------------- embeddings
+    @property
+    def max_tokens(self) -> int:
+        """The longest text :meth:`embed` takes: the context."""
+        return self.n_ctx
+
+    def token_counts(self, texts: Sequence[str]) -> list[int]:
+        return [len(self.tokenize(text, add_bos=True)) for text in texts]
+
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Pooled embeddings, one per text (the model's pooling unless overridden at load)."""
         for text in texts:

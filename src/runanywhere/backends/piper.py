@@ -34,7 +34,8 @@ from ..core.cancel import CancelToken
 from ..core.engines import WEIGHTS
 from ..core.errors import BackendError, CancelledError, ModelFormatError, SDKFileNotFoundError
 from . import require_engine
-from .base import ModelFiles, default_threads
+from .base import ModelFiles
+from .onnx_session import first_line, open_session
 
 if TYPE_CHECKING:
     import numpy as np
@@ -114,7 +115,7 @@ class PiperEngine:
         ort = require_engine("onnxruntime")
         if not voice.model.is_file():
             raise SDKFileNotFoundError(f"voice model not found: {voice.model}", details={"path": str(voice.model)})
-        self.session = _session(ort, voice.model, threads)
+        self.session = open_session(ort, voice.model, threads)
         data = _read_config(voice.config) if voice.config else _sherpa_config(self.session, voice)
         _check_config(data, voice.model.name)
         self.config = piper.config.PiperConfig.from_dict(data)
@@ -138,6 +139,17 @@ class PiperEngine:
     @property
     def num_speakers(self) -> int:
         return int(self.config.num_speakers)
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        """The config's speaker names by id; the ids as names where it gives none."""
+        names = {number: name for name, number in self.config.speaker_id_map.items()}
+        return tuple(names.get(i, str(i)) for i in range(self.num_speakers))
+
+    @property
+    def speed_range(self) -> tuple[float, float]:
+        """Any speed: it only divides the voice's length scale."""
+        return (0.0, math.inf)
 
     def synthesize(self, text: str, *, speaker_id: int = 0, speed: float = 1.0,
                    cancel: CancelToken | None = None) -> Iterator[NDArray[np.float32]]:
@@ -178,7 +190,7 @@ class PiperEngine:
         except Exception as exc:  # onnxruntime's errors share no base class beyond Exception
             if cancel is not None and cancel.cancelled:
                 raise CancelledError("speech synthesis was cancelled") from exc
-            raise BackendError(f"onnxruntime failed to synthesize a sentence: {_first_line(exc)}") from exc
+            raise BackendError(f"onnxruntime failed to synthesize a sentence: {first_line(exc)}") from exc
         return np.clip(np.asarray(audio, dtype=np.float32).reshape(-1), -1.0, 1.0)
 
     def _feeds(self, ids: list[int], scales: tuple[float, float, float], speaker_id: int) -> dict[str, Any]:
@@ -198,22 +210,8 @@ class PiperEngine:
             self.session.run(None, self._feeds(ids, (0.0, 1.0, 0.0), self.num_speakers - 1))
         except Exception as exc:
             raise ModelFormatError(f"{name} does not match its config (phoneme id {top}, "
-                                   f"{self.num_speakers} speaker(s)): {_first_line(exc)}") from exc
+                                   f"{self.num_speakers} speaker(s)): {first_line(exc)}") from exc
         self._phonemize("a")  # an espeak voice name the bundled data lacks fails here
-
-
-def _session(ort: Any, model: Path, threads: int | None) -> Any:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads or default_threads()
-    options.inter_op_num_threads = 1
-    # Idle pool threads sleep instead of spinning: speech shares the CPU with the LLM and STT of a voice loop.
-    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-    options.log_severity_level = 4  # failures surface as exceptions (and SDK errors), not console noise
-    try:
-        return ort.InferenceSession(str(model), sess_options=options, providers=["CPUExecutionProvider"])
-    except Exception as exc:  # InvalidProtobuf, Fail, NoSuchFile ...: all mean "not a usable ONNX model"
-        raise ModelFormatError(f"onnxruntime cannot load {model.name}: {_first_line(exc)}") from exc
-
 
 
 def _read_config(path: Path) -> dict[str, Any]:
@@ -296,7 +294,3 @@ def _split_phonemes(phonemes: list[str]) -> Iterator[list[str]]:
         phonemes = phonemes[gap:]
     if phonemes:
         yield phonemes
-
-
-def _first_line(exc: BaseException) -> str:
-    return (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]

@@ -15,10 +15,20 @@ from typing import Generic, TypeVar
 
 from ..core.engines import Capability, EngineInfo, find_engine
 from ..core.errors import BackendNotAvailableError, ConfigurationError, InvalidInputError
-from .base import Engine, LanguageModel, SpeechRecognizer, SpeechSynthesizer, VisionLanguageEngine, VoiceDetector
+from .base import (
+    Embedder,
+    Engine,
+    LanguageModel,
+    SpeechRecognizer,
+    SpeechSynthesizer,
+    VisionLanguageEngine,
+    VoiceDetector,
+)
 from .faster_whisper import open_whisper
-from .llamacpp import open_llama
+from .kokoro import open_kokoro
+from .llamacpp import open_llama, open_llama_embedder
 from .llamacpp_vision import open_llama_vision
+from .onnx_embed import open_onnx_embedder
 from .piper import open_piper
 from .sherpa_stt import open_sherpa_stt
 from .sherpa_vad import open_silero
@@ -77,17 +87,19 @@ def _details(engine: str, info: EngineInfo | None) -> dict[str, object]:
 
 
 LANGUAGE_MODELS: EngineRegistry[LanguageModel] = EngineRegistry(Capability.LANGUAGE)
-EMBEDDERS: EngineRegistry[LanguageModel] = EngineRegistry(Capability.EMBEDDING)
+EMBEDDERS: EngineRegistry[Embedder] = EngineRegistry(Capability.EMBEDDING)
 SPEECH_RECOGNIZERS: EngineRegistry[SpeechRecognizer] = EngineRegistry(Capability.SPEECH_RECOGNITION)
 SPEECH_SYNTHESIZERS: EngineRegistry[SpeechSynthesizer] = EngineRegistry(Capability.SPEECH_SYNTHESIS)
 VOICE_DETECTORS: EngineRegistry[VoiceDetector] = EngineRegistry(Capability.VOICE_ACTIVITY)
 VISION_LANGUAGE_MODELS: EngineRegistry[VisionLanguageEngine] = EngineRegistry(Capability.VISION)
 
 LANGUAGE_MODELS.register("llamacpp", open_llama)
-EMBEDDERS.register("llamacpp", open_llama)
+EMBEDDERS.register("llamacpp", open_llama_embedder)
+EMBEDDERS.register("onnx", open_onnx_embedder)
 VISION_LANGUAGE_MODELS.register("llamacpp", open_llama_vision)
 SPEECH_RECOGNIZERS.register("faster-whisper", open_whisper)
 SPEECH_RECOGNIZERS.register("whisper.cpp", open_whispercpp)
 SPEECH_RECOGNIZERS.register("sherpa-onnx", open_sherpa_stt)
 SPEECH_SYNTHESIZERS.register("piper", open_piper)
+SPEECH_SYNTHESIZERS.register("kokoro", open_kokoro)
 VOICE_DETECTORS.register("sherpa-onnx", open_silero)

@@ -77,6 +77,11 @@ ENGINES: tuple[EngineInfo, ...] = (
                "tts", frozenset({Capability.SPEECH_SYNTHESIS})),
     EngineInfo("whisper.cpp", "whisper.cpp (ggml)", _pkgs(("pywhispercpp", "pywhispercpp")), None,
                frozenset({Capability.SPEECH_RECOGNITION}), aliases=("whispercpp", "pywhispercpp")),
+    EngineInfo("kokoro", "Kokoro (kokoro-onnx)", _pkgs(("kokoro-onnx", "kokoro_onnx"), ("onnxruntime", "onnxruntime")),
+               "kokoro", frozenset({Capability.SPEECH_SYNTHESIS}), aliases=("kokoro-onnx",)),
+    EngineInfo("onnx", "ONNX Runtime (sentence embeddings)",
+               _pkgs(("onnxruntime", "onnxruntime"), ("tokenizers", "tokenizers")), "embed",
+               frozenset({Capability.EMBEDDING}), aliases=("onnxruntime",)),
 )
 
 

@@ -202,6 +202,8 @@ class EmbeddingsGenerated(SDKEvent):
     num_embeddings: int
     dimension: int
     processing_time_ms: float
+    truncated_texts: int = 0
+    """Texts longer than the model's context, cut to fit (ONNX models; llama.cpp refuses them instead)."""
 
 
 @dataclass(frozen=True, kw_only=True)

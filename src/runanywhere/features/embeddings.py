@@ -1,10 +1,13 @@
-"""Sentence embeddings with llama.cpp: float32 vectors, pooled and (by default) L2-normalised.
+"""Sentence embeddings with llama.cpp or onnxruntime: float32 vectors, pooled and (by default) L2-normalised.
 
-A GGUF embedding model loads directly. A sentence-transformers BERT model in
-its Hugging Face layout (``model.safetensors`` + ``config.json`` + vocab), such
-as the packaged all-MiniLM-L6-v2, is converted to GGUF once by
+A GGUF embedding model loads directly in llama.cpp. A sentence-transformers
+BERT model in its Hugging Face layout (``model.safetensors`` + ``config.json``
++ vocab), such as the packaged all-MiniLM-L6-v2, is converted to GGUF once by
 :func:`runanywhere.models.convert.convert_bert_to_gguf` and the result is kept
 in the store with the model (:meth:`~runanywhere.models.manager.ModelLibrary.derive`).
+An ONNX encoder with its ``tokenizer.json`` (``all-minilm-l6-v2-onnx``) runs on
+onnxruntime instead; it cuts a text longer than its ``n_ctx`` tokens, and the
+:class:`EmbeddingsGenerated` event and a warning say how many texts were cut.
 """
 
 from __future__ import annotations
@@ -16,16 +19,19 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from ..backends.registry import EMBEDDERS
+from ..backends.base import Embedder
+from ..backends.registry import EMBEDDERS, EngineRegistry
 from ..core.cancel import CancelToken
 from ..core.engines import WEIGHTS
 from ..core.errors import InvalidInputError, ModelFormatError
 from ..core.events import EmbeddingsGenerated, EventBus
-from ..core.validation import choice, flag, texts
+from ..core.logging import SDKLogger
+from ..core.validation import MAX_THREADS, choice, flag, integer, texts
 from ..core.validation import text as checked_text
 from ..models.catalog import ModelCategory
 from ..models.manager import LocalModel, ModelLibrary, ProgressCallback
-from ..runtime.llama import LlamaHolder
+from ..runtime.holder import ModelHolder
+from ..runtime.llama import MAX_CONTEXT, MIN_CONTEXT
 
 if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere` light
     import numpy as np
@@ -33,52 +39,71 @@ if TYPE_CHECKING:  # numpy is imported on first use, keeping `import runanywhere
 
 #: How token vectors become one sentence vector, when a model's own pooling is overridden.
 POOLINGS = ("mean", "cls", "last")
+_log = SDKLogger("Embeddings")
 
 
-class EmbeddingGenerator(LlamaHolder):
+class EmbeddingGenerator(ModelHolder[Embedder]):
     """Loads an embedding model and turns texts into vectors (``numpy.float32``)."""
 
     component = "embedding"
     noun = "embedding model"
     category = ModelCategory.EMBEDDING
-    engines = EMBEDDERS
+    engines: EngineRegistry[Embedder] = EMBEDDERS
 
     def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None) -> None:
         super().__init__(models, events=events)
-        self.pooling: str | None = None
         self.normalize = True
 
-    def load_model(  # type: ignore[override]
+    def load_model(
         self, model: str | os.PathLike[str] | None = None, *, pooling: str | None = None, normalize: bool = True,
         n_ctx: int = 512, n_threads: int | None = None, progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> str:
-        """Load a GGUF embedding model or a BERT sentence-transformers directory (none: the catalog's default).
+        """Load a GGUF or ONNX embedding model or a BERT sentence-transformers directory (none: the catalog's
+        default).
 
-        ``pooling`` (``"mean"``, ``"cls"``, ``"last"``) overrides the model's own;
-        ``normalize`` makes every vector unit length (cosine = dot product).
+        ``pooling`` (``"mean"``, ``"cls"``, ``"last"``) overrides a GGUF model's own;
+        ``normalize`` makes every vector unit length (cosine = dot product);
+        ``n_ctx`` is the longest text in tokens.
         """
-        self._settings(pooling, normalize)
-        return super().load_model(model, n_ctx=n_ctx, n_threads=n_threads, progress=progress, cancel=cancel)
+        return self._load(model, self.engines, self._options(pooling, normalize, n_ctx, n_threads),
+                          progress=progress, cancel=cancel)
 
-    async def aload_model(  # type: ignore[override]
+    async def aload_model(
         self, model: str | os.PathLike[str] | None = None, *, pooling: str | None = None, normalize: bool = True,
         n_ctx: int = 512, n_threads: int | None = None, progress: ProgressCallback | None = None,
         cancel: CancelToken | None = None,
     ) -> str:
         """Async twin of :meth:`load_model`."""
-        self._settings(pooling, normalize)
-        return await super().aload_model(model, n_ctx=n_ctx, n_threads=n_threads, progress=progress, cancel=cancel)
+        return await self._aload(model, self.engines, self._options(pooling, normalize, n_ctx, n_threads),
+                                 progress=progress, cancel=cancel)
 
-    def _settings(self, pooling: str | None, normalize: bool) -> None:
-        self.pooling = None if pooling is None else choice("pooling", pooling, POOLINGS)
+    def _options(self, pooling: str | None, normalize: bool, n_ctx: int, n_threads: int | None) -> dict[str, Any]:
+        """The engine's load options, checked before anything is resolved or loaded."""
         self.normalize = flag("normalize", normalize)
+        return {"pooling": None if pooling is None else choice("pooling", pooling, POOLINGS),
+                "n_ctx": integer("n_ctx", n_ctx, low=MIN_CONTEXT, high=MAX_CONTEXT),
+                "n_threads": None if n_threads is None else integer("n_threads", n_threads, low=1, high=MAX_THREADS)}
 
-    def _engine_options(self) -> dict[str, Any]:
-        return {"embedding": True, "pooling": self.pooling}
+    def _engine_name(self, model: str, engines: EngineRegistry[Embedder]) -> str:
+        """A ``.onnx`` file given by path runs on onnxruntime; other paths on llama.cpp."""
+        if model not in self._models.catalog and Path(model).suffix == ".onnx":
+            return "onnx"
+        return super()._engine_name(model, engines)
+
+    def count_tokens(self, text: str) -> int:
+        """How many tokens ``text`` is to this model (special tokens included), counted on the model's worker."""
+        loaded = self._require()
+        return loaded.worker.call(lambda: loaded.engine.token_counts([checked_text("text", text)])[0])
+
+    async def acount_tokens(self, text: str) -> int:
+        """Async twin of :meth:`count_tokens`."""
+        loaded = self._require()
+        return await loaded.worker.acall(lambda _: loaded.engine.token_counts([checked_text("text", text)])[0],
+                                         CancelToken())
 
     def _model_files(self, local: LocalModel, cancel: CancelToken | None) -> LocalModel:
-        if local.has_role(WEIGHTS) and local.file(WEIGHTS).suffix == ".gguf":
+        if local.has_role(WEIGHTS) and local.file(WEIGHTS).suffix in (".gguf", ".onnx"):
             return local
         directory = local.path if local.path.is_dir() else local.path.parent
         if not (directory / "config.json").is_file():
@@ -105,23 +130,28 @@ class EmbeddingGenerator(LlamaHolder):
     def embed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Vectors for many texts, shape ``(len(texts), dimension)``; same values as one by one."""
         batch, loaded, started = _checked(texts), self._require(), time.perf_counter()
-        return self._finish(loaded.worker.call(loaded.engine.embed, batch), started)
+        return self._finish(*loaded.worker.call(_embed, loaded.engine, batch), started)
 
     async def aembed_batch(self, texts: Sequence[str]) -> NDArray[np.float32]:
         """Async twin of :meth:`embed_batch`: the model's worker embeds while the loop awaits."""
         batch, loaded, started = _checked(texts), self._require(), time.perf_counter()
-        return self._finish(await loaded.worker.acall(lambda _: loaded.engine.embed(batch), CancelToken()), started)
+        return self._finish(*await loaded.worker.acall(lambda _: _embed(loaded.engine, batch), CancelToken()),
+                            started)
 
-    def _finish(self, raw: Any, started: float) -> NDArray[np.float32]:
-        """The engine's vectors as float32, normalised when asked; announced on the bus."""
+    def _finish(self, raw: Any, cut: int, started: float) -> NDArray[np.float32]:
+        """The engine's vectors as float32, normalised when asked; announced on the bus (with any cuts)."""
         import numpy as np
+
+        if cut:
+            _log.warning("%d of %d texts were longer than the model's context and were cut", cut, len(raw))
 
         vectors = np.asarray(raw, dtype=np.float32)
         if self.normalize:
             norms = np.linalg.norm(vectors, axis=1, keepdims=True)
             vectors = vectors / np.maximum(norms, 1e-12)
         self._events.emit(EmbeddingsGenerated(num_embeddings=len(vectors), dimension=int(vectors.shape[1]),
-                                              processing_time_ms=(time.perf_counter() - started) * 1000))
+                                              processing_time_ms=(time.perf_counter() - started) * 1000,
+                                              truncated_texts=cut))
         return vectors
 
     @staticmethod
@@ -138,6 +168,12 @@ class EmbeddingGenerator(LlamaHolder):
             raise InvalidInputError(f"cosine_similarity takes 1-D vectors of finite numbers, got shape {a64.shape}")
         denom = float(np.linalg.norm(a64) * np.linalg.norm(b64))
         return float(a64 @ b64 / denom) if denom else 0.0
+
+
+def _embed(engine: Embedder, batch: list[str]) -> tuple[list[list[float]], int]:
+    """The vectors of ``batch`` and how many of its texts the engine cut to its context (on the worker)."""
+    cut = sum(n > engine.max_tokens for n in engine.token_counts(batch))
+    return engine.embed(batch), cut
 
 
 def _checked(batch: Sequence[str]) -> list[str]:

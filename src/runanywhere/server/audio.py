@@ -107,7 +107,7 @@ async def speech(request: Request) -> Response:
     text = params.take("input", str, required=True)
     if not text.strip() or len(text) > MAX_INPUT_CHARS:
         raise bad_request(f"'input' is 1 to {MAX_INPUT_CHARS} characters of text", "input")
-    voice_id = _voice(state, params.take("voice", (str, dict), required=True), model_id)
+    voice_id, speaker = await _voice(state, params.take("voice", (str, dict), required=True), model_id)
     fmt = params.take("response_format", str, "mp3")
     if fmt not in audio_formats.formats():
         raise unsupported("response_format", f"{fmt!r}: choose one of {', '.join(audio_formats.formats())}")
@@ -118,12 +118,15 @@ async def speech(request: Request) -> Response:
     params.refuse_unless("stream_format", "audio", "audio is streamed as bytes; server-sent events are not offered")
     params.finish()
     tts = await state.tts(voice_id)
+    low, high = tts.speed_range
+    if not low <= speed <= high:
+        raise bad_request(f"'speed' must be between {low} and {high} for {voice_id}, got {speed}", "speed")
     release = state.admit(voice_id)
     if fmt in audio_formats.STREAMED:
-        return WatchedStreamingResponse(_streamed(state, tts, voice_id, text, speed, fmt),
+        return WatchedStreamingResponse(_streamed(state, tts, voice_id, text, speed, speaker, fmt),
                                         media_type=audio_formats.media_type(fmt), release=release)
     try:
-        result = await unless_disconnected(request, tts.asynthesize(text, speed=speed))
+        result = await unless_disconnected(request, tts.asynthesize(text, speed=speed, speaker=speaker))
     finally:
         release()
     state.metrics.observe("tts_real_time_factor", voice_id, result.real_time_factor)
@@ -133,23 +136,28 @@ async def speech(request: Request) -> Response:
 
 
 async def _streamed(state: ServerState, tts: TextToSpeech, voice_id: str, text: str, speed: float,
-                    fmt: str) -> AsyncIterator[bytes]:
+                    speaker: str | None, fmt: str) -> AsyncIterator[bytes]:
     """The speech as it is synthesised, first clause first (a WAV header ahead for ``wav``)."""
     if fmt == "wav":
         yield audio_formats.wav_header(tts.sample_rate)
-    stream = tts.asynthesize_stream(text, speed=speed)
+    stream = tts.asynthesize_stream(text, speed=speed, speaker=speaker)
     async for chunk in stream:
         yield audio_formats.pcm_chunk(chunk.audio_data, chunk.sample_rate, fmt)
     state.metrics.observe("tts_real_time_factor", voice_id, stream.result.real_time_factor)
 
 
-def _voice(state: ServerState, voice: Any, model_id: str) -> str:
-    """The installed voice to speak with: a voice id, or an OpenAI voice name read as the model's own voice."""
+async def _voice(state: ServerState, voice: Any, model_id: str) -> tuple[str, str | None]:
+    """The installed voice model to speak with and its speaker: a voice id, a speaker of the requested model
+    (Kokoro's ``jf_alpha``, say), or an OpenAI voice name read as the model's own (first) voice."""
     name = voice.get("id") if isinstance(voice, dict) else voice
     if name in OPENAI_VOICES:
-        return model_id
+        return model_id, None
     if isinstance(name, str) and name in state.library.catalog:
-        return state.model_id(name, ModelCategory.SPEECH_SYNTHESIS, "voice")
+        return state.model_id(name, ModelCategory.SPEECH_SYNTHESIS, "voice"), None
+    speakers = (await state.tts(model_id)).speakers
+    if name in speakers:
+        return model_id, name
     voices = [i.id for i in state.library.list_models(ModelCategory.SPEECH_SYNTHESIS)]
-    raise bad_request(f"unknown voice {name!r}: use a voice id ({', '.join(voices)}) or one of OpenAI's names "
-                      f"({', '.join(sorted(OPENAI_VOICES))})", "voice")
+    raise bad_request(f"unknown voice {name!r}: use a voice id ({', '.join(voices)}), a speaker of {model_id} "
+                      f"({', '.join(speakers)}) or one of OpenAI's names ({', '.join(sorted(OPENAI_VOICES))})",
+                      "voice")

@@ -15,7 +15,7 @@ from typing import Any
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from .. import ModelDownloadProgress, ModelInfo, SDKError
+from .. import ModelDownloadProgress, ModelInfo, SDKError, TextToSpeech
 from ..core.bridge import Channel, run_in_thread
 from .errors import APIError, error_payload
 from .state import ServerState, capabilities
@@ -35,10 +35,14 @@ def describe(state: ServerState, info: ModelInfo) -> dict[str, Any]:
         status = "downloading"
     else:
         status = {"in-memory": "stored", "stored": "stored", "packaged": "available", "remote": "remote"}[info.status]
-    return {"id": info.id, "object": "model", "created": 0, "owned_by": "runanywhere",
-            "name": info.entry.name, "category": info.entry.category.value,
-            "capabilities": capabilities(info.entry), "state": status,
-            "size_bytes": info.entry.size_bytes, "default": info.entry.is_default}
+    described = {"id": info.id, "object": "model", "created": 0, "owned_by": "runanywhere",
+                 "name": info.entry.name, "category": info.entry.category.value,
+                 "capabilities": capabilities(info.entry), "state": status,
+                 "size_bytes": info.entry.size_bytes, "default": info.entry.is_default}
+    holder = state.holders.get(info.id)
+    if isinstance(holder, TextToSpeech) and holder.is_loaded:
+        described["voices"] = list(holder.speakers)  # a loaded voice model's speakers, for the Speak tab
+    return described
 
 
 async def list_models(request: Request) -> Response:

@@ -1,4 +1,4 @@
-"""Text to speech with Piper voices: whole utterances, sentence-by-sentence streams, async twins, cancellable.
+"""Text to speech with Piper and Kokoro voices: whole texts, sentence-by-sentence streams, async twins, cancellable.
 
 ``TTS`` is the default :class:`TextToSpeech`; create more to hold several
 voices at once. A voice is owned by a worker thread, so concurrent callers
@@ -11,7 +11,7 @@ start after a few words' worth of synthesis rather than the whole text's.
 Bad input: empty or blank text gives an empty result (no samples, no error);
 text of any length is cut into sentences of at most a few hundred characters;
 emoji and control characters are dropped; a ``speed`` outside 0.25..4 (or NaN), an
-unknown ``speaker_id`` or a non-string text is an :class:`InvalidInputError`.
+unknown ``speaker_id`` or ``speaker`` or a non-string text is an :class:`InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -22,10 +22,11 @@ import os
 import time
 from collections.abc import AsyncIterable, Callable, Iterable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ...backends.base import SpeechSynthesizer
-from ...backends.registry import SPEECH_SYNTHESIZERS
+from ...backends.registry import SPEECH_SYNTHESIZERS, EngineRegistry
 from ...core.bridge import iterate_blocking
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, InvalidInputError
@@ -46,7 +47,8 @@ TextSource = str | Iterable[str]
 
 @dataclass(frozen=True)
 class SynthesisOptions:
-    """How to speak: ``speaker_id`` picks a voice of a multi-speaker model; ``speed`` 2 talks twice as fast.
+    """How to speak: ``speaker`` (a name) or ``speaker_id`` picks a voice of a multi-speaker model (Kokoro's
+    ``jf_alpha``, say); ``speed`` 2 talks twice as fast.
 
     ``speed`` is 0.25 to 4: slower than a quarter is no longer speech (and its audio would grow without bound).
 
@@ -58,8 +60,11 @@ class SynthesisOptions:
 
     speaker_id: int = 0
     speed: float = 1.0
+    speaker: str | None = None
 
     def __post_init__(self) -> None:
+        if self.speaker is not None and not isinstance(self.speaker, str):
+            raise InvalidInputError(f"speaker must be a speaker's name, got {type(self.speaker).__name__}")
         object.__setattr__(self, "speaker_id", positive_int("speaker_id", self.speaker_id, allow_zero=True))
         object.__setattr__(self, "speed", number_in_range("speed", self.speed, self.MIN_SPEED, self.MAX_SPEED))
 
@@ -114,8 +119,8 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
     def load_voice(self, voice: str | os.PathLike[str] | None = None, *, threads: int | None = None,
                    variation: float = 1.0, progress: ProgressCallback | None = None,
                    cancel: CancelToken | None = None) -> str:
-        """Load a catalog voice (pulled on first use; none: the catalog's default) or a path to a ``.onnx``
-        (+ ``.onnx.json``) voice.
+        """Load a catalog voice (pulled on first use; none: the catalog's default) or a path to a Piper ``.onnx``
+        (+ ``.onnx.json``) voice or a Kokoro ``.onnx`` (+ a ``.npz`` of voices).
 
         ``threads`` is onnxruntime's thread count (default: the physical cores).
         ``variation`` scales the voice's natural variation (its sampling noise):
@@ -149,6 +154,25 @@ class TextToSpeech(ModelHolder[SpeechSynthesizer]):
     @property
     def num_speakers(self) -> int:
         return self.engine.num_speakers
+
+    @property
+    def speakers(self) -> tuple[str, ...]:
+        """The loaded voice's speakers by name (Kokoro's voices; a Piper voice's speaker names or ids)."""
+        return self.engine.speakers
+
+    @property
+    def speed_range(self) -> tuple[float, float]:
+        """The speeds the loaded voice can speak at, within ``SynthesisOptions``' 0.25 to 4 (Kokoro: 0.5 to 2)."""
+        low, high = self.engine.speed_range
+        return max(low, SynthesisOptions.MIN_SPEED), min(high, SynthesisOptions.MAX_SPEED)
+
+    def _engine_name(self, model: str, engines: EngineRegistry[SpeechSynthesizer]) -> str:
+        """A path to a Kokoro model (an ``.onnx`` with a ``.npz`` of voices beside it, or their folder) runs on
+        kokoro; other paths on Piper."""
+        path = Path(model)
+        if model not in self._models.catalog and any((path if path.is_dir() else path.parent).glob("*.npz")):
+            return "kokoro"
+        return super()._engine_name(model, engines)
 
     # ------------------------------------------------------------ speaking
     def synthesize(self, text: str, options: SynthesisOptions | None = None, *, cancel: CancelToken | None = None,
@@ -259,7 +283,17 @@ def _options(options: SynthesisOptions | None, overrides: dict[str, Any]) -> Syn
 
 
 def _check_speaker(engine: SpeechSynthesizer, options: SynthesisOptions) -> tuple[int, float]:
-    """The options' speaker and speed, once the speaker is known to exist in this voice."""
+    """The options' speaker id and speed, once the speaker is known to exist in this voice and the voice can
+    speak at that speed."""
+    low, high = engine.speed_range
+    if not low <= options.speed <= high:
+        raise InvalidInputError(f"this voice speaks at speed {low} to {high}, got {options.speed!r}",
+                                details={"speed": options.speed})
+    if options.speaker is not None:
+        if options.speaker not in engine.speakers:
+            raise InvalidInputError(f"unknown speaker {options.speaker!r}: this voice has "
+                                    f"{', '.join(engine.speakers)}", details={"speaker": options.speaker})
+        return engine.speakers.index(options.speaker), options.speed
     if not options.speaker_id < engine.num_speakers:
         raise InvalidInputError(f"speaker_id must be in 0..{engine.num_speakers - 1}, got {options.speaker_id!r}")
     return options.speaker_id, options.speed

@@ -1,9 +1,16 @@
 // Speak: /v1/audio/speech streamed as WAV; playback starts with the first chunk (the first clause) while the
 // rest is synthesised; the whole reply becomes a playable, downloadable WAV.
 import { $, h, fixed } from './dom.js';
-import { request } from './api.js';
+import { models, request } from './api.js';
 import { PcmPlayer, fromPcm16, wav } from './audio.js';
-import { voices } from './settings.js';
+
+// One option per voice: a voice model's id, or 'model|speaker' for each speaker of a loaded
+// multi-voice model (Kokoro's jf_alpha ...), which /v1/models lists once the model is loaded.
+async function voiceOptions() {
+  return (await models('speech')).flatMap((m) => (m.voices?.length
+    ? m.voices.map((v) => ({ value: `${m.id}|${v}`, label: `${m.id} · ${v}` }))
+    : [{ value: m.id, label: m.id }]));
+}
 
 let player = null;
 
@@ -48,7 +55,7 @@ function join(a, b) {
 async function speak() {
   const text = $('tts-text').value.trim();
   if (!text) { $('tts-error').textContent = 'Type something to speak.'; return; }
-  const voice = $('tts-voice').value;
+  const [model, speaker] = $('tts-voice').value.split('|');
   $('tts-error').textContent = '';
   $('tts-speak').disabled = true;
   $('tts-metrics').textContent = 'Synthesising…';
@@ -60,7 +67,7 @@ async function speak() {
   let rate = 0;
   try {
     const response = await request('/v1/audio/speech', { method: 'POST', json: {
-      model: voice || 'tts-1', voice: voice || 'alloy', input: text, speed: Number($('tts-speed').value), response_format: 'wav' } });
+      model: model || 'tts-1', voice: speaker || 'alloy', input: text, speed: Number($('tts-speed').value), response_format: 'wav' } });
     for await (const chunk of wavStream(response)) {
       rate = chunk.rate;
       player ??= new PcmPlayer(rate);
@@ -86,8 +93,8 @@ async function speak() {
 export function mount() {
   $('tts-speed').addEventListener('input', () => { $('tts-speed-value').textContent = Number($('tts-speed').value).toFixed(1); });
   $('tts-speak').addEventListener('click', speak);
-  voices().then((list) => {
-    $('tts-voice').replaceChildren(...list.map((v) => h('option', { value: v }, v)));
+  voiceOptions().then((list) => {
+    $('tts-voice').replaceChildren(...list.map((v) => h('option', { value: v.value }, v.label)));
     if (!list.length) $('tts-error').textContent = 'No voice is installed: pull one in the Storage tab.';
   }).catch((err) => { $('tts-error').textContent = err.message; });
 }
