@@ -2,7 +2,7 @@
 
 Runs ``llm.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_moonshine``, ``speech_whispercpp``,
 ``speech_tts``, ``speech_kokoro`` and ``speech_vad``, each in its own process), ``voice.py``, ``realtime.py``,
-``threads.py``, ``vlm.py``, ``server.py`` and ``embeddings.py``.
+``threads.py``, ``vlm.py``, ``server.py``, ``embeddings.py`` and ``jobs.py``.
 Each writes its JSON report into the results directory; this adds
 ``summary.json``: per bench its exit code and wall time, and the figures
 the project tracks (LLM ratios against the raw baseline in its own process,
@@ -92,9 +92,15 @@ def _server(report: dict[str, Any]) -> dict[str, Any]:
 
 
 
+def _jobs(report: dict[str, Any]) -> dict[str, Any]:
+    runs = report["runs"]
+    return {f"{kind}_items_per_s": {where: round(r["items_per_s"], 2) for where, r in runs[kind].items()}
+            for kind in runs} | {"per_item_overhead_ms_ray_1_worker": report["per_item_overhead_ms_ray_1_worker"]}
+
+
 BENCHES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "llm": _llm, "speech": _speech, "voice": _voice, "realtime": _realtime, "threads": _threads, "vlm": _vlm,
-    "server": _server, "embeddings": _embeddings}
+    "server": _server, "embeddings": _embeddings, "jobs": _jobs}
 """Bench name (``bench/<name>.py``, writing ``<name>.json``) and how to pick its headline figures."""
 
 

@@ -1,6 +1,7 @@
 """The Ray half of the batch-job tests, run as ``python -m tests.ray_scenario WORK`` inside a network namespace
-that has only loopback (``unshare -n``): there Ray's nodes take 127.0.0.1 as their address, so every byte of the
-cluster's traffic stays on loopback.
+that has only loopback, and a process namespace (``unshare --net --pid --fork --mount-proc``): there Ray's nodes
+take 127.0.0.1 as their address, so every byte of the cluster's traffic stays on loopback, and no Ray process
+outlives the scenario.
 
 It starts a real two-node cluster (a head and one more node, 1 CPU each, with ``ray start``), runs the jobs that
 ``test_jobs_ray.py`` checks, SIGKILLs a worker process in the middle of one of them, stops the cluster and

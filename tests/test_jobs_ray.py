@@ -1,8 +1,10 @@
 """Batch jobs on a real local Ray cluster: the same rows as in-process, and nothing lost when a worker dies.
 
-The cluster (a head and one more node, 1 CPU each, started with ``ray start``) lives in a network namespace
-with only loopback, so Ray's nodes use 127.0.0.1 and its traffic never leaves this machine; ``ray_scenario.py``
-runs there and the tests read what it wrote. ``unshare`` needs root (CI's case); without it the test fails.
+The cluster (a head and one more node, 1 CPU each, started with ``ray start``) lives in namespaces of its own:
+a network one with only loopback, so Ray's nodes use 127.0.0.1 and its traffic never leaves this machine, and a
+process one, so no Ray process outlives the scenario and no other Ray on the machine is touched.
+``ray_scenario.py`` runs there and the tests read what it wrote. ``unshare`` needs root (CI's case); without it
+the test fails.
 """
 
 from __future__ import annotations
@@ -28,8 +30,9 @@ def cluster_run(packaged_models: ModelLibrary, tmp_path_factory: pytest.TempPath
     work = write_inputs(tmp_path_factory.mktemp("ray-job"), packaged_models)
     env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "HOME": str(work), "PYTHONPATH": f"{ROOT / 'src'}:{ROOT}",
            "RAY_USAGE_STATS_ENABLED": "0"}
-    done = subprocess.run(["unshare", "--net", sys.executable, "-m", "tests.ray_scenario", str(work)], cwd=ROOT,
-                          env=env, capture_output=True, text=True, timeout=900)
+    command = ["unshare", "--net", "--pid", "--fork", "--mount-proc", sys.executable, "-m", "tests.ray_scenario",
+               str(work)]
+    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
     assert done.returncode == 0, done.stderr[-3000:]
     return work
 

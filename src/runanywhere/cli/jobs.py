@@ -33,7 +33,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             cmd.add_argument("--speed", type=float, default=1.0)
         if kind == "transcribe":
             cmd.add_argument("--language", help="language code, e.g. en")
-        cmd.add_argument("--ray", metavar="auto|ADDRESS", help="run on a Ray cluster (default: in this process)")
+        cmd.add_argument("--ray", metavar="auto|local|ADDRESS",
+                         help="run on a Ray cluster: auto (this machine's), local (start one for the job), or "
+                              "host:port (default: in this process)")
         cmd.add_argument("--workers", type=int, default=1, help="Ray actors, each with the model loaded once")
         cmd.add_argument("--batch-size", type=int, default=8, help="inputs handed to a worker at once")
         cmd.add_argument("--resume", action="store_true", help="skip the inputs already in the output")

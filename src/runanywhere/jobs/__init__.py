@@ -31,7 +31,8 @@ def run(spec: JobSpec, inputs: str | Iterable[JobInput], output: str | os.PathLi
         progress: Progress | None = None) -> JobSummary:
     """Run ``spec`` over ``inputs`` (a path, glob or table file; or :class:`JobInput` items) into ``output``.
 
-    ``ray`` is a cluster address (``"auto"``: the one this machine runs) or None for this process;
+    ``ray`` is a cluster address (``"auto"``: the one this machine runs; ``"local"``: a one-machine cluster
+    started for this job) or None for this process;
     ``workers`` is the number of Ray actors (each loads the model once). ``progress(done, total)`` is
     called after each row (``total`` None when unknown).
     """
@@ -55,35 +56,36 @@ def run(spec: JobSpec, inputs: str | Iterable[JobInput], output: str | os.PathLi
                        progress=report)
     from .cluster import connect, on_ray
 
-    address = connect(ray)
+    address = connect(ray, workers)
     return run_job(spec, items, path, resume=resume, source=on_ray(workers), where=address, workers=workers,
                    progress=report)
 
 
 def transcribe(inputs: str | Iterable[JobInput], output: str | os.PathLike[str],
                options: TranscribeOptions | None = None, *, model: str | None = None,
-               config: SDKConfig | None = None, **how: Any) -> JobSummary:
+               config: SDKConfig | None = None, batch_size: int = 8, **how: Any) -> JobSummary:
     """Transcribe every audio file of a directory or glob; rows carry text, segments and language."""
-    return run(JobSpec(JobKind.TRANSCRIBE, model, options, config), inputs, output, **how)
+    return run(JobSpec(JobKind.TRANSCRIBE, model, options, config, batch_size=batch_size), inputs, output, **how)
 
 
 def embed(inputs: str | Iterable[JobInput], output: str | os.PathLike[str], *, model: str | None = None,
-          config: SDKConfig | None = None, **how: Any) -> JobSummary:
+          config: SDKConfig | None = None, batch_size: int = 8, **how: Any) -> JobSummary:
     """Embed every text of a table's column (default ``text``); rows carry the vector."""
-    return run(JobSpec(JobKind.EMBED, model, None, config), inputs, output, **how)
+    return run(JobSpec(JobKind.EMBED, model, None, config, batch_size=batch_size), inputs, output, **how)
 
 
 def generate(inputs: str | Iterable[JobInput], output: str | os.PathLike[str],
              options: GenerationOptions | None = None, *, model: str | None = None,
-             config: SDKConfig | None = None, **how: Any) -> JobSummary:
+             config: SDKConfig | None = None, batch_size: int = 8, **how: Any) -> JobSummary:
     """Answer every prompt of a table's column (default ``prompt``); rows carry the text and finish reason."""
-    return run(JobSpec(JobKind.GENERATE, model, options, config), inputs, output, **how)
+    return run(JobSpec(JobKind.GENERATE, model, options, config, batch_size=batch_size), inputs, output, **how)
 
 
 def speak(inputs: str | Iterable[JobInput], output: str | os.PathLike[str], options: SynthesisOptions | None = None,
           *, audio_dir: str | os.PathLike[str] | None = None, model: str | None = None,
-          config: SDKConfig | None = None, **how: Any) -> JobSummary:
+          config: SDKConfig | None = None, batch_size: int = 8, **how: Any) -> JobSummary:
     """Speak every text of a table's column (default ``text``) into WAV files in ``audio_dir`` (default: a
     folder named after the output); rows carry the WAV's path and duration."""
     folder = Path(audio_dir) if audio_dir is not None else Path(output).with_suffix(".audio")
-    return run(JobSpec(JobKind.SPEAK, model, options, config, folder.expanduser().resolve()), inputs, output, **how)
+    spec = JobSpec(JobKind.SPEAK, model, options, config, folder.expanduser().resolve(), batch_size)
+    return run(spec, inputs, output, **how)

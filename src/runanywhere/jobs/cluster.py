@@ -36,16 +36,18 @@ class RayBatchWorker:
         return {"row": [json.dumps(row, ensure_ascii=False) for row in self.worker.run(items)]}
 
 
-def connect(address: str) -> str:
-    """Join the Ray cluster at ``address`` (``auto``: the one this machine runs); returns its address."""
+def connect(address: str, workers: int) -> str:
+    """Join the Ray cluster at ``address`` (``auto``: the one this machine runs; ``local``: start one in this
+    process with ``workers`` CPUs, gone when it ends); returns its address."""
     import ray
 
-    if address != "auto":
+    if address not in ("auto", "local"):
         _reachable(address)
     src = str(Path(__file__).resolve().parents[2])
+    own: dict[str, Any] = {"num_cpus": workers, "include_dashboard": False} if address == "local" else {}
     try:
         context = ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
-                           runtime_env={"env_vars": {"PYTHONPATH": src}})
+                           runtime_env={"env_vars": {"PYTHONPATH": src}}, **own)
     except ConnectionError as exc:
         raise NetworkError(f"no Ray cluster at {address}: {exc}; start one with `ray start --head` or name "
                            "its address (host:port)") from None
