@@ -22,17 +22,6 @@ SENTENCE = "The quick brown fox jumps over the lazy dog."
 
 
 @pytest.fixture(scope="module")
-def stt(packaged_models):
-    """Whisper tiny.en in the test process: the judge of what the page says and plays."""
-    from runanywhere import SpeechToText
-
-    engine = SpeechToText(packaged_models)
-    engine.load_model("faster-whisper-tiny.en")
-    yield engine
-    engine.unload()
-
-
-@pytest.fixture(scope="module")
 def speech(packaged_models, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``SENTENCE`` spoken by the Piper voice, between silences: a user's recording."""
     return spoken_timeline(packaged_models, [1.0, SENTENCE, 3.0], tmp_path_factory.mktemp("speech") / "fox.wav")
@@ -192,7 +181,7 @@ def test_transcribe_live_from_the_microphone(browser: Browser):
     page.close()
 
 
-def test_speak_plays_audio_that_transcribes_back(browser: Browser, stt, tmp_path: Path):
+def test_speak_plays_audio_that_transcribes_back(browser: Browser, whisper_judge, tmp_path: Path):
     text = "The weather is lovely today."
     page = browser.open("Speak")
     page.wait_for_selector("#tts-voice option", state="attached")
@@ -206,7 +195,7 @@ def test_speak_plays_audio_that_transcribes_back(browser: Browser, stt, tmp_path
         let raw = ''; for (const b of bytes) raw += String.fromCharCode(b); return btoa(raw); }""")
     wav = tmp_path / "spoken.wav"
     wav.write_bytes(base64.b64decode(encoded))
-    assert wer(text, stt.transcribe(wav).text) <= 0.2
+    assert wer(text, whisper_judge.transcribe(wav).text) <= 0.2
     page.wait_for_function("document.querySelector('#tts-audio').duration > 1")  # the player can play it
     browser.screenshot(page, "speak")
     page.close()
