@@ -8,6 +8,7 @@ recording is moonshine-voice's beckett.wav ("Ever tried, ever failed. ...").
 from __future__ import annotations
 
 import io
+import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,11 +64,28 @@ def test_streamed_transcription_sends_deltas_then_the_whole_text(client: openai.
     assert "".join(e.delta for e in events[:-1]).split() == events[-1].text.split()  # type: ignore[union-attr]
 
 
-def test_word_timestamps_and_translation_are_refused(client: openai.OpenAI, beckett: bytes):
+def test_word_timestamps_in_verbose_json(client: openai.OpenAI, beckett: bytes):
     upload = ("beckett.wav", beckett, "audio/wav")
+    only_words = client.audio.transcriptions.create(model=STT, file=upload, response_format="verbose_json",
+                                                    timestamp_granularities=["word"])
+    words = only_words.words or []
+    assert [w.word.strip(".,").lower() for w in words][:4] == ["ever", "tried", "ever", "failed"]
+    assert len(words) == len(only_words.text.split()) and not only_words.segments  # as OpenAI: words only
+    assert all(0 <= w.start <= w.end <= only_words.duration for w in words)
+    assert all(a.end <= b.start + 1e-6 for a, b in itertools.pairwise(words))
+    both = client.audio.transcriptions.create(model=STT, file=upload, response_format="verbose_json",
+                                              timestamp_granularities=["word", "segment"])
+    assert both.segments and [w.word for w in both.words or []] == [w.word for w in words]
+    with pytest.raises(openai.BadRequestError, match="verbose_json"):
+        client.audio.transcriptions.create(model=STT, file=upload, response_format="json",
+                                           timestamp_granularities=["word"])
     with pytest.raises(openai.BadRequestError, match="timestamp_granularities"):
         client.audio.transcriptions.create(model=STT, file=upload, response_format="verbose_json",
-                                           timestamp_granularities=["word"])
+                                           timestamp_granularities=["sentence"])  # type: ignore[list-item]
+
+
+def test_translation_is_refused(client: openai.OpenAI, beckett: bytes):
+    upload = ("beckett.wav", beckett, "audio/wav")
     with pytest.raises(openai.BadRequestError, match="cannot translate"):
         client.audio.translations.create(model="whisper-1", file=upload)
 

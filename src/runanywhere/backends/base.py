@@ -126,6 +126,16 @@ class VisionLanguageEngine(LanguageModel, Protocol):
 
 # --------------------------------------------------------- speech recognition
 @dataclass(frozen=True)
+class RecognizedWord:
+    """One word of a segment: its times in seconds (as the segment's), text as written, and probability."""
+
+    start_s: float
+    end_s: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
 class RecognizedSegment:
     """One decoded stretch of speech, times in seconds from the start of the audio.
 
@@ -141,6 +151,7 @@ class RecognizedSegment:
     text: str
     avg_logprob: float
     no_speech_prob: float
+    words: tuple[RecognizedWord, ...] = ()
 
     @property
     def confidence(self) -> float:
@@ -150,7 +161,8 @@ class RecognizedSegment:
 class SpeechRecognizer(Engine, Protocol):
     """16 kHz mono float32 audio in, lazily decoded segments out (cancellable between segments).
 
-    ``prompt`` is the text said before this audio (context for a long recording's later windows).
+    ``prompt`` is the text said before this audio (context for a long recording's later windows);
+    ``word_timestamps`` asks for each segment's words with their times.
     """
 
     @property
@@ -158,7 +170,8 @@ class SpeechRecognizer(Engine, Protocol):
     @property
     def is_multilingual(self) -> bool: ...
     def transcribe(self, samples: NDArray[np.float32], *, language: str | None, cancel: CancelToken,
-                   prompt: str | None = None) -> tuple[str, Iterator[RecognizedSegment]]: ...
+                   prompt: str | None = None,
+                   word_timestamps: bool = False) -> tuple[str, Iterator[RecognizedSegment]]: ...
 
 
 # ---------------------------------------------------------- speech synthesis
