@@ -12,24 +12,37 @@ import itertools
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import openai
 import pytest
 import soundfile
 
-from runanywhere import EventBus
+from runanywhere import EventBus, SDKEvent
+from runanywhere.core.events import TTSSynthesized
 from runanywhere.models.manager import ModelLibrary
 from runanywhere.server import ServerConfig, create_app
 
 from .serving import serving
 from .test_stt import recordings  # noqa: F401  (the fixture)
+from .wer import wer
 
 STT, VOICE = "faster-whisper-tiny.en", "piper-en_US-joe-medium"
 SENTENCE = "The quick brown fox jumps over the lazy dog."
+PARAGRAPH = ("The quick brown fox jumps over the lazy dog. A journey of a thousand miles begins with a single step. "
+             "The early bird catches the worm, but the second mouse gets the cheese. Every cloud has a silver lining.")
 
 
 @pytest.fixture(scope="module")
-def client(packaged_models: ModelLibrary) -> Iterator[openai.OpenAI]:
-    app = create_app(ServerConfig(models=(STT, VOICE)), library=packaged_models, events=EventBus())
+def engine_events() -> list[SDKEvent]:
+    """Everything the server's engines report (speech synthesized, transcribed...)."""
+    return []
+
+
+@pytest.fixture(scope="module")
+def client(packaged_models: ModelLibrary, engine_events: list[SDKEvent]) -> Iterator[openai.OpenAI]:
+    bus = EventBus()
+    bus.on_any(engine_events.append)
+    app = create_app(ServerConfig(models=(STT, VOICE)), library=packaged_models, events=bus)
     with serving(app) as url:
         yield openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
 
@@ -101,11 +114,34 @@ def test_speech_streamed_to_a_file_is_transcribed_back(client: openai.OpenAI, tm
     assert "quick brown fox" in heard.text.lower()
 
 
-@pytest.mark.parametrize("fmt", ["mp3", "flac", "opus"])
-def test_encoded_speech_formats_decode(client: openai.OpenAI, fmt: str):
-    data = client.audio.speech.create(model=VOICE, voice=VOICE, input="Hello there.", response_format=fmt).content
-    audio, rate = soundfile.read(io.BytesIO(data))
-    assert len(audio) / rate > 0.3
+def decoded(data: bytes) -> np.ndarray:
+    """``data`` decoded by FFmpeg (PyAV, which faster-whisper brings) to mono float32 at 16 kHz."""
+    import av
+
+    resampler = av.AudioResampler(format="flt", layout="mono", rate=16000)
+    with av.open(io.BytesIO(data)) as container:
+        frames = [out.to_ndarray()[0] for frame in container.decode(audio=0) for out in resampler.resample(frame)]
+    return np.concatenate(frames + [out.to_ndarray()[0] for out in resampler.resample(None)])
+
+
+@pytest.mark.parametrize("fmt", ["mp3", "flac", "opus", "wav"])
+def test_speech_streams_in_every_format_and_transcribes_back(client: openai.OpenAI, engine_events: list[SDKEvent],
+                                                            whisper_judge, fmt: str):
+    def synthesized() -> int:
+        return sum(isinstance(e, TTSSynthesized) for e in engine_events)
+
+    before = synthesized()
+    with client.audio.speech.with_streaming_response.create(model=VOICE, voice=VOICE, input=PARAGRAPH,
+                                                            response_format=fmt) as response:
+        chunks = response.iter_bytes()
+        first = next(chunks)
+        finished_before_the_first_bytes = synthesized() - before
+        data = first + b"".join(chunks)
+    assert finished_before_the_first_bytes == 0, "the audio was held back until the whole speech was synthesised"
+    assert synthesized() - before == 1
+    samples = decoded(data)
+    assert len(samples) / 16000 > 8
+    assert wer(PARAGRAPH, whisper_judge.transcribe(samples, 16000).text) <= 0.15
 
 
 def test_pcm_is_16_bit_at_24_khz_and_speed_shortens_it(client: openai.OpenAI):

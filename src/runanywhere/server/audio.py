@@ -1,9 +1,10 @@
 """Audio endpoints: transcriptions (multipart upload, every response_format, SSE streaming), translations
-(refused: the engines transcribe only), and speech (streamed as it is synthesised)."""
+(refused: the engines transcribe only), and speech (streamed in every format as it is synthesised)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
@@ -129,27 +130,23 @@ async def speech(request: Request) -> Response:
     params.finish()
     tts = await state.tts(voice_id)
     release = state.admit(voice_id)
-    if fmt in audio_formats.STREAMED:
-        return WatchedStreamingResponse(_streamed(state, tts, voice_id, text, speed, fmt),
-                                        media_type=audio_formats.media_type(fmt), release=release)
-    try:
-        result = await unless_disconnected(request, tts.asynthesize(text, speed=speed))
-    finally:
-        release()
-    state.metrics.observe("tts_real_time_factor", voice_id, result.real_time_factor)
-    encoded = await run_in_thread(lambda _token: audio_formats.encode(result.audio_data, result.sample_rate, fmt),
-                                  name=f"encode-{fmt}")
-    return Response(encoded, media_type=audio_formats.media_type(fmt))
+    return WatchedStreamingResponse(_streamed(state, tts, voice_id, text, speed, fmt),
+                                    media_type=audio_formats.media_type(fmt), release=release)
 
 
 async def _streamed(state: ServerState, tts: TextToSpeech, voice_id: str, text: str, speed: float,
                     fmt: str) -> AsyncIterator[bytes]:
-    """The speech as it is synthesised, first clause first (a WAV header ahead for ``wav``)."""
-    if fmt == "wav":
-        yield audio_formats.wav_header(tts.sample_rate)
+    """The speech in ``fmt`` as it is synthesised, first clause first (encoded off the event loop)."""
+    encoder = audio_formats.encoder(fmt, tts.sample_rate)
+
+    async def encoded(work: Callable[[], bytes]) -> bytes:
+        return await run_in_thread(lambda _token: work(), name=f"encode-{fmt}")
+
     stream = tts.asynthesize_stream(text, speed=speed)
     async for chunk in stream:
-        yield audio_formats.pcm_chunk(chunk.audio_data, chunk.sample_rate, fmt)
+        if data := await encoded(functools.partial(encoder.encode, chunk.audio_data)):
+            yield data
+    yield await encoded(encoder.finish)
     state.metrics.observe("tts_real_time_factor", voice_id, stream.result.real_time_factor)
 
 
