@@ -139,9 +139,11 @@ def test_speech_streams_in_every_format_and_transcribes_back(client: openai.Open
         data = first + b"".join(chunks)
     assert finished_before_the_first_bytes == 0, "the audio was held back until the whole speech was synthesised"
     assert synthesized() - before == 1
-    samples = decoded(data)
+    samples = decoded(data)  # as a browser or FFmpeg reads it
     assert len(samples) / 16000 > 8
     assert wer(PARAGRAPH, whisper_judge.transcribe(samples, 16000).text) <= 0.15
+    heard = client.audio.transcriptions.create(model=STT, file=(f"speech.{fmt}", data))  # as the SDK reads it
+    assert wer(PARAGRAPH, heard.text) <= 0.15
 
 
 def test_pcm_is_16_bit_at_24_khz_and_speed_shortens_it(client: openai.OpenAI):

@@ -6,8 +6,10 @@ from libsndfile writing into a file whose bytes are sent as they are written.
 Its encoders seek back at the end to fill in their headers (FLAC's length and
 checksum, LAME's Info frame); those bytes are gone by then, so the stream is
 what a streaming encoder writes: FLAC with its length "unknown", MP3 with an
-empty Info frame. Browsers and FFmpeg play them whole; libsndfile itself
-misjudges such an MP3's length and cannot open such a FLAC.
+empty Info frame. MP3 is constant-bitrate (64 kb/s at 22.05 kHz), so a
+decoder without the Info frame still finds its length from its size
+(libsndfile reads a variable-bitrate one short); libsndfile cannot read such
+a FLAC, so :func:`~runanywhere.media.audio.load_audio` gives it to FFmpeg.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ RAW = {"wav": "audio/wav", "pcm": "audio/pcm"}
 ENCODED = {"flac": ("FLAC", "PCM_16", "audio/flac"), "mp3": ("MP3", "MPEG_LAYER_III", "audio/mpeg"),
            "opus": ("OGG", "OPUS", "audio/ogg")}
 _OPUS_RATES = (8000, 12000, 16000, 24000, 48000)
+_SETTINGS: dict[str, dict[str, Any]] = {"mp3": {"bitrate_mode": "CONSTANT", "compression_level": 0.6}}
 
 
 class ChunkEncoder(Protocol):
@@ -81,7 +84,7 @@ class _SoundfileEncoder:
         self._resampler = StreamResampler(sample_rate, rate)
         self._out = _Outbox()
         self._file: Any = soundfile.SoundFile(self._out, "w", samplerate=rate, channels=1, format=container,
-                                              subtype=subtype)
+                                              subtype=subtype, **_SETTINGS.get(fmt, {}))
 
     def encode(self, samples: NDArray[np.float32]) -> bytes:
         resampled = self._resampler.push(samples)
