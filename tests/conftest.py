@@ -139,6 +139,17 @@ def voice_engines(packaged_models: ModelLibrary) -> Iterator[tuple[Any, Any, Any
         engine.unload()
 
 
+@pytest.fixture(scope="module")
+def whisper_judge(packaged_models: ModelLibrary) -> Iterator[Any]:
+    """Whisper tiny.en in the test process: the judge of what a page or a server says and plays."""
+    from runanywhere import SpeechToText
+
+    engine = SpeechToText(packaged_models)
+    engine.load_model("faster-whisper-tiny.en")
+    yield engine
+    engine.unload()
+
+
 @pytest.fixture
 def mounts() -> Iterator[Mounts]:
     """Read-only and full disks for the test (see tests/mounts.py), unmounted at teardown whatever happened."""

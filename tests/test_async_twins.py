@@ -19,7 +19,7 @@ VALUE_OR_PLUMBING = {
     "ToolCall", "ToolDefinition", "ToolResult", "GenerationRequest", "LocalModel",
     "Conversation", "VoicePipelineOptions", "VoiceAgentOptions", "VoicePipelineCallbacks", "VoiceAgentCallbacks",
     "EventBus",  # emit/on/off are synchronous by design; async consumers use `async for ev in bus.stream()`
-    "VLMResult", "FrameDescription",
+    "VLMResult", "FrameDescription", "Segment",
 }
 
 NO_TWIN = {

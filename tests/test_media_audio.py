@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import io
 from pathlib import Path
 
 import numpy as np
@@ -86,3 +87,22 @@ def test_audio_blocks_add_up_to_the_whole_audio(tmp_path: Path, rate: int):
         blocks = list(audio_blocks(source, sample_rate=sample_rate, target_rate=16000, block_s=2.0))
         assert max(len(b) for b in blocks) <= 2.0 * 16000 + 1600
         np.testing.assert_allclose(np.concatenate(blocks), whole, atol=1e-5)
+
+
+def test_a_streamed_flac_that_libsndfile_refuses_is_read_by_ffmpeg():
+    from runanywhere.server.audio_formats import encoder
+
+    rate = 22050
+    samples = _noise(rate * 3)
+    flac = encoder("flac", rate)  # as /v1/audio/speech streams it: the length in its header stays "unknown"
+    data = b"".join(flac.encode(samples[at:at + 4410]) for at in range(0, len(samples), 4410)) + flac.finish()
+    with soundfile.SoundFile(io.BytesIO(data)) as unsure:
+        assert unsure.frames == 2**63 - 1  # libsndfile does not know the length (and fails reading it)
+    audio = load_audio(data)
+    assert audio.sample_rate == rate
+    np.testing.assert_allclose(audio.samples, samples, atol=2 / 32768)  # lossless, at 16 bits
+    blocks = list(audio_blocks(data, target_rate=16000, block_s=1.0))
+    assert max(len(b) for b in blocks) <= 16000 + 1600
+    np.testing.assert_allclose(np.concatenate(blocks), load_audio(data, target_rate=16000).samples, atol=1e-5)
+    with pytest.raises(InvalidInputError, match="nor can FFmpeg"):
+        load_audio(b"this is not audio, whatever its name says" * 20)

@@ -37,7 +37,14 @@ from runanywhere import (
     SDKFileNotFoundError,
 )
 from runanywhere.core.events import STTTranscribed
-from runanywhere.features.stt import Segment, SpeechToText, TranscriptionResult, TranscriptionUpdate
+from runanywhere.features.stt import (
+    Segment,
+    SpeechToText,
+    TranscribeOptions,
+    TranscriptionResult,
+    TranscriptionUpdate,
+    Word,
+)
 from runanywhere.features.vad import VoiceActivityDetector
 from runanywhere.media.audio import Audio, resample
 from runanywhere.models.manager import ModelLibrary
@@ -146,6 +153,35 @@ def test_segments_are_ordered_and_inside_the_audio(stt: SpeechToText, recordings
         assert 0 <= s.start_s <= s.end_s <= result.audio_duration_s
         assert s.text and 0 <= s.confidence <= 1
     assert " ".join(s.text for s in segments) == result.text
+
+
+def test_word_timestamps_are_ordered_and_inside_their_segments(stt: SpeechToText, recordings: Path):
+    plain = stt.transcribe(recordings / "two_cities.wav")
+    timed = stt.transcribe(recordings / "two_cities.wav", options=TranscribeOptions(word_timestamps=True))
+    assert all(s.words == () for s in plain.segments)  # only when asked for
+    assert len(timed.segments) >= 3 and wer(TWO_CITIES, timed.text) <= 0.10
+    words_seen = [w for s in timed.segments for w in s.words]
+    assert len(words_seen) == len(timed.text.split()) and all(isinstance(w, Word) for w in words_seen)
+    for segment in timed.segments:
+        assert " ".join(w.text for w in segment.words) == segment.text
+        for word in segment.words:
+            assert segment.start_s <= word.start_s <= word.end_s <= segment.end_s and 0 <= word.probability <= 1
+    for before, after in itertools.pairwise(words_seen):
+        assert before.end_s <= after.start_s + 1e-6
+    assert words_seen[-1].end_s <= timed.audio_duration_s
+    with pytest.raises(InvalidInputError, match="word_timestamps"):
+        TranscribeOptions(word_timestamps="yes")  # type: ignore[arg-type]
+
+
+def test_word_timestamps_in_a_live_session_are_in_session_seconds(stt: SpeechToText, recordings: Path):
+    pcm, rate = _read(recordings / "beckett.wav")
+    lead = np.zeros(rate * 2, dtype=np.int16)  # two seconds of silence first (0.5 s of it is decoded with the speech)
+    session = stt.create_stream(rate, partial_interval_s=None, options=TranscribeOptions(word_timestamps=True))
+    session.accept(np.concatenate([lead, pcm]))
+    result = session.finish()
+    timed = [w for s in result.segments for w in s.words]
+    assert [w.text.strip(".,").lower() for w in timed][:2] == ["ever", "tried"]
+    assert timed[0].start_s >= 1.5 and timed[-1].end_s <= result.audio_duration_s
 
 
 def test_metrics_and_the_transcribed_event(stt: SpeechToText, recordings: Path, stt_bus: EventBus):

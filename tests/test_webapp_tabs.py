@@ -22,17 +22,6 @@ SENTENCE = "The quick brown fox jumps over the lazy dog."
 
 
 @pytest.fixture(scope="module")
-def stt(packaged_models):
-    """Whisper tiny.en in the test process: the judge of what the page says and plays."""
-    from runanywhere import SpeechToText
-
-    engine = SpeechToText(packaged_models)
-    engine.load_model("faster-whisper-tiny.en")
-    yield engine
-    engine.unload()
-
-
-@pytest.fixture(scope="module")
 def speech(packaged_models, tmp_path_factory: pytest.TempPathFactory) -> Path:
     """``SENTENCE`` spoken by the Piper voice, between silences: a user's recording."""
     return spoken_timeline(packaged_models, [1.0, SENTENCE, 3.0], tmp_path_factory.mktemp("speech") / "fox.wav")
@@ -202,7 +191,7 @@ def downloaded_wav(page, path: Path) -> Path:
     return path
 
 
-def test_speak_plays_audio_that_transcribes_back(browser: Browser, stt, tmp_path: Path):
+def test_speak_plays_audio_that_transcribes_back(browser: Browser, whisper_judge, tmp_path: Path):
     text = "The weather is lovely today."
     page = browser.open("Speak")
     page.wait_for_selector("#tts-voice option", state="attached")
@@ -211,13 +200,13 @@ def test_speak_plays_audio_that_transcribes_back(browser: Browser, stt, tmp_path
     page.wait_for_selector("#panel-speak[data-done]", timeout=60_000)
     assert "first audio after" in page.locator("#tts-metrics").inner_text()
     wav = downloaded_wav(page, tmp_path / "spoken.wav")
-    assert wer(text, stt.transcribe(wav).text) <= 0.2
+    assert wer(text, whisper_judge.transcribe(wav).text) <= 0.2
     page.wait_for_function("document.querySelector('#tts-audio').duration > 1")  # the player can play it
     browser.screenshot(page, "speak")
     page.close()
 
 
-def test_speak_offers_each_kokoro_voice_once_the_model_is_loaded(browser: Browser, stt, tmp_path: Path):
+def test_speak_offers_each_kokoro_voice_once_the_model_is_loaded(browser: Browser, whisper_judge, tmp_path: Path):
     page = browser.open("Speak")
     page.wait_for_selector("#tts-voice option", state="attached")
     assert page.locator("#tts-voice option[value='kokoro-82m-v1.0-int8|jm_kumo']").count() == 0
@@ -235,7 +224,7 @@ def test_speak_offers_each_kokoro_voice_once_the_model_is_loaded(browser: Browse
         page.wait_for_selector("#panel-speak[data-done]", timeout=180_000)
         wav = downloaded_wav(page, tmp_path / "kokoro.wav")
         assert int.from_bytes(wav.read_bytes()[24:28], "little") == 24000  # Kokoro's rate, not Piper's
-        assert wer("Good morning to you.", stt.transcribe(wav).text) <= 0.2
+        assert wer("Good morning to you.", whisper_judge.transcribe(wav).text) <= 0.2
     finally:
         page.evaluate("async () => { await fetch('/v1/models/kokoro-82m-v1.0-int8/unload', {method: 'POST'}); }")
         page.close()

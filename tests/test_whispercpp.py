@@ -17,7 +17,15 @@ import numpy as np
 import pytest
 import soundfile
 
-from runanywhere import CancelledError, CancelToken, EventBus, InvalidInputError, ModelFormatError, SDKFileNotFoundError
+from runanywhere import (
+    CancelledError,
+    CancelToken,
+    EventBus,
+    InvalidInputError,
+    ModelFormatError,
+    SDKFileNotFoundError,
+    TranscribeOptions,
+)
 from runanywhere.backends.whispercpp import WhisperCppEngine, check_ggml
 from runanywhere.features.stt import Segment, SpeechToText, TranscriptionResult
 from runanywhere.models.manager import ModelLibrary
@@ -130,6 +138,11 @@ def test_bad_audio_is_a_clear_error(wcpp: SpeechToText):
     assert empty.text == "" and empty.segments == ()
     with pytest.raises(InvalidInputError):
         wcpp.transcribe(np.full(16000, np.nan, dtype=np.float32), 16000)
+
+
+def test_word_timestamps_are_refused_with_the_engine_that_has_them(wcpp: SpeechToText, recordings: Path):  # noqa: F811
+    with pytest.raises(InvalidInputError, match="faster-whisper"):
+        wcpp.transcribe(recordings / "beckett.wav", options=TranscribeOptions(word_timestamps=True))
 
 
 def test_a_truncated_or_foreign_source_is_refused_and_leaves_nothing(ct2_tiny: Path, tmp_path: Path):

@@ -80,6 +80,7 @@ from .features.stt import (
     TranscriptionResult,
     TranscriptionStream,
     TranscriptionUpdate,
+    Word,
 )
 from .features.text import (
     GenerationOptions,
@@ -296,6 +297,7 @@ __all__ = [
     "VoiceTurnCompleted",
     "VoiceTurnFailed",
     "VoiceTurnResult",
+    "Word",
     "__version__",
     "detect_capabilities",
     "load_audio",

@@ -140,6 +140,16 @@ class VisionLanguageEngine(LanguageModel, Protocol):
 
 # --------------------------------------------------------- speech recognition
 @dataclass(frozen=True)
+class RecognizedWord:
+    """One word of a segment: its times in seconds (as the segment's), text as written, and probability."""
+
+    start_s: float
+    end_s: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
 class RecognizedSegment:
     """One decoded stretch of speech, times in seconds from the start of the audio.
 
@@ -155,16 +165,27 @@ class RecognizedSegment:
     text: str
     avg_logprob: float
     no_speech_prob: float
+    words: tuple[RecognizedWord, ...] = ()
 
     @property
     def confidence(self) -> float:
         return min(1.0, max(0.0, math.exp(self.avg_logprob) * (1.0 - self.no_speech_prob)))
 
 
+def refuse_word_timestamps(engine: str, asked: bool) -> None:
+    """Refuse word timestamps where an engine has none (faster-whisper's Whisper has them)."""
+    if asked:
+        from ..core.errors import InvalidInputError
+
+        raise InvalidInputError(f"{engine} gives no word timestamps; transcribe with a faster-whisper model "
+                                "(e.g. faster-whisper-tiny.en) for them, or leave word_timestamps off")
+
+
 class SpeechRecognizer(Engine, Protocol):
     """16 kHz mono float32 audio in, lazily decoded segments out (cancellable between segments).
 
-    ``prompt`` is the text said before this audio (context for a long recording's later windows).
+    ``prompt`` is the text said before this audio (context for a long recording's later windows);
+    ``word_timestamps`` asks for each segment's words with their times.
     """
 
     @property
@@ -172,7 +193,8 @@ class SpeechRecognizer(Engine, Protocol):
     @property
     def is_multilingual(self) -> bool: ...
     def transcribe(self, samples: NDArray[np.float32], *, language: str | None, cancel: CancelToken,
-                   prompt: str | None = None) -> tuple[str, Iterator[RecognizedSegment]]: ...
+                   prompt: str | None = None,
+                   word_timestamps: bool = False) -> tuple[str, Iterator[RecognizedSegment]]: ...
 
 
 # ---------------------------------------------------------- speech synthesis

@@ -34,7 +34,7 @@ from ..core.engines import WEIGHTS
 from ..core.errors import InvalidInputError, ModelFormatError, SDKFileNotFoundError
 from ..core.validation import positive_int
 from . import require_engine
-from .base import ModelFiles, RecognizedSegment, default_threads
+from .base import ModelFiles, RecognizedSegment, RecognizedWord, default_threads
 
 if TYPE_CHECKING:
     import numpy as np
@@ -91,18 +91,21 @@ class WhisperEngine:
         return len(self.languages) > 1
 
     def transcribe(self, samples: NDArray[np.float32], *, language: str | None, cancel: CancelToken,
-                   prompt: str | None = None) -> tuple[str, Iterator[RecognizedSegment]]:
+                   prompt: str | None = None,
+                   word_timestamps: bool = False) -> tuple[str, Iterator[RecognizedSegment]]:
         """Start decoding 16 kHz mono float32 ``samples``: (language, lazy segments).
 
         ``language=None`` means English for English-only models and detection
         for multilingual ones; ``prompt`` (the text before this audio) is Whisper's
-        initial prompt. Each window is decoded when the iterator reaches
+        initial prompt; ``word_timestamps`` aligns each word (cross-attention, a little
+        slower). Each window is decoded when the iterator reaches
         it; a cancelled token raises :class:`CancelledError` between segments.
         """
         cancel.raise_if_cancelled("transcription")
         self._model.window_frames = self.window_frames(len(samples))
         segments, info = self._model.transcribe(
             samples, language=language, beam_size=self.beam_size, vad_filter=False, initial_prompt=prompt,
+            word_timestamps=word_timestamps,
         )
         cancel.raise_if_cancelled("transcription")  # language detection may have taken a while
         return str(info.language), _checked(segments, cancel)
@@ -160,8 +163,10 @@ def _checked(segments: Iterator[Any], cancel: CancelToken) -> Iterator[Recognize
     try:
         for segment in segments:
             cancel.raise_if_cancelled("transcription")
+            words = tuple(RecognizedWord(float(w.start), float(w.end), str(w.word), float(w.probability))
+                          for w in segment.words or ())
             yield RecognizedSegment(float(segment.start), float(segment.end), str(segment.text),
-                                 float(segment.avg_logprob), float(segment.no_speech_prob))
+                                    float(segment.avg_logprob), float(segment.no_speech_prob), words)
     finally:
         close = getattr(segments, "close", None)
         if close is not None:

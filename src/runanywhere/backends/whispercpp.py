@@ -33,7 +33,7 @@ from ..core.errors import BackendError, ModelFormatError, SDKFileNotFoundError
 from ..core.logging import SDKLogger
 from ..core.validation import positive_int
 from . import require_engine
-from .base import ModelFiles, RecognizedSegment
+from .base import ModelFiles, RecognizedSegment, refuse_word_timestamps
 from .faster_whisper import check_min_window, window_frames
 
 if TYPE_CHECKING:
@@ -131,12 +131,13 @@ class WhisperCppEngine:
         return len(self.languages) > 1
 
     def transcribe(self, samples: NDArray[np.float32], *, language: str | None, cancel: CancelToken,
-                   prompt: str | None = None) -> tuple[str, Iterator[RecognizedSegment]]:
+                   prompt: str | None = None, word_timestamps: bool = False) -> tuple[str, Iterator[RecognizedSegment]]:
         """Start decoding 16 kHz mono float32 ``samples``: (language, segments as whisper.cpp finds them).
 
         ``language=None`` is English for English-only models and detection for multilingual ones. The
         language is known once the first segment (or the end) arrives; this call waits for it.
         """
+        refuse_word_timestamps("whisper.cpp", word_timestamps)
         import numpy as np
 
         cancel.raise_if_cancelled("transcription")

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
     Samples = NDArray[np.float32]
 
 AudioSource = Union["Audio", "NDArray[Any]", bytes, str, os.PathLike[str]]
+_UNKNOWN_LENGTH_BLOCK = 1 << 20  # samples read at a time from a file that does not say its length
+_LENGTH_UNKNOWN = (1 << 63) - 1  # libsndfile's frame count for such a file
 
 
 @dataclass(frozen=True)
@@ -167,7 +169,7 @@ def load_audio(source: AudioSource, *, sample_rate: int | None = None, target_ra
         audio = source
     elif isinstance(source, bytes | bytearray | memoryview | str | os.PathLike):
         handle = _open_file(source)
-        audio = Audio(_join(_file_blocks(handle, handle.frames or 1)), int(handle.samplerate))
+        audio = Audio(_join(_file_blocks(handle, handle.frames or _UNKNOWN_LENGTH_BLOCK)), int(handle.samplerate))
     else:
         if sample_rate is None:
             raise InvalidInputError("a raw sample array needs its sample_rate")
@@ -214,7 +216,8 @@ def _array_blocks(frames: Any, size: int) -> Iterator[Samples]:
 
 
 def _open_file(source: bytes | bytearray | memoryview | str | os.PathLike[str]) -> Any:
-    """A soundfile reader on audio bytes or a path (refused here when missing or unreadable)."""
+    """A soundfile reader on audio bytes or a path, or FFmpeg's where libsndfile cannot read them (refused here
+    when missing or unreadable)."""
     import soundfile
 
     if isinstance(source, bytes | bytearray | memoryview):
@@ -228,13 +231,30 @@ def _open_file(source: bytes | bytearray | memoryview | str | os.PathLike[str]) 
     try:
         handle = soundfile.SoundFile(target)
     except (RuntimeError, soundfile.LibsndfileError, TypeError, ValueError) as exc:
-        raise InvalidInputError(f"cannot read {name} as audio (WAV, FLAC, OGG or MP3): {exc}") from exc
+        handle = _open_with_ffmpeg(target, f"cannot read {name} as audio (WAV, FLAC, OGG or MP3): {exc}")
+    if handle.frames == _LENGTH_UNKNOWN:  # a streamed FLAC: libsndfile opens it, then fails to read it
+        handle.close()
+        handle = _open_with_ffmpeg(target, f"cannot read {name}: it does not say its length")
     try:
         check_rate(handle.samplerate)
     except InvalidInputError as exc:
         handle.close()
         raise InvalidInputError(f"{name} says its {exc.message}") from exc
     return handle
+
+
+def _open_with_ffmpeg(target: Any, problem: str) -> Any:
+    """FFmpeg's reader on ``target`` (see :mod:`.ffmpeg_audio`); ``problem`` is raised when it cannot read it either."""
+    from .ffmpeg_audio import FFmpegAudioReader
+
+    if isinstance(target, io.BytesIO):
+        target.seek(0)
+    try:
+        return FFmpegAudioReader(target)
+    except ImportError:
+        raise InvalidInputError(problem) from None
+    except ValueError as exc:
+        raise InvalidInputError(f"{problem}; nor can FFmpeg: {exc}") from None
 
 
 def _file_blocks(handle: Any, size: int) -> Iterator[Samples]:

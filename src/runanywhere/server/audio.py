@@ -1,23 +1,24 @@
 """Audio endpoints: transcriptions (multipart upload, every response_format, SSE streaming), translations
-(refused: the engines transcribe only), and speech (streamed as it is synthesised)."""
+(refused: the engines transcribe only), and speech (streamed in every format as it is synthesised)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import functools
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 from starlette.datastructures import FormData, UploadFile
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import ModelCategory, TextToSpeech
+from .. import ModelCategory, TextToSpeech, TranscribeOptions
 from ..core.bridge import run_in_thread
 from . import audio_formats
 from .errors import bad_request, unsupported
 from .params import Params, json_body
 from .state import ServerState
 from .streaming import WatchedStreamingResponse, event_stream, unless_disconnected
-from .transcripts import FORMATS, transcript_response
+from .transcripts import FORMATS, GRANULARITIES, transcript_response
 
 #: OpenAI's voice names: each is read as the requested model's own voice, so clients sending their default work.
 OPENAI_VOICES = frozenset({"alloy", "ash", "ballad", "coral", "echo", "fable", "onyx", "nova", "sage", "shimmer",
@@ -52,9 +53,8 @@ async def transcriptions(request: Request) -> Response:
     params.refuse_unless("prompt", "", "an initial prompt is not available")
     params.refuse_unless("chunking_strategy", "auto", "the whole upload is transcribed")
     params.finish()
-    granularities = form.getlist("timestamp_granularities[]")
-    if "word" in granularities:
-        raise unsupported("timestamp_granularities", "the speech engine gives segment timestamps, not word ones")
+    granularities = _granularities(form.getlist("timestamp_granularities[]"), fmt)
+    options = TranscribeOptions(word_timestamps="word" in granularities)
     if form.getlist("include[]"):
         raise unsupported("include", "token log-probabilities are not reported")
     audio = await upload.read()
@@ -63,7 +63,7 @@ async def transcriptions(request: Request) -> Response:
     stt = await state.stt(model_id)
     release = state.admit(model_id)
     if stream:
-        segments = stt.atranscribe_stream(audio, language=language)
+        segments = stt.atranscribe_stream(audio, language=language, options=options)
 
         async def events() -> AsyncIterator[dict[str, Any]]:
             async for segment in segments:
@@ -74,11 +74,22 @@ async def transcriptions(request: Request) -> Response:
 
         return event_stream(events(), done=False, release=release)
     try:
-        result = await unless_disconnected(request, stt.atranscribe(audio, language=language))
+        result = await unless_disconnected(request, stt.atranscribe(audio, language=language, options=options))
     finally:
         release()
     state.metrics.observe("stt_real_time_factor", model_id, result.real_time_factor)
-    return transcript_response(result, fmt)
+    return transcript_response(result, fmt, granularities=granularities)
+
+
+def _granularities(asked: list[Any], fmt: str) -> frozenset[str]:
+    """The ``timestamp_granularities[]`` asked for (``segment``, ``word``), as OpenAI takes them: with verbose_json."""
+    unknown = [g for g in asked if g not in GRANULARITIES]
+    if unknown:
+        raise bad_request(f"'timestamp_granularities' are {' and '.join(GRANULARITIES)}, got {unknown[0]!r}",
+                          "timestamp_granularities")
+    if asked and fmt != "verbose_json":
+        raise bad_request("'timestamp_granularities' need response_format verbose_json", "timestamp_granularities")
+    return frozenset(asked)
 
 
 def _greedy_only(temperature: str | None) -> None:
@@ -122,27 +133,23 @@ async def speech(request: Request) -> Response:
     if not low <= speed <= high:
         raise bad_request(f"'speed' must be between {low} and {high} for {voice_id}, got {speed}", "speed")
     release = state.admit(voice_id)
-    if fmt in audio_formats.STREAMED:
-        return WatchedStreamingResponse(_streamed(state, tts, voice_id, text, speed, speaker, fmt),
-                                        media_type=audio_formats.media_type(fmt), release=release)
-    try:
-        result = await unless_disconnected(request, tts.asynthesize(text, speed=speed, speaker=speaker))
-    finally:
-        release()
-    state.metrics.observe("tts_real_time_factor", voice_id, result.real_time_factor)
-    encoded = await run_in_thread(lambda _token: audio_formats.encode(result.audio_data, result.sample_rate, fmt),
-                                  name=f"encode-{fmt}")
-    return Response(encoded, media_type=audio_formats.media_type(fmt))
+    return WatchedStreamingResponse(_streamed(state, tts, voice_id, text, speed, speaker, fmt),
+                                    media_type=audio_formats.media_type(fmt), release=release)
 
 
 async def _streamed(state: ServerState, tts: TextToSpeech, voice_id: str, text: str, speed: float,
                     speaker: str | None, fmt: str) -> AsyncIterator[bytes]:
-    """The speech as it is synthesised, first clause first (a WAV header ahead for ``wav``)."""
-    if fmt == "wav":
-        yield audio_formats.wav_header(tts.sample_rate)
+    """The speech in ``fmt`` as it is synthesised, first clause first (encoded off the event loop)."""
+    encoder = audio_formats.encoder(fmt, tts.sample_rate)
+
+    async def encoded(work: Callable[[], bytes]) -> bytes:
+        return await run_in_thread(lambda _token: work(), name=f"encode-{fmt}")
+
     stream = tts.asynthesize_stream(text, speed=speed, speaker=speaker)
     async for chunk in stream:
-        yield audio_formats.pcm_chunk(chunk.audio_data, chunk.sample_rate, fmt)
+        if data := await encoded(functools.partial(encoder.encode, chunk.audio_data)):
+            yield data
+    yield await encoded(encoder.finish)
     state.metrics.observe("tts_real_time_factor", voice_id, stream.result.real_time_factor)
 
 

@@ -9,9 +9,11 @@ from starlette.responses import JSONResponse, PlainTextResponse, Response
 from .. import TranscriptionResult
 
 FORMATS = ("json", "text", "srt", "vtt", "verbose_json")
+GRANULARITIES = ("segment", "word")
 
 
-def transcript_response(result: TranscriptionResult, fmt: str, task: str = "transcribe") -> Response:
+def transcript_response(result: TranscriptionResult, fmt: str, task: str = "transcribe",
+                        granularities: frozenset[str] = frozenset()) -> Response:
     if fmt == "json":
         return JSONResponse({"text": result.text})
     if fmt == "text":
@@ -20,15 +22,21 @@ def transcript_response(result: TranscriptionResult, fmt: str, task: str = "tran
         return PlainTextResponse(srt(result), media_type="application/x-subrip")
     if fmt == "vtt":
         return PlainTextResponse(vtt(result), media_type="text/vtt")
-    return JSONResponse(verbose(result, task))
+    return JSONResponse(verbose(result, task, granularities))
 
 
-def verbose(result: TranscriptionResult, task: str) -> dict[str, Any]:
-    """The text, language and duration, and each segment with its times and confidence (no word timings)."""
-    segments = [{"id": i, "start": round(s.start_s, 3), "end": round(s.end_s, 3), "text": s.text,
-                 "confidence": round(s.confidence, 4)} for i, s in enumerate(result.segments)]
-    return {"task": task, "language": result.language, "duration": round(result.audio_duration_s, 3),
-            "text": result.text, "segments": segments}
+def verbose(result: TranscriptionResult, task: str, granularities: frozenset[str] = frozenset()) -> dict[str, Any]:
+    """The text, language and duration; each segment with its times and confidence (unless only ``word`` is
+    asked for, as OpenAI does), and each word with its times and probability when ``word`` is."""
+    body: dict[str, Any] = {"task": task, "language": result.language,
+                            "duration": round(result.audio_duration_s, 3), "text": result.text}
+    if not granularities or "segment" in granularities:
+        body["segments"] = [{"id": i, "start": round(s.start_s, 3), "end": round(s.end_s, 3), "text": s.text,
+                             "confidence": round(s.confidence, 4)} for i, s in enumerate(result.segments)]
+    if "word" in granularities:
+        body["words"] = [{"word": w.text, "start": round(w.start_s, 3), "end": round(w.end_s, 3),
+                          "probability": round(w.probability, 4)} for s in result.segments for w in s.words]
+    return body
 
 
 def srt(result: TranscriptionResult) -> str:

@@ -28,7 +28,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from ...core.cancel import CancelToken
-from ..base import SAMPLE_RATE, WINDOW_SIZE, RecognizedSegment, VadSettings
+from ..base import SAMPLE_RATE, WINDOW_SIZE, RecognizedSegment, VadSettings, refuse_word_timestamps
 from ..sherpa_vad import SileroVad
 
 if TYPE_CHECKING:
@@ -59,8 +59,9 @@ class SherpaSpeechEngine:
         self._vad = SileroVad(vad, _VAD)
 
     def transcribe(self, samples: Samples, *, language: str | None, cancel: CancelToken,
-                   prompt: str | None = None) -> tuple[str, Iterator[RecognizedSegment]]:
+                   prompt: str | None = None, word_timestamps: bool = False) -> tuple[str, Iterator[RecognizedSegment]]:
         """(``"en"``, lazy segments) of 16 kHz mono float32 ``samples``; these models take no prompt."""
+        refuse_word_timestamps("sherpa-onnx", word_timestamps)
         cancel.raise_if_cancelled("transcription")
         return "en", self._decode(samples, self.pieces(samples), cancel)
 

@@ -33,7 +33,7 @@ from ...core.logging import SDKLogger
 from ...core.validation import positive_number
 from ...media.audio import StreamResampler, check_rate, to_mono_float32
 from ...runtime.worker import Stream
-from .results import Segment, TranscriptionResult, run_transcription, summarise
+from .results import TranscriptionResult, run_transcription, summarise
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,13 +78,14 @@ class TranscriptionStream:
 
     def __init__(self, owner: SpeechToText, *, sample_rate: int, language: str | None,
                  partial_interval_s: float | None, segmenter: Segmenter | None,
-                 on_update: UpdateCallback | None) -> None:
+                 on_update: UpdateCallback | None, word_timestamps: bool = False) -> None:
         if partial_interval_s is not None:
             positive_number("partial_interval_s", partial_interval_s)
         self._owner = owner
         self._loaded = owner._require()
         self._rate = check_rate(sample_rate)
         self._language = language
+        self._word_timestamps = word_timestamps  # for finals; a partial is text only
         self._interval = round(partial_interval_s * SAMPLE_RATE) if partial_interval_s else 0
         self._segmenter = segmenter
         self._on_update = on_update
@@ -146,8 +147,7 @@ class TranscriptionStream:
         return list(self._finals)
 
     def _joined(self, parts: list[tuple[float, TranscriptionResult]]) -> TranscriptionResult:
-        segments = [Segment(s.start_s + start_s, s.end_s + start_s, s.text, s.confidence)
-                    for start_s, result in parts for s in result.segments]
+        segments = [s.shifted(start_s) for start_s, result in parts for s in result.segments]
         language = next((r.language for _, r in parts if r.language), self._language)
         return summarise(" ".join(r.text for _, r in parts if r.text), segments, language,
                          self._received / SAMPLE_RATE, sum(r.processing_ms for _, r in parts))
@@ -220,7 +220,8 @@ class TranscriptionStream:
 
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> TranscriptionResult:
             try:
-                result = run_transcription(loaded.engine, (samples,), self._language, cancel_token, emit)
+                result = run_transcription(loaded.engine, (samples,), self._language, cancel_token, emit,
+                                           word_timestamps=final and self._word_timestamps)
             finally:
                 if not final:
                     self._partial_busy = False

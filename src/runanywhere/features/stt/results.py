@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from ...backends.base import SAMPLE_RATE, SpeechRecognizer
+from ...backends.base import SAMPLE_RATE, RecognizedSegment, SpeechRecognizer
 from ...core.cancel import CancelToken
 from .windows import sound_spans, windows
 
@@ -21,13 +21,30 @@ _CONTEXT_CHARS = 400  # the text before a window that Whisper gets as its prompt
 
 
 @dataclass(frozen=True)
+class Word:
+    """One word, with start/end in seconds from the start of the audio and the model's probability for it."""
+
+    start_s: float
+    end_s: float
+    text: str
+    probability: float
+
+
+@dataclass(frozen=True)
 class Segment:
-    """A stretch of the transcript, with start/end in seconds from the start of the audio."""
+    """A stretch of the transcript, with start/end in seconds from the start of the audio; ``words``
+    holds its words when word timestamps were asked for (``TranscribeOptions(word_timestamps=True)``)."""
 
     start_s: float
     end_s: float
     text: str
     confidence: float
+    words: tuple[Word, ...] = ()
+
+    def shifted(self, by_s: float) -> Segment:
+        """The same segment ``by_s`` seconds later (its words too): a part's times placed in a whole."""
+        words = tuple(Word(w.start_s + by_s, w.end_s + by_s, w.text, w.probability) for w in self.words)
+        return Segment(self.start_s + by_s, self.end_s + by_s, self.text, self.confidence, words)
 
 
 @dataclass(frozen=True)
@@ -50,7 +67,7 @@ class TranscriptionResult:
 
 
 def run_transcription(engine: SpeechRecognizer, audio: Iterable[Samples], language: str | None, cancel: CancelToken,
-                      emit: Callable[[Any], None]) -> TranscriptionResult:
+                      emit: Callable[[Any], None], *, word_timestamps: bool = False) -> TranscriptionResult:
     """Decode 16 kHz ``audio`` blocks on the engine's worker, emitting each :class:`Segment`.
 
     The blocks are read as decoding goes and decoded in bounded windows (see
@@ -66,13 +83,11 @@ def run_transcription(engine: SpeechRecognizer, audio: Iterable[Samples], langua
         for start, end in sound_spans(window):
             cancel.raise_if_cancelled("transcription")
             detected, decoded = engine.transcribe(window[start:end], language=language, cancel=cancel,
-                                                  prompt=context or None)
+                                                  prompt=context or None, word_timestamps=word_timestamps)
             language = language or detected  # detected once, on the first speech
             at, length = (offset + start) / SAMPLE_RATE, (end - start) / SAMPLE_RATE
             for piece in decoded:
-                # Whisper's timestamps come in 20 ms steps and may point past the end: keep them inside the audio.
-                segment = Segment(at + min(piece.start_s, length), at + min(max(piece.start_s, piece.end_s), length),
-                                  piece.text.strip(), piece.confidence)
+                segment = _placed(piece, at, length)
                 segments.append(segment)
                 pieces.append(piece.text)
                 context = (context + piece.text)[-_CONTEXT_CHARS:]
@@ -81,6 +96,19 @@ def run_transcription(engine: SpeechRecognizer, audio: Iterable[Samples], langua
         language = engine.languages[0]
     processing_ms = (time.perf_counter() - started) * 1000
     return summarise("".join(pieces).strip(), segments, language, duration / SAMPLE_RATE, processing_ms)
+
+
+def _placed(piece: RecognizedSegment, at: float, length: float) -> Segment:
+    """``piece`` (times within a span of ``length`` s) as a :class:`Segment` of the audio, its span starting at ``at``.
+
+    Whisper's timestamps come in 20 ms steps and may point past the end: they are kept inside the span.
+    """
+
+    def place(start: float, end: float) -> tuple[float, float]:
+        return at + min(start, length), at + min(max(start, end), length)
+
+    words = tuple(Word(*place(w.start_s, w.end_s), w.text.strip(), w.probability) for w in piece.words)
+    return Segment(*place(piece.start_s, piece.end_s), piece.text.strip(), piece.confidence, words)
 
 
 def summarise(text: str, segments: Sequence[Segment], language: str | None, duration_s: float,

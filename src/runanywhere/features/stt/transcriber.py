@@ -53,21 +53,27 @@ if TYPE_CHECKING:
 @dataclass(frozen=True)
 class TranscribeOptions:
     """How to transcribe: ``language`` is a code such as ``"en"`` (``"en-US"`` and ``"EN"`` work too);
-    None lets a multilingual model detect it. A ``language`` argument given to a method wins."""
+    None lets a multilingual model detect it. A ``language`` argument given to a method wins.
+    ``word_timestamps`` gives each segment its :class:`Word` list with times and probabilities."""
 
     language: str | None = None
+    word_timestamps: bool = False
 
     def __post_init__(self) -> None:
         if self.language is not None and (not isinstance(self.language, str) or not self.language.strip()):
             raise InvalidInputError(f"language must be a language code such as 'en', got {self.language!r}")
+        if not isinstance(self.word_timestamps, bool):
+            raise InvalidInputError(f"word_timestamps must be True or False, got {self.word_timestamps!r}")
 
 
 @dataclass(frozen=True)
 class _Request:
-    """Audio for Whisper (16 kHz mono float32 blocks, read as they are taken) and its language."""
+    """Audio for Whisper (16 kHz mono float32 blocks, read as they are taken), its language, and whether
+    words are timed."""
 
     audio: Iterator[NDArray[np.float32]]
     language: str | None
+    word_timestamps: bool
 
 
 class SegmentStream(ResultStream[Segment, TranscriptionResult]):
@@ -141,7 +147,7 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
     def transcribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None, *,
                    options: TranscribeOptions | None = None, cancel: CancelToken | None = None) -> TranscriptionResult:
         """Transcribe a whole recording. Empty or silent audio gives an empty result without running the model."""
-        request = self._prepare(audio, sample_rate, self._code(options, language))
+        request = self._prepare(audio, sample_rate, self._settings(options, language))
         return self._start(lambda: request, cancel, deliver=False).wait()
 
     async def atranscribe(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
@@ -149,23 +155,23 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
                           cancel: CancelToken | None = None) -> TranscriptionResult:
         """Async twin of :meth:`transcribe` (the audio is decoded on the model's worker); cancelling the task
         cancels the transcription (and ``cancel``)."""
-        code = self._code(options, language)
-        stream = self._start(lambda: self._prepare(audio, sample_rate, code), cancel, deliver=False)
+        settings = self._settings(options, language)
+        stream = self._start(lambda: self._prepare(audio, sample_rate, settings), cancel, deliver=False)
         return await stream.await_result()
 
     def transcribe_stream(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
                           *, options: TranscribeOptions | None = None,
                           cancel: CancelToken | None = None) -> SegmentStream:
         """Yield :class:`Segment` objects as they are decoded (also with ``async for``)."""
-        request = self._prepare(audio, sample_rate, self._code(options, language))
+        request = self._prepare(audio, sample_rate, self._settings(options, language))
         return SegmentStream(self._start(lambda: request, cancel))
 
     def atranscribe_stream(self, audio: AudioSource, sample_rate: int | None = None, language: str | None = None,
                            *, options: TranscribeOptions | None = None,
                            cancel: CancelToken | None = None) -> SegmentStream:
         """Async twin of :meth:`transcribe_stream`: use ``async for``; the audio is decoded on the model's worker."""
-        code = self._code(options, language)
-        return SegmentStream(self._start(lambda: self._prepare(audio, sample_rate, code), cancel))
+        settings = self._settings(options, language)
+        return SegmentStream(self._start(lambda: self._prepare(audio, sample_rate, settings), cancel))
 
     def create_stream(self, sample_rate: int = SAMPLE_RATE, *, language: str | None = None,
                       options: TranscribeOptions | None = None, partial_interval_s: float | None = 2.0,
@@ -176,17 +182,22 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
         See :class:`~runanywhere.features.stt.TranscriptionStream` for how
         partial and final results are decoded.
         """
-        return TranscriptionStream(self, sample_rate=sample_rate, language=self._code(options, language),
-                                   partial_interval_s=partial_interval_s, segmenter=segmenter, on_update=on_update)
+        settings = self._settings(options, language)
+        return TranscriptionStream(self, sample_rate=sample_rate, language=settings.language,
+                                   partial_interval_s=partial_interval_s, segmenter=segmenter, on_update=on_update,
+                                   word_timestamps=settings.word_timestamps)
 
     # -------------------------------------------------------------- plumbing
-    def _code(self, options: TranscribeOptions | None, language: str | None) -> str | None:
-        """The Whisper language code asked for (an argument wins over ``options``); fails early when none is loaded."""
+    def _settings(self, options: TranscribeOptions | None, language: str | None) -> TranscribeOptions:
+        """The options asked for, with the Whisper language code (an argument wins over ``options``); fails
+        early when no model is loaded."""
         overrides = {"language": language} if language is not None else {}
-        return self._language(with_overrides(options or TranscribeOptions(), overrides).language)
+        settings = with_overrides(options or TranscribeOptions(), overrides)
+        return TranscribeOptions(self._language(settings.language), settings.word_timestamps)
 
-    def _prepare(self, audio: AudioSource, sample_rate: int | None, language: str | None) -> _Request:
-        return _Request(audio_blocks(audio, sample_rate=sample_rate, target_rate=SAMPLE_RATE), language)
+    def _prepare(self, audio: AudioSource, sample_rate: int | None, settings: TranscribeOptions) -> _Request:
+        return _Request(audio_blocks(audio, sample_rate=sample_rate, target_rate=SAMPLE_RATE), settings.language,
+                        settings.word_timestamps)
 
     def _language(self, language: str | None) -> str | None:
         """The Whisper language code for ``language`` ("en", "EN", "en-US" ...), checked against the model."""
@@ -207,7 +218,8 @@ class SpeechToText(ModelHolder[SpeechRecognizer]):
 
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> TranscriptionResult:
             request = prepare()
-            result = run_transcription(loaded.engine, request.audio, request.language, cancel_token, emit)
+            result = run_transcription(loaded.engine, request.audio, request.language, cancel_token, emit,
+                                       word_timestamps=request.word_timestamps)
             events.emit(STTTranscribed(text=result.text, confidence=result.confidence,
                                        audio_duration_s=result.audio_duration_s, processing_ms=result.processing_ms))
             return result
