@@ -91,6 +91,7 @@ from .features.text import (
     TokenEvent,
 )
 from .features.tools import (
+    CallSplitter,
     ToolCall,
     ToolCaller,
     ToolCallFormat,
@@ -99,6 +100,7 @@ from .features.tools import (
     ToolDefinition,
     ToolResult,
     ToolRun,
+    ToolRunEvent,
 )
 from .features.tts import TTS, AudioChunk, SynthesisOptions, SynthesisResult, SynthesisStream, TextToSpeech
 from .features.vad import (
@@ -155,6 +157,7 @@ __all__ = [
     "AudioPlayback",
     "BackendError",
     "BackendNotAvailableError",
+    "CallSplitter",
     "CancelToken",
     "CancelledError",
     "Capabilities",
@@ -262,6 +265,7 @@ __all__ = [
     "ToolDefinition",
     "ToolResult",
     "ToolRun",
+    "ToolRunEvent",
     "TranscribeOptions",
     "TranscriptionResult",
     "TranscriptionStream",
