@@ -288,7 +288,10 @@ class _Split:
 
     def _seen(self, items: list[str | ToolCall]) -> list[ToolRunEvent]:
         for item in items:
-            (self.text if isinstance(item, str) else self.calls).append(item)  # type: ignore[arg-type]
+            if isinstance(item, str):
+                self.text.append(item)
+            else:
+                self.calls.append(item)
         return list(items)
 
     def parsed(self) -> tuple[list[ToolCall], str]:

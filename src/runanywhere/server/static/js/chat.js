@@ -40,10 +40,11 @@ function renderReply(el, text, reasoning = '', reasoningOpen = false) {
 // One model call, streamed into `el`; returns the text, the tool calls it asked for, and its metrics.
 // "Always call a tool first" forces a call in the first round (by grammar, on the server), then lets the
 // model answer from the results.
-async function streamOnce(el, model, signal, round) {
+// `offer` false asks for the answer only (the model repeated calls whose results it already has).
+async function streamOnce(el, model, signal, round, offer) {
   const body = { model, messages: withSystem(history), stream: true, stream_options: { include_usage: true }, ...generation() };
   const choice = $('chat-tool-choice').value;
-  if ($('chat-tools').checked && (round === 0 || choice === 'auto')) {
+  if (offer && $('chat-tools').checked && (round === 0 || choice === 'auto')) {
     body.tools = await tools();
     body.tool_choice = choice;
   }
@@ -110,9 +111,17 @@ async function send(text) {
   $('chat-error').textContent = '';
   let outcome = null;
   try {
+    const made = new Set();
+    let offer = true;
     for (let round = 0; round < MAX_TOOL_ROUNDS; round += 1) {
-      outcome = await streamOnce(el, model, controller.signal, round);
+      outcome = await streamOnce(el, model, controller.signal, round, offer);
       if (!outcome.calls.length) break;
+      const fresh = outcome.calls.filter((c) => !made.has(`${c.name} ${c.arguments}`));
+      if (!fresh.length) {  // a small model (Qwen 0.5B) may ask again for what it was just told: ask for the answer
+        offer = false;
+        continue;
+      }
+      outcome.calls.forEach((c) => made.add(`${c.name} ${c.arguments}`));
       history.push({ role: 'assistant', content: outcome.text || null, tool_calls: outcome.calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) });
       for (const call of outcome.calls) {
         const result = await runTool(el, call);
