@@ -441,13 +441,13 @@ class _Loop:
         return any(c.name == call.name and c.arguments.items() <= call.arguments.items() for c in self.calls)
 
     def record(self, results: list[ToolResult]) -> None:
-        """Add a round's results to the conversation: ``tool`` messages when the template knows them,
-        else one user message that quotes them and repeats the question (small models need the nudge)."""
+        """Add a round's results to the conversation: one user message that quotes them and repeats the question.
+
+        Small models need the nudge, even with a template that knows ``tool`` messages: given its results as
+        ``tool`` messages, Qwen2.5-Coder-0.5B writes the same call again; quoted, it answers from them.
+        """
         self.calls.extend(self.pending)
         self.results.extend(results)
-        if self.native:
-            self.messages.extend(r.to_message() for r in results)
-            return
         quoted = "\n".join(f"The tool {r.name} returned: {r.content}" for r in results)
         self.messages.append({"role": "user", "content": f"{quoted}\nUse this to answer my question: {self.question}"})
 
