@@ -1,7 +1,8 @@
 """LLM speed through runanywhere vs raw llama-cpp-python, the raw baseline in a fresh process of its own.
 
-For each model (SmolLM2-135M Q4_1 from its package, and a random-weight model
-with the exact shape of Qwen2.5-0.5B in Q4_0) and the same thread count:
+For each model (SmolLM2-135M Q4_1 from its package, Qwen2.5-Coder-0.5B-Instruct
+Q4_K_M joined from its six packages, and a random-weight model with the exact
+shape of Qwen2.5-0.5B in Q4_0) and the same thread count:
 
 * prefill tokens/s: time to first token of a fresh ~500-token prompt, over
   the prompt tokens (raw: ``Llama.generate`` to its first token; SDK:
@@ -56,14 +57,15 @@ class Plan:
     prompt_tokens: int
     decode_tokens: int
     shaped_model: bool
+    packaged_qwen: bool
     embed_texts: int
     audio_s: float | None  # None: the whole recording
 
 
-FULL = Plan(repeats=7, app_repeats=3, prompt_tokens=500, decode_tokens=128, shaped_model=True, embed_texts=64,
-            audio_s=None)
-SMOKE = Plan(repeats=1, app_repeats=1, prompt_tokens=48, decode_tokens=8, shaped_model=False, embed_texts=2,
-             audio_s=2.0)
+FULL = Plan(repeats=7, app_repeats=3, prompt_tokens=500, decode_tokens=128, shaped_model=True, packaged_qwen=True,
+            embed_texts=64, audio_s=None)
+SMOKE = Plan(repeats=1, app_repeats=1, prompt_tokens=48, decode_tokens=8, shaped_model=False, packaged_qwen=False,
+             embed_texts=2, audio_s=2.0)
 
 
 def prompts(plan: Plan, count: int) -> list[str]:
@@ -208,6 +210,9 @@ def main() -> None:
     smol = library.pull("smollm2-135m-instruct-q4_1").main_file
     app = application_shape(library, smol, threads, plan)  # first: nothing else has run llama.cpp here yet
     results = [bench_model("smollm2-135m-q4_1", smol, threads, bandwidth, plan)]
+    if plan.packaged_qwen:
+        coder = library.pull("qwen2.5-coder-0.5b-instruct-q4_k_m").main_file
+        results.append(bench_model("qwen2.5-coder-0.5b-q4_k_m", coder, threads, bandwidth, plan))
     if plan.shaped_model:
         with tempfile.TemporaryDirectory(prefix="bench-llm-") as tmp:
             started = time.perf_counter()

@@ -48,6 +48,7 @@ NO_TWIN = {
     # Registering tools is bookkeeping; start_run returns at once (its rounds are streams with `async for`).
     "ToolCaller": {"clear_tools", "declare_tool", "register_tool", "start_run", "unregister_tool"},
     "ToolRun": {"result"},  # the loop's outcome, built from rounds already read
+    "CallSplitter": {"feed", "finish"},  # parsing text already generated
     "StructuredOutputGenerator": {"extract_json", "validate"},  # parsing and schema checks of a given text
     # Catalog and store bookkeeping (metadata, one directory removal); the slow ones (pull, resolve, verify) have twins.
     "ModelLibrary": {"clear", "defaults", "delete", "get", "info", "list_models", "pin", "plan_eviction", "register",

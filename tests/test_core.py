@@ -773,7 +773,7 @@ REFERENCE_MODEL_IDS = [
 ]
 OFFLINE_MODEL_IDS = [
     "smollm2-135m-instruct-q4_1", "gemma-3-270m-q4_k_m", "all-minilm-l6-v2", "faster-whisper-tiny.en",
-    "faster-whisper-base", "piper-en_US-joe-medium", "silero-vad-v6",
+    "faster-whisper-base", "piper-en_US-joe-medium", "silero-vad-v6", "qwen2.5-coder-0.5b-instruct-q4_k_m",
 ]
 
 

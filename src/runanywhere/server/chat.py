@@ -88,7 +88,7 @@ class Reply:
     def _read(self, result: GenerationResult) -> tuple[str | None, list[dict[str, Any]], str]:
         """(content, tool calls, finish reason) of a finished generation; a schema reply is validated."""
         if self.plan.tools:
-            calls, remaining = parse_tool_calls(result.text, known=self.plan.tools)
+            calls, remaining = parse_tool_calls(result.text, self.plan.tool_format, known=self.plan.tools)
             if calls:
                 calls = calls if self.plan.parallel_tool_calls else calls[:1]
                 return remaining or None, [c.to_openai() for c in calls], "tool_calls"

@@ -19,7 +19,7 @@ from typing import Any
 from .. import GenerationRequest, TextGenerator, ToolCallFormat, ToolDefinition
 from ..core.json_schema import checked_schema
 from ..features.structured_output import schema_prompt
-from ..features.tools import render_tool_prompt, tool_call_grammar
+from ..features.tools import forced_call_grammar, render_tool_prompt, template_format
 from ..features.tools.types import HERMES_END, HERMES_START
 from .errors import bad_request, unsupported
 from .params import Params
@@ -31,12 +31,13 @@ ROLES = {"system": "system", "developer": "system", "user": "user", "assistant":
 
 @dataclass(frozen=True)
 class ChatPlan:
-    """What to generate and how to read the reply: tools offered (by name), whether a call is forced, the schema
-    to validate against."""
+    """What to generate and how to read the reply: tools offered (by name), whether a call is forced, the call
+    syntax of the model, the schema to validate against."""
 
     request: GenerationRequest
     tools: tuple[str, ...]
     forced: bool
+    tool_format: ToolCallFormat
     schema: dict[str, Any] | None
     stream: bool
     include_usage: bool
@@ -45,7 +46,8 @@ class ChatPlan:
 
 def chat_plan(params: Params, generator: TextGenerator, n_ctx: int, *, images: bool = False) -> ChatPlan:
     """Read a chat completion body (its ``model`` already taken) for a loaded generator (``images``: it sees)."""
-    native = "tools" in (generator.engine.chat_template or "")
+    template = generator.engine.chat_template or ""
+    native, fmt = "tools" in template, template_format(template)  # the model's own call syntax, if it has one
     stream = params.take("stream", bool, False)
     stream_options = params.take("stream_options", dict, {})
     if stream_options and not stream:
@@ -60,12 +62,12 @@ def chat_plan(params: Params, generator: TextGenerator, n_ctx: int, *, images: b
     if forced and schema is not None:
         raise bad_request("a forced tool call and a JSON response_format cannot both shape one reply", "tool_choice")
     if offered and not native:
-        messages = _with_system(messages, render_tool_prompt(offered, ToolCallFormat.HERMES))
+        messages = _with_system(messages, render_tool_prompt(offered, fmt))
     prompt = schema_prompt(messages, schema) if schema is not None else messages
-    grammar: str | dict[str, Any] | None = tool_call_grammar(forced, ToolCallFormat.HERMES) if forced else schema
+    grammar: str | dict[str, Any] | None = forced_call_grammar(forced, fmt) if forced else schema
     request = GenerationRequest(prompt, generation_options(params, n_ctx), grammar=grammar,
                                 tools=tuple(t.to_openai() for t in offered) if native else ())
-    return ChatPlan(request, tuple(t.name for t in offered), bool(forced), schema, stream,
+    return ChatPlan(request, tuple(t.name for t in offered), bool(forced), fmt, schema, stream,
                     bool(stream_options.get("include_usage")), parallel)
 
 

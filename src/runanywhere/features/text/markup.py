@@ -23,7 +23,7 @@ class StopMatcher:
                 out = self.text[self.emitted:]
                 self.emitted = len(self.text)
                 return out, True
-        hold = max((_overlap(self.text, s) for s in self.stops), default=0)
+        hold = max((overlap(self.text, s) for s in self.stops), default=0)
         out = self.text[self.emitted:len(self.text) - hold]
         self.emitted += len(out)
         return out, False
@@ -34,7 +34,7 @@ class StopMatcher:
         return out
 
 
-def _overlap(text: str, stop: str) -> int:
+def overlap(text: str, stop: str) -> int:
     """Length of the longest suffix of ``text`` that is a proper prefix of ``stop``."""
     for n in range(min(len(stop) - 1, len(text)), 0, -1):
         if text.endswith(stop[:n]):
@@ -61,7 +61,7 @@ class ThinkTracker:
     def inside(self) -> bool:
         """True while a thought is open, or the text ends with the start of an opening tag."""
         opened, closed = self.text.rfind(self.OPEN), self.text.rfind(self.CLOSE)
-        return opened > closed or _overlap(self.text, self.OPEN) > 0
+        return opened > closed or overlap(self.text, self.OPEN) > 0
 
     def count(self) -> int:
         return sum(1 for start, end in self.spans if self._overlaps(start, end))

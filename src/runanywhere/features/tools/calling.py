@@ -5,6 +5,8 @@ support when it has one, otherwise by a short system-prompt section. Calls are
 parsed (Hermes, LFM2 pythonic, plain JSON) without ever evaluating model
 output; an executor's exception goes back to the model as a tool error.
 ``tool_choice="required"`` forces a well-formed first call with a grammar.
+A model whose template teaches a call syntax (Qwen2.5's ``<tool_call>``) is
+read in that syntax only; :meth:`ToolRun.events` streams text and calls.
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ import asyncio
 import inspect
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from concurrent.futures import Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
@@ -32,15 +34,19 @@ from ..text import (
     Prompt,
     TextGeneration,
     TextGenerator,
+    TokenEvent,
 )
 from ..text.request import checked_prompt, options_with
-from .grammar import tool_call_grammar
-from .parsing import parse_tool_calls
+from .grammar import forced_call_grammar
+from .parsing import parse_tool_calls, template_format
 from .prompts import render_tool_prompt, validate_arguments
+from .streaming import CallSplitter
 from .types import ToolCall, ToolCallFormat, ToolDefinition, ToolResult, as_format
 
 ToolExecutor = Callable[[dict[str, Any]], Any] | Callable[[dict[str, Any]], Awaitable[Any]]
 ToolChoice = Literal["auto", "required", "none"]
+ToolRunEvent = str | ToolCall | ToolResult
+"""What :meth:`ToolRun.events` yields: reply text, a call the model wrote, a tool's result."""
 TOOL_CHOICES: tuple[ToolChoice, ...] = ("auto", "required", "none")
 DEFAULT_TOOL_TIMEOUT_S = 60.0
 _log = SDKLogger("ToolCalling")
@@ -217,13 +223,79 @@ class ToolRun:
         while (request := loop.next_generation()) is not None:
             stream = self._owner.generator.start(request, cancel=loop.cancel, deliver=self._stream_tokens)
             yield stream
-            if loop.take(stream.result):
-                if self._before_calls is not None:
-                    self._before_calls()
-                loop.record([self._owner._execute(call) for call in loop.pending])
+            self._run_calls(stream.result)
+
+    def events(self) -> Iterator[ToolRunEvent]:
+        """The run as it happens: reply text as it streams (``str``), each :class:`ToolCall` as soon as its
+        markup closes, then each :class:`ToolResult` as its tool returns; :meth:`result` afterwards."""
+        loop = self._loop
+        while (request := loop.next_generation()) is not None:
+            stream = self._owner.generator.start(request, cancel=loop.cancel)
+            split = _Split(loop)
+            for event in stream:
+                yield from split.feed(event)
+            yield from split.finish()
+            yield from self._run_calls(stream.result, split.parsed())
+
+    async def aevents(self) -> AsyncIterator[ToolRunEvent]:
+        """Async twin of :meth:`events`; async tools are awaited."""
+        loop, owner = self._loop, self._owner
+        while (request := loop.next_generation()) is not None:
+            stream = owner.generator.start(request, cancel=loop.cancel)
+            split = _Split(loop)
+            async for event in stream:
+                for item in split.feed(event):
+                    yield item
+            for item in split.finish():
+                yield item
+            if loop.take(stream.result, split.parsed()):
+                if (gate := self._before_calls) is not None:
+                    await run_in_thread(lambda _token: gate(), name="tool-gate")
+                results = [await owner._aexecute(call) for call in loop.pending]
+                loop.record(results)
+                for result in results:
+                    yield result
+
+    def _run_calls(self, generation: GenerationResult,
+                   parsed: tuple[list[ToolCall], str] | None = None) -> list[ToolResult]:
+        """Record a round and run the calls it asked for (after ``before_calls``); their results."""
+        loop = self._loop
+        if not loop.take(generation, parsed):
+            return []
+        if self._before_calls is not None:
+            self._before_calls()
+        results = [self._owner._execute(call) for call in loop.pending]
+        loop.record(results)
+        return results
 
     def result(self) -> ToolCallingResult:
         return self._loop.result()
+
+
+class _Split:
+    """One round's stream read with the run's call syntax: what to yield, and the calls and text it held."""
+
+    def __init__(self, loop: _Loop) -> None:
+        self.splitter = CallSplitter(loop.fmt, known=[t.name for t in loop.tools])
+        self.calls: list[ToolCall] = []
+        self.text: list[str] = []
+
+    def feed(self, event: TokenEvent) -> list[ToolRunEvent]:
+        return self._seen(self.splitter.feed(event.text)) if not event.is_thinking else []
+
+    def finish(self) -> list[ToolRunEvent]:
+        return self._seen(self.splitter.finish())
+
+    def _seen(self, items: list[str | ToolCall]) -> list[ToolRunEvent]:
+        for item in items:
+            if isinstance(item, str):
+                self.text.append(item)
+            else:
+                self.calls.append(item)
+        return list(items)
+
+    def parsed(self) -> tuple[list[ToolCall], str]:
+        return self.calls, "".join(self.text).strip()
 
 
 class _Rejected(Exception):
@@ -276,7 +348,10 @@ class _Loop:
                  overrides: Mapping[str, Any]) -> None:
         positive_int("max_tool_calls", max_tool_calls, allow_zero=True)
         self.tool_choice = choice("tool_choice", tool_choice, TOOL_CHOICES)
+        template = owner.generator.engine.chat_template
         self.fmt = as_format(fmt)
+        if self.fmt is ToolCallFormat.AUTO:
+            self.fmt = template_format(template)  # the syntax the model's own template teaches, if any
         self.auto_execute = flag("auto_execute", auto_execute)
         self.tools = owner.tools if tool_choice != "none" else []
         if tool_choice == "required" and not self.tools:
@@ -284,7 +359,7 @@ class _Loop:
         self.options = options_with(options, overrides)
         self.max_tool_calls = max_tool_calls
         self.cancel = cancel
-        self.native = bool(self.tools) and "tools" in (owner.generator.engine.chat_template or "")
+        self.native = bool(self.tools) and "tools" in (template or "")
         self.messages = self._initial_messages(checked_prompt(prompt, raw=self.options.raw))
         self.question = next((str(m["content"]) for m in reversed(self.messages) if m.get("role") == "user"), "")
         self.calls: list[ToolCall] = []
@@ -326,16 +401,18 @@ class _Loop:
 
     def _grammar(self) -> str:
         """GBNF text forcing one well-formed call (compiled by the engine on its worker)."""
-        fmt = ToolCallFormat.JSON if self.fmt is ToolCallFormat.JSON else ToolCallFormat.HERMES
-        return tool_call_grammar(self.tools, fmt)
+        return forced_call_grammar(self.tools, self.fmt)
 
-    def take(self, generation: GenerationResult) -> bool:
-        """Record a generation; True when it asked for tool calls that should run now."""
+    def take(self, generation: GenerationResult, parsed: tuple[list[ToolCall], str] | None = None) -> bool:
+        """Record a generation; True when it asked for tool calls that should run now.
+
+        ``parsed`` are the calls and remaining text already read from the streamed reply (else it is parsed).
+        """
         self.generations.append(generation)
         if generation.finish_reason == "cancelled":
             self.text, self.done, self.complete = generation.text, True, False
             return False
-        calls, remaining = parse_tool_calls(generation.text, self.fmt, known=[t.name for t in self.tools])
+        calls, remaining = parsed or parse_tool_calls(generation.text, self.fmt, known=[t.name for t in self.tools])
         if self.forced and not calls:  # never an answer: the grammar admits only a call
             cut = generation.finish_reason == "length"
             raise GenerationError("max_tokens cut the forced tool call short; raise max_tokens" if cut else
@@ -354,21 +431,23 @@ class _Loop:
             self.complete = not fresh or not self.auto_execute
             return False
         self.pending = fresh[:budget]
-        self.messages.append({"role": "assistant", "content": generation.text,
-                              "tool_calls": [c.to_openai() for c in self.pending]})
+        # A template with tools writes the calls itself (arguments as objects): the content is the text around them.
+        content = remaining.strip() if self.native else generation.text
+        self.messages.append({"role": "assistant", "content": content,
+                              "tool_calls": [c.to_openai(arguments_as_text=not self.native) for c in self.pending]})
         return True
 
     def _already_made(self, call: ToolCall) -> bool:
         return any(c.name == call.name and c.arguments.items() <= call.arguments.items() for c in self.calls)
 
     def record(self, results: list[ToolResult]) -> None:
-        """Add a round's results to the conversation: ``tool`` messages when the template knows them,
-        else one user message that quotes them and repeats the question (small models need the nudge)."""
+        """Add a round's results to the conversation: one user message that quotes them and repeats the question.
+
+        Small models need the nudge, even with a template that knows ``tool`` messages: given its results as
+        ``tool`` messages, Qwen2.5-Coder-0.5B writes the same call again; quoted, it answers from them.
+        """
         self.calls.extend(self.pending)
         self.results.extend(results)
-        if self.native:
-            self.messages.extend(r.to_message() for r in results)
-            return
         quoted = "\n".join(f"The tool {r.name} returned: {r.content}" for r in results)
         self.messages.append({"role": "user", "content": f"{quoted}\nUse this to answer my question: {self.question}"})
 

@@ -12,7 +12,7 @@ from .types import HERMES_END, HERMES_START, ToolCallFormat, ToolDefinition, as_
 def tool_call_grammar(tools: Sequence[ToolDefinition], fmt: ToolCallFormat | str = ToolCallFormat.HERMES) -> str:
     """GBNF admitting exactly one call of one of ``tools`` with arguments shaped by its schema.
 
-    ``HERMES`` (and ``AUTO``) wrap the call in ``<tool_call>...</tool_call>``; ``JSON`` is the bare object.
+    ``HERMES``, ``QWEN`` and ``AUTO`` wrap the call in ``<tool_call>...</tool_call>``; ``JSON`` is the bare object.
     The pythonic LFM2 syntax has no JSON-Schema converter, so it is refused.
     """
     fmt = as_format(fmt)
@@ -20,3 +20,10 @@ def tool_call_grammar(tools: Sequence[ToolDefinition], fmt: ToolCallFormat | str
         raise InvalidInputError("a tool-call grammar exists for the HERMES and JSON formats, not LFM2")
     start, end = ("", "") if fmt is ToolCallFormat.JSON else (HERMES_START, HERMES_END)
     return json_call_grammar([(tool.name, tool.parameters) for tool in tools], start=start, end=end)
+
+
+def forced_call_grammar(tools: Sequence[ToolDefinition], fmt: ToolCallFormat | str) -> str:
+    """The grammar forcing one call from a model that writes calls in ``fmt``: a bare object for ``JSON``, else
+    in ``<tool_call>`` tags (Qwen's own syntax; LFM2's pythonic one has no grammar, so its models get the tags)."""
+    bare = as_format(fmt) is ToolCallFormat.JSON
+    return tool_call_grammar(tools, ToolCallFormat.JSON if bare else ToolCallFormat.HERMES)

@@ -1,26 +1,66 @@
 """Finding the tool calls in a model's reply, in every syntax of :class:`ToolCallFormat`.
 
 Each syntax has a finder (``json_calls``, ``pythonic``) that returns the blocks of call markup it
-recognises; :data:`TAGGED_FORMATS` is the registry. Model output is untrusted: it is only ever parsed.
+recognises; :data:`TAGGED_FORMATS` is the registry, and :func:`template_format` tells which one a model's chat
+template teaches it. Model output is untrusted: it is only ever parsed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Collection
+from dataclasses import dataclass
 
 from .blocks import Block, without_overlaps
 from .json_calls import hermes_blocks, json_blocks
 from .pythonic import lfm2_blocks
-from .types import ToolCall, ToolCallFormat, as_format
+from .types import HERMES_END, HERMES_START, LFM2_END, LFM2_START, ToolCall, ToolCallFormat, as_format
 
 BlockFinder = Callable[[str, frozenset[str] | None], list[Block]]
 
-#: The syntaxes with markers of their own and their finders. ``AUTO`` reads them all, then bare JSON in the
-#: text between their blocks. A new syntax is a :class:`ToolCallFormat` member, a finder and one line here.
-TAGGED_FORMATS: dict[ToolCallFormat, BlockFinder] = {
-    ToolCallFormat.HERMES: hermes_blocks,
-    ToolCallFormat.LFM2: lfm2_blocks,
+
+@dataclass(frozen=True)
+class CallSyntax:
+    """A call syntax with markers of its own: what opens and closes a call, and the finder of its blocks.
+
+    ``bare_json``: its models also write a call's JSON without the markers. ``taught_by``: the text that marks
+    a chat template as teaching this syntax (None: the syntax is only ever chosen by name).
+    """
+
+    start: str
+    end: str
+    find: BlockFinder
+    bare_json: bool = False
+    taught_by: str | None = None
+
+
+#: The syntaxes with markers of their own. ``AUTO`` reads them all, then bare JSON in the text between their
+#: blocks. A new syntax is a :class:`ToolCallFormat` member, a finder and one line here.
+TAGGED_FORMATS: dict[ToolCallFormat, CallSyntax] = {
+    ToolCallFormat.HERMES: CallSyntax(HERMES_START, HERMES_END, hermes_blocks),
+    ToolCallFormat.QWEN: CallSyntax(HERMES_START, HERMES_END, hermes_blocks, bare_json=True, taught_by=HERMES_START),
+    ToolCallFormat.LFM2: CallSyntax(LFM2_START, LFM2_END, lfm2_blocks, taught_by=LFM2_START),
 }
+
+
+def template_format(chat_template: str | None) -> ToolCallFormat:
+    """The syntax a chat template teaches its model (the one whose marker it writes), else ``AUTO``.
+
+    Qwen2.5's template writes ``<tool_call>``: its model's calls are read as ``QWEN`` only, so LFM2 markup
+    or JSON that an answer quotes in the middle of a reply is never taken for a call.
+    """
+    found = [fmt for fmt, syntax in TAGGED_FORMATS.items() if syntax.taught_by and syntax.taught_by in
+             (chat_template or "")]
+    return found[0] if len(found) == 1 else ToolCallFormat.AUTO
+
+
+def syntaxes_of(fmt: ToolCallFormat) -> tuple[list[CallSyntax], bool]:
+    """The tagged syntaxes a format reads, and whether it also reads bare JSON calls."""
+    if fmt is ToolCallFormat.JSON:
+        return [], True
+    if fmt is ToolCallFormat.AUTO:
+        unique = {syntax.find: syntax for syntax in TAGGED_FORMATS.values()}  # one finder reads one syntax
+        return list(unique.values()), True
+    return [TAGGED_FORMATS[fmt]], TAGGED_FORMATS[fmt].bare_json
 
 
 def parse_tool_calls(
@@ -58,12 +98,11 @@ def parse_tool_calls(
 
 
 def _find_blocks(text: str, fmt: ToolCallFormat, names: frozenset[str] | None) -> list[Block]:
-    """The call blocks of ``text`` in reply order: one syntax's, or (``AUTO``) every syntax's."""
-    if fmt is ToolCallFormat.JSON:
-        return json_blocks(text, 0, len(text), names)
-    if fmt is not ToolCallFormat.AUTO:
-        return TAGGED_FORMATS[fmt](text, names)
-    tagged = without_overlaps([block for find in TAGGED_FORMATS.values() for block in find(text, names)])
+    """The call blocks of ``text`` in reply order: the format's tagged syntaxes, then any bare JSON it reads."""
+    syntaxes, bare = syntaxes_of(fmt)
+    tagged = without_overlaps([block for syntax in syntaxes for block in syntax.find(text, names)])
+    if not bare:
+        return tagged
     blocks: list[Block] = []
     position = 0
     # Bare JSON only counts outside tag blocks, so JSON inside a rejected tag block is not picked up again.

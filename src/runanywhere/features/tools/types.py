@@ -116,13 +116,12 @@ class ToolCall:
     arguments: dict[str, Any] = field(default_factory=dict, hash=False)
     id: str = field(default_factory=next_call_id)
 
-    def to_openai(self) -> dict[str, Any]:
-        """The OpenAI ``tool_calls`` entry of an assistant message (arguments as JSON text, as the API sends them)."""
-        return {
-            "id": self.id,
-            "type": "function",
-            "function": {"name": self.name, "arguments": json.dumps(self.arguments, ensure_ascii=False)},
-        }
+    def to_openai(self, *, arguments_as_text: bool = True) -> dict[str, Any]:
+        """The OpenAI ``tool_calls`` entry of an assistant message: arguments as JSON text, as the API sends them,
+        or (``arguments_as_text=False``) as the object chat templates write out themselves."""
+        arguments = json.dumps(self.arguments, ensure_ascii=False) if arguments_as_text else copy.deepcopy(
+            self.arguments)
+        return {"id": self.id, "type": "function", "function": {"name": self.name, "arguments": arguments}}
 
 
 @dataclass(frozen=True)
@@ -157,7 +156,9 @@ class ToolResult:
 class ToolCallFormat(str, Enum):
     """How a model writes a tool call.
 
-    * ``HERMES``: ``<tool_call>{"name": "f", "arguments": {...}}</tool_call>`` (Qwen, SmolLM2, Hermes).
+    * ``HERMES``: ``<tool_call>{"name": "f", "arguments": {...}}</tool_call>`` (SmolLM2, Hermes).
+    * ``QWEN``: Hermes calls, or the same JSON objects without the tags (one per line), which is how
+      Qwen2.5's small models answer their own template's ``<tool_call>`` instruction at low temperature.
     * ``LFM2``: ``<|tool_call_start|>[f(a=1), g(b="x")]<|tool_call_end|>`` (Liquid LFM2, pythonic literals).
     * ``JSON``: a bare ``{"name": ..., "arguments": ...}``, ``{"tool_calls": [...]}`` or a list of calls,
       possibly inside a fenced code block.
@@ -165,6 +166,7 @@ class ToolCallFormat(str, Enum):
     """
 
     HERMES = "hermes"
+    QWEN = "qwen"
     LFM2 = "lfm2"
     JSON = "json"
     AUTO = "auto"

@@ -40,10 +40,12 @@ function renderReply(el, text, reasoning = '', reasoningOpen = false) {
 // One model call, streamed into `el`; returns the text, the tool calls it asked for, and its metrics.
 // "Always call a tool first" forces a call in the first round (by grammar, on the server), then lets the
 // model answer from the results.
-async function streamOnce(el, model, signal, round) {
-  const body = { model, messages: withSystem(history), stream: true, stream_options: { include_usage: true }, ...generation() };
+// `answer` (a user message quoting the tool results) asks for the answer only, without tools.
+async function streamOnce(el, model, signal, round, answer) {
+  const messages = answer ? [...history.filter((m) => !answer.quoted.has(m)), answer.message] : history;
+  const body = { model, messages: withSystem(messages), stream: true, stream_options: { include_usage: true }, ...generation() };
   const choice = $('chat-tool-choice').value;
-  if ($('chat-tools').checked && (round === 0 || choice === 'auto')) {
+  if (!answer && $('chat-tools').checked && (round === 0 || choice === 'auto')) {
     body.tools = await tools();
     body.tool_choice = choice;
   }
@@ -110,13 +112,27 @@ async function send(text) {
   $('chat-error').textContent = '';
   let outcome = null;
   try {
+    const made = new Set();
+    const results = { quoted: new Set(), lines: [] };
+    let answer = null;
     for (let round = 0; round < MAX_TOOL_ROUNDS; round += 1) {
-      outcome = await streamOnce(el, model, controller.signal, round);
+      outcome = await streamOnce(el, model, controller.signal, round, answer);
       if (!outcome.calls.length) break;
+      if (outcome.calls.every((c) => made.has(`${c.name} ${c.arguments}`))) {
+        // A small model (Qwen2.5-Coder-0.5B) given the results as tool messages asks again for them: quote them
+        // and repeat the question, as the SDK's tool loop does, and ask for the answer without tools.
+        const content = `${results.lines.join('\n')}\nUse this to answer my question: ${text}`;
+        answer = { quoted: results.quoted, message: { role: 'user', content } };
+        continue;
+      }
+      outcome.calls.forEach((c) => made.add(`${c.name} ${c.arguments}`));
       history.push({ role: 'assistant', content: outcome.text || null, tool_calls: outcome.calls.map((c) => ({ id: c.id, type: 'function', function: { name: c.name, arguments: c.arguments } })) });
       for (const call of outcome.calls) {
         const result = await runTool(el, call);
-        history.push({ role: 'tool', tool_call_id: call.id, content: JSON.stringify(result) });
+        const message = { role: 'tool', tool_call_id: call.id, content: JSON.stringify(result) };
+        history.push(message);
+        results.quoted.add(message);
+        results.lines.push(`The tool ${call.name} returned: ${message.content}`);
       }
     }
     history.push({ role: 'assistant', content: outcome.text });
