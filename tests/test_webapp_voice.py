@@ -62,7 +62,7 @@ def number(page, key: str) -> float:
 
 def test_a_spoken_question_is_answered_aloud_and_talking_over_the_reply_stops_it(browser: Browser):
     settings = browser.open("Settings")
-    settings.fill("#set-max-tokens", "40")  # applied to Voice as the session's max_output_tokens
+    settings.fill("#set-max-tokens", "24")  # applied to Voice as the session's max_output_tokens
     settings.fill("#set-temperature", "0.3")  # and these as its sampling (the server's session extension)
     settings.fill("#set-top-p", "0.8")
     settings.click("#settings-form button[type=submit]")
@@ -79,7 +79,7 @@ def test_a_spoken_question_is_answered_aloud_and_talking_over_the_reply_stops_it
     first.wait_for(timeout=180_000)
     assert "story about a brave dragon" in first.inner_text().lower()
     [updated] = [e["session"] for e in received if e["type"] == "session.updated"]
-    assert (updated["max_output_tokens"], updated["temperature"], updated["top_p"]) == (40, 0.3, 0.8)
+    assert (updated["max_output_tokens"], updated["temperature"], updated["top_p"]) == (24, 0.3, 0.8)
     page.wait_for_function("Number(document.querySelector('#panel-voice').dataset.audioChunks) >= 1",
                            timeout=300_000)
 
@@ -97,7 +97,7 @@ def test_a_spoken_question_is_answered_aloud_and_talking_over_the_reply_stops_it
     assert second.inner_text().lower().count("dragon") == 1
     assert number(page, "heardMs") > 0, "reply audio arrived but none of it was played"
 
-    page.wait_for_function("document.querySelectorAll('#voice-chart .bar').length >= 1", timeout=300_000)
+    page.wait_for_function("document.querySelectorAll('#voice-chart .bar').length >= 1", timeout=600_000)
     browser.screenshot(page, "voice")
     page.click("#voice-stop")
     assert page.locator("#voice-state").get_attribute("data-state") == "idle"
