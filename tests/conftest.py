@@ -118,7 +118,13 @@ def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def voice_engines(packaged_models: ModelLibrary) -> Iterator[tuple[Any, Any, Any, Any]]:
+def voice_bus() -> EventBus:
+    """The event bus the module's voice stack (``voice_engines``) reports to: the engines' own record of their work."""
+    return EventBus()
+
+
+@pytest.fixture(scope="module")
+def voice_engines(packaged_models: ModelLibrary, voice_bus: EventBus) -> Iterator[tuple[Any, Any, Any, Any]]:
     """The default voice stack, loaded once per test module: Whisper tiny.en, SmolLM2, Piper and Silero VAD.
 
     Per module, not per session: a loaded model registers with ``RunAnywhere``, whose ``shutdown()``
@@ -127,7 +133,7 @@ def voice_engines(packaged_models: ModelLibrary) -> Iterator[tuple[Any, Any, Any
     """
     from runanywhere import SpeechToText, TextGenerator, TextToSpeech, VoiceActivityDetector
 
-    bus = EventBus()
+    bus = voice_bus
     stt, llm = SpeechToText(packaged_models, events=bus), TextGenerator(packaged_models, events=bus)
     tts, vad = TextToSpeech(packaged_models, events=bus), VoiceActivityDetector(packaged_models, events=bus)
     stt.load_model("faster-whisper-tiny.en")

@@ -11,14 +11,17 @@ import asyncio
 import base64
 import contextlib
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 
-from runanywhere import VoiceAgentOptions, VoicePipelineOptions
+from runanywhere import EventBus, VoiceAgentOptions, VoicePipelineOptions
+from runanywhere.core.events import GenerationCompleted, TTSSynthesized
 from runanywhere.media.audio import load_audio, save_wav
 from runanywhere.server.realtime import RealtimeEngines, realtime_route
 
@@ -66,6 +69,11 @@ def pcm_chunks(path: Path, silence_s: float = 1.5) -> list[str]:
     audio = np.concatenate([np.zeros(int(0.3 * RATE), np.float32), audio, np.zeros(int(silence_s * RATE), np.float32)])
     pcm = (np.clip(audio, -1, 1) * 32767).astype("<i2")
     return [base64.b64encode(pcm[at:at + CHUNK].tobytes()).decode() for at in range(0, len(pcm), CHUNK)]
+
+
+def silence(seconds: float) -> list[str]:
+    """``seconds`` of digital silence as the protocol's appends."""
+    return [base64.b64encode(np.zeros(CHUNK, "<i2").tobytes()).decode()] * round(seconds * RATE / CHUNK)
 
 
 def decode(delta: str) -> np.ndarray:
@@ -173,6 +181,8 @@ def test_speech_during_the_reply_cancels_it_and_truncate_trims_it_to_what_was_he
     cancelled, answered = of(seen, "response.done")
     assert cancelled.response.status == "cancelled" and cancelled.response.status_details.reason == "turn_detected"
     cut = seen.index(cancelled)
+    _, barge_in = of(seen, "input_audio_buffer.speech_started")
+    assert seen.index(barge_in) < cut  # as OpenAI's: the client hears that the user spoke, then that the reply stopped
     assert not [e for e in seen[cut:] if getattr(e, "response_id", None) == cancelled.response.id
                 and e.type.endswith(".delta")], "the reply went on after the user spoke"
     said = cancelled.response.output[0].content[0].transcript
@@ -310,3 +320,108 @@ def test_the_model_asks_the_client_to_run_a_function_then_answers_with_its_outpu
     assert [(i.type, i.call_id) for i in asked.response.output] == [("function_call", call.call_id)]
     assert answered.response.status == "completed" and answered.response.output[0].type == "message"
     assert "sunny" in answered.response.output[0].content[0].text.lower()  # it read the function's output
+
+
+def user_text(text: str) -> dict[str, Any]:
+    return {"type": "message", "role": "user", "content": [{"type": "input_text", "text": text}]}
+
+
+def test_under_server_vad_a_manual_commit_commits_the_speech_so_far(port: int, wav):
+    async def main() -> list[Any]:
+        seen: list[Any] = []
+        async with connect(port) as connection:
+            await connection.session.update(session={"type": "realtime", "output_modalities": ["text"]})
+            await until(connection, "session.updated", seen)
+            await connection.input_audio_buffer.commit()  # nothing was said yet
+            await until(connection, "error", seen)
+            for chunk in pcm_chunks(wav("What color is the sky?"), silence_s=0.1):  # too short a pause to end it
+                await connection.input_audio_buffer.append(audio=chunk)
+            await connection.input_audio_buffer.commit()  # push-to-talk released, server_vad still on
+            heard = await until(connection, "conversation.item.input_audio_transcription.completed", seen)
+            for chunk in silence(1.5):  # the VAD would end the turn here, had the commit not taken it
+                await connection.input_audio_buffer.append(audio=chunk)
+            await connection.conversation.item.retrieve(item_id=heard.item_id)  # events are applied in order
+            await until(connection, "conversation.item.retrieved", seen)
+            await connection.response.create()
+            await until(connection, "response.done", seen)
+        return seen
+
+    seen = asyncio.run(main())
+
+    [empty] = of(seen, "error")
+    assert empty.error.code == "input_audio_buffer_commit_empty"
+    [started], [committed] = of(seen, "input_audio_buffer.speech_started"), of(seen, "input_audio_buffer.committed")
+    assert started.item_id == committed.item_id
+    assert not of(seen, "input_audio_buffer.speech_stopped"), "the committed speech was taken as a turn again"
+    [heard] = of(seen, "conversation.item.input_audio_transcription.completed")
+    assert heard.item_id == committed.item_id and wer("What color is the sky?", heard.transcript) == 0
+    [created] = of(seen, "response.created")  # a commit is not answered until the client asks
+    assert seen.index(created) > seen.index(of(seen, "conversation.item.retrieved")[0])
+    [done] = of(seen, "response.done")
+    assert done.response.status == "completed" and done.response.output[0].content[0].text
+
+
+def test_a_client_leaving_mid_reply_stops_its_generation_and_speech(port: int, voice_bus: EventBus):
+    generations: list[GenerationCompleted] = []
+    syntheses: list[TTSSynthesized] = []
+    ended = threading.Event()
+    stop_watching = [voice_bus.on(GenerationCompleted, lambda e: (generations.append(e), ended.set())),
+                     voice_bus.on(TTSSynthesized, syntheses.append)]
+
+    async def ask(question: str, max_tokens: int, leave_early: bool) -> list[Any]:
+        seen: list[Any] = []
+        async with connect(port) as connection:
+            await connection.session.update(session={"type": "realtime", "max_output_tokens": max_tokens,
+                                                     "audio": {"input": {"turn_detection": None}}})
+            await connection.conversation.item.create(item=user_text(question))
+            await connection.response.create()
+            await until(connection, "response.output_audio.delta" if leave_early else "response.done", seen)
+        return seen  # leaving the block closes the connection, mid-reply when ``leave_early``
+
+    try:
+        asyncio.run(ask("Write the numbers from 1 to 500, separated by commas.", 1500, leave_early=True))
+        assert ended.wait(600), "the generation never ended"  # a guard against a hang, not a speed limit
+        [left] = generations
+        assert left.finish_reason == "cancelled" and left.tokens_used < 1500
+        seen = asyncio.run(ask("Say hello.", 20, leave_early=False))  # the server goes on serving
+    finally:
+        for stop in stop_watching:
+            stop()
+
+    [done] = of(seen, "response.done")
+    assert done.response.status == "completed" and of(seen, "response.output_audio.delta")
+    assert len(generations) == 2 and generations[1].finish_reason in ("stop", "length")
+    # one voice worker speaks in order: a synthesis of the first reply run to its end would have reported first
+    assert len(syntheses) == 1, "the reply's speech went on after its client left"
+
+
+def test_temperature_and_top_p_in_session_update_sample_the_replies(port: int, engines: RealtimeEngines):
+    question = "Tell me a story about a cat."
+
+    async def ask(sampling: dict[str, Any]) -> tuple[dict[str, Any], str]:
+        seen: list[Any] = []
+        async with connect(port) as connection:
+            await connection.session.update(session={"type": "realtime", "output_modalities": ["text"],
+                                                     "max_output_tokens": 30,
+                                                     "audio": {"input": {"turn_detection": None}}, **sampling})
+            updated = await until(connection, "session.updated", seen)
+            await connection.conversation.item.create(item=user_text(question))
+            await connection.response.create()
+            done = await until(connection, "response.done", seen)
+            for bad in ({"temperature": 2.5}, {"top_p": 0}):
+                await connection.session.update(session={"type": "realtime", **bad})
+                error = await until(connection, "error", seen)
+                assert error.error.param == f"session.{next(iter(bad))}"
+        return updated.session.model_dump(), done.response.output[0].content[0].text
+
+    prompt = [{"role": "system", "content": VoicePipelineOptions.DEFAULT_SYSTEM_PROMPT},
+              {"role": "user", "content": question}]
+    greedy = engines.llm.generate(prompt, replace(engines.pipeline.generation, max_tokens=30, temperature=0.0))
+    greedy_text = greedy.text.strip()
+    narrow, narrow_text = asyncio.run(ask({"temperature": 2.0, "top_p": 0.01}))
+    hot, hot_text = asyncio.run(ask({"temperature": 2.0}))
+
+    assert (narrow["temperature"], narrow["top_p"]) == (2.0, 0.01)
+    assert narrow_text == greedy_text  # so hot, yet top-p keeps only the likeliest token: the greedy reply
+    assert (hot["temperature"], hot["top_p"]) == (2.0, engines.pipeline.generation.top_p)
+    assert hot_text != greedy_text  # the same heat with the pipeline's top-p samples: the temperature reached the model

@@ -3,6 +3,9 @@
 GA fields (``audio.input.turn_detection``, ``audio.output.voice``, ``output_modalities``...) and their
 beta aliases (``turn_detection``, ``voice``, ``modalities``, ``input_audio_format``...). A field the
 session cannot honour is refused by name with an ``error`` event, never silently dropped.
+
+Extension: ``temperature`` (0..2; the beta session had it) and ``top_p`` (0..1) set how every reply of
+the session is sampled, as they do for chat completions; the GA session has no such fields.
 """
 
 from __future__ import annotations
@@ -98,12 +101,14 @@ class TurnDetection:
 
 _SESSION_FIELDS = {"type", "object", "id", "model", "instructions", "output_modalities", "max_output_tokens", "audio",
                    "tools", "tool_choice", "modalities", "voice", "turn_detection", "input_audio_format",
-                   "output_audio_format", "max_response_output_tokens", "input_audio_transcription", "speed"}
+                   "output_audio_format", "max_response_output_tokens", "input_audio_transcription", "speed",
+                   "temperature", "top_p"}
 
 
 @dataclass(frozen=True)
 class SessionConfig:
-    """The settings of one connection. ``instructions`` None: the voice pipeline's default system prompt."""
+    """The settings of one connection. ``instructions``, ``temperature``, ``top_p`` None: the voice
+    pipeline's own (its default system prompt and sampling)."""
 
     model: str
     voice: str
@@ -112,6 +117,8 @@ class SessionConfig:
     output_modalities: tuple[str, ...] = ("audio",)
     max_output_tokens: int | None = None
     speed: float = 1.0
+    temperature: float | None = None
+    top_p: float | None = None
     language: str | None = None
     transcription_model: str = "default"
     turn_detection: TurnDetection | None = TurnDetection()
@@ -147,6 +154,10 @@ class SessionConfig:
             if set(modalities) not in _MODALITIES:
                 raise f.error("output_modalities", f"output_modalities must be ['audio'] or ['text'], got {modalities}")
             changes["output_modalities"] = tuple(modalities)
+        sampling = {"temperature": f.number("temperature", 0.0, 2.0), "top_p": f.number("top_p", 0.0, 1.0)}
+        if sampling["top_p"] == 0:
+            raise f.error("top_p", "'session.top_p' must be above 0 (a small value keeps only the likeliest token)")
+        changes.update({name: value for name, value in sampling.items() if value is not None})
         tokens = session.get("max_output_tokens", session.get("max_response_output_tokens"))
         if tokens is not None:
             changes["max_output_tokens"] = _max_tokens(f, tokens)
@@ -193,13 +204,15 @@ class SessionConfig:
         if speed is not None:
             changes["speed"] = speed
 
-    def to_json(self, default_instructions: str) -> dict[str, Any]:
-        """The ``session`` object of ``session.created`` / ``session.updated``."""
+    def to_json(self, replies: VoicePipelineOptions) -> dict[str, Any]:
+        """The ``session`` object of ``session.created`` / ``session.updated``; ``replies``: the options its
+        replies are made with (this session's settings applied), whose prompt and sampling it reports."""
         pcm = {"type": "audio/pcm", "rate": PROTOCOL_RATE}
         detection = None if self.turn_detection is None else self.turn_detection.to_json()
         return {
             "type": "realtime", "object": "realtime.session", "id": self.id, "model": self.model,
-            "instructions": default_instructions if self.instructions is None else self.instructions,
+            "instructions": replies.system_prompt, "temperature": replies.generation.temperature,
+            "top_p": replies.generation.top_p,
             "output_modalities": list(self.output_modalities),
             "max_output_tokens": "inf" if self.max_output_tokens is None else self.max_output_tokens,
             "tools": [{"type": "function", "name": t.name, "description": t.description, "parameters": t.parameters}

@@ -2,8 +2,11 @@
 
 With ``server_vad`` the appended audio feeds a :class:`VoiceSession` (VAD, early start, barge-in, echo guard),
 whose typed events become protocol events; with turn detection off, the client commits the buffer and asks
-for each reply with ``response.create``. Client events are applied in order on the connection's own
-thread (the VAD and STT run there, never on the event loop); replies run on threads of their own.
+for each reply with ``response.create``. A manual commit works under ``server_vad`` too, as OpenAI's does:
+the audio since the last turn becomes a user item (transcribed, not answered until ``response.create``)
+and the VAD starts afresh, so that speech is not answered a second time. Client events are applied in
+order on the connection's own thread (the VAD and STT run there, never on the event loop); replies run on
+threads of their own.
 """
 
 from __future__ import annotations
@@ -61,6 +64,7 @@ if TYPE_CHECKING:
 _log = SDKLogger("Realtime")
 _KEEP_REPLIES = 16  # recent replies kept for conversation.item.truncate
 _MIN_COMMIT_MS = 100
+_MAX_BUFFER_MS = 60_000  # under server_vad the buffer keeps the last minute since the last turn, for a manual commit
 _CHOICE: dict[str, ToolChoice] = {"auto": "auto", "none": "none", "required": "required"}
 
 
@@ -75,7 +79,7 @@ class RealtimeSession:
         self._lock = threading.Lock()
         self._reply: Response | None = None  # the latest reply (at most one is active)
         self._replies: OrderedDict[str, Response] = OrderedDict()  # by item id, for truncate
-        self._buffer: list[NDArray[np.float32]] = []  # turn detection off: the audio since the last commit
+        self._buffer: deque[NDArray[np.float32]] = deque()  # the audio since the last commit (or VAD turn)
         self._speech: deque[str] = deque()  # item ids of the speech the VAD ended, waiting for their transcripts
         self._speech_item: str | None = None  # the item id of the speech going on
         self._turns = ConversationTurns(self.items, self._pipeline())
@@ -140,17 +144,15 @@ class RealtimeSession:
         self._send(server_event("session.updated", session=self._session_json()))
 
     def _session_json(self) -> dict[str, Any]:
-        return self.config.to_json(self._pipeline().options.system_prompt)
+        return self.config.to_json(self._pipeline().options)
 
     def _pipeline(self, overrides: dict[str, Any] | None = None, speaks: bool | None = None) -> VoicePipeline:
         """A pipeline on the shared engines with this session's settings (and a reply's own generation
         ``overrides`` and modality)."""
         config, base = self.config, self.engines.pipeline
-        changes: dict[str, Any] = {}
-        if config.instructions is not None:
-            changes["system_prompt"] = config.instructions
-        if config.max_output_tokens is not None:
-            changes["max_tokens"] = config.max_output_tokens
+        settings = {"system_prompt": config.instructions, "max_tokens": config.max_output_tokens,
+                    "temperature": config.temperature, "top_p": config.top_p}
+        changes: dict[str, Any] = {name: value for name, value in settings.items() if value is not None}
         changes.update(overrides or {})
         options: VoicePipelineOptions = replace(
             base.with_generation(**changes), speed=config.speed, language=config.language or base.language,
@@ -182,8 +184,8 @@ class RealtimeSession:
         stream: VADSession = vad.create_session("realtime", sample_rate=agent.sample_rate, pause_s=early,
                                                 settings=settings)
         options = replace(agent, barge_in=detection.interrupt_response, early_start_s=early, context_turns=None)
+        stream.on_speech_activity(self._on_activity)  # first: speech_started goes out before the cut reply's done
         self._voice = VoiceSession(self._turns, stream, options=options, on_event=self._on_voice)
-        stream.on_speech_activity(self._on_activity)
 
     def _stop_listening(self, hang_up: bool = False) -> None:
         """Release the VAD stream (``hang_up``: and cancel the turn in progress, even before its reply)."""
@@ -208,6 +210,7 @@ class RealtimeSession:
             item = Item(self._speech_item or new_id("item"), "user", "input_audio", None)
             self._speech_item = None
             self._speech.append(item.id)
+            self._buffer.clear()  # the VAD committed the buffer
             self._send(server_event("input_audio_buffer.speech_stopped", audio_end_ms=round(change.time_s * 1000),
                                     item_id=item.id))
             self._committed(item)
@@ -232,31 +235,33 @@ class RealtimeSession:
 
     # ------------------------------------------------------------------ input audio
     def _append(self, event: AppendAudio) -> None:
+        self._buffer.append(event.samples)
         if self._voice is not None:
+            while len(self._buffer) > 1 and duration_ms(sum(map(len, self._buffer))) > _MAX_BUFFER_MS:
+                self._buffer.popleft()
             self._voice.feed(event.samples, PROTOCOL_RATE)
-        else:
-            self._buffer.append(event.samples)
 
     def _commit(self, event: CommitAudio) -> None:
+        """The buffer becomes a user item, transcribed; under server_vad the VAD then starts afresh."""
         import numpy as np
 
-        if self._voice is not None:
-            raise RealtimeProtocolError("with server_vad the server commits each turn itself; set turn_detection "
-                                        "to null to commit by hand", protocol_code="invalid_request",
-                                        event_id=event.event_id)
         audio = np.concatenate(self._buffer) if self._buffer else np.zeros(0, np.float32)
         if duration_ms(len(audio)) < _MIN_COMMIT_MS:
             raise RealtimeProtocolError(f"the buffer holds {duration_ms(len(audio)):.0f} ms of audio; commit at "
                                         f"least {_MIN_COMMIT_MS} ms", protocol_code="input_audio_buffer_commit_empty",
                                         event_id=event.event_id)
-        self._buffer = []
-        item = Item(new_id("item"), "user", "input_audio", None)
+        self._buffer.clear()
+        item = Item(self._speech_item or new_id("item"), "user", "input_audio", None)  # the speech started, if any
+        if self._voice is not None:  # the speech in progress is committed here, not again when the VAD ends it
+            self._stop_listening()
+            self._listen()
+            self._speech_item = None
         self._committed(item)
         heard = self.engines.stt.transcribe(audio, PROTOCOL_RATE, self.config.language)
         self._transcribed(item.id, heard.text, heard.audio_duration_s)
 
     def _clear(self, event: ClearAudio) -> None:
-        self._buffer = []
+        self._buffer.clear()
         if self._voice is not None:  # the speech not yet ended is dropped with its VAD stream
             self._stop_listening()
             self._listen()

@@ -3,14 +3,17 @@
 // the reply to what was heard (conversation.item.truncate); each turn's latency is charted.
 import { $, h, fixed } from './dom.js';
 import { PcmPlayer, base64ToBytes, bytesToBase64, fromPcm16, openMic, resample, toPcm16 } from './audio.js';
-import { settings } from './settings.js';
+import { generation, settings } from './settings.js';
 import { log } from './log.js';
 
 const RATE = 24000;
+const HOLD_S = 10; // microphone audio held back until the socket is open and the session configured
 let socket = null;
+let configured = false; // session.update sent: from now on the microphone streams straight to the server
+let held = []; // PCM16 blocks captured before that, sent once it is
 let mic = null;
 let player = null;
-let reply = null; // { item, line, text, chunks }
+let reply = null; // { item, line, text, heardMs, done, cut }
 let stats = { chunks: 0, heardMs: 0, interruptions: 0 };
 const lines = new Map(); // assistant item id -> its transcript line
 
@@ -49,34 +52,29 @@ function chart(latency) {
 
 function send(event) { if (socket?.readyState === WebSocket.OPEN) socket.send(JSON.stringify(event)); }
 
+// The user talked over the reply (or the server says it cut the reply for that): playback stops at once,
+// and the server is told how much of the reply was heard. A reply still being generated counts even when
+// its audio so far has all been played (the next chunk is late), so a slow reply is interrupted too.
 function bargeIn() {
-  if (!player?.playing || !reply) return;
-  const heard = Math.round(player.heardMs());
-  stats.heardMs += heard;
-  player.stop();
+  if (!reply || reply.cut || (reply.done && !player?.playing)) return;
+  reply.cut = true;
+  reply.heardMs += player?.heardMs() ?? 0;
+  stats.heardMs += player?.heardMs() ?? 0;
+  player?.stop();
   stats.interruptions += 1;
   reply.line.dataset.interrupted = 'true';
-  send({ type: 'conversation.item.truncate', item_id: reply.item, content_index: 0, audio_end_ms: heard });
+  if (reply.item) send({ type: 'conversation.item.truncate', item_id: reply.item, content_index: 0, audio_end_ms: Math.floor(reply.heardMs) });
   showStats();
 }
 
 function onEvent(event) {
   log.debug('realtime', event.type);
   switch (event.type) {
-    case 'session.created': {
-      const s = settings();
-      const session = { type: 'realtime', audio: { input: { turn_detection: { type: 'server_vad', interrupt_response: true } } } };
-      if (s.system.trim()) session.instructions = s.system.trim();
-      if (Number(s.max_tokens) > 0) session.max_output_tokens = Number(s.max_tokens);
-      if (s.voice) session.audio.output = { voice: s.voice };
-      send({ type: 'session.update', session });
-      setState('listening');
-      break;
-    }
+    case 'session.created': setState('listening'); break;
     case 'input_audio_buffer.speech_started': bargeIn(); setState('hearing', 'hearing you'); break;
     case 'input_audio_buffer.speech_stopped': setState('thinking'); break;
     case 'conversation.item.input_audio_transcription.completed': line('user', event.transcript); break;
-    case 'response.created': player.reset(); reply = { item: null, line: line('assistant'), text: '' }; break;
+    case 'response.created': player.reset(); reply = { item: null, line: line('assistant'), text: '', heardMs: 0, done: false, cut: false }; break;
     case 'response.output_audio.delta':
       if (!reply) break;
       reply.item = event.item_id;
@@ -91,7 +89,9 @@ function onEvent(event) {
       if (reply) { reply.text += event.delta; reply.line.querySelector('.text').textContent = reply.text; }
       break;
     case 'response.done':
+      if (event.response?.status_details?.reason === 'turn_detected') bargeIn();
       if (event.response?.latency) chart(event.response.latency);
+      if (reply) reply.done = true;
       if (reply && event.response?.status !== 'completed') reply.line.dataset.status = event.response?.status ?? 'cancelled';
       if (!player.playing) setState('listening');
       break;
@@ -105,12 +105,34 @@ function onEvent(event) {
   }
 }
 
-// The microphone, streamed to the server; muting releases the device (the browser's recording light goes off).
+// Sent as soon as the socket opens, before any audio: the server applies events in order, so every word is
+// heard and answered with the user's settings, however long the server takes to load its models.
+function configure() {
+  const s = settings();
+  const g = generation(); // temperature and top_p: this server's documented session extension
+  const session = { type: 'realtime', audio: { input: { turn_detection: { type: 'server_vad', interrupt_response: true } } } };
+  if (s.system.trim()) session.instructions = s.system.trim();
+  if (g.max_tokens > 0) session.max_output_tokens = Math.min(g.max_tokens, 4096); // the realtime cap
+  if (Number.isFinite(g.temperature)) session.temperature = g.temperature;
+  if (Number.isFinite(g.top_p) && g.top_p > 0) session.top_p = g.top_p;
+  if (s.voice) session.audio.output = { voice: s.voice };
+  send({ type: 'session.update', session });
+  configured = true;
+  held.forEach((pcm) => append(pcm));
+  held = [];
+}
+
+function append(pcm) { send({ type: 'input_audio_buffer.append', audio: bytesToBase64(new Uint8Array(pcm.buffer)) }); }
+
+// The microphone, streamed to the server once the session is configured (held back until then); muting
+// releases the device (the browser's recording light goes off).
 async function listen() {
   try {
     mic = await openMic((samples, _level, rate) => {
       const pcm = toPcm16(resample(samples, rate, RATE));
-      send({ type: 'input_audio_buffer.append', audio: bytesToBase64(new Uint8Array(pcm.buffer)) });
+      if (configured) { append(pcm); return; }
+      held.push(pcm);
+      while (held.length > 1 && held.reduce((n, block) => n + block.length, 0) > HOLD_S * RATE) held.shift();
     });
     return true;
   } catch (err) {
@@ -133,6 +155,7 @@ async function start() {
   player = new PcmPlayer(RATE);
   player.onidle = () => {
     stats.heardMs += player.heardMs();
+    if (reply) reply.heardMs += player.heardMs();
     player.reset();
     showStats();
     if (socket) setState('listening');
@@ -141,6 +164,7 @@ async function start() {
   const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/v1/realtime?model=runanywhere-voice`;
   socket = new WebSocket(url);
   setState('connecting', 'connecting…');
+  socket.onopen = configure;
   socket.onmessage = (message) => onEvent(JSON.parse(message.data));
   socket.onerror = () => { $('voice-error').textContent = 'The voice connection failed: is the server running?'; };
   socket.onclose = () => { if (socket) stop(); };
@@ -151,6 +175,8 @@ async function start() {
 function stop() {
   const open = socket;
   socket = null;
+  configured = false;
+  held = [];
   open?.close();
   mic?.close();
   mic = null;
