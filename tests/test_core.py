@@ -886,8 +886,8 @@ def test_load_json_of_a_missing_file(tmp_path: Path) -> None:
 # What `import runanywhere` must never load: engines, numpy, audio devices, web frameworks, Ray, Pillow and
 # image-generation engines (each is imported by the feature that needs it, when it is first used).
 ENGINES = ("llama_cpp", "sherpa_onnx", "faster_whisper", "ctranslate2", "onnxruntime", "piper", "pywhispercpp",
-           "torch", "numpy", "sounddevice", "starlette", "fastapi", "uvicorn", "ray", "PIL", "diffusers",
-           "stable_diffusion_cpp")
+           "kokoro_onnx", "tokenizers", "llguidance", "torch", "numpy", "sounddevice", "starlette", "fastapi",
+           "uvicorn", "ray", "pyarrow", "pandas", "PIL", "diffusers", "stable_diffusion_cpp")
 
 
 def test_import_loads_no_engine_and_no_numpy(subprocess_env: dict[str, str]) -> None:
@@ -899,6 +899,7 @@ def test_import_loads_no_engine_and_no_numpy(subprocess_env: dict[str, str]) -> 
     assert "runanywhere" in loaded
     heavy = [m for m in loaded if m.split(".")[0] in ENGINES]
     assert heavy == []
+    assert not [m for m in loaded if m.startswith(("runanywhere.server", "runanywhere.jobs", "runanywhere.cli"))]
 
 
 # Returned by a public method but deliberately not exported (yet): say why for each.
