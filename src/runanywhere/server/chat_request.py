@@ -34,12 +34,16 @@ class ChatPlan:
     to validate against."""
 
     request: GenerationRequest
-    tools: tuple[str, ...]
+    tools: tuple[ToolDefinition, ...]
     forced: bool
     schema: dict[str, Any] | None
     stream: bool
     include_usage: bool
     parallel_tool_calls: bool
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tools)
 
 
 def chat_plan(params: Params, generator: TextGenerator, n_ctx: int, *, images: bool = False) -> ChatPlan:
@@ -64,7 +68,7 @@ def chat_plan(params: Params, generator: TextGenerator, n_ctx: int, *, images: b
     grammar: str | dict[str, Any] | None = tool_call_grammar(forced, ToolCallFormat.HERMES) if forced else schema
     request = GenerationRequest(prompt, generation_options(params, n_ctx), grammar=grammar,
                                 tools=tuple(t.to_openai() for t in offered) if native else ())
-    return ChatPlan(request, tuple(t.name for t in offered), bool(forced), schema, stream,
+    return ChatPlan(request, tuple(offered), bool(forced), schema, stream,
                     bool(stream_options.get("include_usage")), parallel)
 
 
