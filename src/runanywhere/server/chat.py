@@ -24,7 +24,7 @@ from ..features.tools.incremental import ArgumentText, CallDone, CallStarted, Ca
 from .chat_request import ChatPlan, chat_plan
 from .errors import APIError
 from .params import json_body
-from .replies import FINISH, completion_id, created, timings, usage
+from .replies import FINISH, completion_id, created, runs, text_template, timings, usage
 from .state import ServerState
 from .streaming import event_stream, unless_disconnected
 
@@ -64,17 +64,20 @@ class Reply:
                 "choices": [{"index": 0, "message": message, "finish_reason": finish, "logprobs": None}],
                 "usage": usage(result), "timings": timings(result), "system_fingerprint": None}
 
-    async def chunks(self) -> AsyncIterator[dict[str, Any]]:
+    async def chunks(self) -> AsyncIterator[dict[str, Any] | str]:
+        """The reply's chunks: each read of the stream takes every token already generated into one delta."""
         yield self._chunk({"role": "assistant", "content": ""})
         calls = CallStream(self.plan.tool_names) if self.plan.tools else None
+        text = {thinking: text_template(self._chunk, "reasoning_content" if thinking else "content")
+                for thinking in (False, True)}
         stream = self.generator.start(self.plan.request, cancel=CancelToken())
         async for event in stream:
-            if event.is_thinking or calls is None:
-                if event.text:
-                    yield self._chunk({"reasoning_content" if event.is_thinking else "content": event.text})
-                continue
-            for delta in self._deltas(calls.feed(event.text)):
-                yield self._chunk(delta)
+            for thinking, piece in runs([event, *stream.drain()]):
+                if thinking or calls is None:
+                    yield text[thinking](piece)
+                    continue
+                for delta in self._deltas(calls.feed(piece)):
+                    yield self._chunk(delta)
         result = stream.result
         self._observe(result)
         if calls is None:
