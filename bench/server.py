@@ -2,9 +2,11 @@
 
 A fixed number of chat requests (greedy, the same ``max_tokens``) is shared
 by 8 concurrent clients: over HTTP, each streams ``/v1/chat/completions``
-(SSE) from a server on 127.0.0.1 with ``httpx``; in-process, each is an
-asyncio task reading ``TextGenerator.agenerate_stream`` on the same kind of
-model. Every response must be complete (a finish reason and ``[DONE]``).
+(SSE) with ``httpx`` from ``runanywhere serve``, run as a process of its own on
+127.0.0.1; in-process, each is an asyncio task reading
+``TextGenerator.agenerate_stream``, in a fresh process of its own too, so the
+clients of one side never share a process (or its GIL) with the other side's
+engine. Every response must be complete (a finish reason and ``[DONE]``).
 Reported: throughput (completion tokens/s over the wall time), p50/p95 time
 to first token (from sending the request to the first content), and the
 ratios server / in-process. One model runs requests in order, so the time to
@@ -16,22 +18,29 @@ Run: ``.venv/bin/python bench/server.py [--smoke]``.
 
 from __future__ import annotations
 
+import argparse
 import asyncio
+import contextlib
 import json
+import os
+import socket
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
 import httpx
-from common import header, parse_args, scratch_library, write_report
-from tests.serving import serving
+from common import ROOT, header, parse_args, scratch_library, write_report
 
 from runanywhere import EventBus, TextGenerator
-from runanywhere.server import ServerConfig, create_app
 
 MODEL = "smollm2-135m-instruct-q4_1"
 CLIENTS = 8
+N_CTX = 2048
 QUESTIONS = ["What is the capital of France?", "Name three colours.", "What is 2 plus 2?",
              "Why is the sky blue?", "Say hello in Spanish.", "What do cats eat?"]
 
@@ -111,18 +120,75 @@ async def in_process(generator: TextGenerator, plan: Plan) -> dict[str, Any]:
     return await clients(plan, one)
 
 
+def baseline(plan: Plan) -> dict[str, Any]:
+    """The in-process side, run in a fresh process (``--side in-process``): its JSON on the last stdout line."""
+    done = subprocess.run([sys.executable, __file__, "--side", "in-process", *(["--smoke"] * (plan is SMOKE))],
+                          capture_output=True, text=True, check=False)
+    if done.returncode != 0:
+        raise SystemExit(f"the in-process side failed ({done.returncode}): {done.stderr[-2000:]}")
+    result: dict[str, Any] = json.loads(done.stdout.splitlines()[-1])
+    return result
+
+
+def run_in_process(plan: Plan) -> dict[str, Any]:
+    generator = TextGenerator(scratch_library(), events=EventBus())
+    generator.load_model(MODEL, n_ctx=N_CTX)
+    try:
+        return asyncio.run(in_process(generator, plan))
+    finally:
+        generator.unload()
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@contextlib.contextmanager
+def server_process() -> Iterator[str]:
+    """``runanywhere serve`` in its own process (a scratch offline store, the model preloaded); yields its URL."""
+    port = _free_port()
+    env = {**os.environ, "RUNANYWHERE_HOME": tempfile.mkdtemp(prefix="bench-store-"), "RUNANYWHERE_OFFLINE": "1",
+           "PYTHONPATH": str(ROOT / "src")}
+    process = subprocess.Popen([sys.executable, "-m", "runanywhere.cli", "serve", "--port", str(port),
+                                "--models", MODEL, "--ctx", str(N_CTX)], env=env,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None or time.monotonic() > deadline:
+                told = process.stderr.read() if process.stderr else ""
+                raise SystemExit(f"the server did not start: {told[-2000:]}")
+            with contextlib.suppress(httpx.TransportError):
+                if httpx.get(f"{base}/health", timeout=5).status_code == 200:
+                    break
+            time.sleep(0.1)
+        yield base
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
 def main() -> None:
-    args = parse_args(__doc__ or "")
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--side", choices=("in-process",), help=argparse.SUPPRESS)
+    args = parse_args(__doc__ or "", parser)
     plan = SMOKE if args.smoke else FULL
-    library = scratch_library()
+    if args.side == "in-process":
+        print(json.dumps(run_in_process(plan)), flush=True)
+        return
     report: dict[str, Any] = {**header("server", args.smoke), "model": MODEL, "clients": CLIENTS,
-                              "requests": plan.requests, "max_tokens": plan.max_tokens}
-    generator = TextGenerator(library, events=EventBus())
-    generator.load_model(MODEL, n_ctx=2048)
-    report["in_process"] = asyncio.run(in_process(generator, plan))
-    generator.unload()
-    app = create_app(ServerConfig(models=(MODEL,), n_ctx=2048), library=library, events=EventBus())
-    with serving(app) as base:
+                              "requests": plan.requests, "max_tokens": plan.max_tokens,
+                              "processes": "server, its HTTP clients and the in-process side: one process each"}
+    report["in_process"] = baseline(plan)
+    with server_process() as base:
         report["server"] = asyncio.run(over_http(base, plan))
     http, local = report["server"], report["in_process"]
     if http["requests_complete"] != plan.requests or local["requests_complete"] != plan.requests:

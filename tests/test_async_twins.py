@@ -26,11 +26,12 @@ NO_TWIN = {
     # Non-blocking control: they set a flag or cancel a token and return.
     "CancelToken": {"cancel", "child", "on_cancel", "raise_if_cancelled",
                     "wait"},  # a thread-side sleep; async code awaits the task that the token cancels
-    "GenerationStream": {"cancel", "wait"},  # wait's twin is aresult(), which every result stream has
-    "SegmentStream": {"cancel"}, "SynthesisStream": {"cancel"},
+    # drain() takes the items already produced, without waiting (a consumer that fell behind catches up).
+    "GenerationStream": {"cancel", "drain", "wait"},  # wait's twin is aresult(), which every result stream has
+    "SegmentStream": {"cancel", "drain"}, "SynthesisStream": {"cancel", "drain"},
     "EmbeddingGenerator": {"cancel", "cosine_similarity"},  # cosine_similarity: one dot product
     "TextGenerator": {"cancel", "start"},  # start returns its stream at once (read it with `async for`)
-    "VisionLanguageModel": {"cancel", "start"}, "VLMStream": {"cancel", "wait"},
+    "VisionLanguageModel": {"cancel", "start"}, "VLMStream": {"cancel", "drain", "wait"},
     "VideoCapture": {"close"},  # releases the device or file handle
     "TextToSpeech": {"cancel"}, "VoicePipeline": {"cancel", "events"}, "VoiceAgent": {"open_session", "stop"},
     # A pushed voice session: feed() runs the VAD inline (~0.15 ms a window) and starts a turn on a thread of

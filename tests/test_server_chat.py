@@ -21,6 +21,7 @@ from runanywhere.models.manager import ModelLibrary
 from runanywhere.server import ServerConfig, create_app
 from runanywhere.server.demo_tools import DEMO_TOOLS
 
+from .conftest import LibraryFactory
 from .serving import serving
 
 CHAT = "smollm2-135m-instruct-q4_1"
@@ -90,6 +91,28 @@ def test_the_stream_helper_assembles_a_required_tool_call(client: openai.OpenAI)
     assert "city" in (call.function.parsed_arguments or {}) or '"city"' in call.function.arguments
 
 
+@pytest.mark.parametrize("choice", ["auto", "required", {"type": "function", "function": {"name": "get_weather"}}])
+def test_a_streamed_tool_call_comes_as_it_is_generated_name_first_then_argument_fragments(
+        client: openai.OpenAI, choice: object):
+    question = [{"role": "user", "content": "What is the weather like in Paris? Use the tool."}]
+    chunks = list(client.chat.completions.create(model=CHAT, messages=question, tools=[WEATHER, TIME],  # type: ignore[arg-type]
+                                                 tool_choice=choice, temperature=0, max_tokens=64, stream=True))  # type: ignore[arg-type]
+    calls = [call for c in chunks if c.choices for call in c.choices[0].delta.tool_calls or []]
+    first, *rest = calls
+    assert first.index == 0 and first.id and first.function and first.function.name == "get_weather"
+    assert first.function.arguments == "" and len(rest) > 1  # the arguments arrive in several fragments
+    assert all(c.index == 0 and c.id is None and c.function and c.function.name is None for c in rest)
+    arguments = json.loads("".join(c.function.arguments or "" for c in rest if c.function))
+    assert isinstance(arguments["city"], str) and arguments["city"]
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
+    with client.chat.completions.stream(model=CHAT, messages=question, tools=[WEATHER, TIME],  # type: ignore[list-item]
+                                        tool_choice=choice, temperature=0, max_tokens=64) as helper:  # type: ignore[arg-type]
+        fragments = [e for e in helper if e.type == "tool_calls.function.arguments.delta"]
+        final = helper.get_final_completion()
+    [call] = final.choices[0].message.tool_calls or []
+    assert len(fragments) > 1 and json.loads(call.function.arguments) == arguments  # type: ignore[union-attr]
+
+
 def test_a_named_tool_choice_forces_that_tool(client: openai.OpenAI):
     question = [{"role": "user", "content": "What is the weather like in Paris?"}]
     reply = client.chat.completions.create(model=CHAT, messages=question, tools=[WEATHER, TIME],  # type: ignore[list-item]
@@ -125,7 +148,11 @@ def test_a_forced_call_cut_by_max_tokens_is_length_and_never_content(client: ope
         chunks = list(client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=DEMO, tool_choice="required",  # type: ignore[arg-type]
                                                      temperature=0, max_tokens=24, stream=True))
         deltas = [c.choices[0].delta for c in chunks if c.choices]
-        assert not any(d.content or d.tool_calls for d in deltas)
+        fragments = "".join(call.function.arguments or "" for d in deltas for call in d.tool_calls or []
+                            if call.function)
+        assert not any(d.content for d in deltas)  # the call streams as far as it got (as OpenAI's does), no text
+        with pytest.raises(json.JSONDecodeError):
+            json.loads(fragments)
         assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["length"]
         return
     reply = client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=DEMO, tool_choice="required",  # type: ignore[arg-type]
@@ -172,6 +199,23 @@ def test_embeddings_as_floats_and_base64_agree_and_mean_something(client: openai
     assert floats.usage.prompt_tokens >= 3
     single = client.embeddings.create(model="all-minilm-l6-v2", input="cat")
     assert np.allclose(single.data[0].embedding, vectors[0], atol=1e-5)
+
+
+def test_a_registered_local_model_is_listed_as_stored_until_loaded(make_library: LibraryFactory, tiny_llm: Path):
+    library = make_library(offline=True)
+    library.register({"id": "my-tiny", "name": "my tiny model", "category": "language", "format": "gguf",
+                      "engine": "llamacpp", "local_path": str(tiny_llm)})
+    library.register({"id": "gone", "name": "a moved model", "category": "language", "format": "gguf",
+                      "engine": "llamacpp", "local_path": str(tiny_llm.with_name("moved.gguf"))})
+    with serving(create_app(ServerConfig(n_ctx=512), library=library, events=EventBus())) as url:
+        local = openai.OpenAI(base_url=f"{url}/v1", api_key="unused", max_retries=0)
+
+        def state(model_id: str) -> str:
+            return str((local.models.retrieve(model_id).model_extra or {})["state"])
+
+        assert state("my-tiny") == "stored" and state("gone") == "missing"
+        assert local.post("/models/my-tiny/load", cast_to=dict)["state"] == "loaded" == state("my-tiny")
+        assert local.post("/models/my-tiny/unload", cast_to=dict)["state"] == "stored" == state("my-tiny")
 
 
 def test_models_are_pulled_with_progress_loaded_unloaded_and_deleted(client: openai.OpenAI):

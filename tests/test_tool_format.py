@@ -573,6 +573,16 @@ def test_a_random_model_under_the_grammar_always_writes_a_valid_call(tiny: Any) 
     assert "add" in names
 
 
+def test_the_grammar_keeps_raw_control_characters_out_of_argument_strings(tiny: Any) -> None:
+    # Pushed hard towards a newline, the model must still write strict JSON (a raw newline in a string is not).
+    newline = tiny.tokenize(b"\n", add_bos=False, special=False)
+    gbnf = tool_call_grammar([ToolDefinition("note", "Note.", {
+        "type": "object", "properties": {"text": {"type": "string", "maxLength": 8}}, "required": ["text"]})])
+    reply = constrained(tiny, "note", gbnf, temperature=0.0, logit_bias={newline[0]: 50.0})
+    body = reply.strip().removeprefix("<tool_call>").removesuffix("</tool_call>")
+    assert len(newline) == 1 and isinstance(json.loads(body)["arguments"]["text"], str), reply
+
+
 @pytest.mark.slow
 def test_smollm2_under_the_grammar_calls_the_right_tool(llama_cpp: Any, smollm2: Path) -> None:
     llm = llama_cpp.Llama(str(smollm2), n_ctx=1024, verbose=False)

@@ -26,6 +26,18 @@ def bounded_grammar(gbnf: Any) -> str:
     return text("the grammar", gbnf, max_chars=MAX_GRAMMAR_CHARS)
 
 
+#: llama-cpp-python's converter lets raw control characters (a newline...) into JSON strings, which is not JSON;
+#: llama.cpp's own converter excludes them, as this does.
+_LOOSE_CHAR = 'char ::= [^"\\\\]'
+_STRICT_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F]'
+
+
+def json_schema_gbnf(schema: Mapping[str, Any]) -> str:
+    """GBNF admitting exactly the JSON values of ``schema`` (strings without raw control characters)."""
+    converter = require_engine("llama_cpp.llama_grammar", "llm")
+    return str(converter.json_schema_to_gbnf(json.dumps(schema))).replace(_LOOSE_CHAR, _STRICT_CHAR)
+
+
 def json_call_grammar(tools: Sequence[tuple[str, Mapping[str, Any]]], *, start: str = "", end: str = "") -> str:
     """A GBNF grammar that admits exactly one ``{"name": ..., "arguments": ...}`` call of one of ``tools``.
 
@@ -35,13 +47,12 @@ def json_call_grammar(tools: Sequence[tuple[str, Mapping[str, Any]]], *, start: 
     """
     if not tools:
         raise InvalidInputError("a tool-call grammar needs at least one tool")
-    converter = require_engine("llama_cpp.llama_grammar", "llm")
     rules: list[str] = []
     alternatives: list[str] = []
     for index, (name, parameters) in enumerate(tools):
         local_refs_only(f"the parameters of tool {name!r}", parameters)  # the converter fetches https:// refs
         try:
-            gbnf = converter.json_schema_to_gbnf(json.dumps(parameters))
+            gbnf = json_schema_gbnf(parameters)
         except Exception as exc:  # the converter raises many kinds (asserts too); all mean "no grammar for it"
             raise InvalidInputError(
                 f"the parameters of tool {name!r} cannot be turned into a grammar: {exc}"

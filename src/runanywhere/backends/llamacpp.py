@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
-import json
 import os
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -33,7 +32,7 @@ from ..core.json_schema import local_refs_only
 from ..core.validation import choice, mapping
 from . import require_engine
 from .base import ChatPrompt, ModelFiles, Sampling, default_threads
-from .llama_grammar import bounded_grammar
+from .llama_grammar import bounded_grammar, json_schema_gbnf
 
 _POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
 _SYSTEM_PROBE = "\u241erunanywhere-system-probe\u241e"  # text no real system prompt contains
@@ -252,7 +251,7 @@ class LlamaEngine:
             # Local refs only: the converter fetches https:// ones, guarded by an assert that -O strips.
             local_refs_only("the JSON schema", mapping("the JSON schema", json_schema))
             try:
-                gbnf = require_engine("llama_cpp.llama_grammar", "llm").json_schema_to_gbnf(json.dumps(json_schema))
+                gbnf = json_schema_gbnf(json_schema)
             except Exception as exc:  # the converter raises many kinds (asserts too); all mean "no grammar for it"
                 raise InvalidInputError(f"cannot turn this JSON schema into a grammar: {exc}") from exc
         grammar = llama_cpp.LlamaGrammar.from_string(bounded_grammar(gbnf or ""), verbose=False)

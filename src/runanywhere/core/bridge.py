@@ -55,6 +55,15 @@ class Channel(Generic[T]):
             return _EMPTY
         return self._items[0] if self._items[0] is _CLOSED else self._items.popleft()
 
+    def drain(self) -> list[T]:
+        """The items already handed over, taken at once without waiting (a consumer that fell behind catches up
+        in one step); the end mark stays for the reading loop."""
+        with self._ready:
+            taken = []
+            while (item := self._take()) is not _EMPTY and item is not _CLOSED:
+                taken.append(cast(T, item))
+            return taken
+
     def __iter__(self) -> Iterator[T]:
         while True:
             with self._ready:

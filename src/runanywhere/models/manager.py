@@ -138,9 +138,12 @@ class ModelInfo:
 
     @property
     def status(self) -> str:
-        """``stored``, ``in-memory``, ``packaged`` (installable offline) or ``remote``."""
+        """``stored``, ``in-memory``, ``packaged`` (installable offline) or ``remote``; an entry registered with a
+        ``local_path`` is ``stored`` where it is (``missing`` once that path is gone), never ``remote``."""
         if self.stored is not None:
             return "in-memory" if self.stored.in_memory else "stored"
+        if self.entry.local_path is not None:
+            return "stored" if self.entry.local_path.exists() else "missing"
         return "packaged" if self.packaged else "remote"
 
 

@@ -115,6 +115,10 @@ class Stream(Generic[T]):
     def cancel(self) -> None:
         self.cancel_token.cancel()
 
+    def drain(self) -> list[Any]:
+        """The items produced but not yet read, taken now without waiting (read them after the current one)."""
+        return self._items.drain()
+
     @property
     def result(self) -> T:
         """The job's result; waits for the job to finish."""
@@ -149,6 +153,11 @@ class ResultStream(Generic[ItemT, ResultT]):
 
     def cancel(self) -> None:
         self._stream.cancel()
+
+    def drain(self) -> list[ItemT]:
+        """The items produced but not yet read, without waiting: a consumer that fell behind takes them in one go
+        (the server writes them as one event instead of one per token)."""
+        return self._stream.drain()
 
     @property
     def cancelled(self) -> bool:

@@ -31,17 +31,21 @@ ROLES = {"system": "system", "developer": "system", "user": "user", "assistant":
 
 @dataclass(frozen=True)
 class ChatPlan:
-    """What to generate and how to read the reply: tools offered (by name), whether a call is forced, the call
-    syntax of the model, the schema to validate against."""
+    """What to generate and how to read the reply: the tools offered, whether a call is forced, the call syntax
+    of the model, the schema to validate against."""
 
     request: GenerationRequest
-    tools: tuple[str, ...]
+    tools: tuple[ToolDefinition, ...]
     forced: bool
     tool_format: ToolCallFormat
     schema: dict[str, Any] | None
     stream: bool
     include_usage: bool
     parallel_tool_calls: bool
+
+    @property
+    def tool_names(self) -> tuple[str, ...]:
+        return tuple(t.name for t in self.tools)
 
 
 def chat_plan(params: Params, generator: TextGenerator, n_ctx: int, *, images: bool = False) -> ChatPlan:
@@ -67,7 +71,7 @@ def chat_plan(params: Params, generator: TextGenerator, n_ctx: int, *, images: b
     grammar: str | dict[str, Any] | None = forced_call_grammar(forced, fmt) if forced else schema
     request = GenerationRequest(prompt, generation_options(params, n_ctx), grammar=grammar,
                                 tools=tuple(t.to_openai() for t in offered) if native else ())
-    return ChatPlan(request, tuple(t.name for t in offered), bool(forced), fmt, schema, stream,
+    return ChatPlan(request, tuple(offered), bool(forced), fmt, schema, stream,
                     bool(stream_options.get("include_usage")), parallel)
 
 

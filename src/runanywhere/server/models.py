@@ -34,7 +34,8 @@ def describe(state: ServerState, info: ModelInfo) -> dict[str, Any]:
     elif info.id in state.downloading:
         status = "downloading"
     else:
-        status = {"in-memory": "stored", "stored": "stored", "packaged": "available", "remote": "remote"}[info.status]
+        status = {"in-memory": "stored", "stored": "stored", "packaged": "available", "remote": "remote",
+                  "missing": "missing"}[info.status]
     described = {"id": info.id, "object": "model", "created": 0, "owned_by": "runanywhere",
                  "name": info.entry.name, "category": info.entry.category.value,
                  "capabilities": capabilities(info.entry), "state": status,

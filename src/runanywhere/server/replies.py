@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import json
 import time
 import uuid
+from collections.abc import Callable, Iterable
 from typing import Any
 
-from .. import GenerationResult, VLMResult
+from .. import GenerationResult, TokenEvent, VLMResult
 
 FINISH = {"stop": "stop", "length": "length", "cancelled": "stop"}
 
@@ -43,3 +45,25 @@ def timings(result: GenerationResult) -> dict[str, Any]:
 
 def _round(value: float | None) -> float | None:
     return round(value, 3) if value is not None else None
+
+
+_HOLE = "\uffff hole \uffff"
+
+
+def text_template(chunk: Callable[[dict[str, Any]], dict[str, Any]], key: str) -> Callable[[str], str]:
+    """The JSON of ``chunk({key: text})`` for any text, rendered once: each token then costs one small dump."""
+    before, after = json.dumps(chunk({key: _HOLE}), ensure_ascii=False).split(json.dumps(_HOLE, ensure_ascii=False))
+    return lambda text: before + json.dumps(text, ensure_ascii=False) + after
+
+
+def runs(events: Iterable[TokenEvent]) -> list[tuple[bool, str]]:
+    """Token events as (is_thinking, text) runs: the tokens a slow reader finds waiting go out as one delta."""
+    joined: list[tuple[bool, str]] = []
+    for event in events:
+        if not event.text:
+            continue
+        if joined and joined[-1][0] == event.is_thinking:
+            joined[-1] = (event.is_thinking, joined[-1][1] + event.text)
+        else:
+            joined.append((event.is_thinking, event.text))
+    return joined

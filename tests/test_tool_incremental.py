@@ -1,0 +1,81 @@
+"""Reading tool calls while a reply streams (``CallStream``): text at once, a call's name, then its arguments."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from runanywhere.core.errors import GenerationError
+from runanywhere.features.tools.incremental import ArgumentText, CallDone, CallStarted, CallStream, Piece, Text
+
+REPLY = ('Let me check. <tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris </tool_call> Nord"}}\n'
+         '</tool_call>\n<tool_call>{"name": "get_time", "arguments": {"zone": "CET"}}</tool_call>')
+
+
+def streamed(reply: str, size: int, known: tuple[str, ...] = ("get_weather", "get_time"), *,
+             cut: bool = False) -> list[Piece]:
+    """Feed ``reply`` to a CallStream ``size`` characters at a time (as tokens arrive)."""
+    calls = CallStream(known)
+    pieces = [piece for i in range(0, len(reply), size) for piece in calls.feed(reply[i : i + size])]
+    return pieces + calls.close(cut=cut)
+
+
+@pytest.mark.parametrize("size", [1, 3, 7, len(REPLY)])
+def test_text_then_each_call_name_first_then_its_arguments_in_pieces(size: int):
+    pieces = streamed(REPLY, size)
+    text = "".join(p.text for p in pieces if isinstance(p, Text))
+    assert text.strip() == "Let me check."
+    starts = [p for p in pieces if isinstance(p, CallStarted)]
+    assert [(s.index, s.name) for s in starts] == [(0, "get_weather"), (1, "get_time")]
+    for start in starts:
+        after = pieces[pieces.index(start) + 1 :]
+        fragments = [p.text for p in after if isinstance(p, ArgumentText) and p.index == start.index]
+        [done] = [p for p in after if isinstance(p, CallDone) and p.index == start.index]
+        assert done.call.id == start.id and json.loads("".join(fragments)) == done.call.arguments
+    weather = [p.text for p in pieces if isinstance(p, ArgumentText) and p.index == 0]
+    assert len(weather) == 1 if size == len(REPLY) else len(weather) > 1  # fragments as the characters came
+    assert [p.call.arguments for p in pieces if isinstance(p, CallDone)] == [{"city": "Paris </tool_call> Nord"},
+                                                                             {"zone": "CET"}]
+
+
+def test_a_call_to_an_unknown_tool_stays_text():
+    pieces = streamed('<tool_call>{"name": "launch", "arguments": {}}</tool_call> done', 2)
+    assert "".join(p.text for p in pieces if isinstance(p, Text)) == \
+        '<tool_call>{"name": "launch", "arguments": {}}</tool_call> done'
+    assert not any(isinstance(p, CallStarted) for p in pieces)
+
+
+def test_a_lone_angle_bracket_or_partial_tag_is_text_once_it_cannot_be_a_tag():
+    assert "".join(p.text for p in streamed("1 < 3 and <tool", 1) if isinstance(p, Text)) == "1 < 3 and <tool"
+
+
+def test_arguments_written_as_a_json_string_come_whole_once_decoded():
+    pieces = streamed('<tool_call>{"name": "get_time", "arguments": "{\\"zone\\": \\"UTC\\"}"}</tool_call>', 4)
+    assert [p.text for p in pieces if isinstance(p, ArgumentText)] == ['{"zone": "UTC"}']
+
+
+def test_a_call_cut_short_is_left_unfinished_but_a_broken_one_is_an_error():
+    cut = streamed('<tool_call>{"name": "get_time", "arguments": {"zone": "CE', 3, cut=True)
+    assert not any(isinstance(p, CallDone) for p in cut) and any(isinstance(p, ArgumentText) for p in cut)
+    with pytest.raises(GenerationError, match="get_time"):
+        streamed('<tool_call>{"name": "get_time", "arguments": {"zone": "CE', 3)
+
+
+@pytest.mark.parametrize("size", [1, 4, 50])
+def test_a_reply_opening_with_untagged_call_json_is_a_call_where_the_format_allows_it(size: int):
+    reply = '\n{"name": "get_weather", "arguments": {"city": "Paris"}}\nDone.'
+    calls = CallStream(("get_weather",), bare_json=True)
+    pieces = [p for i in range(0, len(reply), size) for p in calls.feed(reply[i : i + size])] + calls.close()
+    [done] = [p for p in pieces if isinstance(p, CallDone)]
+    assert done.call.name == "get_weather" and done.call.arguments == {"city": "Paris"}
+    assert "".join(p.text for p in pieces if isinstance(p, ArgumentText)) == '{"city": "Paris"}'
+    assert "".join(p.text for p in pieces if isinstance(p, Text)).strip() == "Done."
+    assert [p.text for p in streamed(reply, size) if isinstance(p, Text)][0].strip().startswith("{")  # Hermes: text
+
+
+def test_json_later_in_a_reply_stays_text_even_where_untagged_calls_are_read():
+    reply = 'Here is JSON: {"name": "get_weather", "arguments": {"city": "Paris"}}'
+    calls = CallStream(("get_weather",), bare_json=True)
+    pieces = calls.feed(reply) + calls.close()
+    assert all(isinstance(p, Text) for p in pieces) and "".join(p.text for p in pieces) == reply
