@@ -71,7 +71,7 @@ def test_a_reply_opening_with_untagged_call_json_is_a_call_where_the_format_allo
     assert done.call.name == "get_weather" and done.call.arguments == {"city": "Paris"}
     assert "".join(p.text for p in pieces if isinstance(p, ArgumentText)) == '{"city": "Paris"}'
     assert "".join(p.text for p in pieces if isinstance(p, Text)).strip() == "Done."
-    assert [p.text for p in streamed(reply, size) if isinstance(p, Text)][0].strip().startswith("{")  # Hermes: text
+    assert next(p.text for p in streamed(reply, size) if isinstance(p, Text)).strip().startswith("{")  # Hermes: text
 
 
 def test_json_later_in_a_reply_stays_text_even_where_untagged_calls_are_read():
