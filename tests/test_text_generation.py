@@ -136,13 +136,14 @@ def test_cancel_stops_a_long_prefill(tmp_path: Path, generator: TextGenerator):
     model = write_tiny_llm(tmp_path / "wide.gguf", n_layers=4, n_embd=256, n_head=8, n_head_kv=4, n_ff=1024,
                            n_ctx=8192)
     generator.load_model(model, n_ctx=8192, n_batch=32)
-    engine = generator.engine
+    batch = generator.engine.batch
+    assert batch is not None
     prompt = long_prompt(3000)
     cancel = CancelToken()
     stream = generator.generate_stream(prompt, raw=True, max_tokens=10, cancel=cancel)
     consumer = threading.Thread(target=lambda: list(stream))
     consumer.start()
-    while engine.llm.n_tokens == 0:  # wait until prefill is under way (first batches evaluated)
+    while batch.cells_used() == 0:  # wait until prefill is under way (first batches evaluated)
         time.sleep(0.001)
     cancel.cancel()
     consumer.join(timeout=60)
@@ -150,7 +151,8 @@ def test_cancel_stops_a_long_prefill(tmp_path: Path, generator: TextGenerator):
     result = stream.result
     assert result.finish_reason == "cancelled"
     assert result.output_tokens == 0 and result.time_to_first_token_ms is None
-    assert 0 < engine.llm.n_tokens < result.input_tokens, "prefill ran to the end despite the cancel"
+    assert 0 < result.prompt_tokens_evaluated < result.input_tokens, "prefill ran to the end despite the cancel"
+    assert batch.cells_used() == 0  # the cancelled sequence freed its cells at once
     assert generator.generate("the cat", max_tokens=3).output_tokens == 3
 
 

@@ -10,22 +10,18 @@ evaluates its new tokens (``GenerationResult.prompt_tokens_evaluated``).
 
 from __future__ import annotations
 
-import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from ...core.cancel import CancelToken
 from ...core.errors import InvalidInputError, SDKErrorCode
-from ...core.events import (
-    GenerationCompleted,
-    GenerationFailed,
-    GenerationStarted,
-)
-from ...runtime.llama import LlamaHolder
+from ...runtime.llama import LlamaHolder, LoadedLlama
 from ...runtime.worker import ResultStream, Stream
-from .decode import TEMPLATE_DEFAULT_SYSTEM, compile_grammar, run_generation
+from .decode import TEMPLATE_DEFAULT_SYSTEM
 from .request import GenerationOptions, GenerationRequest, Prompt, checked_messages, options_with
 from .result import GenerationResult, TokenEvent
+from .scheduler import BatchScheduler
 
 
 class GenerationStream(ResultStream[TokenEvent, GenerationResult]):
@@ -52,10 +48,19 @@ class GenerationStream(ResultStream[TokenEvent, GenerationResult]):
         return self.result
 
 
+@dataclass
+class LoadedText(LoadedLlama):
+    """A loaded language model and the scheduler that batches its generations (made on first use)."""
+
+    scheduler: BatchScheduler | None = field(default=None, init=False)
+
+
 class TextGenerator(LlamaHolder):
     """Loads one GGUF language model and generates text with it."""
 
     component = "llm"
+    batching = True
+    loaded_type = LoadedText
 
     # ------------------------------------------------------------ generating
     def start(self, request: GenerationRequest, *, cancel: CancelToken | None = None,
@@ -71,25 +76,30 @@ class TextGenerator(LlamaHolder):
         if request.images:
             raise InvalidInputError("a text model takes no images; load a vision-language model",
                                     code=SDKErrorCode.INVALID_INPUT)
-        loaded = self._require()
-        submitted = time.perf_counter()
-        events = self._events
+        return GenerationStream(self._scheduler().submit(request, cancel or CancelToken(), deliver=deliver))
 
-        def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> GenerationResult:
-            dequeued = time.perf_counter()
-            grammar = compile_grammar(loaded.engine, request.grammar)
-            events.emit(GenerationStarted(model_id=loaded.model_id, prompt=request.preview()))
-            try:
-                result = run_generation(loaded.session, loaded.model_id, request, grammar, cancel_token, emit,
-                                        queue_ms=(dequeued - submitted) * 1000)
-            except Exception as exc:
-                events.emit(GenerationFailed(model_id=loaded.model_id, error=str(exc)))
-                raise
-            events.emit(GenerationCompleted(model_id=loaded.model_id, tokens_used=result.output_tokens,
-                                            latency_ms=result.latency_ms, finish_reason=result.finish_reason))
-            return result
+    @property
+    def max_sequences(self) -> int:
+        """How many generations the loaded model runs at once (``load_model(max_sequences=...)``)."""
+        return self._scheduler().max_sequences
 
-        return GenerationStream(loaded.worker.stream(produce, cancel or CancelToken(), deliver=deliver))
+    @property
+    def running_sequences(self) -> int:
+        """Generations decoding (or evaluating their prompt) right now."""
+        return self._scheduler().running
+
+    @property
+    def queued_sequences(self) -> int:
+        """Generations waiting for a free sequence or context budget, in order."""
+        return self._scheduler().queued
+
+    def _scheduler(self) -> BatchScheduler:
+        """The loaded model's scheduler, made on first use."""
+        loaded = cast(LoadedText, self._require())
+        with self._state_lock:
+            if loaded.scheduler is None:
+                loaded.scheduler = BatchScheduler(loaded.engine, loaded.worker, loaded.model_id, self._events)
+            return loaded.scheduler
 
     def generate(self, prompt: Prompt, options: GenerationOptions | None = None, *,
                  cancel: CancelToken | None = None, **overrides: Any) -> GenerationResult:
@@ -132,6 +142,8 @@ class TextGenerator(LlamaHolder):
         conversation = list(checked_messages(messages))
         loaded = self._require()
         token = cancel or CancelToken()
+        if loaded.engine.batch is not None:
+            return self._scheduler().submit(None, token, deliver=False, prefill=conversation)
 
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> int:
             session = loaded.session
