@@ -20,6 +20,7 @@ from .base import Sampling
 
 #: How many recent tokens the repeat penalty looks at (llama-cpp-python's ``last_n_tokens_size`` default).
 PENALTY_LAST_N = 64
+FLASH_ATTN_ENABLED = 1  # llama_flash_attn_type: -1 auto, 0 disabled, 1 enabled
 
 
 @dataclass(frozen=True)
@@ -80,6 +81,10 @@ class BatchContext:
         params.n_seq_max, params.kv_unified = n_seq, True
         params.n_threads = params.n_threads_batch = n_threads
         params.no_perf = True
+        # Flash attention walks each sequence's own cells in order and skips the others, so a sequence's
+        # logits do not depend on where its neighbours sit in the unified cache: greedy output in a batch
+        # equals the same request alone (without it, the summation order follows the cell layout).
+        params.flash_attn_type = FLASH_ATTN_ENABLED
         self.ctx = lib.llama_init_from_model(model, params)
         if not self.ctx:
             raise GenerationError(f"llama.cpp could not make a context of {n_ctx} tokens for {n_seq} sequences")
