@@ -1,11 +1,13 @@
 """Text generation and chat with llama.cpp: blocking, streaming and async, cancellable.
 
 ``TextGeneration`` is the default :class:`TextGenerator`; create more to hold
-several models at once. Each loaded model is owned by a worker thread, so
-concurrent callers queue in order and never touch the engine together.
-Chat prompts use the model's own template, and the KV cache keeps the longest
-common prefix with the previous call, so the next turn of a conversation only
-evaluates its new tokens (``GenerationResult.prompt_tokens_evaluated``).
+several models at once. Each loaded model is owned by a worker thread, whose
+:class:`~.scheduler.BatchScheduler` decodes up to ``max_sequences`` concurrent
+generations together (the rest queue in order), each as if it ran alone.
+Chat prompts use the model's own template, and a finished conversation stays
+in the KV cache, so its next turn only evaluates its new tokens
+(``GenerationResult.prompt_tokens_evaluated``). A vision-language model
+(:class:`~..vlm.VisionLanguageModel`) runs one request at a time.
 """
 
 from __future__ import annotations
