@@ -1,11 +1,12 @@
 """Every benchmark, one after the other, each in a fresh process; then one summary of the headline figures.
 
-Runs ``llm.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_moonshine``, ``speech_whispercpp``,
-``speech_tts``, ``speech_kokoro`` and ``speech_vad``, each in its own process), ``voice.py``, ``realtime.py``,
-``threads.py``, ``vlm.py``, ``server.py``, ``embeddings.py`` and ``jobs.py``.
+Runs ``llm.py``, ``batching.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_moonshine``,
+``speech_whispercpp``, ``speech_tts``, ``speech_kokoro`` and ``speech_vad``, each in its own process),
+``voice.py``, ``realtime.py``, ``threads.py``, ``vlm.py``, ``server.py``, ``embeddings.py`` and ``jobs.py``.
 Each writes its JSON report into the results directory; this adds
 ``summary.json``: per bench its exit code and wall time, and the figures
-the project tracks (LLM ratios against the raw baseline in its own process,
+the project tracks (LLM ratios against the raw baseline in its own process, the speed-up of
+8 batched streams over one,
 decode in the application shape, STT/TTS/VAD overhead, voice p50/p95, the
 realtime WebSocket's added latency, the fastest thread counts, VLM image encode /
 first token / decode against raw libmtmd, the server's throughput and time to first
@@ -98,9 +99,14 @@ def _jobs(report: dict[str, Any]) -> dict[str, Any]:
             for kind in runs} | {"per_item_overhead_ms_ray_1_worker": report["per_item_overhead_ms_ray_1_worker"]}
 
 
+def _batching(report: dict[str, Any]) -> dict[str, Any]:
+    keys = ("speedup_most_streams_over_one", "p95_ttft_ratio_most_streams_over_one", "outputs_equal")
+    return {m["model"]: {key: m[key] for key in keys} for m in report["models"]}
+
+
 BENCHES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
-    "llm": _llm, "speech": _speech, "voice": _voice, "realtime": _realtime, "threads": _threads, "vlm": _vlm,
-    "server": _server, "embeddings": _embeddings, "jobs": _jobs}
+    "llm": _llm, "batching": _batching, "speech": _speech, "voice": _voice, "realtime": _realtime,
+    "threads": _threads, "vlm": _vlm, "server": _server, "embeddings": _embeddings, "jobs": _jobs}
 """Bench name (``bench/<name>.py``, writing ``<name>.json``) and how to pick its headline figures."""
 
 

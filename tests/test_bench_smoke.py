@@ -60,6 +60,16 @@ def test_llm_bench_measures_raw_in_its_own_process_and_the_application_shape(tmp
     assert (tmp_path / "llm.png").is_file()
 
 
+def test_batching_bench_compares_concurrent_streams_with_the_serialized_path_and_raw(tmp_path: Path):
+    figures = smoke("batching", tmp_path)["figures"]
+    [model] = report(tmp_path, "batching")["models"]
+    assert [row["streams"] for row in model["rows"]] == [1, 2]
+    for row in model["rows"]:
+        assert positive(*(row[path]["aggregate_tokens_per_s"] for path in ("batched", "serialized", "raw")))
+        assert row["outputs_equal_batched_vs_serialized"] is True
+    assert positive(figures["smollm2-135m-q4_1"]["speedup_most_streams_over_one"])
+
+
 def test_speech_benches_run_each_part_and_gather_them(tmp_path: Path):
     figures = smoke("speech", tmp_path)["figures"]
     assert positive(*figures.values()), figures

@@ -28,6 +28,8 @@ if TYPE_CHECKING:
     import numpy as np
     from numpy.typing import NDArray
 
+    from .llamacpp_batch import BatchContext
+
 SAMPLE_RATE = 16000
 """What speech recognizers and voice detectors hear; callers resample to it."""
 WINDOW_SIZE = 512
@@ -97,6 +99,9 @@ class LanguageModel(Engine, Protocol):
                  grammar: Any = None, n_threads: int | None = None) -> Iterator[int]: ...
     def compile_grammar(self, *, json_schema: dict[str, Any] | None = None, gbnf: str | None = None) -> Any: ...
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+    @property
+    def batch(self) -> BatchContext | None:
+        """The context that decodes many sequences together (loaded with ``max_sequences``), or None."""
 
 
 # ---------------------------------------------------------------- embedding

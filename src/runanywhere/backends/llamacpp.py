@@ -33,8 +33,10 @@ from ..core.validation import choice, mapping
 from . import require_engine
 from .base import ChatPrompt, ModelFiles, Sampling, default_threads
 from .llama_grammar import bounded_grammar, json_schema_gbnf
+from .llamacpp_batch import BatchContext
 
 _POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
+_SINGLE_CTX = 256  # the single-sequence context of a batched model: llama.cpp's smallest
 _SYSTEM_PROBE = "\u241erunanywhere-system-probe\u241e"  # text no real system prompt contains
 
 
@@ -74,17 +76,22 @@ class LlamaEngine:
         n_batch: int = 512,
         embedding: bool = False,
         pooling: str | None = None,
+        max_sequences: int = 0,
     ) -> None:
+        """``max_sequences`` > 0 adds a :class:`BatchContext` of ``n_ctx`` cells where that many
+        generations run at once (and as many finished conversations stay cached); the single-sequence
+        context is then only the minimum, since generation goes through the batch."""
         check_gguf(path)
         llama_cpp = _llama()
         threads = n_threads or default_threads()
         kwargs: dict[str, Any] = {}
         if pooling is not None:
             kwargs["pooling_type"] = _POOLING[choice("pooling", pooling, _POOLING)]
+        single_ctx = min(n_ctx, _SINGLE_CTX) if max_sequences else n_ctx
         try:
             self.llm = llama_cpp.Llama(
-                model_path=str(path), n_ctx=n_ctx, n_threads=threads, n_threads_batch=threads,
-                n_batch=min(n_batch, n_ctx), n_ubatch=min(n_batch, n_ctx), embedding=embedding,
+                model_path=str(path), n_ctx=single_ctx, n_threads=threads, n_threads_batch=threads,
+                n_batch=min(n_batch, single_ctx), n_ubatch=min(n_batch, single_ctx), embedding=embedding,
                 verbose=False, **kwargs,
             )
         except (ValueError, RuntimeError, OSError) as exc:
@@ -98,11 +105,23 @@ class LlamaEngine:
         self._abort_flag = False
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._abort_flag)
         self._no_abort_cb = ctypes.cast(0, llama_cpp.ggml_abort_callback)  # NULL: no callback
+        self._batch: BatchContext | None = None
+        if max_sequences:
+            try:
+                self._batch = BatchContext(llama_cpp, self.llm._model.model, n_ctx=n_ctx, n_batch=min(n_batch, n_ctx),
+                                           n_seq=2 * max_sequences, n_threads=threads)
+            except BaseException:
+                self.llm.close()
+                raise
+
+    @property
+    def batch(self) -> BatchContext | None:
+        return self._batch
 
     # ------------------------------------------------------------------ model
     @property
     def n_ctx(self) -> int:
-        return int(self.llm.n_ctx())
+        return self._batch.n_ctx if self._batch is not None else int(self.llm.n_ctx())
 
     @property
     def metadata(self) -> dict[str, str]:
@@ -286,6 +305,9 @@ class LlamaEngine:
             raise GenerationError(f"llama.cpp could not embed: {exc}") from exc
 
     def close(self) -> None:
+        batch = getattr(self, "_batch", None)
+        if batch is not None:
+            batch.close()
         llm = getattr(self, "llm", None)
         if llm is not None:
             llm.close()

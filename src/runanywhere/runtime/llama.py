@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from ..backends.base import LanguageModel
 from ..backends.registry import LANGUAGE_MODELS, EngineRegistry
 from ..core.cancel import CancelToken
+from ..core.errors import InvalidInputError, SDKErrorCode
 from ..core.validation import MAX_THREADS, integer
 from ..models.catalog import ModelCategory
 from ..models.manager import ProgressCallback
@@ -16,6 +17,8 @@ from .holder import Loaded, ModelHolder
 
 #: The context lengths a load accepts; llama.cpp cannot make a smaller one, and a larger one would not fit in memory.
 MIN_CONTEXT, MAX_CONTEXT = 16, 1 << 20
+#: The most generations one model runs at once (llama.cpp allows 256 sequence ids; each also keeps one parked).
+MAX_SEQUENCES = 64
 
 
 @dataclass
@@ -63,25 +66,31 @@ class LlamaHolder(ModelHolder[LanguageModel]):
     loaded_type = LoadedLlama
     category = ModelCategory.LANGUAGE
     engines: EngineRegistry[LanguageModel] = LANGUAGE_MODELS
+    #: Whether this holder runs several generations at once (``max_sequences``); text generation does.
+    batching: ClassVar[bool] = False
 
     def load_model(
         self, model: str | os.PathLike[str] | None = None, *, n_ctx: int = 4096, n_threads: int | None = None,
-        n_batch: int = 512, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+        n_batch: int = 512, max_sequences: int | None = None, progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> str:
         """Load a catalog id (pulled into the store on first use) or a ``.gguf`` path; returns its id.
 
-        No model: the catalog's default. A model already loaded here is unloaded first.
+        No model: the catalog's default. A model already loaded here is unloaded first. ``max_sequences``
+        (text generation, experimental): run up to that many generations at once by continuous batching;
+        None (the default) runs them one at a time, in order.
         """
-        return self._load(model, self.engines, self._options(n_ctx, n_threads, n_batch), progress=progress,
-                          cancel=cancel)
+        return self._load(model, self.engines, self._options(n_ctx, n_threads, n_batch, max_sequences),
+                          progress=progress, cancel=cancel)
 
     async def aload_model(
         self, model: str | os.PathLike[str] | None = None, *, n_ctx: int = 4096, n_threads: int | None = None,
-        n_batch: int = 512, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+        n_batch: int = 512, max_sequences: int | None = None, progress: ProgressCallback | None = None,
+        cancel: CancelToken | None = None,
     ) -> str:
         """Async twin of :meth:`load_model`."""
-        return await self._aload(model, self.engines, self._options(n_ctx, n_threads, n_batch), progress=progress,
-                                 cancel=cancel)
+        return await self._aload(model, self.engines, self._options(n_ctx, n_threads, n_batch, max_sequences),
+                                 progress=progress, cancel=cancel)
 
     def count_tokens(self, text: str) -> int:
         """How many tokens ``text`` is to this model (BOS included), counted on the model's worker."""
@@ -93,11 +102,20 @@ class LlamaHolder(ModelHolder[LanguageModel]):
         loaded = self._require()
         return await loaded.worker.acall(lambda _: len(loaded.engine.tokenize(text, add_bos=True)), CancelToken())
 
-    def _options(self, n_ctx: int, n_threads: int | None, n_batch: int) -> dict[str, Any]:
+    def _options(self, n_ctx: int, n_threads: int | None, n_batch: int,
+                 max_sequences: int | None = None) -> dict[str, Any]:
         """The engine's load options, checked before anything is resolved or loaded."""
-        return {"n_ctx": integer("n_ctx", n_ctx, low=MIN_CONTEXT, high=MAX_CONTEXT),
-                "n_threads": None if n_threads is None else integer("n_threads", n_threads, low=1, high=MAX_THREADS),
-                "n_batch": integer("n_batch", n_batch, low=1, high=MAX_CONTEXT), **self._engine_options()}
+        options = {"n_ctx": integer("n_ctx", n_ctx, low=MIN_CONTEXT, high=MAX_CONTEXT),
+                   "n_threads": None if n_threads is None else integer("n_threads", n_threads, low=1,
+                                                                       high=MAX_THREADS),
+                   "n_batch": integer("n_batch", n_batch, low=1, high=MAX_CONTEXT), **self._engine_options()}
+        if self.batching:
+            options["max_sequences"] = (0 if max_sequences is None else  # 0: one at a time, no batch context
+                                        integer("max_sequences", max_sequences, low=1, high=MAX_SEQUENCES))
+        elif max_sequences is not None:
+            raise InvalidInputError(f"a {self.noun} runs one request at a time; max_sequences is for text generation",
+                                    code=SDKErrorCode.INVALID_PARAMETER)
+        return options
 
     def _require(self) -> LoadedLlama:
         return cast(LoadedLlama, super()._require())  # loaded_type makes every load one

@@ -18,4 +18,5 @@ async def health(request: Request) -> Response:
 
 async def metrics(request: Request) -> Response:
     state: ServerState = request.app.state.server
+    state.observe_sequences()
     return PlainTextResponse(state.metrics.render(), media_type="text/plain; version=0.0.4")

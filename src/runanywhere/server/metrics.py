@@ -53,6 +53,9 @@ _HELP = {
     "decode_tokens_per_second": "Decode speed of the last generation.",
     "prefill_tokens_per_second": "Prompt evaluation speed of the last generation.",
     "time_to_first_token_ms": "Time to first token of the last generation.",
+    "running_sequences": "Generations decoding together on the model now (continuous batching).",
+    "queued_sequences": "Generations waiting for a free sequence or context budget on the model.",
+    "max_sequences": "How many generations the model runs at once.",
     "stt_real_time_factor": "Processing time over audio duration of the last transcription.",
     "tts_real_time_factor": "Processing time over audio duration of the last speech.",
 }

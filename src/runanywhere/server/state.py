@@ -18,6 +18,7 @@ from .. import (
     ModelCategory,
     ModelLibrary,
     ModelManager,
+    ModelNotLoadedError,
     SDKError,
     SpeechToText,
     TextGenerator,
@@ -191,6 +192,18 @@ class ServerState:
         return self._locks.setdefault(model_id, asyncio.Lock())
 
     # ------------------------------------------------------------ queues
+    def observe_sequences(self) -> None:
+        """Note each loaded text model's running, queued and maximum sequences (its batch) for ``/metrics``."""
+        for model_id, holder in list(self.holders.items()):
+            if isinstance(holder, TextGenerator) and holder.batching and holder.is_loaded:
+                try:
+                    counts = holder.running_sequences, holder.queued_sequences, holder.max_sequences
+                except ModelNotLoadedError:  # unloaded meanwhile
+                    continue
+                for name, value in zip(("running_sequences", "queued_sequences", "max_sequences"), counts,
+                                       strict=True):
+                    self.metrics.observe(name, model_id, value)
+
     def admit(self, model_id: str) -> Callable[[], None]:
         """Take a place in the model's queue (its worker runs requests in order); 429 when it is full.
 

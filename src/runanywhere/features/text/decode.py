@@ -54,7 +54,7 @@ def run_generation(session: LlamaSession, model_id: str, request: GenerationRequ
                 max_tokens=min(request.options.max_tokens, engine.n_ctx - len(prompt.tokens)))
     if sampler.finish != "cancelled":
         session.remember(prompt.text + sampler.thinking.text, prompt.tokens + sampler.generated)
-    return _result(model_id, prompt, sampler, started, queue_ms)
+    return result_of(model_id, prompt, sampler, started, queue_ms)
 
 
 @dataclass(frozen=True)
@@ -72,17 +72,20 @@ PromptBuilder = Callable[[LlamaSession, GenerationRequest], PromptTokens]
 
 def prompt_tokens(session: LlamaSession, request: GenerationRequest) -> PromptTokens:
     """Render the chat (or take the raw prompt) and tokenize it, reusing the session's cached tokens."""
-    engine = session.engine
+    text, add_bos, special, stops = prompt_text(session.engine, request)
+    tokens = session.tokenize(text, add_bos=add_bos, special=special)
+    return PromptTokens(text, tokens, stops, len(tokens) - session.engine.cached_prefix(tokens))
+
+
+def prompt_text(engine: LanguageModel, request: GenerationRequest) -> tuple[str, bool, bool, tuple[str, ...]]:
+    """The request's prompt text, whether it takes a BOS and special tokens, and its stop strings."""
     messages = request.messages()
     stops = request.options.stop
     if messages is None:
-        text, add_bos, special = cast(str, request.prompt), True, False  # no messages: a raw string prompt
-    else:
-        chat = engine.render_chat(messages, [dict(t) for t in request.tools] or None,
-                                  default_system=TEMPLATE_DEFAULT_SYSTEM)
-        text, add_bos, special, stops = chat.text, chat.add_bos, True, stops + chat.stop
-    tokens = session.tokenize(text, add_bos=add_bos, special=special)
-    return PromptTokens(text, tokens, stops, len(tokens) - engine.cached_prefix(tokens))
+        return cast(str, request.prompt), True, False, stops  # no messages: a raw string prompt
+    chat = engine.render_chat(messages, [dict(t) for t in request.tools] or None,
+                              default_system=TEMPLATE_DEFAULT_SYSTEM)
+    return chat.text, chat.add_bos, True, stops + chat.stop
 
 
 class Sampler:
@@ -105,22 +108,18 @@ class Sampler:
         try:
             for token in self.engine.generate(tokens, options.sampling(), cancel, grammar=grammar,
                                               n_threads=options.threads):
-                if self.first_at is None:
-                    self.first_at = time.perf_counter()
-                if self._take(token, max_tokens):
+                if self.take(token, max_tokens):
                     break
             if cancel.cancelled:
                 self.finish = "cancelled"
         except CancelledError:
             self.finish = "cancelled"
-        if self.finish != "cancelled" and not self.hit_stop_string:
-            tail = self.matcher.feed(self.decoder.decode(b"", final=True))[0] + self.matcher.flush()
-            if tail:
-                self.emit(TokenEvent(tail, -1, len(self.generated), self.thinking.inside()))
-        self.ended = time.perf_counter()
+        self.close()
 
-    def _take(self, token: int, max_tokens: int) -> bool:
+    def take(self, token: int, max_tokens: int) -> bool:
         """Handle one sampled token; True when the generation ends with it."""
+        if self.first_at is None:
+            self.first_at = time.perf_counter()
         if self.engine.is_end(token):
             self.finish = "stop"
             return True
@@ -136,13 +135,22 @@ class Sampler:
             return True
         return count >= max_tokens
 
+    def close(self) -> None:
+        """The generation ended: emit the text held back for stop strings (unless cancelled) and note the time."""
+        if self.finish != "cancelled" and not self.hit_stop_string:
+            tail = self.matcher.feed(self.decoder.decode(b"", final=True))[0] + self.matcher.flush()
+            if tail:
+                self.emit(TokenEvent(tail, -1, len(self.generated), self.thinking.inside()))
+        self.ended = time.perf_counter()
+
     def text(self) -> str:
         """The reply: all of it, or only what was streamed when the generation was cancelled."""
         return self.matcher.text[:self.matcher.emitted] if self.finish == "cancelled" else self.matcher.text
 
 
-def _result(model_id: str, prompt: PromptTokens, sampler: Sampler, started: float,
-            queue_ms: float) -> GenerationResult:
+def result_of(model_id: str, prompt: PromptTokens, sampler: Sampler, started: float,
+              queue_ms: float) -> GenerationResult:
+    """The result of a finished :class:`Sampler` run (``started``: when the generation left the queue)."""
     count, first_at, end = len(sampler.generated), sampler.first_at, sampler.ended
     ttft = (first_at - started) if first_at is not None else None
     decode_s = end - first_at if first_at is not None else 0.0

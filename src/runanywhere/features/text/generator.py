@@ -2,30 +2,34 @@
 
 ``TextGeneration`` is the default :class:`TextGenerator`; create more to hold
 several models at once. Each loaded model is owned by a worker thread, so
-concurrent callers queue in order and never touch the engine together.
-Chat prompts use the model's own template, and the KV cache keeps the longest
-common prefix with the previous call, so the next turn of a conversation only
-evaluates its new tokens (``GenerationResult.prompt_tokens_evaluated``).
+concurrent callers queue in order and never touch the engine together; the KV
+cache keeps the longest common prefix with the previous call, so the next turn
+of a conversation only evaluates its new tokens
+(``GenerationResult.prompt_tokens_evaluated``).
+
+Loaded with ``max_sequences=N`` (experimental), a :class:`~.scheduler.BatchScheduler`
+on the worker decodes up to N concurrent generations together instead (the rest
+queue in order); its known gaps: on SmolLM2 a batched greedy reply can drift
+from the solo one after a few tokens, and a conversation's next turn does not yet
+reuse its prefix. A vision-language model runs one request at a time.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, cast
 
 from ...core.cancel import CancelToken
 from ...core.errors import InvalidInputError, SDKErrorCode
-from ...core.events import (
-    GenerationCompleted,
-    GenerationFailed,
-    GenerationStarted,
-)
-from ...runtime.llama import LlamaHolder
+from ...core.events import GenerationCompleted, GenerationFailed, GenerationStarted
+from ...runtime.llama import LlamaHolder, LoadedLlama
 from ...runtime.worker import ResultStream, Stream
 from .decode import TEMPLATE_DEFAULT_SYSTEM, compile_grammar, run_generation
 from .request import GenerationOptions, GenerationRequest, Prompt, checked_messages, options_with
 from .result import GenerationResult, TokenEvent
+from .scheduler import BatchScheduler
 
 
 class GenerationStream(ResultStream[TokenEvent, GenerationResult]):
@@ -52,10 +56,19 @@ class GenerationStream(ResultStream[TokenEvent, GenerationResult]):
         return self.result
 
 
+@dataclass
+class LoadedText(LoadedLlama):
+    """A loaded language model and the scheduler that batches its generations (made on first use)."""
+
+    scheduler: BatchScheduler | None = field(default=None, init=False)
+
+
 class TextGenerator(LlamaHolder):
     """Loads one GGUF language model and generates text with it."""
 
     component = "llm"
+    batching = True
+    loaded_type = LoadedText
 
     # ------------------------------------------------------------ generating
     def start(self, request: GenerationRequest, *, cancel: CancelToken | None = None,
@@ -72,6 +85,8 @@ class TextGenerator(LlamaHolder):
             raise InvalidInputError("a text model takes no images; load a vision-language model",
                                     code=SDKErrorCode.INVALID_INPUT)
         loaded = self._require()
+        if loaded.engine.batch is not None:
+            return GenerationStream(self._scheduler().submit(request, cancel or CancelToken(), deliver=deliver))
         submitted = time.perf_counter()
         events = self._events
 
@@ -90,6 +105,33 @@ class TextGenerator(LlamaHolder):
             return result
 
         return GenerationStream(loaded.worker.stream(produce, cancel or CancelToken(), deliver=deliver))
+
+    @property
+    def max_sequences(self) -> int:
+        """How many generations the loaded model runs at once: 1 (queued in order) unless it was loaded with
+        ``max_sequences`` (continuous batching)."""
+        return self._scheduler().max_sequences if self._batched() else 1
+
+    @property
+    def running_sequences(self) -> int:
+        """Batched generations decoding (or evaluating their prompt) right now (0 without batching)."""
+        return self._scheduler().running if self._batched() else 0
+
+    @property
+    def queued_sequences(self) -> int:
+        """Batched generations waiting for a free sequence or context budget, in order (0 without batching)."""
+        return self._scheduler().queued if self._batched() else 0
+
+    def _batched(self) -> bool:
+        return self._require().engine.batch is not None
+
+    def _scheduler(self) -> BatchScheduler:
+        """The loaded model's scheduler, made on first use."""
+        loaded = cast(LoadedText, self._require())
+        with self._state_lock:
+            if loaded.scheduler is None:
+                loaded.scheduler = BatchScheduler(loaded.engine, loaded.worker, loaded.model_id, self._events)
+            return loaded.scheduler
 
     def generate(self, prompt: Prompt, options: GenerationOptions | None = None, *,
                  cancel: CancelToken | None = None, **overrides: Any) -> GenerationResult:
@@ -132,6 +174,8 @@ class TextGenerator(LlamaHolder):
         conversation = list(checked_messages(messages))
         loaded = self._require()
         token = cancel or CancelToken()
+        if loaded.engine.batch is not None:
+            return self._scheduler().submit(None, token, deliver=False, prefill=conversation)
 
         def produce(cancel_token: CancelToken, emit: Callable[[Any], None]) -> int:
             session = loaded.session

@@ -59,6 +59,7 @@ class VisionLanguageModel(TextGenerator):
     component = "vlm"
     noun = "vision-language model"
     category = ModelCategory.MULTIMODAL
+    batching = False  # images go through the single-sequence context: one request at a time, queued in order
 
     def __init__(self, models: ModelLibrary | None = None, *, events: EventBus | None = None,
                  max_image_side: int = DEFAULT_MAX_SIDE) -> None:
@@ -78,28 +79,28 @@ class VisionLanguageModel(TextGenerator):
     def load_model(
         self, model: str | os.PathLike[str] | None = None, mmproj: str | os.PathLike[str] | None = None,
         model_id: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = None, n_batch: int = 512,
-        progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+        max_sequences: int | None = None, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
     ) -> str:
         """Load a catalog id (its ``weights`` and ``mmproj`` files) or a ``.gguf`` path and its projector's path.
 
         ``model_id`` names a model given by paths. A projector made for another model (a different
         embedding width) is a :class:`ModelFormatError` naming both widths.
         """
-        return self._load(model, _ENGINES, self._vision_options(mmproj, n_ctx, n_threads, n_batch),
+        return self._load(model, _ENGINES, self._vision_options(mmproj, n_ctx, n_threads, n_batch, max_sequences),
                           progress=progress, cancel=cancel, model_id=model_id)
 
     async def aload_model(
         self, model: str | os.PathLike[str] | None = None, mmproj: str | os.PathLike[str] | None = None,
         model_id: str | None = None, *, n_ctx: int = 4096, n_threads: int | None = None, n_batch: int = 512,
-        progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
+        max_sequences: int | None = None, progress: ProgressCallback | None = None, cancel: CancelToken | None = None,
     ) -> str:
         """Async twin of :meth:`load_model`."""
-        return await self._aload(model, _ENGINES, self._vision_options(mmproj, n_ctx, n_threads, n_batch),
-                                 progress=progress, cancel=cancel, model_id=model_id)
+        options = self._vision_options(mmproj, n_ctx, n_threads, n_batch, max_sequences)
+        return await self._aload(model, _ENGINES, options, progress=progress, cancel=cancel, model_id=model_id)
 
     def _vision_options(self, mmproj: str | os.PathLike[str] | None, n_ctx: int, n_threads: int | None,
-                        n_batch: int) -> dict[str, Any]:
-        options = self._options(n_ctx, n_threads, n_batch)
+                        n_batch: int, max_sequences: int | None) -> dict[str, Any]:
+        options = self._options(n_ctx, n_threads, n_batch, max_sequences)
         return {**options, "mmproj": os.fspath(mmproj)} if mmproj is not None else options
 
     # ------------------------------------------------------------- processing

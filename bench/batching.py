@@ -1,0 +1,131 @@
+"""Continuous batching: aggregate decode speed with 1, 2, 4 and 8 concurrent streams on one loaded model.
+
+For SmolLM2-135M and the Qwen2.5-0.5B-shaped random model, the same greedy requests run (a) together
+through the SDK's batch (``max_sequences=8``), (b) one after another through the SDK (today's
+serialized path: ``max_sequences=1``) and (c) one after another on raw llama-cpp-python (flash
+attention on, as the batch uses). Aggregate tokens/s is all generated tokens over the wall time; p95
+time to first token is per request. The target: at 8 streams, batched aggregate >= 3x one stream.
+Outputs are checked equal (batched vs serialized; raw reported). JSON to ``results/batching.json``.
+Run: ``.venv/bin/python bench/batching.py [--smoke] [--results DIR]``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from common import header, parse_args, scratch_library, write_report
+from tests.tinymodels import write_shaped_llm
+
+from runanywhere import GenerationOptions, GenerationRequest, TextGenerator
+from runanywhere.core.capabilities import physical_cores
+
+PROMPTS = ["Once upon a time, in a small village by the sea,", "The three most important things about cooking are",
+           "Here is a list of ten animals that live in the forest:", "In the year 2050, cities will",
+           "The best way to learn a new language is", "A short history of the bicycle:",
+           "Dear diary, today I finally", "The recipe for a simple tomato soup starts with"]
+
+
+@dataclass(frozen=True)
+class Plan:
+    streams: tuple[int, ...]
+    max_tokens: int
+    shaped_model: bool
+
+
+FULL = Plan((1, 2, 4, 8), 64, True)
+SMOKE = Plan((1, 2), 4, False)
+
+
+def _p95(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(0.95 * (len(ordered) - 1)))]
+
+
+def sdk_run(gen: TextGenerator, prompts: list[str], max_tokens: int, *, together: bool) -> dict[str, Any]:
+    """The prompts through the SDK, all started at once (``together``) or one after another."""
+    options = GenerationOptions(temperature=0, max_tokens=max_tokens, raw=True)
+    started = time.perf_counter()
+    if together:
+        streams = [gen.start(GenerationRequest(p, options), deliver=False) for p in prompts]
+        results = [s.result for s in streams]
+    else:
+        results = [gen.start(GenerationRequest(p, options), deliver=False).result for p in prompts]
+    wall = time.perf_counter() - started
+    tokens = sum(r.output_tokens for r in results)
+    return {"tokens": tokens, "wall_s": wall, "aggregate_tokens_per_s": tokens / wall,
+            "p95_ttft_ms": _p95([(r.time_to_first_token_ms or 0) + r.queue_ms for r in results]),
+            "texts": [r.text for r in results]}
+
+
+def raw_run(model: Path, prompts: list[str], max_tokens: int, threads: int) -> dict[str, Any]:
+    """The prompts on raw llama-cpp-python, one after another (its server's behaviour), greedy."""
+    import llama_cpp
+
+    llm = llama_cpp.Llama(model_path=str(model), n_ctx=2048, n_threads=threads, n_threads_batch=threads,
+                          flash_attn=True, verbose=False)
+    texts, tokens = [], 0
+    started = time.perf_counter()
+    for prompt in prompts:
+        out: list[int] = []
+        for token in llm.generate(llm.tokenize(prompt.encode(), add_bos=True), temp=0.0, top_k=1, reset=True):
+            if llama_cpp.llama_vocab_is_eog(llm._model.vocab, token):
+                break
+            out.append(token)
+            if len(out) == max_tokens:
+                break
+        tokens += len(out)
+        texts.append(llm.detokenize(out).decode("utf-8", "replace"))
+    wall = time.perf_counter() - started
+    llm.close()
+    return {"tokens": tokens, "wall_s": wall, "aggregate_tokens_per_s": tokens / wall, "texts": texts}
+
+
+def bench_model(name: str, model: Path, plan: Plan, threads: int) -> dict[str, Any]:
+    batched, serial = TextGenerator(), TextGenerator()
+    batched.load_model(model, n_ctx=2048, max_sequences=max(plan.streams), n_threads=threads)
+    serial.load_model(model, n_ctx=2048, max_sequences=1, n_threads=threads)
+    rows = []
+    for n in plan.streams:
+        prompts = (PROMPTS * 2)[:n]
+        together = sdk_run(batched, prompts, plan.max_tokens, together=True)
+        alone = sdk_run(serial, prompts, plan.max_tokens, together=False)
+        raw = raw_run(model, prompts, plan.max_tokens, threads)
+        rows.append({"streams": n, "batched": _figures(together), "serialized": _figures(alone), "raw": _figures(raw),
+                     "outputs_equal_batched_vs_serialized": together["texts"] == alone["texts"],
+                     "outputs_equal_batched_vs_raw": together["texts"] == raw["texts"]})
+        print(f"{name} {n} streams: batched {together['aggregate_tokens_per_s']:.1f} tok/s, serialized "
+              f"{alone['aggregate_tokens_per_s']:.1f}, raw {raw['aggregate_tokens_per_s']:.1f}", flush=True)
+    batched.unload()
+    serial.unload()
+    one, most = rows[0]["batched"], rows[-1]["batched"]
+    return {"model": name, "max_tokens": plan.max_tokens, "rows": rows,
+            "speedup_most_streams_over_one": most["aggregate_tokens_per_s"] / one["aggregate_tokens_per_s"],
+            "p95_ttft_ratio_most_streams_over_one": most["p95_ttft_ms"] / one["p95_ttft_ms"]
+            if one["p95_ttft_ms"] else None,
+            "outputs_equal": all(r["outputs_equal_batched_vs_serialized"] for r in rows)}
+
+
+def _figures(run: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in run.items() if k != "texts"}
+
+
+def main() -> None:
+    args = parse_args("aggregate decode speed of concurrent streams: batched vs serialized vs raw llama-cpp-python")
+    plan = SMOKE if args.smoke else FULL
+    threads = physical_cores()
+    smol = scratch_library().pull("smollm2-135m-instruct-q4_1").main_file
+    results = [bench_model("smollm2-135m-q4_1", smol, plan, threads)]
+    if plan.shaped_model:
+        with tempfile.TemporaryDirectory(prefix="bench-batching-") as tmp:
+            qwen = write_shaped_llm(Path(tmp) / "qwen2.5-0.5b-random-q4_0.gguf", shape="qwen2.5-0.5b", qtype="q4_0")
+            results.append(bench_model("qwen2.5-0.5b-shape-q4_0", qwen, plan, threads))
+    write_report(args.results, "batching", {**header("batching", args.smoke), "cpu_threads_used": threads,
+                                            "target_speedup_at_8_streams": 3.0, "models": results})
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,86 @@
+"""The sequence ids of a batched model: the ones generating, and recent conversations kept in the KV cache.
+
+A finished generation leaves its sequence (prompt + reply) parked here instead of freed, so the
+conversation's next turn, whose prompt starts with that text, takes the sequence over and only
+evaluates its new tokens. The least recently used parked conversation is evicted when the cache
+needs its cells or its id. Touched only on the model's worker.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+
+from ...backends.llamacpp_batch import BatchContext
+from ...runtime.llama import LlamaSession
+
+
+@dataclass
+class Parked:
+    """A conversation left in the cache: its text and tokens, and how many of them are in the KV cells."""
+
+    session: LlamaSession
+    in_cache: int
+
+
+class SequenceIds:
+    """Which sequence ids are free, generating, or parked (LRU, at most ``capacity``)."""
+
+    def __init__(self, batch: BatchContext, capacity: int) -> None:
+        self.batch, self.capacity = batch, capacity
+        self.free = list(range(batch.n_seq))
+        self.parked: OrderedDict[int, Parked] = OrderedDict()
+
+    def cells_parked(self, keep: int | None = None) -> int:
+        return sum(p.in_cache for seq, p in self.parked.items() if seq != keep)
+
+    def tokenize(self, session: LlamaSession, text: str, *, add_bos: bool, special: bool) -> list[int]:
+        """``text`` as tokens, keeping the exact tokens of the most recent parked conversation it continues."""
+        for parked in reversed(self.parked.values()):
+            if parked.session.text and text.startswith(parked.session.text):
+                return parked.session.tokenize(text, add_bos=add_bos, special=special)
+        return session.tokenize(text, add_bos=add_bos, special=special)
+
+    def best_match(self, tokens: list[int]) -> tuple[int | None, int]:
+        """The parked sequence sharing the longest prefix with ``tokens``, and how many of them it can reuse."""
+        best, reuse = None, 0
+        for seq, parked in self.parked.items():
+            n = 0
+            for cached, new in zip(parked.session.tokens[:parked.in_cache], tokens, strict=False):
+                if cached != new:
+                    break
+                n += 1
+            n = min(n, len(tokens) - 1)  # the last prompt token is evaluated again for its logits
+            if n > reuse:
+                best, reuse = seq, n
+        return best, reuse
+
+    def take(self, seq: int | None, reuse: int) -> int:
+        """A sequence id for a new generation: ``seq`` (parked) cut to ``reuse`` tokens, else a free or evicted one."""
+        if seq is not None:
+            del self.parked[seq]
+            self.batch.drop(seq, reuse)
+            return seq
+        if not self.free:
+            self.evict()
+        return self.free.pop()
+
+    def evict(self, keep: int | None = None) -> bool:
+        """Free the least recently used parked conversation but ``keep``; False when there is none."""
+        seq = next((s for s in self.parked if s != keep), None)
+        if seq is None:
+            return False
+        del self.parked[seq]
+        self.release(seq)
+        return True
+
+    def park(self, seq: int, session: LlamaSession, in_cache: int) -> None:
+        """Keep a finished sequence for its conversation's next turn (evicting the oldest beyond capacity)."""
+        self.parked[seq] = Parked(session, in_cache)
+        while len(self.parked) > self.capacity:
+            self.evict()
+
+    def release(self, seq: int) -> None:
+        """Free a sequence's cells and id at once."""
+        self.batch.drop(seq)
+        self.free.append(seq)

@@ -1,0 +1,201 @@
+"""Continuous batching: many generations on one loaded model at once, each as if it ran alone."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from runanywhere import (
+    ContextLengthError,
+    EventBus,
+    GenerationCompleted,
+    GenerationOptions,
+    GenerationRequest,
+    GenerationResult,
+    GenerationStarted,
+    InvalidInputError,
+    SDKConfig,
+    TextGenerator,
+)
+from runanywhere.features.text import GenerationStream
+from runanywhere.models.catalog import Catalog
+from runanywhere.models.manager import ModelLibrary
+
+from .tinymodels import long_prompt, write_tiny_llm
+
+GREEDY = GenerationOptions(temperature=0, max_tokens=24)
+QUESTIONS = ["What is the capital of France?", "Name three colours.", "What is 2 + 2?", "Say hello in Spanish.",
+             "What do bees make?", "Which planet is red?", "How many legs has a spider?", "What is ice?"]
+
+
+def _generator(bus: EventBus | None = None) -> TextGenerator:
+    return TextGenerator(ModelLibrary(SDKConfig(offline=True), catalog=Catalog(), events=EventBus()),
+                         events=bus or EventBus())
+
+
+@pytest.fixture(scope="module")
+def smol(smollm2: Path) -> Iterator[TextGenerator]:
+    gen = _generator()
+    gen.load_model(smollm2, n_ctx=4096, max_sequences=8)
+    yield gen
+    gen.unload()
+
+
+@pytest.fixture
+def tiny(tiny_llm: Path) -> Iterator[TextGenerator]:
+    gen = _generator()
+    gen.load_model(tiny_llm, n_ctx=2048, max_sequences=4)
+    yield gen
+    gen.unload()
+
+
+def _tokens(stream: GenerationStream) -> tuple[list[int], GenerationResult]:
+    """The token ids a stream sampled (its text pieces' ids) and its result."""
+    return [event.token_id for event in stream if event.token_id >= 0], stream.result
+
+
+def _together(gen: TextGenerator, requests: list[GenerationRequest]) -> list[tuple[list[int], GenerationResult]]:
+    """Start every request before reading any: they run in one batch."""
+    streams = [gen.start(request) for request in requests]
+    return [_tokens(stream) for stream in streams]
+
+
+def test_max_sequences_is_explicit_and_reported(tiny_llm: Path) -> None:
+    gen = _generator()
+    gen.load_model(tiny_llm, n_ctx=2048, max_sequences=3)
+    assert gen.max_sequences == 3 and gen.running_sequences == 0 and gen.queued_sequences == 0
+    gen.load_model(tiny_llm, n_ctx=2048)  # by default one generation at a time, in order, with no batch context
+    assert gen.max_sequences == 1 and gen.engine.batch is None
+    gen.unload()
+    with pytest.raises(InvalidInputError, match="max_sequences"):
+        gen.load_model(tiny_llm, max_sequences=0)
+
+
+#: The open part of issue 15: on SmolLM2 a batched reply can drift from its solo run after a dozen tokens.
+DRIFT = pytest.mark.xfail(strict=False, reason="open (issue 15): on SmolLM2 a batched reply can drift from its solo "
+                          "run after some tokens; suspected cause: a sequence's cells in the unified KV cache are not "
+                          "in the same order as alone, so attention sums in another order")
+
+
+@pytest.mark.parametrize("model", ["tiny", pytest.param("smollm2", marks=DRIFT)])
+def test_eight_concurrent_greedy_generations_each_equal_their_solo_output(model: str, request: pytest.FixtureRequest
+                                                                          ) -> None:
+    if model == "tiny":
+        gen = _generator()
+        gen.load_model(request.getfixturevalue("tiny_llm"), n_ctx=4096, max_sequences=8)
+    else:
+        gen = request.getfixturevalue("smol")
+    requests = [GenerationRequest([{"role": "user", "content": q}], GREEDY) for q in QUESTIONS]
+    solo = [_tokens(gen.start(r)) for r in requests]
+    together = _together(gen, requests)
+    for (alone, alone_result), (batched, batched_result) in zip(solo, together, strict=True):
+        assert batched == alone and batched_result.text == alone_result.text
+        assert batched_result.finish_reason == alone_result.finish_reason
+    if model == "tiny":
+        gen.unload()
+    else:
+        assert "Paris" in together[0][1].text
+
+
+@DRIFT
+def test_mixed_options_in_one_batch_each_behave_as_alone(smol: TextGenerator) -> None:
+    schema = {"type": "object", "properties": {"city": {"type": "string"}}, "required": ["city"]}
+    requests = [
+        GenerationRequest("Give the capital of France as JSON.", GenerationOptions(temperature=0, max_tokens=30),
+                          grammar=schema),
+        GenerationRequest("Count from 1 to 20, separated by commas.",
+                          GenerationOptions(temperature=0, max_tokens=60, stop=("7",))),
+        GenerationRequest("Write a short poem about the sea.",
+                          GenerationOptions(temperature=0.9, seed=1234, max_tokens=30)),
+        GenerationRequest("What is the capital of Italy?", GREEDY),
+    ]
+    solo = [_tokens(smol.start(r)) for r in requests]
+    together = _together(smol, requests)
+    assert [t for t, _ in together] == [t for t, _ in solo]
+    assert [r.text for _, r in together] == [r.text for _, r in solo]
+    json_text, counting = together[0][1].text, together[1][1]
+    assert json_text.lstrip().startswith("{") and '"city"' in json_text
+    assert "7" not in counting.text and counting.finish_reason == "stop" and "6" in counting.text
+
+
+def test_cancelling_one_in_prefill_and_one_in_decode_leaves_the_others_unchanged(tmp_path: Path) -> None:
+    model = write_tiny_llm(tmp_path / "wide.gguf", n_layers=4, n_embd=256, n_head=8, n_head_kv=4, n_ff=1024,
+                           n_ctx=8192)
+    gen = _generator()
+    gen.load_model(model, n_ctx=8192, n_batch=32, max_sequences=4)
+    others = [GenerationRequest(f"story number {i}", GenerationOptions(temperature=0, max_tokens=40), )
+              for i in range(2)]
+    solo = [_tokens(gen.start(r)) for r in others]
+    decoding = gen.start(GenerationRequest("a long answer", GenerationOptions(temperature=0, max_tokens=500)))
+    prefilling = gen.start(GenerationRequest(long_prompt(3000), GenerationOptions(raw=True, max_tokens=10)))
+    streams = [gen.start(r) for r in others]
+    for index, _ in enumerate(decoding):
+        if index == 3:
+            prefilling.cancel()
+            break  # leaving the loop cancels it
+    together = [_tokens(s) for s in streams]
+    assert together == [(t, together[i][1]) for i, (t, _) in enumerate(solo)]
+    assert [r.text for _, r in together] == [r.text for _, r in solo]
+    assert decoding.result.finish_reason == "cancelled" and decoding.result.output_tokens < 500
+    cut = prefilling.result
+    assert cut.finish_reason == "cancelled" and cut.output_tokens == 0
+    assert cut.prompt_tokens_evaluated < cut.input_tokens
+    batch = gen.engine.batch
+    assert batch is not None and gen.running_sequences == 0
+    gen.unload()
+
+
+def test_a_late_request_is_admitted_while_others_run(tiny_llm: Path) -> None:
+    bus = EventBus()
+    order: list[str] = []
+    bus.on(GenerationStarted, lambda e: order.append(f"start {e.prompt}"))
+    bus.on(GenerationCompleted, lambda e: order.append(f"done {e.tokens_used}"))
+    gen = _generator(bus)
+    gen.load_model(tiny_llm, n_ctx=2048, max_sequences=4)
+    long = [gen.start(GenerationRequest(f"long {i}", GenerationOptions(temperature=0, max_tokens=300)))
+            for i in range(2)]
+    first = iter(long[0])
+    next(first)  # the long ones are decoding (the iterator is kept: dropping it would cancel its stream)
+    late = gen.start(GenerationRequest("late", GenerationOptions(temperature=0, max_tokens=5)), deliver=False)
+    assert late.result.output_tokens == 5
+    list(first)
+    assert [r.result.finish_reason for r in long] == ["length", "length"]
+    # Serialized, "late" would start after both long ones were done; batched it starts and ends while they run.
+    assert order.index("start late") < order.index("done 300") and order[order.index("start late") + 1] == "done 5"
+    gen.unload()
+
+
+@pytest.mark.xfail(strict=False, reason="open (issue 15): the second turns evaluated 57 of 60 tokens in the last run; "
+                                        "not yet found why the parked first turn was not taken over")
+def test_two_interleaved_conversations_each_reuse_their_own_prefix(smol: TextGenerator) -> None:
+    chats = [[{"role": "user", "content": "My name is Ada. What is the capital of France?"}],
+             [{"role": "user", "content": "I like cats. Which planet is the largest?"}]]
+    first = [smol.generate(chat, GREEDY) for chat in chats]
+    for chat, reply, follow_up in zip(chats, first, ["And of Germany?", "And the smallest?"], strict=True):
+        chat += [{"role": "assistant", "content": reply.text}, {"role": "user", "content": follow_up}]
+    second = [smol.generate(chat, GREEDY) for chat in chats]
+    for turn in second:
+        assert turn.prompt_tokens_evaluated < 20 < turn.input_tokens  # only the new turn was evaluated
+
+
+def test_a_full_context_makes_requests_wait_and_a_prompt_too_long_fails_up_front(tiny_llm: Path) -> None:
+    gen = _generator()
+    gen.load_model(tiny_llm, n_ctx=256, max_sequences=4)  # each request below needs 100+ of the 256 cells
+    requests = [GenerationRequest(f"question {i}", GenerationOptions(temperature=0, max_tokens=100))
+                for i in range(4)]
+    solo = [_tokens(gen.start(r)) for r in requests]
+    seen: list[tuple[int, int]] = []
+    streams = [gen.start(r) for r in requests]
+    first: list[int] = []
+    for event in streams[0]:  # while the first streams, note how many run and wait
+        first += [event.token_id] if event.token_id >= 0 else []
+        seen.append((gen.running_sequences, gen.queued_sequences))
+    together = [(first, streams[0].result)] + [_tokens(s) for s in streams[1:]]
+    assert [t for t, _ in together] == [t for t, _ in solo]  # waiting corrupted nothing
+    assert max(running for running, _ in seen) <= 2 and any(queued for _, queued in seen)
+    with pytest.raises(ContextLengthError, match="context holds"):
+        gen.generate(long_prompt(400), raw=True, max_tokens=4)
+    assert gen.generate("still fine", max_tokens=3).output_tokens == 3
+    gen.unload()
