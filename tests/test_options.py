@@ -78,7 +78,8 @@ def test_synthesis_options_and_keywords_say_the_same(voice: TextToSpeech) -> Non
     assert np.array_equal(by_keyword, by_options) and np.array_equal(by_keyword, keyword_wins)
     assert np.array_equal(by_keyword, streamed)
     assert len(voice.synthesize("One, two.").audio_data) < len(voice.synthesize("One, two.", speed=0.5).audio_data)
-    with pytest.raises(InvalidInputError, match=r"option\(s\) volume for SynthesisOptions; known: speaker_id, speed"):
+    known = r"option\(s\) volume for SynthesisOptions; known: speaker, speaker_id, speed"
+    with pytest.raises(InvalidInputError, match=known):
         voice.synthesize("Hi.", volume=2)
     with pytest.raises(InvalidInputError, match=r"speaker_id must be in 0\.\.0"):
         voice.synthesize("Hi.", SynthesisOptions(speaker_id=1))

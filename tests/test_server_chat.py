@@ -131,17 +131,6 @@ CALCULATE = [{"role": "user", "content": "What is 17 * 23? Use the calculator."}
 DEMO = [tool.schema() for tool in DEMO_TOOLS.values()]
 
 
-def test_a_required_call_is_a_tool_call_even_when_an_argument_holds_the_close_tag(client: openai.OpenAI):
-    # Greedy SmolLM2 writes "</tool_call>" (and more) inside the expression string; the reply is still the call.
-    reply = client.chat.completions.create(model=CHAT, messages=CALCULATE, tools=DEMO, tool_choice="required",  # type: ignore[arg-type]
-                                           temperature=0, max_tokens=128)
-    choice = reply.choices[0]
-    [call] = choice.message.tool_calls or []
-    assert choice.finish_reason == "tool_calls" and choice.message.content is None
-    assert call.function.name == "calculator"  # type: ignore[union-attr]
-    assert json.loads(call.function.arguments)["expression"].startswith("17 * 23")  # type: ignore[union-attr]
-
-
 @pytest.mark.parametrize("stream", [False, True])
 def test_a_forced_call_cut_by_max_tokens_is_length_and_never_content(client: openai.OpenAI, stream: bool):
     if stream:

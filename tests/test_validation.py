@@ -85,7 +85,7 @@ def test_each_check_names_the_parameter_and_says_what_it_takes() -> None:
             number("top_p", bad, low=0, high=1)
     with pytest.raises(InvalidInputError, match="an int of 16610 bits"):  # too big to print, still a clear error
         integer("seed", 10**5000, low=0, high=2**32 - 1)
-    with pytest.raises(InvalidInputError, match="format must be one of hermes, lfm2, json, auto; got 'bogus'"):
+    with pytest.raises(InvalidInputError, match="format must be one of hermes, qwen, lfm2, json, auto; got 'bogus'"):
         choice("format", "bogus", ("hermes", "lfm2", "json", "auto"))
     with pytest.raises(InvalidInputError, match="must have str keys"):
         mapping("tool", {1: "x"})
@@ -203,7 +203,7 @@ def test_a_chat_model_is_refused_by_embeddings_unless_pooled(smollm2: Path) -> N
 def test_tool_calling_refuses_unknown_choices_and_bad_definitions(smol: TextGenerator) -> None:
     tools = ToolCaller(smol)
     tools.register_tool(WEATHER, lambda args: "sunny")
-    with pytest.raises(InvalidInputError, match="format must be one of hermes, lfm2, json, auto; got 'bogus'"):
+    with pytest.raises(InvalidInputError, match="format must be one of hermes, qwen, lfm2, json, auto; got 'bogus'"):
         tools.generate_with_tools("Weather in Paris?", format="bogus")
     with pytest.raises(InvalidInputError, match="tool_choice must be one of auto, required, none; got 'bogus'"):
         tools.generate_with_tools("Weather in Paris?", tool_choice="bogus")  # type: ignore[arg-type]

@@ -90,8 +90,10 @@ def test_a_spoken_question_is_answered_aloud_and_talking_over_the_reply_stops_it
     interrupted = page.locator("#voice-transcript .msg.assistant[data-interrupted=true]").first
     assert interrupted.locator(".text").inner_text().strip(), "the interrupted reply had no transcript"
     page.wait_for_selector("#voice-transcript .msg.assistant[data-heard-ms]", timeout=60_000)  # truncated
-    cut = next(e["response"] for e in received if e["type"] == "response.done")
-    assert (cut["status"], cut["status_details"]["reason"]) == ("cancelled", "turn_detected")
+    # On a quick machine the reply's text and audio may all have been sent before the second question: then
+    # the page alone stops and truncates it; a reply the server was still producing is cancelled by the turn.
+    cut = [e["response"] for e in received if e["type"] == "response.done" and e["response"]["status"] == "cancelled"]
+    assert all(r["status_details"]["reason"] == "turn_detected" for r in cut)
     second = page.locator("#voice-transcript .msg.user").nth(1)
     second.wait_for(timeout=180_000)
     assert second.inner_text().lower().count("dragon") == 1

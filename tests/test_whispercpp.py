@@ -118,8 +118,8 @@ def test_cancel_between_segments_stops_whisper_cpp(wcpp: SpeechToText, recording
             canceller = threading.Thread(target=stream.cancel)
             canceller.start()
             canceller.join()
-    assert len(received) == 1 and received[0].text.startswith("It was the best of times")
-    assert received[0].end_s < 30  # whisper.cpp stopped long before the 44 s of audio were decoded
+    # whisper.cpp may hand over two segments in one callback; either way it stopped long before the 44 s
+    assert received and received[0].text.startswith("It was the best of times") and received[-1].end_s < 30
     assert wer(BECKETT, wcpp.transcribe(recordings / "beckett.wav").text) <= 0.10  # fine afterwards
 
 
