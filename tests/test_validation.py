@@ -85,7 +85,7 @@ def test_each_check_names_the_parameter_and_says_what_it_takes() -> None:
             number("top_p", bad, low=0, high=1)
     with pytest.raises(InvalidInputError, match="an int of 16610 bits"):  # too big to print, still a clear error
         integer("seed", 10**5000, low=0, high=2**32 - 1)
-    with pytest.raises(InvalidInputError, match="format must be one of hermes, qwen, lfm2, json, auto; got 'bogus'"):
+    with pytest.raises(InvalidInputError, match="format must be one of hermes, lfm2, json, auto; got 'bogus'"):
         choice("format", "bogus", ("hermes", "lfm2", "json", "auto"))
     with pytest.raises(InvalidInputError, match="must have str keys"):
         mapping("tool", {1: "x"})
