@@ -7,6 +7,7 @@ or a plain question gets an answer. Greedy decoding keeps each outcome the same 
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from typing import Any
 
@@ -140,6 +141,18 @@ def test_the_server_answers_a_weather_question_with_a_tool_call(client: openai.O
     assert choice.finish_reason == "tool_calls" and not choice.message.content
     (call,) = choice.message.tool_calls or []
     assert call.function.name == "get_weather" and call.function.arguments == '{"city": "Paris"}'
+
+
+def test_a_streamed_auto_call_comes_name_first_then_argument_fragments(client: openai.OpenAI) -> None:
+    chunks = list(client.chat.completions.create(
+        model=QWEN, messages=[{"role": "user", "content": "What is the weather like in Paris right now?"}],
+        tools=[WEATHER], tool_choice="auto", stream=True, **GREEDY))  # type: ignore[call-overload]
+    calls = [call for c in chunks if c.choices for call in c.choices[0].delta.tool_calls or []]
+    first, *rest = calls
+    assert first.index == 0 and first.id and first.function and first.function.name == "get_weather"
+    assert len(rest) > 1 and all(c.index == 0 and c.id is None for c in rest)  # arguments in several fragments
+    assert json.loads("".join(c.function.arguments or "" for c in rest if c.function)) == {"city": "Paris"}
+    assert [c.choices[0].finish_reason for c in chunks if c.choices and c.choices[0].finish_reason] == ["tool_calls"]
 
 
 def test_the_web_apps_chat_picker_offers_qwen(client: openai.OpenAI) -> None:

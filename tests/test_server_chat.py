@@ -91,7 +91,9 @@ def test_the_stream_helper_assembles_a_required_tool_call(client: openai.OpenAI)
     assert "city" in (call.function.parsed_arguments or {}) or '"city"' in call.function.arguments
 
 
-@pytest.mark.parametrize("choice", ["auto", "required", {"type": "function", "function": {"name": "get_weather"}}])
+# Forced calls: whether SmolLM2 calls by itself under "auto" changes with the CPU's arithmetic (test_qwen_tools
+# streams an "auto" call from the model that decides reliably).
+@pytest.mark.parametrize("choice", ["required", {"type": "function", "function": {"name": "get_weather"}}])
 def test_a_streamed_tool_call_comes_as_it_is_generated_name_first_then_argument_fragments(
         client: openai.OpenAI, choice: object):
     question = [{"role": "user", "content": "What is the weather like in Paris? Use the tool."}]
@@ -187,7 +189,8 @@ def test_embeddings_as_floats_and_base64_agree_and_mean_something(client: openai
     assert vectors[0] @ vectors[1] > 0.6 > 0.3 > vectors[0] @ vectors[2]
     assert floats.usage.prompt_tokens >= 3
     single = client.embeddings.create(model="all-minilm-l6-v2", input="cat")
-    assert np.allclose(single.data[0].embedding, vectors[0], atol=1e-5)
+    # one text alone vs in a padded batch of three: the same vector up to float32 rounding
+    assert np.allclose(single.data[0].embedding, vectors[0], atol=1e-4)
 
 
 def test_a_registered_local_model_is_listed_as_stored_until_loaded(make_library: LibraryFactory, tiny_llm: Path):

@@ -15,6 +15,7 @@ from runanywhere import (
     ModelEvicted,
     ModelNotFoundError,
     SDKErrorCode,
+    StorageError,
 )
 from runanywhere.models.store import RECORD_NAME
 
@@ -258,3 +259,32 @@ def test_a_model_id_never_becomes_a_path_outside_the_store(make_library: Library
             use(bad_id)
     assert {p for p in tmp_path.rglob("*")} - before <= {p for p in home.rglob("*")}  # nothing written elsewhere
     assert not Path("/tmp/pinned-from-outside.pin").exists()
+
+
+def test_a_stored_file_the_user_cannot_read_is_a_storage_error(server, make_library: LibraryFactory, tmp_path: Path):
+    """Run as an unprivileged user (root reads everything): verify names the file instead of an OSError."""
+    import os
+    import tempfile
+
+    if os.geteuid() != 0:
+        pytest.skip("needs root to switch to an unprivileged user for the check")
+    home = Path(tempfile.mkdtemp(prefix="runanywhere-unreadable-"))  # outside pytest's 0700 tmp tree
+    try:
+        home.chmod(0o755)
+        library = _library_with_models(server, make_library, {"a": MB}, home=home)
+        local = library.pull("a")
+        for path in [home, *home.rglob("*")]:
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        local.main_file.chmod(0o000)
+        os.seteuid(65534)  # nobody
+        try:
+            with pytest.raises(StorageError) as caught:
+                library.verify("a")
+        finally:
+            os.seteuid(0)
+        assert caught.value.code is SDKErrorCode.STORAGE_ERROR and "permission denied" in caught.value.message
+        assert str(local.main_file) in caught.value.message
+    finally:
+        import shutil
+
+        shutil.rmtree(home, ignore_errors=True)

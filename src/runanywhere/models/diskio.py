@@ -32,8 +32,8 @@ def is_full(exc: OSError) -> bool:
     return isinstance(exc, InsufficientStorageError) or exc.errno in _FULL
 
 
-def storage_error(exc: OSError, action: str, path: Path) -> StorageError:
-    """``exc`` (from trying to ``action`` at ``path``) as a typed error that names the cause and the remedy."""
+def storage_error(exc: OSError, action: str, path: Path, *, write: bool = True) -> StorageError:
+    """``exc`` (from trying to ``action`` at ``path``; ``write``: a write) as a typed error naming cause and remedy."""
     if isinstance(exc, StorageError):
         return exc
     details = {"path": str(path), "errno": exc.errno}
@@ -42,8 +42,9 @@ def storage_error(exc: OSError, action: str, path: Path) -> StorageError:
                             "point RUNANYWHERE_HOME at a writable folder", code=SDKErrorCode.FILE_WRITE_FAILED,
                             details=details)
     if exc.errno in (errno.EACCES, errno.EPERM):
-        return StorageError(f"cannot {action}: no permission to write {path}; fix its permissions or point "
-                            "RUNANYWHERE_HOME at a folder you own", code=SDKErrorCode.FILE_WRITE_FAILED,
+        return StorageError(f"cannot {action}: permission denied on {path}; fix its permissions or point "
+                            "RUNANYWHERE_HOME at a folder you own",
+                            code=SDKErrorCode.FILE_WRITE_FAILED if write else SDKErrorCode.STORAGE_ERROR,
                             details=details)
     if exc.errno in _FULL:
         return InsufficientStorageError(f"cannot {action}: the disk holding {path} is full; free space (delete "

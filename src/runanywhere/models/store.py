@@ -169,10 +169,14 @@ class RecoveryReport:
 
 
 def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    """The file's SHA-256 hex digest; a file that cannot be read is a :class:`StorageError` naming it."""
     digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            digest.update(block)
+    try:
+        with open(path, "rb") as fh:
+            while block := fh.read(chunk):
+                digest.update(block)
+    except OSError as exc:
+        raise storage_error(exc, "read the file to check its hash", path, write=False) from exc
     return digest.hexdigest()
 
 

@@ -21,7 +21,6 @@ from .. import CancelToken, GenerationResult, TextGenerator, ToolCall, VisionLan
 from ..features.structured_output import validate
 from ..features.tools import parse_tool_calls, validate_arguments
 from ..features.tools.incremental import ArgumentText, CallDone, CallStarted, CallStream, Piece, Text
-from ..features.tools.parsing import syntaxes_of
 from .chat_request import ChatPlan, chat_plan
 from .errors import APIError
 from .params import json_body
@@ -71,8 +70,7 @@ class Reply:
     async def chunks(self) -> AsyncIterator[dict[str, Any] | str]:
         """The reply's chunks: each read of the stream takes every token already generated into one delta."""
         yield self._chunk({"role": "assistant", "content": ""})
-        bare = syntaxes_of(self.plan.tool_format)[1]  # Qwen's models may write a call's JSON without tags
-        calls = CallStream(self.plan.tool_names, bare_json=bare) if self.plan.tools else None
+        calls = CallStream(self.plan.tool_names, self.plan.tool_format) if self.plan.tools else None
         text = {thinking: text_template(self._chunk, "reasoning_content" if thinking else "content")
                 for thinking in (False, True)}
         stream = self.generator.start(self.plan.request, cancel=CancelToken())

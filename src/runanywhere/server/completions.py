@@ -41,9 +41,10 @@ async def completions(request: Request) -> Response:
 
     async def chunks() -> AsyncIterator[dict[str, Any]]:
         running = generator.start(generation, cancel=CancelToken())
-        async for event in running:
-            if event.text:
-                yield body(event.text, None)
+        async for event in running:  # every token already generated goes out in one chunk
+            text = "".join(e.text for e in (event, *running.drain()))
+            if text:
+                yield body(text, None)
         result = running.result
         yield {**body("", FINISH[result.finish_reason]), "timings": timings(result)}
         if include_usage:

@@ -1,12 +1,17 @@
-"""Reading Hermes tool calls while the reply streams: text as it comes, each call's name, then its argument text.
+"""Reading tool calls while the reply streams: text as it comes, each call's name, then its argument text.
 
-:class:`CallStream` is fed the reply piece by piece. Text outside ``<tool_call>`` tags is passed on at once
-(a possible start of a tag, and blank text, are held back); inside a tag a small JSON scanner finds the
-``"name"`` (passed on once whole and one of the known tools) and the ``"arguments"`` object, passed on
-character by character. When the block closes :func:`parse_tool_calls` reads it whole: that parse is the
-truth, and argument text already sent must decode to the same arguments (else :class:`GenerationError`).
-With ``bare_json`` (Qwen's models, which often leave the tags out) a reply that opens with ``{`` is read as
-one call block too, ending where its JSON object ends.
+:class:`CallStream` is fed the reply piece by piece, in one :class:`ToolCallFormat`. Text outside call markers
+(``<tool_call>``, LFM2's ``<|tool_call_start|>``...) is passed on at once (a possible start of a marker, and
+blank text, are held back). Inside JSON markup a small scanner finds the ``"name"`` (passed on once whole and
+one of the known tools) and the ``"arguments"`` object, passed on character by character; other markup
+(LFM2's pythonic calls) is passed on whole when its block closes. :func:`parse_tool_calls` reads each closed
+block whole: that parse is the truth, and argument text already sent must decode to the same arguments (else
+:class:`GenerationError`). Where the format reads untagged JSON calls (Qwen's models often leave the tags
+out), a reply that opens with ``{`` is read as one call block too, ending where its JSON object ends.
+
+:class:`~runanywhere.features.tools.streaming.CallSplitter` is the SDK's whole-call reader (a call handed on
+once complete, bare JSON anywhere the format allows it); this one serves clients that show arguments as they
+are written (the server's streamed ``tool_calls`` deltas).
 """
 
 from __future__ import annotations
@@ -16,8 +21,9 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from ...core.errors import GenerationError
-from .parsing import parse_tool_calls
-from .types import HERMES_END, HERMES_START, ToolCall, ToolCallFormat, dump_json, next_call_id
+from ..text.markup import overlap
+from .parsing import CallSyntax, parse_tool_calls, syntaxes_of
+from .types import ToolCall, ToolCallFormat, as_format, dump_json, next_call_id
 
 _NAME_KEY, _ARGUMENT_KEYS = "name", ("arguments", "parameters")
 
@@ -113,13 +119,14 @@ class _Scanner:
 class CallStream:
     """Feeds on a streamed reply and returns :data:`Piece` objects; ``known`` are the tools a call may name."""
 
-    def __init__(self, known: Collection[str], *, bare_json: bool = False) -> None:
+    def __init__(self, known: Collection[str], fmt: ToolCallFormat | str = ToolCallFormat.HERMES) -> None:
         self.known = frozenset(known)
+        self.fmt = as_format(fmt)
         self.calls: list[ToolCall] = []
+        self._syntaxes, self._bare_first = syntaxes_of(self.fmt)  # may the reply open with untagged JSON?
         self._pending = ""  # text outside calls not yet passed on
         self._body: str | None = None  # inside a block: its body so far
-        self._bare_first = bare_json  # the reply may open with a call's JSON, without tags
-        self._bare = False  # inside such an untagged block
+        self._syntax: CallSyntax | None = None  # the open block's markers (None: an untagged block)
         self._reset()
 
     def _reset(self) -> None:
@@ -142,19 +149,22 @@ class CallStream:
                     return pieces  # only blank text yet: it may still open with a call
                 self._bare_first = False
                 if opening.startswith("{"):
-                    self._body, self._pending, self._bare = opening, "", True
+                    self._body, self._pending, self._syntax = opening, "", None
             if self._body is None:
-                start = self._pending.find(HERMES_START)
-                if start < 0:
-                    return pieces + self._release(len(self._pending) - _partial_tag(self._pending))
+                found = min(((at, syntax) for syntax in self._syntaxes
+                             if (at := self._pending.find(syntax.start)) >= 0), default=None, key=_position)
+                if found is None:
+                    held = max((overlap(self._pending, syntax.start) for syntax in self._syntaxes), default=0)
+                    return pieces + self._release(len(self._pending) - held)
+                start, self._syntax = found
                 before = self._pending[:start]
                 pieces += [Text(before)] if before.strip() else []  # blank text before a call is dropped
-                self._body, self._pending = self._pending[start + len(HERMES_START) :], ""
+                self._body, self._pending = self._pending[start + len(self._syntax.start) :], ""
             end = self._scan()
             pieces += self._progress()
             if end is None:
                 return pieces
-            close = "" if self._bare else HERMES_END
+            close = self._syntax.end if self._syntax else ""
             body, self._pending, self._body = self._body[:end], self._body[end + len(close) :], None
             pieces += self._block(body, close)
 
@@ -177,13 +187,16 @@ class CallStream:
 
     def _scan(self) -> int | None:
         """Scan the new part of the block body; where its close tag starts once the call's JSON ended, else None."""
-        body = self._body or ""
+        body, syntax = self._body or "", self._syntax
+        if syntax is not None and not syntax.json_body:
+            found = body.find(syntax.end)
+            return found if found >= 0 else None
         while self._scanned < len(body) and not self._scanner.ended:
             self._scanner.step(body, self._scanned)
             self._scanned += 1
-        if self._bare:
+        if syntax is None:
             return self._scanned if self._scanner.ended else None
-        found = body.find(HERMES_END, self._scanned) if self._scanner.ended else -1
+        found = body.find(syntax.end, self._scanned) if self._scanner.ended else -1
         return found if found >= 0 else None
 
     def _progress(self) -> list[Piece]:
@@ -206,10 +219,10 @@ class CallStream:
         """A finished block as it parses whole: its call(s), or its markup as text when it holds none."""
         started, arguments = self._started, self._scanner.arguments
         sent = body[arguments[0] : arguments[0] + self._sent] if arguments is not None else ""
-        bare, self._bare = self._bare, False
+        syntax, self._syntax = self._syntax, None
         self._reset()
-        block = body if bare else HERMES_START + body + close
-        calls, _ = parse_tool_calls(block, ToolCallFormat.QWEN if bare else ToolCallFormat.HERMES, known=self.known)
+        block = syntax.start + body + close if syntax else body
+        calls, _ = parse_tool_calls(block, self.fmt, known=self.known)
         if not calls:
             if started is not None and not cut:
                 raise GenerationError(f"the call of {started.name!r} came out malformed: {body[:200]!r}")
@@ -245,9 +258,5 @@ class CallStream:
         return CallDone(index, call)
 
 
-def _partial_tag(text: str) -> int:
-    """How many characters at the end of ``text`` could begin ``<tool_call>`` (held back until they can't)."""
-    for size in range(min(len(text), len(HERMES_START) - 1), 0, -1):
-        if HERMES_START.startswith(text[-size:]):
-            return size
-    return 0
+def _position(found: tuple[int, CallSyntax]) -> int:
+    return found[0]

@@ -23,7 +23,8 @@ class CallSyntax:
     """A call syntax with markers of its own: what opens and closes a call, and the finder of its blocks.
 
     ``bare_json``: its models also write a call's JSON without the markers. ``taught_by``: the text that marks
-    a chat template as teaching this syntax (None: the syntax is only ever chosen by name).
+    a chat template as teaching this syntax (None: the syntax is only ever chosen by name). ``json_body``: the
+    calls between the markers are JSON (a stream reader can follow them as they come).
     """
 
     start: str
@@ -31,6 +32,7 @@ class CallSyntax:
     find: BlockFinder
     bare_json: bool = False
     taught_by: str | None = None
+    json_body: bool = True
 
 
 #: The syntaxes with markers of their own. ``AUTO`` reads them all, then bare JSON in the text between their
@@ -38,7 +40,7 @@ class CallSyntax:
 TAGGED_FORMATS: dict[ToolCallFormat, CallSyntax] = {
     ToolCallFormat.HERMES: CallSyntax(HERMES_START, HERMES_END, hermes_blocks),
     ToolCallFormat.QWEN: CallSyntax(HERMES_START, HERMES_END, hermes_blocks, bare_json=True, taught_by=HERMES_START),
-    ToolCallFormat.LFM2: CallSyntax(LFM2_START, LFM2_END, lfm2_blocks, taught_by=LFM2_START),
+    ToolCallFormat.LFM2: CallSyntax(LFM2_START, LFM2_END, lfm2_blocks, taught_by=LFM2_START, json_body=False),
 }
 
 
