@@ -58,25 +58,27 @@ class GrammarRejected(Exception):
 
 
 def llguidance_raw(model: str, *, lenient: bool = False) -> Engine:
-    """llguidance's JSON-schema compiler and a token matcher on the model's own tokenizer (strict by default)."""
+    """llguidance's JSON-schema compiler and a token matcher on the model's own tokenizer, default options
+    (strict: an unsupported keyword is an error) unless ``lenient`` (unsupported keywords ignored)."""
+    from importlib.metadata import version
+
     import llama_cpp
     import llguidance
     import llguidance.llamacpp
 
     llm = llama_cpp.Llama(model_path=model, vocab_only=True, verbose=False)
     tokenizer = llguidance.llamacpp.lltokenizer_from_vocab(llm._model.vocab)
-    options = {"whitespace_flexible": False, "lenient": lenient}
+    options: dict[str, Any] = {"lenient": True} if lenient else {}
 
     def compile_schema(schema: Any) -> None:
-        # x-guidance options ride on the schema; a boolean schema has no place for them and keeps the defaults.
-        grammar = llguidance.LLMatcher.grammar_from_json_schema(
-            schema, defaults=options) if isinstance(schema, dict) else llguidance.LLMatcher.grammar_from_json_schema(
-            schema)
+        try:
+            grammar = llguidance.LLMatcher.grammar_from_json_schema(
+                schema if isinstance(schema, dict) else json.dumps(schema), defaults=options)  # type: ignore[arg-type]
+        except ValueError as exc:  # its documented answer to a schema that is not a JSON object
+            raise Refused(str(exc)) from exc
         matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
         if matcher.is_error():
             raise Refused(matcher.get_error())
-
-    from importlib.metadata import version
 
     return Engine(compile_schema, (Refused,), version("llguidance"))
 
