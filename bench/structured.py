@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 from common import header, parse_args, scratch_library, write_report
-
 from tests import schemacases, schemacorpus
 
 HERE = Path(__file__).resolve().parent

@@ -67,6 +67,6 @@ def validator_class(schema: Any) -> type[Validator]:
 
 
 def draw(ids: Iterable[str], seed: int, size: int) -> list[str]:
-    """A seeded sample of ``size`` ids: the ids ranked by sha256 of ``"<seed>:<id>"`` (stable across Python versions)."""
+    """A seeded sample of ``size`` ids: ranked by sha256 of ``"<seed>:<id>"`` (stable across Python versions)."""
     ranked = sorted(set(ids), key=lambda item: hashlib.sha256(f"{seed}:{item}".encode()).hexdigest())
     return ranked[:size]
