@@ -71,9 +71,10 @@ def llguidance_raw(model: str, *, lenient: bool = False) -> Engine:
     options: dict[str, Any] = {"lenient": True} if lenient else {}
 
     def compile_schema(schema: Any) -> None:
-        try:
-            grammar = llguidance.LLMatcher.grammar_from_json_schema(
-                schema if isinstance(schema, dict) else json.dumps(schema), defaults=options)  # type: ignore[arg-type]
+        compile_json = llguidance.LLMatcher.grammar_from_json_schema
+        try:  # options ride on an object schema; a boolean one takes none
+            grammar = compile_json(schema, defaults=options) if isinstance(schema, dict) else compile_json(
+                json.dumps(schema))
         except ValueError as exc:  # its documented answer to a schema that is not a JSON object
             raise Refused(str(exc)) from exc
         matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)

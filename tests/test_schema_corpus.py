@@ -99,9 +99,11 @@ def test_an_unknown_split_is_named_in_the_error():
 def test_keyword_case_ids_are_unique_and_each_expectation_is_accept_or_a_named_refusal():
     assert len({case.id for case in CASES}) == len(CASES)
     for case in CASES:
-        assert case.expect == "accept" or re.fullmatch(r"refuse:\S+", case.expect), case.id
-    assert schemacases.case("remote_ref").refused_keyword == "$ref"
-    assert schemacases.case("items_empty").refused_keyword is None
+        assert case.expect == "accept" or re.fullmatch(r"(accept-or-)?refuse:\S+", case.expect), case.id
+    remote, empty, deep = (schemacases.case(name) for name in ("remote_ref", "items_empty", "nesting_200_levels"))
+    assert (remote.keyword, remote.allowed) == ("$ref", {"refused"})
+    assert (empty.keyword, empty.allowed) == (None, {"accepted"})
+    assert (deep.keyword, deep.allowed) == ("nesting", {"accepted", "refused"})
 
 
 def test_keyword_cases_cover_every_problem_issue_17_names():
