@@ -22,6 +22,7 @@ DRAFT2019 = "https://json-schema.org/draft/2019-09/schema"
 DRAFT2020 = "https://json-schema.org/draft/2020-12/schema"
 
 NESTING = 200
+NESTING_ACCEPTED = 40
 ENUM_SIZE = 20_000
 
 
@@ -213,6 +214,8 @@ CASES: tuple[KeywordCase, ...] = (
     _format("ipv4", "192.168.0.1", "256.1.1.1"),
     _format("ipv6", "2001:db8::1", "2001:db8:::1"),
     # Size limits: handled without exhausting the stack or memory.
+    KeywordCase("nesting_40_levels", deep_object_schema(NESTING_ACCEPTED), "accept",
+                (deep_instance(NESTING_ACCEPTED, 1),), (deep_instance(NESTING_ACCEPTED, "1"),)),
     # llguidance's JSON parser stops at 128 levels of JSON nesting (a 200-level schema has 400): refusing is fine.
     KeywordCase("nesting_200_levels", deep_object_schema(NESTING), "accept-or-refuse:nesting",
                 (deep_instance(NESTING, 1),), (deep_instance(NESTING, "1"),)),
