@@ -70,6 +70,7 @@ class Worker:
         self.version: str = json.loads(ready)["version"]
 
     def _read(self) -> None:
+        """Hand each line the worker prints to the queue, then None once it has exited."""
         assert self.process.stdout is not None
         for line in self.process.stdout:
             self.lines.put(line)
@@ -96,9 +97,11 @@ class Worker:
 
     @property
     def alive(self) -> bool:
+        """Whether the worker still runs (a crash ends it)."""
         return self.process.poll() is None
 
     def close(self) -> None:
+        """Stop the worker (killed: it may be stuck in a compile) and reap it."""
         if self.alive:
             self.process.kill()
         self.process.wait()

@@ -106,6 +106,7 @@ def outcome(engine: Engine, schema: Any) -> dict[str, Any]:
 
 
 def main() -> None:
+    """Start the engine named on the command line, say it is ready, then answer schema after schema."""
     name, model = sys.argv[1], sys.argv[2]
     engine = ENGINES[name](model)
     print(json.dumps({"ready": True, "version": engine.version}), flush=True)
