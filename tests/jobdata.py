@@ -14,7 +14,7 @@ SENTENCES = [
     "Turn left at the next corner.", "The coffee is too hot to drink.", "She reads a book every week.",
     "The children are playing outside.", "I lost my keys this morning.", "The river flows to the sea.",
     "Dinner is ready on the table.", "The museum opens at ten.", "He painted the fence blue.",
-    "Birds sing in the early morning.", "The store sells fresh bread.", "Our meeting starts after lunch.",
+    "The birds sing every morning.", "The store sells fresh bread.", "Our meeting starts after lunch.",
     "The moon is bright tonight.", "Water boils in the old kettle.",
 ]
 TEXTS = ["cat", "kitten", "the stock market fell today", "", "A sunny day at the beach."]

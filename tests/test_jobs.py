@@ -94,7 +94,7 @@ def test_prompts_are_answered_as_the_generator_answers_each_alone(inputs: Path, 
 def test_texts_are_spoken_into_wav_files_that_transcribe_back(inputs: Path, packaged_models: ModelLibrary,
                                                              tmp_path: Path):
     table = tmp_path / "say.csv"
-    table.write_text("id,text\na,The train leaves at nine.\nb,Birds sing in the early morning.\n")
+    table.write_text("id,text\na,The train leaves at nine.\nb,The birds sing every morning.\n")
     summary = jobs.speak(str(table), tmp_path / "spoken.jsonl", config=packaged_models.config)
     assert (summary.processed, summary.failed) == (2, 0)
     stt = SpeechToText(packaged_models)
