@@ -1,9 +1,10 @@
-"""JSON-schema structured output: grammar-constrained decoding, then real validation.
+"""JSON-schema structured output: decoding constrained by the llguidance engine, then real validation.
 
-The schema becomes a llama.cpp grammar, so the model can only emit JSON of
-that shape; the parsed value is then validated with ``jsonschema`` as well
-(a grammar cannot express every keyword, and a reply cut by ``max_tokens``
-is caught here rather than handed to the caller).
+The schema (draft 4, 6, 7, 2019-09 or 2020-12, from its ``$schema``) becomes a token mask, so the
+model can only emit JSON of that shape; the parsed value is then validated with the ``jsonschema``
+validator of the schema's own draft, formats included (the engine leaves a few keywords to this
+check, and a reply cut by ``max_tokens`` is caught here rather than handed to the caller). A
+failed check names the keywords it broke.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 from ..core.cancel import CancelToken
 from ..core.errors import GenerationError, SDKErrorCode
 from ..core.json_schema import checked_schema
+from ..core.schema_drafts import validator_for
 from ..core.validation import flag
 from ..core.validation import text as checked_text
 from .text import GenerationStream, TextGeneration, TextGenerator
@@ -28,9 +30,12 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 @dataclass(frozen=True)
 class StructuredOutputValidation:
+    """Whether a value matches a schema; each error message, and the keywords that failed."""
+
     is_valid: bool
     errors: tuple[str, ...]
     value: Any = None
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,13 +74,10 @@ def validate(value: Any, schema: Mapping[str, Any]) -> StructuredOutputValidatio
         json.dumps(value, allow_nan=False)  # a value JSON cannot hold would also break the validator's messages
     except (TypeError, ValueError, RecursionError) as exc:
         return StructuredOutputValidation(False, (f"<root>: not a JSON value ({exc})",), value)
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = tuple(
-        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(value)
-    )
-    return StructuredOutputValidation(not errors, errors, value)
+    found = list(validator_for(schema).iter_errors(value))
+    errors = tuple(f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message} ({e.validator})" for e in found)
+    keywords = tuple(dict.fromkeys(str(e.validator) for e in found))
+    return StructuredOutputValidation(not errors, errors, value, keywords)
 
 
 def schema_prompt(prompt: Prompt, schema: Mapping[str, Any]) -> Prompt:
@@ -137,8 +139,9 @@ class StructuredOutputGenerator:
                                   details={"text": result.text}) from exc
         check = validate(value, schema)
         if not check.is_valid:
-            raise GenerationError("the output does not match the schema: " + "; ".join(check.errors),
-                                  details={"text": result.text, "errors": check.errors})
+            raise GenerationError(f"the output breaks {', '.join(check.keywords)} of the schema: "
+                                  + "; ".join(check.errors),
+                                  details={"text": result.text, "errors": check.errors, "keywords": check.keywords})
         return StructuredResult(value, result.text, result)
 
 
