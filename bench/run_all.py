@@ -2,7 +2,8 @@
 
 Runs ``llm.py``, ``batching.py``, ``speech.py`` (which runs ``speech_stt``, ``speech_moonshine``,
 ``speech_whispercpp``, ``speech_tts``, ``speech_kokoro`` and ``speech_vad``, each in its own process),
-``voice.py``, ``realtime.py``, ``threads.py``, ``vlm.py``, ``server.py``, ``embeddings.py`` and ``jobs.py``.
+``voice.py``, ``realtime.py``, ``threads.py``, ``vlm.py``, ``server.py``, ``embeddings.py``, ``jobs.py`` and
+``structured.py``.
 Each writes its JSON report into the results directory; this adds
 ``summary.json``: per bench its exit code and wall time, and the figures
 the project tracks (LLM ratios against the raw baseline in its own process, the speed-up of
@@ -10,7 +11,8 @@ the project tracks (LLM ratios against the raw baseline in its own process, the 
 decode in the application shape, STT/TTS/VAD overhead, voice p50/p95, the
 realtime WebSocket's added latency, the fastest thread counts, VLM image encode /
 first token / decode against raw libmtmd, the server's throughput and time to first
-token against the SDK in-process). A failing bench is reported and the others still
+token against the SDK in-process, per engine the share of real-world JSON schemas it accepts and its crashes
+and untyped errors). A failing bench is reported and the others still
 run; the exit code is 1 if any failed. ``make bench`` runs this.
 Run: ``.venv/bin/python bench/run_all.py [--smoke] [--results DIR] [--only NAME ...]``.
 """
@@ -104,9 +106,16 @@ def _batching(report: dict[str, Any]) -> dict[str, Any]:
     return {m["model"]: {key: m[key] for key in keys} for m in report["models"]}
 
 
+def _structured(report: dict[str, Any]) -> dict[str, Any]:
+    return {engine: {split: {key: figures[key] for key in ("acceptance", "crashes", "errors", "timeouts")}
+                     for split, figures in result["splits"].items()}
+            for engine, result in report["engines"].items()}
+
+
 BENCHES: dict[str, Callable[[dict[str, Any]], dict[str, Any]]] = {
     "llm": _llm, "batching": _batching, "speech": _speech, "voice": _voice, "realtime": _realtime,
-    "threads": _threads, "vlm": _vlm, "server": _server, "embeddings": _embeddings, "jobs": _jobs}
+    "threads": _threads, "vlm": _vlm, "server": _server, "embeddings": _embeddings, "jobs": _jobs,
+    "structured": _structured}
 """Bench name (``bench/<name>.py``, writing ``<name>.json``) and how to pick its headline figures."""
 
 

@@ -8,10 +8,14 @@ from __future__ import annotations
 
 import hashlib
 import json
+import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from jsonschema.protocols import Validator
 
 DATA = Path(__file__).resolve().parent / "data" / "schemas"
 MANIFEST = DATA / "manifest.json"
@@ -50,6 +54,16 @@ def load(split: str) -> list[Case]:
 def load_all() -> list[Case]:
     """Every split, easy first."""
     return [case for split in SPLITS for case in load(split)]
+
+
+def validator_class(schema: Any) -> type[Validator]:
+    """The jsonschema validator of the schema's declared ``$schema`` draft (2020-12 when it names none)."""
+    from jsonschema.validators import Draft202012Validator, validator_for
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # an unknown $schema URI: the default, with a warning
+        cls: type[Validator] = validator_for(schema, default=Draft202012Validator)
+    return cls
 
 
 def draw(ids: Iterable[str], seed: int, size: int) -> list[str]:

@@ -17,22 +17,13 @@ from pathlib import Path
 from typing import Any
 
 from jsonschema.exceptions import SchemaError
-from jsonschema.validators import Draft202012Validator, validator_for
 
-from .schemacorpus import DATA, MANIFEST, draw
+from .schemacorpus import DATA, MANIFEST, draw, validator_class
 
 SEED = 17
 MAX_BYTES = 100_000
 SOURCES = {"github_easy": ("Github_easy", 200), "github_medium": ("Github_medium", 100)}
 """Our split name -> (the source directory, how many schemas the sample keeps)."""
-
-
-def meta_validator(schema: Any) -> type:
-    """The validator class of the schema's declared ``$schema`` (2020-12 when it names none, as jsonschema does)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        cls: type = validator_for(schema, default=Draft202012Validator)
-    return cls
 
 
 def exclusion(raw: bytes) -> str | None:
@@ -42,7 +33,7 @@ def exclusion(raw: bytes) -> str | None:
     schema = json.loads(raw)
     if not isinstance(schema, dict):
         return "not a JSON object"
-    cls = meta_validator(schema)
+    cls = validator_class(schema)
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", FutureWarning)

@@ -138,3 +138,17 @@ def test_server_bench_compares_loopback_streams_with_the_sdk_in_process(tmp_path
         assert positive(data[side]["throughput_tokens_per_s"], data[side]["p50_ttft_ms"], data[side]["p95_ttft_ms"])
     assert positive(figures["throughput_ratio_server_over_in_process"],
                     figures["p50_ttft_ratio_server_over_in_process"])
+
+
+def test_structured_bench_counts_acceptance_crashes_and_errors_per_engine(tmp_path: Path):
+    figures = smoke("structured", tmp_path)["figures"]
+    data = report(tmp_path, "structured")
+    assert set(figures) == set(data["engines"]) >= {"llama_cpp_raw", "llguidance_raw"}
+    for result in data["engines"].values():
+        for name, split in result["splits"].items():
+            assert split["schemas"] == data["corpus"]["sizes"][name] > 0
+            assert split["accepted"] + split["refused"] + sum(split["errors"].values()) + \
+                sum(split["crashes"].values()) + split["timeouts"] == split["schemas"]
+    # The maxLength 32767 schema kills llama.cpp's grammar parser: the bench counts it and carries on.
+    raw_cases = data["engines"]["llama_cpp_raw"]["keyword_cases"]
+    assert raw_cases["max_length_32767"]["outcome"] == "crash" and len(raw_cases) == 4
