@@ -9,14 +9,15 @@ failed check names the keywords it broke.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..core.cancel import CancelToken
-from ..core.errors import GenerationError, SDKErrorCode
+from ..core.errors import ContextLengthError, GenerationError, SDKErrorCode
 from ..core.json_schema import checked_schema
 from ..core.schema_drafts import validator_for
 from ..core.validation import flag
@@ -105,18 +106,22 @@ class StructuredOutputGenerator:
         """Generate JSON matching ``json_schema`` and return it parsed and validated.
 
         ``include_schema`` also shows the schema to the model, which helps it
-        fill the fields sensibly (the grammar alone only fixes their shape).
+        fill the fields sensibly (the constraint alone only fixes their shape). A schema
+        too long for the context then fails with a :class:`ContextLengthError` that says
+        so: pass ``include_schema=False`` (the engine enforces the schema all the same).
         """
         stream = self._begin(prompt, json_schema, options, cancel, include_schema, overrides)
-        return self._finish(stream.wait(), json_schema)
+        with _schema_in_prompt(include_schema):
+            return self._finish(stream.wait(), json_schema)
 
     async def agenerate(self, prompt: Prompt, json_schema: Mapping[str, Any],
                         options: GenerationOptions | None = None, *, cancel: CancelToken | None = None,
                         include_schema: bool = True, **overrides: Any) -> StructuredResult:
         """Async twin of :meth:`generate`."""
         stream = self._begin(prompt, json_schema, options, cancel, include_schema, overrides)
-        async for _ in stream:
-            pass
+        with _schema_in_prompt(include_schema):
+            async for _ in stream:
+                pass
         return self._finish(stream.result, json_schema)
 
     def _begin(self, prompt: Prompt, schema: Mapping[str, Any], options: GenerationOptions | None,
@@ -143,6 +148,19 @@ class StructuredOutputGenerator:
                                   + "; ".join(check.errors),
                                   details={"text": result.text, "errors": check.errors, "keywords": check.keywords})
         return StructuredResult(value, result.text, result)
+
+
+@contextlib.contextmanager
+def _schema_in_prompt(shown: bool) -> Iterator[None]:
+    """A prompt over the context because of the schema shown in it says so, and how to do without."""
+    try:
+        yield
+    except ContextLengthError as exc:
+        if not shown:
+            raise
+        raise ContextLengthError(f"{exc.message}; the JSON schema shown in the prompt takes part of it: pass "
+                                 "include_schema=False (the engine enforces the schema without showing it)",
+                                 details=exc.details) from exc
 
 
 StructuredOutput = StructuredOutputGenerator()
