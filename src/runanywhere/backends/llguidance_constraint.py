@@ -11,6 +11,7 @@ Used only on the model's worker thread.
 
 from __future__ import annotations
 
+import ctypes
 import json
 from collections import OrderedDict
 from collections.abc import Mapping, Sequence
@@ -32,17 +33,33 @@ class ModelConstraints:
         self._lib, self._vocab = lib, vocab
         self.n_vocab = int(lib.llama_vocab_n_tokens(vocab))
         self._tokenizer: Any = None
+        self._piece = ctypes.create_string_buffer(16 * 1024)
         self._compiled: OrderedDict[str, Constraint] = OrderedDict()
 
     @property
     def tokenizer(self) -> Any:
-        """llguidance's tokenizer of the model, built on first use (about a second for 150k tokens)."""
+        """llguidance's tokenizer of the model, built on first use (a fraction of a second for 150k tokens)."""
         if self._tokenizer is None:
-            from llguidance.llamacpp import lltokenizer_from_vocab
-
-            ends = [t for t in range(self.n_vocab) if self._lib.llama_vocab_is_eog(self._vocab, t)]
-            self._tokenizer = lltokenizer_from_vocab(self._vocab, eos_token=ends or None)
+            llguidance = require_engine("llguidance", "llm")
+            lib, vocab = self._lib, self._vocab
+            ends = [t for t in range(self.n_vocab) if lib.llama_vocab_is_eog(vocab, t)]
+            tokenize = ctypes.cast(lib.llama_cpp._lib.llama_tokenize, ctypes.c_void_p).value
+            self._tokenizer = llguidance.LLTokenizer.from_llamacpp(
+                tokens=[self._token_bytes(t) for t in range(self.n_vocab)], vocab_ptr=vocab, tokenize_fptr=tokenize,
+                eos_token=ends or lib.llama_vocab_eos(vocab), slices=None)
         return self._tokenizer
+
+    def _token_bytes(self, token: int) -> bytes:
+        """A token's bytes as llguidance reads them: control tokens and ``<...>`` user tokens marked special."""
+        lib = self._lib
+        n = lib.llama_token_to_piece(self._vocab, token, self._piece, len(self._piece), 0, True)
+        if n < 0:
+            raise GenerationError(f"token {token} of this model is longer than {len(self._piece)} bytes")
+        piece = bytes(self._piece[:n])
+        attr = lib.llama_vocab_get_attr(self._vocab, token)
+        special = attr & lib.LLAMA_TOKEN_ATTR_CONTROL or (
+            attr & lib.LLAMA_TOKEN_ATTR_USER_DEFINED and piece.startswith(b"<") and piece.endswith(b">"))
+        return b"\xff" + piece if special else piece
 
     def for_schema(self, schema: Mapping[str, Any]) -> Constraint:
         """The constraint of a checked JSON schema (InvalidInputError naming the keyword the engine cannot take)."""
