@@ -549,13 +549,19 @@ def test_a_random_model_under_the_grammar_always_writes_a_valid_call(tiny: TextG
             "type": "object",
             "properties": {"city": {"type": "string", "maxLength": 12}, "unit": {"enum": ["celsius", "fahrenheit"]}},
             "required": ["city"],
+            "additionalProperties": False,
         },
     )
-    tools = {tool.name: tool for tool in (city, ADD)}
+    # Integers too, and no extra properties (JSON Schema allows any unless told not to, and a random model's
+    # extra keys and digits never end).
+    small = {"type": "integer", "minimum": -999, "maximum": 999}
+    add = ToolDefinition("add", "Add two integers.", {
+        "type": "object", "properties": {"a": small, "b": small}, "required": ["a", "b"], "additionalProperties": False})
+    tools = {tool.name: tool for tool in (city, add)}
     spec = tool_call_grammar(list(tools.values()))
     replies = [constrained(tiny, "What is the weather in Paris?", spec, temperature=0.0)]
     replies += [constrained(tiny, "add two and three", spec, temperature=1.0, seed=seed) for seed in range(6)]
-    replies += [constrained(tiny, "add", tool_call_grammar([ADD]), temperature=1.0, seed=seed) for seed in range(3)]
+    replies += [constrained(tiny, "add", tool_call_grammar([add]), temperature=1.0, seed=seed) for seed in range(3)]
     names = set()
     for reply in replies:
         calls, rest = parse_tool_calls(reply, ToolCallFormat.HERMES, known=tools)
