@@ -7,7 +7,7 @@ llama.cpp's grammar parser) or takes longer than ``TIMEOUT_S`` is counted, and a
 with the next. Engines:
 
 - ``sdk``: the SDK's own path (schema checks, then llguidance on the model's tokenizer); refusals are
-  typed ``SDKError``\ s naming the keyword;
+  typed ``SDKError`` exceptions naming the keyword;
 - ``llama_cpp_raw``: llama-cpp-python's ``json_schema_to_gbnf`` + llama.cpp's grammar parser on
   SmolLM2's vocabulary, the path the SDK took before llguidance;
 - ``llguidance_raw``: llguidance's JSON-schema compiler and token matcher on the same vocabulary,

@@ -8,7 +8,8 @@ grammar parser) kills this process; the parent counts it and starts a new one.
 
 ``ENGINES`` maps a name to a factory that, given the GGUF path (for the model's vocabulary), returns
 an ``Engine``: the compile callable and the exception types that count as a clean refusal. The raw
-engines import nothing but their library; ``sdk`` is the SDK's own path (refusals are typed ``SDKError``\ s).
+engines import nothing but their library; ``sdk`` is the SDK's own path (its refusals are typed
+``SDKError`` exceptions).
 """
 
 from __future__ import annotations

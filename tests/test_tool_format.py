@@ -556,7 +556,8 @@ def test_a_random_model_under_the_grammar_always_writes_a_valid_call(tiny: TextG
     # extra keys and digits never end).
     small = {"type": "integer", "minimum": -999, "maximum": 999}
     add = ToolDefinition("add", "Add two integers.", {
-        "type": "object", "properties": {"a": small, "b": small}, "required": ["a", "b"], "additionalProperties": False})
+        "type": "object", "properties": {"a": small, "b": small}, "required": ["a", "b"],
+        "additionalProperties": False})
     tools = {tool.name: tool for tool in (city, add)}
     spec = tool_call_grammar(list(tools.values()))
     replies = [constrained(tiny, "What is the weather in Paris?", spec, temperature=0.0)]

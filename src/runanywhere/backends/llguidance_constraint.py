@@ -55,7 +55,7 @@ class ModelConstraints:
         n = lib.llama_token_to_piece(self._vocab, token, self._piece, len(self._piece), 0, True)
         if n < 0:
             raise GenerationError(f"token {token} of this model is longer than {len(self._piece)} bytes")
-        piece = bytes(self._piece[:n])
+        piece = ctypes.string_at(self._piece, n)
         attr = lib.llama_vocab_get_attr(self._vocab, token)
         special = attr & lib.LLAMA_TOKEN_ATTR_CONTROL or (
             attr & lib.LLAMA_TOKEN_ATTR_USER_DEFINED and piece.startswith(b"<") and piece.endswith(b">"))

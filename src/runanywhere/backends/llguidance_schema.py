@@ -77,7 +77,7 @@ class _Rewrite:
 
     def run(self, root: dict[str, Any]) -> dict[str, Any]:
         pending: list[tuple[Any, Pointer, dict[str, Any]]] = []
-        out = self.copy(root, (), 0, pending)
+        out: dict[str, Any] = self.copy(root, (), 0, pending)
         while pending:  # levels cut off below HOIST_EVERY, each copied from a fresh depth
             node, at, slot = pending.pop()
             name = f"runanywhere-deep-{len(self.hoisted)}"
