@@ -46,7 +46,7 @@ HERE = Path(__file__).resolve().parent
 ENGINES = ("sdk", "llama_cpp_raw", "llguidance_raw", "llguidance_raw_lenient")
 #: Generation phase: engines of structured_generate.py, schemas per split, token budget, longest schema shown.
 GENERATORS = ("sdk", "sdk_free", "llama_cpp_raw")
-GEN_SCHEMAS, SMOKE_GEN_SCHEMAS, GEN_TOKENS, GEN_SCHEMA_CHARS = 15, 2, 96, 4000
+GEN_SCHEMAS, SMOKE_GEN_SCHEMAS, GEN_TOKENS, GEN_SCHEMA_CHARS = 10, 2, 96, 4000
 PROMPT = "Write one example JSON value that matches this JSON schema. Answer with the JSON only.\n{schema}"
 TIMEOUT_S = 60.0
 SMOKE_SCHEMAS = 8

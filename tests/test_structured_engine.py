@@ -35,7 +35,7 @@ from runanywhere.core.json_schema import checked_schema
 from runanywhere.core.schema_drafts import validator_for
 
 from . import schemacases, schemacorpus
-from .schemacases import DRAFT4, DRAFT7, DRAFT2019, DRAFT2020, KeywordCase
+from .schemacases import DRAFT4, DRAFT7, DRAFT2019, DRAFT2020, KeywordCase, deep_object_schema
 
 QWEN = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 GREEDY: dict[str, Any] = {"temperature": 0.0}
@@ -100,7 +100,11 @@ def test_a_refused_schema_names_its_keyword() -> None:
                             ({"type": "integer", "minimum": 5, "maximum": 1}, "minimum"),
                             ({"$ref": "https://example.com/a.json"}, "$ref"),
                             ({"$schema": "http://json-schema.org/draft-03/schema#"}, "$schema"),
-                            (False, "false")):
+                            (False, "false"),
+                            (deep_object_schema(300), "depth"),  # 600 levels of objects and maps: over 512
+                            ({"enum": list(range(60_000))}, "size"),
+                            ({"$defs": {"a": {"$dynamicAnchor": "n"}, "b": {"$dynamicAnchor": "n"}},
+                              "$dynamicRef": "#n"}, "$dynamicRef")):
         with pytest.raises(InvalidInputError) as refused:
             checked_grammar(schema_grammar(checked_schema("schema", schema)))  # no model needed to refuse
         assert (refused.value.details or {}).get("keyword") == keyword, refused.value
