@@ -14,10 +14,10 @@ from __future__ import annotations
 import ctypes
 import json
 from collections import OrderedDict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
-from ..core.errors import GenerationError
+from ..core.errors import GenerationError, InvalidInputError
 from . import require_engine
 from .base import ToolCallGrammar
 from .llguidance_schema import LIMITS, checked_grammar, refusal, schema_grammar, tool_call_lark
@@ -64,17 +64,26 @@ class ModelConstraints:
     def for_schema(self, schema: Mapping[str, Any]) -> Constraint:
         """The constraint of a checked JSON schema (InvalidInputError naming the keyword the engine cannot take)."""
         key = "schema:" + json.dumps(schema, sort_keys=True)
-        return self._cached(key, lambda: schema_grammar(schema))
+        return self._closed_or_open(key, lambda closed: schema_grammar(schema, closed=closed))
 
     def for_tool_call(self, spec: ToolCallGrammar) -> Constraint:
         """The constraint forcing one call of ``spec``'s tools, tags written as the model's own special tokens."""
         key = "tools:" + json.dumps([spec.tools, spec.start, spec.end], sort_keys=True)
 
-        def build() -> str:
-            lark = tool_call_lark(spec.tools, spec.start, spec.end, self._special([spec.start, spec.end]))
+        def build(closed: bool) -> str:
+            lark = tool_call_lark(spec.tools, spec.start, spec.end, self._special([spec.start, spec.end]),
+                                  closed=closed)
             return str(require_engine("llguidance", "llm").LLMatcher.grammar_from_lark(lark))
 
-        return self._cached(key, build)
+        return self._closed_or_open(key, build)
+
+    def _closed_or_open(self, key: str, grammar: Callable[[bool], str]) -> Constraint:
+        """The constraint with objects closed to unnamed keys; exactly the schema where closing would leave
+        nothing to generate (their properties are combined with others')."""
+        try:
+            return self._cached(key + ":closed", lambda: grammar(True))
+        except InvalidInputError:
+            return self._cached(key, lambda: grammar(False))
 
     def _cached(self, key: str, grammar: Any) -> Constraint:
         found = self._compiled.get(key)

@@ -51,17 +51,26 @@ LIMITS = {"max_grammar_size": 500_000, "max_lexer_states": 250_000, "initial_lex
 #: Schema levels kept nested in the engine's copy; deeper ones move under ``$defs`` (the engine parses its
 #: schema with a JSON nesting limit of 128).
 HOIST_EVERY = 16
+#: Keywords that say more about an object's keys (or combine it with others): such an object is not closed.
+_OPEN_KEYS = frozenset({"additionalProperties", "patternProperties", "unevaluatedProperties", "propertyNames",
+                        "dependencies", "dependentSchemas", "if", "allOf", *REF_KEYS})
 _DROPPED = frozenset({"$recursiveAnchor", "$dynamicAnchor", "$anchor", "$id", "$schema", "x-guidance"})
 
 
-def engine_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
+def engine_schema(schema: Mapping[str, Any], *, closed: bool = True) -> dict[str, Any]:
     """``schema`` as llguidance reads it: references as pointers from the root, draft-7-and-older ``$ref``
     siblings dropped (they are ignored there), recursive/dynamic references made static, deep levels moved
-    under ``$defs``, layout options set."""
+    under ``$defs``, layout options set.
+
+    ``closed``: an object with ``properties`` and no word on other keys (no ``additionalProperties``,
+    ``patternProperties``...) is generated with those properties only, as llama.cpp's converter did: the
+    output is still valid (a subset), and a small model does not wander into extra keys until ``max_tokens``.
+    """
     root = dict(schema)
     draft = draft_of(root)
     refs = resolve_references("the JSON schema", root, draft)
-    out = _Rewrite(draft, {(ref.at, ref.keyword): ref.target for ref in refs}, _dynamic_anchor_counts(root)).run(root)
+    targets = {(ref.at, ref.keyword): ref.target for ref in refs}
+    out = _Rewrite(draft, targets, _dynamic_anchor_counts(root), closed).run(root)
     out["x-guidance"] = JSON_OPTIONS
     return out
 
@@ -69,8 +78,8 @@ def engine_schema(schema: Mapping[str, Any]) -> dict[str, Any]:
 class _Rewrite:
     """One copy of a schema for the engine (recursion depth stays under :data:`HOIST_EVERY` levels)."""
 
-    def __init__(self, draft: str, targets: dict[Any, Pointer], dynamic: dict[str, int]) -> None:
-        self.draft, self.targets, self.dynamic = draft, targets, dynamic
+    def __init__(self, draft: str, targets: dict[Any, Pointer], dynamic: dict[str, int], closed: bool) -> None:
+        self.draft, self.targets, self.dynamic, self.closed = draft, targets, dynamic, closed
         self.refs: list[tuple[dict[str, Any], Pointer]] = []
         self.moved: dict[Pointer, Pointer] = {}
         self.hoisted: dict[str, Any] = {}
@@ -125,7 +134,16 @@ class _Rewrite:
                 out[key] = [self.copy(v, (*at, key, str(i)), level + 1, pending) for i, v in enumerate(value)]
             else:
                 out[key] = self.copy(value, (*at, key), level + 1, pending)
+        if self.closed and _closable(node):
+            out["additionalProperties"] = False
         return out
+
+
+def _closable(node: Mapping[str, Any]) -> bool:
+    """An object schema that names its properties and says nothing else about keys (all it requires named)."""
+    properties, required = node.get("properties"), node.get("required", [])
+    return (isinstance(properties, Mapping) and bool(properties) and not _OPEN_KEYS.intersection(node)
+            and isinstance(required, list) and all(name in properties for name in required))
 
 
 def _dynamic_anchor_counts(root: Any) -> dict[str, int]:
@@ -141,10 +159,10 @@ def _dynamic_anchor_counts(root: Any) -> dict[str, int]:
     return counts
 
 
-def schema_grammar(schema: Mapping[str, Any]) -> str:
+def schema_grammar(schema: Mapping[str, Any], *, closed: bool = True) -> str:
     """The llguidance grammar of a checked schema (:func:`checked_grammar` says whether the engine takes it)."""
     llguidance = require_engine("llguidance", "llm")
-    return str(llguidance.LLMatcher.grammar_from_json_schema(json.dumps(engine_schema(schema))))
+    return str(llguidance.LLMatcher.grammar_from_json_schema(json.dumps(engine_schema(schema, closed=closed))))
 
 
 def checked_grammar(grammar: str, tokenizer: Any = None) -> tuple[str, ...]:
@@ -188,7 +206,7 @@ def _refused(message: str, keyword: str) -> InvalidInputError:
 
 
 def tool_call_lark(tools: Sequence[tuple[str, Mapping[str, Any]]], start: str, end: str,
-                   special: Mapping[str, int]) -> str:
+                   special: Mapping[str, int], *, closed: bool = True) -> str:
     """A Lark grammar admitting one ``{"name": ..., "arguments": ...}`` call of one of ``tools`` in ``start``/``end``.
 
     Each tool's arguments are its own parameter schema, exactly (an inline ``%json``); a tag that is one
@@ -201,7 +219,7 @@ def tool_call_lark(tools: Sequence[tuple[str, Mapping[str, Any]]], start: str, e
     for index, (name, parameters) in enumerate(tools):
         head = _lark_literal('{"name": ' + json.dumps(name, ensure_ascii=False) + ', "arguments": ')
         lines.append(f"call_{index}: {head} args_{index} \"}}\"")
-        lines.append(f"args_{index}: %json {json.dumps(engine_schema(parameters))}")
+        lines.append(f"args_{index}: %json {json.dumps(engine_schema(parameters, closed=closed))}")
         calls.append(f"call_{index}")
     body = " | ".join(calls)
     if start:
