@@ -1,4 +1,4 @@
-"""The schema-compile worker of ``bench/structured.py``: one engine, many schemas, in a process of its own.
+r"""The schema-compile worker of ``bench/structured.py``: one engine, many schemas, in a process of its own.
 
 Run as ``structured_compile.py ENGINE MODEL_PATH``; reads one JSON schema a line on stdin and answers
 each with one JSON line on stdout: ``outcome`` ``accepted``, ``refused`` (the engine's own clean
@@ -8,7 +8,8 @@ grammar parser) kills this process; the parent counts it and starts a new one.
 
 ``ENGINES`` maps a name to a factory that, given the GGUF path (for the model's vocabulary), returns
 an ``Engine``: the compile callable and the exception types that count as a clean refusal. The raw
-engines import nothing but their library; the SDK side adds its own entry here.
+engines import nothing but their library; ``sdk`` is the SDK's own path (its refusals are typed
+``SDKError`` exceptions).
 """
 
 from __future__ import annotations
@@ -84,7 +85,25 @@ def llguidance_raw(model: str, *, lenient: bool = False) -> Engine:
     return Engine(compile_schema, (Refused,), version("llguidance"))
 
 
+def sdk(model: str) -> Engine:
+    """The SDK: its schema checks, then llguidance on the model's tokenizer (``LlamaEngine.compile_grammar``);
+    a clean refusal is a typed ``SDKError``."""
+    from pathlib import Path
+
+    sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "src")]  # this checkout, not the venv's editable one
+    from runanywhere import SDKError, __version__
+    from runanywhere.backends.llamacpp import LlamaEngine
+
+    engine = LlamaEngine(Path(model), n_ctx=256, n_threads=1)
+
+    def compile_schema(schema: Any) -> None:
+        engine.compile_grammar(json_schema=schema)
+
+    return Engine(compile_schema, (SDKError,), __version__)
+
+
 ENGINES: dict[str, Callable[[str], Engine]] = {
+    "sdk": sdk,
     "llama_cpp_raw": llama_cpp_raw,
     "llguidance_raw": llguidance_raw,
     "llguidance_raw_lenient": lambda model: llguidance_raw(model, lenient=True),
@@ -99,7 +118,9 @@ def outcome(engine: Engine, schema: Any) -> dict[str, Any]:
         engine.compile(schema)
     except engine.refusals as exc:
         result = {"outcome": "refused", "error": type(exc).__name__, "message": str(exc)[:300]}
-    except Exception as exc:  # every kind is counted: that is the measurement
+    except BaseException as exc:  # pyo3's PanicException (a Rust panic) is a BaseException: counted too
+        if isinstance(exc, KeyboardInterrupt):
+            raise
         result = {"outcome": "error", "error": type(exc).__name__, "message": str(exc)[:300]}
     result["ms"] = (time.perf_counter() - started) * 1000
     return result

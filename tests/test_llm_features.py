@@ -25,7 +25,9 @@ from runanywhere.models.manager import ModelLibrary
 
 WEATHER = ToolDefinition(
     "get_weather", "Get the current weather in a city",
-    {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40}}, "required": ["city"]},
+    # No extra keys: JSON Schema allows them unless told, and the tiny random model's never end.
+    {"type": "object", "properties": {"city": {"type": "string", "maxLength": 40}}, "required": ["city"],
+     "additionalProperties": False},
 )
 
 

@@ -1,7 +1,8 @@
 """Tool calling without a model: definitions, prompts, safe parsing of calls, and a grammar that forces a call.
 
 Each test is written as a usage example: define tools, show what a model replied, and check what the SDK makes
-of it. The grammar tests at the end run real llama.cpp on a tiny random model and on SmolLM2-135M.
+of it. The grammar tests at the end run the constraint engine (llguidance) on real llama.cpp, with a tiny
+random model and with SmolLM2-135M.
 """
 
 from __future__ import annotations
@@ -14,7 +15,9 @@ from typing import Any
 
 import pytest
 
-from runanywhere.backends import require_engine
+from runanywhere import EventBus, GenerationOptions, GenerationRequest, TextGenerator
+from runanywhere.backends.base import ToolCallGrammar
+from runanywhere.backends.llguidance_schema import tool_call_lark
 from runanywhere.core.errors import InvalidInputError
 from runanywhere.features.tools import (
     ToolCall,
@@ -488,28 +491,14 @@ def test_no_tools_no_prompt() -> None:
 
 # ------------------------------------------------------------------------------------------------------ grammar
 @pytest.fixture(scope="module")
-def llama_cpp() -> Any:
-    """llama-cpp-python, imported the way the SDK imports engines (a clear error if it is missing)."""
-    return require_engine("llama_cpp", "llm")
+def tiny(tiny_llm: Path) -> Iterator[TextGenerator]:
+    generator = TextGenerator(events=EventBus())
+    generator.load_model(tiny_llm, n_ctx=1024)
+    yield generator
+    generator.unload()
 
 
-@pytest.fixture(scope="module")
-def tiny(llama_cpp: Any, tiny_llm: Path) -> Iterator[Any]:
-    llm = llama_cpp.Llama(str(tiny_llm), n_ctx=1024, verbose=False)
-    yield llm
-    llm.close()
-
-
-def compiles(llama_cpp: Any, llm: Any, gbnf: str) -> bool:
-    """Whether llama.cpp's own grammar parser accepts ``gbnf`` (``LlamaGrammar.from_string`` does not check)."""
-    sampler = llama_cpp.llama_sampler_init_grammar(llm._model.vocab, gbnf.encode(), b"root")
-    if not sampler:
-        return False
-    llama_cpp.llama_sampler_free(sampler)
-    return True
-
-
-def test_the_tool_call_grammar_compiles_in_llama_cpp(llama_cpp: Any, tiny: Any) -> None:
+def test_the_tool_call_grammar_compiles_for_the_model(tiny: TextGenerator) -> None:
     deep = ToolDefinition(
         "create_event",
         "Create a calendar event.",
@@ -527,11 +516,14 @@ def test_the_tool_call_grammar_compiles_in_llama_cpp(llama_cpp: Any, tiny: Any) 
         },
     )
     for tools in ([WEATHER], TOOLS, [*TOOLS, deep], [ToolDefinition("get_time", "Now.")]):
-        gbnf = tool_call_grammar(tools)
-        assert gbnf.startswith('root ::= "<tool_call>"')
-        assert compiles(llama_cpp, tiny, gbnf), gbnf
-        assert compiles(llama_cpp, tiny, tool_call_grammar(tools, ToolCallFormat.JSON))
-    assert not compiles(llama_cpp, tiny, "root ::= undefined-rule")  # the check itself can fail
+        spec = tool_call_grammar(tools)
+        assert (spec.start, spec.end) == ("<tool_call>", "</tool_call>")
+        assert [name for name, _ in spec.tools] == [tool.name for tool in tools]
+        assert tiny.engine.compile_grammar(tool_call=spec) is not None
+        assert tiny.engine.compile_grammar(tool_call=tool_call_grammar(tools, ToolCallFormat.JSON)) is not None
+    lookahead = ToolDefinition("f", "", {"type": "object", "properties": {"a": {"type": "string", "pattern": "(?=x)"}}})
+    with pytest.raises(InvalidInputError, match="pattern"):  # the check itself can fail
+        tiny.engine.compile_grammar(tool_call=tool_call_grammar([lookahead]))
 
 
 def test_the_grammar_is_for_json_calls_only() -> None:
@@ -541,14 +533,14 @@ def test_the_grammar_is_for_json_calls_only() -> None:
         tool_call_grammar([])
 
 
-def constrained(llm: Any, prompt: str, gbnf: str, **options: Any) -> str:
-    grammar = require_engine("llama_cpp", "llm").LlamaGrammar.from_string(gbnf, verbose=False)
-    out = llm.create_completion(prompt, grammar=grammar, max_tokens=200, **options)
-    assert out["choices"][0]["finish_reason"] == "stop"  # the grammar ended the reply, not max_tokens
-    return str(out["choices"][0]["text"])
+def constrained(generator: TextGenerator, prompt: str, spec: ToolCallGrammar, **options: Any) -> str:
+    result = generator.start(GenerationRequest(prompt, GenerationOptions(max_tokens=200, raw=True, **options),
+                                               grammar=spec)).wait()
+    assert result.finish_reason == "stop"  # the grammar ended the reply, not max_tokens
+    return result.text
 
 
-def test_a_random_model_under_the_grammar_always_writes_a_valid_call(tiny: Any) -> None:
+def test_a_random_model_under_the_grammar_always_writes_a_valid_call(tiny: TextGenerator) -> None:
     # A random model writes strings until it happens to close them; bounded strings keep the test short.
     city = ToolDefinition(
         "get_weather",
@@ -557,13 +549,20 @@ def test_a_random_model_under_the_grammar_always_writes_a_valid_call(tiny: Any) 
             "type": "object",
             "properties": {"city": {"type": "string", "maxLength": 12}, "unit": {"enum": ["celsius", "fahrenheit"]}},
             "required": ["city"],
+            "additionalProperties": False,
         },
     )
-    tools = {tool.name: tool for tool in (city, ADD)}
-    gbnf = tool_call_grammar(list(tools.values()))
-    replies = [constrained(tiny, "What is the weather in Paris?", gbnf, temperature=0.0)]
-    replies += [constrained(tiny, "add two and three", gbnf, temperature=1.0, seed=seed) for seed in range(6)]
-    replies += [constrained(tiny, "add", tool_call_grammar([ADD]), temperature=1.0, seed=seed) for seed in range(3)]
+    # Integers too, and no extra properties (JSON Schema allows any unless told not to, and a random model's
+    # extra keys and digits never end).
+    small = {"type": "integer", "minimum": -999, "maximum": 999}
+    add = ToolDefinition("add", "Add two integers.", {
+        "type": "object", "properties": {"a": small, "b": small}, "required": ["a", "b"],
+        "additionalProperties": False})
+    tools = {tool.name: tool for tool in (city, add)}
+    spec = tool_call_grammar(list(tools.values()))
+    replies = [constrained(tiny, "What is the weather in Paris?", spec, temperature=0.0)]
+    replies += [constrained(tiny, "add two and three", spec, temperature=1.0, seed=seed) for seed in range(6)]
+    replies += [constrained(tiny, "add", tool_call_grammar([add]), temperature=1.0, seed=seed) for seed in range(3)]
     names = set()
     for reply in replies:
         calls, rest = parse_tool_calls(reply, ToolCallFormat.HERMES, known=tools)
@@ -573,31 +572,36 @@ def test_a_random_model_under_the_grammar_always_writes_a_valid_call(tiny: Any) 
     assert "add" in names
 
 
-def test_the_grammar_keeps_raw_control_characters_out_of_argument_strings(tiny: Any) -> None:
-    # Pushed hard towards a newline, the model must still write strict JSON (a raw newline in a string is not).
-    newline = tiny.tokenize(b"\n", add_bos=False, special=False)
-    gbnf = tool_call_grammar([ToolDefinition("note", "Note.", {
-        "type": "object", "properties": {"text": {"type": "string", "maxLength": 8}}, "required": ["text"]})])
-    reply = constrained(tiny, "note", gbnf, temperature=0.0, logit_bias={newline[0]: 50.0})
-    body = reply.strip().removeprefix("<tool_call>").removesuffix("</tool_call>")
-    assert len(newline) == 1 and isinstance(json.loads(body)["arguments"]["text"], str), reply
+def test_the_grammar_keeps_raw_control_characters_out_of_argument_strings(tiny: TextGenerator) -> None:
+    # A raw newline inside a JSON string is not JSON: the mask never admits it, though an escaped one is fine.
+    import llguidance
+
+    note = ToolDefinition("note", "Note.", {
+        "type": "object", "properties": {"text": {"type": "string", "maxLength": 8}}, "required": ["text"]})
+    tokenizer = tiny.engine.constraints.tokenizer
+    for text, admitted in (("a\\nb", True), ("a\nb", False)):
+        reply = '<tool_call>{"name": "note", "arguments": {"text": "' + text + '"}}</tool_call>'
+        grammar = llguidance.LLMatcher.grammar_from_lark(tool_call_lark(
+            [("note", note.parameters)], "<tool_call>", "</tool_call>", {}))
+        matcher = llguidance.LLMatcher(tokenizer, grammar, log_level=0)
+        assert (matcher.consume_tokens(tokenizer.tokenize_str(reply)) and matcher.is_accepting()) is admitted, reply
 
 
 @pytest.mark.slow
-def test_smollm2_under_the_grammar_calls_the_right_tool(llama_cpp: Any, smollm2: Path) -> None:
-    llm = llama_cpp.Llama(str(smollm2), n_ctx=1024, verbose=False)
+def test_smollm2_under_the_grammar_calls_the_right_tool(smollm2: Path) -> None:
+    generator = TextGenerator(events=EventBus())
+    generator.load_model(smollm2, n_ctx=1024)
     try:
-        gbnf = tool_call_grammar(TOOLS)
         answers = {}
         for question in ("What is the weather in Paris?", "What is 2 plus 3?"):
             messages = [
                 {"role": "system", "content": render_tool_prompt(TOOLS)},
                 {"role": "user", "content": question},
             ]
-            grammar = llama_cpp.LlamaGrammar.from_string(gbnf, verbose=False)
-            out = llm.create_chat_completion(messages, grammar=grammar, temperature=0.0, max_tokens=80)
-            answers[question] = parse_tool_calls(out["choices"][0]["message"]["content"], known=KNOWN)[0]
+            result = generator.start(GenerationRequest(messages, GenerationOptions(temperature=0.0, max_tokens=80),
+                                                       grammar=tool_call_grammar(TOOLS))).wait()
+            answers[question] = parse_tool_calls(result.text, known=KNOWN)[0]
     finally:
-        llm.close()
+        generator.unload()
     assert as_pairs(answers["What is the weather in Paris?"]) == [("get_weather", {"city": "Paris"})]
     assert as_pairs(answers["What is 2 plus 3?"]) == [("add", {"a": 2, "b": 3})]

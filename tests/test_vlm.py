@@ -43,6 +43,7 @@ from runanywhere import (
 from runanywhere.backends.llamacpp_vision import MMPROJ
 from runanywhere.cli.main import main as cli_main
 from runanywhere.core.engines import WEIGHTS
+from runanywhere.core.schema_drafts import validator_for
 from runanywhere.models.catalog import Catalog, ModelCategory
 from runanywhere.models.manager import ModelLibrary
 
@@ -364,3 +365,15 @@ def test_cli_describe_a_video_every_second(smollm2: Path, mmproj: Path, tmp_path
     assert code == 0
     lines = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [line["time_s"] for line in lines] == [0.0, 1.0] and all(line["image_tokens"] == TOKENS for line in lines)
+
+
+def test_a_json_schema_constrains_the_answer_about_an_image(vlm: VisionLanguageModel):
+    # The vision path samples through the same constraint engine as text (random vision weights: shape only).
+    schema = {"type": "object", "properties": {"colour": {"enum": ["red", "green", "blue"]},
+                                               "shapes": {"type": "integer", "minimum": 0, "maximum": 9}},
+              "required": ["colour", "shapes"], "additionalProperties": False}
+    request = GenerationRequest("What colour is this picture, and how many shapes? Answer in JSON.",
+                                GenerationOptions(temperature=0, max_tokens=40), grammar=schema, images=(picture(),))
+    result = vlm.start(request).wait()
+    assert result.images == 1 and result.image_tokens == TOKENS and result.finish_reason == "stop"
+    assert not list(validator_for(schema).iter_errors(json.loads(result.text))), result.text

@@ -14,7 +14,7 @@ generation protocol (prompt in, RGB array out) goes here, with a
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
@@ -74,6 +74,16 @@ class Sampling:
 
 
 @dataclass(frozen=True)
+class ToolCallGrammar:
+    """A forced tool call: one ``{"name", "arguments"}`` object of one of ``tools`` ((name, parameters schema)
+    pairs, the arguments following that schema exactly), between ``start`` and ``end`` tags when given."""
+
+    tools: tuple[tuple[str, Mapping[str, Any]], ...]
+    start: str = ""
+    end: str = ""
+
+
+@dataclass(frozen=True)
 class ChatPrompt:
     """A chat rendered by the model's template: the prompt text and extra stop strings."""
 
@@ -97,7 +107,8 @@ class LanguageModel(Engine, Protocol):
     def cached_prefix(self, tokens: Sequence[int]) -> int: ...
     def generate(self, tokens: Sequence[int], sampling: Sampling, cancel: CancelToken, *,
                  grammar: Any = None, n_threads: int | None = None) -> Iterator[int]: ...
-    def compile_grammar(self, *, json_schema: dict[str, Any] | None = None, gbnf: str | None = None) -> Any: ...
+    def compile_grammar(self, *, json_schema: dict[str, Any] | None = None, gbnf: str | None = None,
+                        tool_call: ToolCallGrammar | None = None) -> Any: ...
     def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
     @property
     def batch(self) -> BatchContext | None:

@@ -28,12 +28,13 @@ from ..core.errors import (
     SDKErrorCode,
     SDKFileNotFoundError,
 )
-from ..core.json_schema import local_refs_only
-from ..core.validation import choice, mapping
+from ..core.json_schema import checked_schema
+from ..core.validation import choice
 from . import require_engine
-from .base import ChatPrompt, ModelFiles, Sampling, default_threads
-from .llama_grammar import bounded_grammar, json_schema_gbnf
+from .base import ChatPrompt, ModelFiles, Sampling, ToolCallGrammar, default_threads
+from .llama_grammar import bounded_grammar
 from .llamacpp_batch import BatchContext
+from .llguidance_constraint import Constraint, ModelConstraints
 
 _POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
 _SINGLE_CTX = 256  # the single-sequence context of a batched model: llama.cpp's smallest
@@ -106,6 +107,7 @@ class LlamaEngine:
         self._abort_cb = llama_cpp.ggml_abort_callback(lambda _data: self._abort_flag)
         self._no_abort_cb = ctypes.cast(0, llama_cpp.ggml_abort_callback)  # NULL: no callback
         self._batch: BatchContext | None = None
+        self._constraints: ModelConstraints | None = None
         if max_sequences:
             try:
                 self._batch = BatchContext(llama_cpp, self.llm._model.model, n_ctx=n_ctx, n_batch=min(n_batch, n_ctx),
@@ -224,12 +226,15 @@ class LlamaEngine:
         if n_threads:
             llama_cpp.llama_set_n_threads(self.llm._ctx.ctx, n_threads, n_threads)
         self.llm.set_seed(sampling.seed if sampling.seed is not None else int.from_bytes(os.urandom(4), "little"))
+        constrained = grammar.start() if isinstance(grammar, Constraint) else None
         prefill = True
         try:
             with self._aborting(cancel):
                 stream = self.llm.generate(
                     list(tokens), top_k=sampling.top_k, top_p=sampling.top_p, min_p=sampling.min_p,
-                    temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty, grammar=grammar,
+                    temp=sampling.temperature, repeat_penalty=sampling.repeat_penalty,
+                    grammar=None if constrained else grammar,
+                    logits_processor=[lambda _ids, logits: constrained.mask(logits)] if constrained else None,
                 )
                 for token in stream:
                     if prefill:
@@ -237,7 +242,12 @@ class LlamaEngine:
                         llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._no_abort_cb, None)
                     if cancel.cancelled:
                         return
+                    if constrained is not None:
+                        constrained.accept(int(token))
                     yield int(token)
+                    if constrained is not None and constrained.complete:
+                        yield constrained.end_token  # the only token the grammar admits next: no step needed
+                        return
         except RuntimeError as exc:
             if cancel.cancelled:
                 raise CancelledError("generation was cancelled", code=SDKErrorCode.GENERATION_CANCELLED) from exc
@@ -263,16 +273,15 @@ class LlamaEngine:
             llama_cpp.llama_set_abort_callback(self.llm._ctx.ctx, self._no_abort_cb, None)
             self._abort_flag = False
 
-    def compile_grammar(self, *, json_schema: dict[str, Any] | None = None, gbnf: str | None = None) -> Any:
-        """A llama.cpp grammar from a JSON schema or GBNF text; bad input is an InvalidInputError."""
-        llama_cpp = self._lib
+    def compile_grammar(self, *, json_schema: dict[str, Any] | None = None, gbnf: str | None = None,
+                        tool_call: ToolCallGrammar | None = None) -> Any:
+        """A constraint from a JSON schema or a forced tool call (llguidance), or a llama.cpp grammar from GBNF
+        text; bad input is an InvalidInputError (naming the schema keyword the engine cannot take)."""
         if json_schema is not None:
-            # Local refs only: the converter fetches https:// ones, guarded by an assert that -O strips.
-            local_refs_only("the JSON schema", mapping("the JSON schema", json_schema))
-            try:
-                gbnf = json_schema_gbnf(json_schema)
-            except Exception as exc:  # the converter raises many kinds (asserts too); all mean "no grammar for it"
-                raise InvalidInputError(f"cannot turn this JSON schema into a grammar: {exc}") from exc
+            return self.constraints.for_schema(checked_schema("the JSON schema", json_schema))
+        if tool_call is not None:
+            return self.constraints.for_tool_call(tool_call)
+        llama_cpp = self._lib
         grammar = llama_cpp.LlamaGrammar.from_string(bounded_grammar(gbnf or ""), verbose=False)
         # llama-cpp-python only stores the text; llama.cpp's own parser decides whether it is valid.
         sampler = llama_cpp.llama_sampler_init_grammar(
@@ -281,6 +290,13 @@ class LlamaEngine:
             raise InvalidInputError("llama.cpp rejected the grammar (see its log for the failing rule)")
         llama_cpp.llama_sampler_free(sampler)
         return grammar
+
+    @property
+    def constraints(self) -> ModelConstraints:
+        """The constraint engine's view of this model (its tokenizer is built on first use, then kept)."""
+        if self._constraints is None:
+            self._constraints = ModelConstraints(self._lib, self.llm._model.vocab)
+        return self._constraints
 
     # ------------------------------------------------------------- embeddings
     @property
@@ -308,6 +324,7 @@ class LlamaEngine:
         batch = getattr(self, "_batch", None)
         if batch is not None:
             batch.close()
+        self._constraints = None  # its tokenizer points into the model's vocabulary
         llm = getattr(self, "llm", None)
         if llm is not None:
             llm.close()

@@ -17,6 +17,7 @@ from typing import Any
 
 from ..core.errors import GenerationError, ModelNotLoadedError
 from .base import Sampling
+from .llguidance_constraint import Constraint
 
 #: How many recent tokens the repeat penalty looks at (llama-cpp-python's ``last_n_tokens_size`` default).
 PENALTY_LAST_N = 64
@@ -34,10 +35,14 @@ class Chunk:
 
 
 class SequenceSampler:
-    """One sequence's sampler chain: penalties, its grammar, then greedy or top-k/top-p/min-p/temperature."""
+    """One sequence's sampler chain: penalties, its grammar, then greedy or top-k/top-p/min-p/temperature.
+
+    A :class:`Constraint` (llguidance) is not in the chain: it masks the logits before the chain samples.
+    """
 
     def __init__(self, lib: Any, model: Any, sampling: Sampling, grammar: Any) -> None:
         self._lib = lib
+        self._constrained = grammar.start() if isinstance(grammar, Constraint) else None
         params = lib.llama_sampler_chain_default_params()
         chain = lib.llama_sampler_chain_init(params)
         self._chain = chain
@@ -48,7 +53,7 @@ class SequenceSampler:
         vocab = lib.llama_model_get_vocab(model)
         add(lib.llama_sampler_init_penalties(lib.llama_vocab_n_tokens(vocab), PENALTY_LAST_N,
                                              sampling.repeat_penalty, 0.0, 0.0))
-        if grammar is not None:
+        if grammar is not None and self._constrained is None:
             add(lib.llama_sampler_init_grammar(vocab, grammar._grammar.encode("utf-8"), grammar._root.encode("utf-8")))
         if sampling.temperature == 0:
             add(lib.llama_sampler_init_greedy())
@@ -63,7 +68,15 @@ class SequenceSampler:
 
     def sample(self, ctx: Any, index: int) -> int:
         """Sample (and accept) the next token from the logits of batch row ``index``."""
-        return int(self._lib.llama_sampler_sample(self._chain, ctx, index))
+        constrained = self._constrained
+        if constrained is None:
+            return int(self._lib.llama_sampler_sample(self._chain, ctx, index))
+        if constrained.complete:
+            return constrained.end_token  # the grammar admits nothing else
+        constrained.mask_at(self._lib.llama_get_logits_ith(ctx, index))
+        token = int(self._lib.llama_sampler_sample(self._chain, ctx, index))
+        constrained.accept(token)
+        return token
 
     def close(self) -> None:
         if self._chain is not None:

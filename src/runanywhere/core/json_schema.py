@@ -1,10 +1,10 @@
-"""JSON Schemas from callers, checked before anything uses them: JSON, bounded, local ``$ref`` only, valid.
+"""JSON Schemas from callers, checked before anything uses them: JSON, bounded, local references only, valid.
 
-A schema becomes a grammar and a validator. Both would follow a remote
-``$ref`` (llama-cpp-python's converter fetches ``https://`` references once
-``python -O`` strips its guarding ``assert``), choke on a missing one, or take
-minutes over a huge ``enum``; so every schema is walked here first, in time
-bounded by :data:`MAX_SCHEMA_NODES`, and refused with an :class:`InvalidInputError`.
+A schema becomes a constraint and a validator. Neither may follow a remote ``$ref``
+(nothing is ever fetched), choke on a missing one, or take minutes over a huge ``enum``;
+so every schema is walked here first, in time bounded by :data:`MAX_SCHEMA_NODES`, its
+references resolved inside it (:mod:`.schema_refs`), and it is checked against the
+meta-schema of its own draft (:mod:`.schema_drafts`); anything else is an :class:`InvalidInputError`.
 """
 
 from __future__ import annotations
@@ -12,59 +12,59 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from typing import Any
-from urllib.parse import unquote
 
 from .errors import InvalidInputError, SDKErrorCode
+from .schema_drafts import draft_of, validator_class
+from .schema_refs import resolve_references
 from .validation import shown
 
-#: Values in one schema (every key, list item and ``enum`` entry counts); grammar size grows with it.
-MAX_SCHEMA_NODES = 5000
-#: How deeply a schema may nest (the converters recurse).
-MAX_SCHEMA_DEPTH = 64
-_REF_KEYS = ("$ref", "$dynamicRef", "$recursiveRef")
+#: Values in one schema (every key, list item and ``enum`` entry counts); compile time grows with it.
+MAX_SCHEMA_NODES = 50_000
+#: How deeply a schema may nest, counting objects and lists (the validator recurses about once per level).
+MAX_SCHEMA_DEPTH = 512
 
 
 def checked_schema(name: str, schema: Any) -> dict[str, Any]:
-    """A private copy of ``schema`` once it is a valid Draft 2020-12 JSON Schema that refers only to itself."""
+    """A private copy of ``schema`` once it is a valid schema of its draft (``$schema``) that refers only to itself."""
     import jsonschema  # deferred: a slow import most programs never need
 
+    if schema is True:
+        return {}  # admits any value, as {} does
+    if schema is False:
+        raise _bad(f"{name} is the schema false, which admits no value at all: nothing could be generated",
+                   keyword="false")
     if not isinstance(schema, Mapping):
-        raise _bad(f"{name} must be a JSON schema (a dict), got {type(schema).__name__}")
+        raise _bad(f"{name} must be a JSON schema (a dict or true), got {type(schema).__name__}")
     root = dict(schema)
-    refs = _walk(name, root)
-    for ref in refs:
-        _resolve(name, root, ref)
+    _walk(name, root)
+    draft = draft_of(root)
+    resolve_references(name, root, draft)
     try:
-        jsonschema.Draft202012Validator.check_schema(root)
+        validator_class(draft).check_schema(root)
+    except RecursionError:
+        raise _bad(f"{name} nests too deeply to check; flatten it", keyword="depth") from None
     except jsonschema.SchemaError as exc:
-        raise _bad(f"{name} is an invalid JSON schema: {exc.message}", path=list(exc.path)) from exc
+        raise _bad(f"{name} is an invalid JSON schema (draft {draft}): {exc.message}", path=list(exc.path),
+                   keyword=str(exc.validator)) from exc
     return root
 
 
-def local_refs_only(name: str, schema: Any) -> None:
-    """Refuse a schema with a reference outside itself (a URL, a file); nothing here is ever fetched."""
-    _walk(name, schema)
-
-
-def _walk(name: str, schema: Any) -> list[str]:
-    """Every reference in ``schema`` (all local); raises on a non-JSON value, a remote ref, or too big a schema."""
-    refs: list[str] = []
+def _walk(name: str, schema: Any) -> None:
+    """Raise on a non-JSON value or too big or deep a schema (bounded work, before anything recurses into it)."""
     pending: list[tuple[Any, int]] = [(schema, 0)]
     seen = 0
     while pending:
         node, depth = pending.pop()
         seen += 1
         if seen > MAX_SCHEMA_NODES:
-            raise _bad(f"{name} has more than {MAX_SCHEMA_NODES} values (a huge enum?); the grammar for it would "
-                       "take minutes to build and use: shorten it")
+            raise _bad(f"{name} has more than {MAX_SCHEMA_NODES} values (a huge enum?); the constraint for it "
+                       "would take too long to build: shorten it", keyword="size")
         if depth > MAX_SCHEMA_DEPTH:
-            raise _bad(f"{name} nests deeper than {MAX_SCHEMA_DEPTH} levels; flatten it")
+            raise _bad(f"{name} nests deeper than {MAX_SCHEMA_DEPTH} levels; flatten it", keyword="depth")
         if isinstance(node, Mapping):
             for key, value in node.items():
                 if not isinstance(key, str):
                     raise _bad(f"{name} has the key {shown(key)}; JSON object keys are str")
-                if key in _REF_KEYS:
-                    refs.append(_local_ref(name, key, value))
                 pending.append((value, depth + 1))
         elif isinstance(node, (list, tuple)):
             pending.extend((item, depth + 1) for item in node)
@@ -77,47 +77,8 @@ def _walk(name: str, schema: Any) -> list[str]:
                 raise _bad(f"{name} holds a string with a lone surrogate; pass valid text") from None
         elif node is not None and not isinstance(node, (bool, int, float)):
             raise _bad(f"{name} holds a {type(node).__name__}; a schema holds only JSON values")
-    return refs
-
-
-def _local_ref(name: str, key: str, ref: Any) -> str:
-    if not isinstance(ref, str) or not ref.startswith("#"):
-        raise _bad(f"{name} has {key} {shown(ref)}: only references inside the schema ('#/$defs/...') are allowed; "
-                   "remote and file references are never fetched, so put the referenced schema under $defs")
-    return ref
-
-
-def _resolve(name: str, root: dict[str, Any], ref: str) -> None:
-    """Raise unless ``ref`` (a ``#/json/pointer`` or a ``#name`` anchor) points at a part of ``root``."""
-    fragment = unquote(ref[1:])
-    if fragment and not fragment.startswith("/"):
-        if fragment not in _anchors(root):
-            raise _bad(f"{name} has $ref {ref!r}, but no $anchor {fragment!r} is defined")
-        return
-    target: Any = root
-    for part in fragment.split("/")[1:]:
-        key = part.replace("~1", "/").replace("~0", "~")
-        if isinstance(target, Mapping) and key in target:
-            target = target[key]
-        elif isinstance(target, list) and key.isdigit() and int(key) < len(target):
-            target = target[int(key)]
-        else:
-            raise _bad(f"{name} has $ref {ref!r}, which points at nothing in the schema; define it under $defs")
-
-
-def _anchors(node: Any) -> set[str]:
-    found: set[str] = set()
-    pending = [node]
-    while pending:
-        item = pending.pop()
-        if isinstance(item, Mapping):
-            if isinstance(item.get("$anchor"), str):
-                found.add(item["$anchor"])
-            pending.extend(item.values())
-        elif isinstance(item, list):
-            pending.extend(item)
-    return found
 
 
 def _bad(message: str, **details: Any) -> InvalidInputError:
+    """A refused schema (``details`` may name the ``keyword`` and ``path``)."""
     return InvalidInputError(message, code=SDKErrorCode.INVALID_PARAMETER, details=details or None)

@@ -1,22 +1,25 @@
-"""JSON-schema structured output: grammar-constrained decoding, then real validation.
+"""JSON-schema structured output: decoding constrained by the llguidance engine, then real validation.
 
-The schema becomes a llama.cpp grammar, so the model can only emit JSON of
-that shape; the parsed value is then validated with ``jsonschema`` as well
-(a grammar cannot express every keyword, and a reply cut by ``max_tokens``
-is caught here rather than handed to the caller).
+The schema (draft 4, 6, 7, 2019-09 or 2020-12, from its ``$schema``) becomes a token mask, so the
+model can only emit JSON of that shape; the parsed value is then validated with the ``jsonschema``
+validator of the schema's own draft, formats included (the engine leaves a few keywords to this
+check, and a reply cut by ``max_tokens`` is caught here rather than handed to the caller). A
+failed check names the keywords it broke.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from ..core.cancel import CancelToken
-from ..core.errors import GenerationError, SDKErrorCode
+from ..core.errors import ContextLengthError, GenerationError, SDKErrorCode
 from ..core.json_schema import checked_schema
+from ..core.schema_drafts import validator_for
 from ..core.validation import flag
 from ..core.validation import text as checked_text
 from .text import GenerationStream, TextGeneration, TextGenerator
@@ -28,9 +31,12 @@ _FENCE = re.compile(r"```(?:json)?\s*(.*?)```", re.DOTALL)
 
 @dataclass(frozen=True)
 class StructuredOutputValidation:
+    """Whether a value matches a schema; each error message, and the keywords that failed."""
+
     is_valid: bool
     errors: tuple[str, ...]
     value: Any = None
+    keywords: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -69,13 +75,10 @@ def validate(value: Any, schema: Mapping[str, Any]) -> StructuredOutputValidatio
         json.dumps(value, allow_nan=False)  # a value JSON cannot hold would also break the validator's messages
     except (TypeError, ValueError, RecursionError) as exc:
         return StructuredOutputValidation(False, (f"<root>: not a JSON value ({exc})",), value)
-    import jsonschema
-
-    validator = jsonschema.Draft202012Validator(schema)
-    errors = tuple(
-        f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message}" for e in validator.iter_errors(value)
-    )
-    return StructuredOutputValidation(not errors, errors, value)
+    found = list(validator_for(schema).iter_errors(value))
+    errors = tuple(f"{'/'.join(map(str, e.absolute_path)) or '<root>'}: {e.message} ({e.validator})" for e in found)
+    keywords = tuple(dict.fromkeys(str(e.validator) for e in found))
+    return StructuredOutputValidation(not errors, errors, value, keywords)
 
 
 def schema_prompt(prompt: Prompt, schema: Mapping[str, Any]) -> Prompt:
@@ -103,18 +106,22 @@ class StructuredOutputGenerator:
         """Generate JSON matching ``json_schema`` and return it parsed and validated.
 
         ``include_schema`` also shows the schema to the model, which helps it
-        fill the fields sensibly (the grammar alone only fixes their shape).
+        fill the fields sensibly (the constraint alone only fixes their shape). A schema
+        too long for the context then fails with a :class:`ContextLengthError` that says
+        so: pass ``include_schema=False`` (the engine enforces the schema all the same).
         """
         stream = self._begin(prompt, json_schema, options, cancel, include_schema, overrides)
-        return self._finish(stream.wait(), json_schema)
+        with _schema_in_prompt(include_schema):
+            return self._finish(stream.wait(), json_schema)
 
     async def agenerate(self, prompt: Prompt, json_schema: Mapping[str, Any],
                         options: GenerationOptions | None = None, *, cancel: CancelToken | None = None,
                         include_schema: bool = True, **overrides: Any) -> StructuredResult:
         """Async twin of :meth:`generate`."""
         stream = self._begin(prompt, json_schema, options, cancel, include_schema, overrides)
-        async for _ in stream:
-            pass
+        with _schema_in_prompt(include_schema):
+            async for _ in stream:
+                pass
         return self._finish(stream.result, json_schema)
 
     def _begin(self, prompt: Prompt, schema: Mapping[str, Any], options: GenerationOptions | None,
@@ -137,9 +144,23 @@ class StructuredOutputGenerator:
                                   details={"text": result.text}) from exc
         check = validate(value, schema)
         if not check.is_valid:
-            raise GenerationError("the output does not match the schema: " + "; ".join(check.errors),
-                                  details={"text": result.text, "errors": check.errors})
+            raise GenerationError(f"the output breaks {', '.join(check.keywords)} of the schema: "
+                                  + "; ".join(check.errors),
+                                  details={"text": result.text, "errors": check.errors, "keywords": check.keywords})
         return StructuredResult(value, result.text, result)
+
+
+@contextlib.contextmanager
+def _schema_in_prompt(shown: bool) -> Iterator[None]:
+    """A prompt over the context because of the schema shown in it says so, and how to do without."""
+    try:
+        yield
+    except ContextLengthError as exc:
+        if not shown:
+            raise
+        raise ContextLengthError(f"{exc.message}; the JSON schema shown in the prompt takes part of it: pass "
+                                 "include_schema=False (the engine enforces the schema without showing it)",
+                                 details=exc.details) from exc
 
 
 StructuredOutput = StructuredOutputGenerator()

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .. import GenerationRequest, TextGenerator, ToolCallFormat, ToolDefinition
+from ..backends.base import ToolCallGrammar
 from ..core.json_schema import checked_schema
 from ..features.structured_output import schema_prompt
 from ..features.tools import forced_call_grammar, render_tool_prompt, template_format
@@ -68,7 +69,7 @@ def chat_plan(params: Params, generator: TextGenerator, n_ctx: int, *, images: b
     if offered and not native:
         messages = _with_system(messages, render_tool_prompt(offered, fmt))
     prompt = schema_prompt(messages, schema) if schema is not None else messages
-    grammar: str | dict[str, Any] | None = forced_call_grammar(forced, fmt) if forced else schema
+    grammar: ToolCallGrammar | dict[str, Any] | None = forced_call_grammar(forced, fmt) if forced else schema
     request = GenerationRequest(prompt, generation_options(params, n_ctx), grammar=grammar,
                                 tools=tuple(t.to_openai() for t in offered) if native else ())
     return ChatPlan(request, tuple(offered), bool(forced), fmt, schema, stream,

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, cast
 
-from ...backends.base import LanguageModel
+from ...backends.base import LanguageModel, ToolCallGrammar
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError
 from ...runtime.llama import LlamaSession
@@ -34,6 +34,8 @@ def compile_grammar(engine: LanguageModel, spec: GrammarSpec | None) -> Any:
         return None
     if isinstance(spec, str):
         return engine.compile_grammar(gbnf=spec)
+    if isinstance(spec, ToolCallGrammar):
+        return engine.compile_grammar(tool_call=spec)
     return engine.compile_grammar(json_schema=dict(spec))
 
 

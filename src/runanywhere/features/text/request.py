@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
-from ...backends.base import Sampling
+from ...backends.base import Sampling, ToolCallGrammar
 from ...core.errors import InvalidInputError, SDKErrorCode
 from ...core.json_schema import checked_schema
 from ...core.validation import (
@@ -32,8 +32,9 @@ _C_INT_MAX = 2**31 - 1
 _SEED_MAX = 2**32 - 1  # llama.cpp seeds are uint32
 Message = Mapping[str, Any]
 Prompt = str | Sequence[Message]
-GrammarSpec = str | Mapping[str, Any]
-"""GBNF text, or a JSON schema (a dict) the output must match."""
+GrammarSpec = str | Mapping[str, Any] | ToolCallGrammar
+"""GBNF text (llama.cpp's grammar), a JSON schema (a dict) the output must match, or a forced tool call
+(both constrained by the llguidance engine)."""
 
 
 @dataclass(frozen=True)
@@ -112,9 +113,9 @@ class GenerationRequest:
         grammar = self.grammar if self.grammar is not None else self.options.grammar or None
         if isinstance(grammar, str):
             text("grammar", grammar)
-        elif grammar is not None:
+        elif grammar is not None and not isinstance(grammar, ToolCallGrammar):
             if not isinstance(grammar, Mapping):
-                raise InvalidInputError("a grammar is GBNF text or a JSON schema dict",
+                raise InvalidInputError("a grammar is GBNF text, a JSON schema dict or a ToolCallGrammar",
                                         code=SDKErrorCode.INVALID_PARAMETER)
             grammar = checked_schema("the grammar's JSON schema", grammar)
         object.__setattr__(self, "grammar", grammar)

@@ -21,6 +21,7 @@ from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass
 from typing import Any, Literal
 
+from ...backends.base import ToolCallGrammar
 from ...core.bridge import run_in_thread
 from ...core.cancel import CancelToken
 from ...core.errors import GenerationError, InvalidInputError
@@ -399,8 +400,8 @@ class _Loop:
         tools = tuple(t.to_openai() for t in self.tools) if offer and self.native else ()
         return GenerationRequest(self._conversation(offer), self.options, grammar=grammar, tools=tools)
 
-    def _grammar(self) -> str:
-        """GBNF text forcing one well-formed call (compiled by the engine on its worker)."""
+    def _grammar(self) -> ToolCallGrammar:
+        """The constraint forcing one well-formed call (compiled by the engine on its worker)."""
         return forced_call_grammar(self.tools, self.fmt)
 
     def take(self, generation: GenerationResult, parsed: tuple[list[ToolCall], str] | None = None) -> bool:

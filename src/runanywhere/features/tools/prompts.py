@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from ...core.schema_drafts import validator_for
 from .types import HERMES_END, HERMES_START, LFM2_END, LFM2_START, ToolCallFormat, ToolDefinition, as_format, dump_json
 
 
@@ -108,9 +109,7 @@ def _python_literal(value: Any) -> str:
 
 def validate_arguments(tool: ToolDefinition, arguments: Any) -> list[str]:
     """The reasons ``arguments`` do not match the tool's parameter schema, one message each; empty when valid."""
-    from jsonschema import Draft202012Validator
-
-    validator = Draft202012Validator(tool.parameters)
+    validator = validator_for(tool.parameters)
     messages = []
     for error in sorted(validator.iter_errors(arguments), key=lambda e: [str(p) for p in e.absolute_path]):
         where = ".".join(str(part) for part in error.absolute_path)

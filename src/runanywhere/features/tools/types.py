@@ -48,8 +48,9 @@ def dump_json(value: Any) -> str:
 class ToolDefinition:
     """A tool the model may call: a name, what it does, and its parameters as a JSON Schema of type ``object``.
 
-    The schema is checked when the definition is made (``InvalidInputError`` if it is not a valid Draft 2020-12
-    schema of type object), so a mistake shows up where it was written, not in the middle of a generation.
+    The schema is checked when the definition is made (``InvalidInputError`` if it is not a valid schema of
+    type object under the draft its ``$schema`` names), so a mistake shows up where it was written, not in
+    the middle of a generation.
     """
 
     name: str
