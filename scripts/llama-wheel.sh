@@ -38,6 +38,16 @@ key=$(printf '%s %s %s' "$version" "$("$python" -c 'import sys; print(sys.implem
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/runanywhere/wheels/llama-cpp-python-$key"
 wheel=$(ls "$cache"/llama_cpp_python-*.whl 2>/dev/null | head -n1 || true)
 if [ -z "$wheel" ]; then
+  # Two installs at once (two checkouts) build the wheel once: the second waits for the first.
+  mkdir -p "$(dirname "$cache")"
+  exec 8>"$cache.lock"
+  if ! flock -n 8; then
+    echo "waiting for another build of llama-cpp-python ($cache.lock) ..." >&2
+    flock 8
+  fi
+  wheel=$(ls "$cache"/llama_cpp_python-*.whl 2>/dev/null | head -n1 || true)
+fi
+if [ -z "$wheel" ]; then
   echo "building llama-cpp-python $version with: ${flags[*]} (about 5 minutes on 2 cores)" >&2
   tmp="$cache.tmp.$$"
   rm -rf "$tmp" && mkdir -p "$tmp"

@@ -33,7 +33,7 @@ from ..core.validation import choice, mapping
 from . import require_engine
 from .base import ChatPrompt, ModelFiles, Sampling, default_threads
 from .llama_grammar import bounded_grammar, json_schema_gbnf
-from .llamacpp_batch import BatchContext
+from .llamacpp_batch import MAX_ROWS_PER_SEQUENCE, BatchContext
 
 _POOLING = {"none": 0, "mean": 1, "cls": 2, "last": 3}
 _SINGLE_CTX = 256  # the single-sequence context of a batched model: llama.cpp's smallest
@@ -78,9 +78,11 @@ class LlamaEngine:
         pooling: str | None = None,
         max_sequences: int = 0,
     ) -> None:
-        """``max_sequences`` > 0 adds a :class:`BatchContext` of ``n_ctx`` cells where that many
-        generations run at once (and as many finished conversations stay cached); the single-sequence
-        context is then only the minimum, since generation goes through the batch."""
+        """``max_sequences`` > 0 adds a :class:`BatchContext` where that many generations run at once, each
+        with a context of ``n_ctx`` tokens (and as many finished conversations stay cached); the
+        single-sequence context is then only the minimum, since generation goes through the batch.
+        A generation context (not an embedder's) uses the batch's flash attention and micro-batches of
+        at most 63 tokens, so a short conversation samples the same tokens on either path."""
         check_gguf(path)
         llama_cpp = _llama()
         threads = n_threads or default_threads()
@@ -88,11 +90,12 @@ class LlamaEngine:
         if pooling is not None:
             kwargs["pooling_type"] = _POOLING[choice("pooling", pooling, _POOLING)]
         single_ctx = min(n_ctx, _SINGLE_CTX) if max_sequences else n_ctx
+        n_ubatch = min(n_batch, single_ctx) if embedding else min(n_batch, single_ctx, MAX_ROWS_PER_SEQUENCE)
         try:
             self.llm = llama_cpp.Llama(
                 model_path=str(path), n_ctx=single_ctx, n_threads=threads, n_threads_batch=threads,
-                n_batch=min(n_batch, single_ctx), n_ubatch=min(n_batch, single_ctx), embedding=embedding,
-                verbose=False, **kwargs,
+                n_batch=min(n_batch, single_ctx), n_ubatch=n_ubatch, embedding=embedding,
+                flash_attn=not embedding, verbose=False, **kwargs,
             )
         except (ValueError, RuntimeError, OSError) as exc:
             raise ModelFormatError(f"llama.cpp could not load {path.name}: {exc}; is it a complete GGUF?") from exc
@@ -108,7 +111,8 @@ class LlamaEngine:
         self._batch: BatchContext | None = None
         if max_sequences:
             try:
-                self._batch = BatchContext(llama_cpp, self.llm._model.model, n_ctx=n_ctx, n_batch=min(n_batch, n_ctx),
+                self._batch = BatchContext(llama_cpp, self.llm._model.model, n_ctx_seq=n_ctx,
+                                           n_batch=n_batch,
                                            n_seq=2 * max_sequences, n_threads=threads)
             except BaseException:
                 self.llm.close()
@@ -121,7 +125,8 @@ class LlamaEngine:
     # ------------------------------------------------------------------ model
     @property
     def n_ctx(self) -> int:
-        return self._batch.n_ctx if self._batch is not None else int(self.llm.n_ctx())
+        """The most tokens one conversation holds (each batched sequence has a context of its own)."""
+        return self._batch.n_ctx_seq if self._batch is not None else int(self.llm.n_ctx())
 
     @property
     def metadata(self) -> dict[str, str]:

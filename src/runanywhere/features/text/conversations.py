@@ -1,9 +1,9 @@
 """The sequence ids of a batched model: the ones generating, and recent conversations kept in the KV cache.
 
-A finished generation leaves its sequence (prompt + reply) parked here instead of freed, so the
-conversation's next turn, whose prompt starts with that text, takes the sequence over and only
-evaluates its new tokens. The least recently used parked conversation is evicted when the cache
-needs its cells or its id. Touched only on the model's worker.
+A finished generation leaves its sequence (prompt + reply) parked in its KV stream instead of
+freed, so the conversation's next turn, whose prompt starts with that text, takes the sequence
+over and only evaluates its new tokens. The least recently used parked conversation is evicted
+when a new generation needs its id. Touched only on the model's worker.
 """
 
 from __future__ import annotations
@@ -30,9 +30,6 @@ class SequenceIds:
         self.batch, self.capacity = batch, capacity
         self.free = list(range(batch.n_seq))
         self.parked: OrderedDict[int, Parked] = OrderedDict()
-
-    def cells_parked(self, keep: int | None = None) -> int:
-        return sum(p.in_cache for seq, p in self.parked.items() if seq != keep)
 
     def tokenize(self, session: LlamaSession, text: str, *, add_bos: bool, special: bool) -> list[int]:
         """``text`` as tokens, keeping the exact tokens of the most recent parked conversation it continues."""
@@ -63,16 +60,15 @@ class SequenceIds:
             return seq
         if not self.free:
             self.evict()
-        return self.free.pop()
+        seq = min(self.free)  # the lowest: running sequences stay close together (fewer pads per step)
+        self.free.remove(seq)
+        return seq
 
-    def evict(self, keep: int | None = None) -> bool:
-        """Free the least recently used parked conversation but ``keep``; False when there is none."""
-        seq = next((s for s in self.parked if s != keep), None)
-        if seq is None:
-            return False
+    def evict(self) -> None:
+        """Free the least recently used parked conversation."""
+        seq = next(iter(self.parked))
         del self.parked[seq]
         self.release(seq)
-        return True
 
     def park(self, seq: int, session: LlamaSession, in_cache: int) -> None:
         """Keep a finished sequence for its conversation's next turn (evicting the oldest beyond capacity)."""
