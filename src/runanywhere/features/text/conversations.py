@@ -39,7 +39,11 @@ class SequenceIds:
         return session.tokenize(text, add_bos=add_bos, special=special)
 
     def best_match(self, tokens: list[int]) -> tuple[int | None, int]:
-        """The parked sequence sharing the longest prefix with ``tokens``, and how many of them it can reuse."""
+        """The parked sequence ``tokens`` continues (or repeats) with the longest prefix, and how many it reuses.
+
+        A conversation that only shares a beginning (the chat template's first tokens, a common system
+        prompt) is not taken over: that would throw away its cache, which its own next turn needs.
+        """
         best, reuse = None, 0
         for seq, parked in self.parked.items():
             n = 0
@@ -47,8 +51,9 @@ class SequenceIds:
                 if cached != new:
                     break
                 n += 1
+            continues = n == parked.in_cache or n >= len(tokens) - 1  # all of it, or the whole prompt
             n = min(n, len(tokens) - 1)  # the last prompt token is evaluated again for its logits
-            if n > reuse:
+            if continues and n > reuse:
                 best, reuse = seq, n
         return best, reuse
 
