@@ -201,15 +201,12 @@ def test_requests_beyond_max_sequences_wait_and_a_context_that_fills_is_handled(
     gen.unload()
 
 
-def test_sequences_over_long_contexts_equal_their_solo_output(tmp_path: Path) -> None:
+def test_sequences_over_long_contexts_equal_their_solo_output(smol: TextGenerator) -> None:
     """Past 512 cells llama.cpp gives a lone token another attention kernel: batched and alone must still agree."""
-    model = write_tiny_llm(tmp_path / "wide.gguf", n_layers=2, n_embd=128, n_head=4, n_head_kv=2, n_ff=256,
-                           n_ctx=4096)
-    gen = _generator()
-    gen.load_model(model, n_ctx=2048, max_sequences=4)
-    requests = [GenerationRequest(long_prompt(700, seed=i), GenerationOptions(raw=True, temperature=0, max_tokens=40))
-                for i in range(3)]
-    solo = [_tokens(gen.start(r)) for r in requests]
-    together = _together(gen, requests)
-    assert [t for t, _ in together] == [t for t, _ in solo] and all(len(t) == 40 for t, _ in solo)
-    gen.unload()
+    facts = " ".join(f"Fact {i}: the number {i} is written {i}." for i in range(50))
+    requests = [GenerationRequest([{"role": "system", "content": facts}, {"role": "user", "content": q}], GREEDY)
+                for q in QUESTIONS[:4]]
+    solo = [_tokens(smol.start(r)) for r in requests]
+    together = _together(smol, requests)
+    assert all(r.input_tokens > 600 for _, r in solo)
+    assert [t for t, _ in together] == [t for t, _ in solo]
