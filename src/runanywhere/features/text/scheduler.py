@@ -5,9 +5,9 @@ queue's head while fewer than ``max_sequences`` run, then evaluates one token of
 sequence together and prompt chunks (at most 63 tokens each, ``n_batch`` in all) of the sequences
 still in prefill. Each sequence has a KV stream and a context of ``n_ctx`` tokens of its own: a
 prompt that does not fit fails up front with :class:`ContextLengthError`, a reply ends with
-``finish_reason="length"`` where the context does. A sequence that ends (stop, length, cancelled, failed) leaves at once
-and frees its cells; a finished one stays parked for its conversation's next turn. Each sequence
-has its own sampler chain, grammar, stops, seed, stream and metrics. Cancelling one (in prefill
+``finish_reason="length"`` where the context does. A sequence that ends (stop, length, cancelled,
+failed) leaves at once and frees its cells; a finished one stays parked for its conversation's
+next turn. Each sequence has its own sampler chain, grammar, stops, seed, stream and metrics. Cancelling one (in prefill
 too) only removes it: the others' batches go on unchanged. Other jobs on the worker (loads,
 token counts) run between loops.
 """
