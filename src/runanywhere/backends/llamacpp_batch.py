@@ -40,6 +40,9 @@ FLASH_ATTN_ENABLED = 1  # llama_flash_attn_type: -1 auto, 0 disabled, 1 enabled
 #: The most tokens of one sequence in one step: llama.cpp's CPU flash attention switches to its tiled
 #: kernel (other rounding) at 64 query rows (GGML_FA_TILE_Q), so every path stays below that.
 MAX_ROWS_PER_SEQUENCE = 63
+#: A lone token of a stream holding fewer cells than this sees llama.cpp's smallest attention window (256
+#: cells, under the 512 where it splits the cells across threads), so it needs no pad.
+LONE_TOKEN_CELLS = 255
 
 
 @dataclass(frozen=True)
@@ -149,6 +152,8 @@ class BatchContext:
         ids = {chunk.seq_id for chunk in chunks}
         low, high = min(ids), max(ids)
         if low == high:
+            if self.length(low) < LONE_TOKEN_CELLS:
+                return []  # llama.cpp attends over 256 cells then: its row-by-row kernel, no pad needed
             high, low = (high + 1, low) if high + 1 < self.n_seq else (high, low - 1)
         token = chunks[0].tokens[0]
         return [Chunk(seq, [token], self.length(seq), False) for seq in range(low, high + 1) if seq not in ids]
