@@ -135,7 +135,7 @@ def test_cancel_stops_a_long_prefill(tmp_path: Path, generator: TextGenerator):
     # Wide enough that a ~3000-token prompt takes a while; small batches so prefill has many steps.
     model = write_tiny_llm(tmp_path / "wide.gguf", n_layers=4, n_embd=256, n_head=8, n_head_kv=4, n_ff=1024,
                            n_ctx=8192)
-    generator.load_model(model, n_ctx=8192, n_batch=32)
+    generator.load_model(model, n_ctx=8192, n_batch=32, max_sequences=1)  # the single context (batched: test_batching)
     engine = generator.engine
     prompt = long_prompt(3000)
     cancel = CancelToken()
@@ -173,8 +173,9 @@ def test_cancelling_the_async_task_cancels_the_generation(generator: TextGenerat
     assert done[0].finish_reason == "cancelled"
 
 
-def test_concurrent_callers_are_queued_not_interleaved(generator: TextGenerator, tiny_llm: Path, bus):
-    generator.load_model(tiny_llm)
+def test_concurrent_callers_are_queued_not_interleaved_with_max_sequences_1(generator: TextGenerator, tiny_llm: Path,
+                                                                            bus):
+    generator.load_model(tiny_llm, max_sequences=1)
     order: list[str] = []
     bus.on(GenerationStarted, lambda e: order.append("start"))
     bus.on(GenerationCompleted, lambda e: order.append("end"))

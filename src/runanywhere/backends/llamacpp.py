@@ -79,9 +79,9 @@ class LlamaEngine:
         pooling: str | None = None,
         max_sequences: int = 0,
     ) -> None:
-        """``max_sequences`` > 0 adds a :class:`BatchContext` of ``n_ctx`` cells where that many
-        generations run at once (and as many finished conversations stay cached); the single-sequence
-        context is then only the minimum, since generation goes through the batch."""
+        """``max_sequences`` > 0 adds a :class:`BatchContext` where that many generations run at once, each
+        with a context of ``n_ctx`` tokens (and as many finished conversations stay cached); the
+        single-sequence context is then only the minimum, since generation goes through the batch."""
         check_gguf(path)
         llama_cpp = _llama()
         threads = n_threads or default_threads()
@@ -110,7 +110,8 @@ class LlamaEngine:
         self._constraints: ModelConstraints | None = None
         if max_sequences:
             try:
-                self._batch = BatchContext(llama_cpp, self.llm._model.model, n_ctx=n_ctx, n_batch=min(n_batch, n_ctx),
+                self._batch = BatchContext(llama_cpp, self.llm._model.model, n_ctx_seq=n_ctx,
+                                           n_batch=n_batch,
                                            n_seq=2 * max_sequences, n_threads=threads)
             except BaseException:
                 self.llm.close()
@@ -123,7 +124,8 @@ class LlamaEngine:
     # ------------------------------------------------------------------ model
     @property
     def n_ctx(self) -> int:
-        return self._batch.n_ctx if self._batch is not None else int(self.llm.n_ctx())
+        """The most tokens one conversation holds (each batched sequence has a context of its own)."""
+        return self._batch.n_ctx_seq if self._batch is not None else int(self.llm.n_ctx())
 
     @property
     def metadata(self) -> dict[str, str]:

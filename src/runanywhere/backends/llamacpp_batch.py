@@ -1,11 +1,27 @@
 """Many sequences decoded together in one llama.cpp context: the engine half of continuous batching.
 
-:class:`BatchContext` owns a second llama context on a loaded model's weights, made with several
-sequence ids over one unified KV cache (the budget is shared, not split into fixed slots). Each
-step is one ``llama_decode`` of a batch that holds prompt chunks and one token per decoding
-sequence; :class:`SequenceSampler` is one sequence's own llama.cpp sampler chain (the chain
-llama-cpp-python builds for a single generation, so a sequence samples as it would alone).
-Plain Python values in and out; used only from the model's worker thread.
+:class:`BatchContext` owns a second llama context on a loaded model's weights with one KV stream
+per sequence id (``kv_unified=False``), each of ``n_ctx_seq`` cells. Each step is one ``llama_decode``
+of a batch that holds prompt chunks and one token per decoding sequence; :class:`SequenceSampler` is
+one sequence's own llama.cpp sampler chain (the chain llama-cpp-python builds for a single
+generation, so a sequence samples as it would alone).
+
+Why a sequence's greedy output equals the same request run alone (bit for bit), measured on
+SmolLM2-135M (bench/README and issue 15): llama.cpp's CPU flash attention has three kernels and
+picks one by the shape of the micro-batch, and they round differently:
+
+* 64 or more query rows of one stream in a micro-batch take the tiled kernel, fewer take the
+  row-by-row one. Eight short prompts evaluated together (about 130 rows) therefore gave other KV
+  values than each prompt alone (15-20 rows), and greedy replies drifted after 3-30 tokens. So no
+  sequence ever puts more than :data:`MAX_ROWS_PER_SEQUENCE` tokens in a step (and the
+  single-sequence context uses micro-batches of that size too).
+* The row-by-row kernel walks a sequence's KV cells in cell order. In one unified cache the cells
+  freed by a finished sequence are refilled by the others, so a sequence's cells stop being in
+  position order and its attention sums in another order than alone. One stream per sequence
+  keeps every sequence's cells in position order from cell 0, exactly as alone.
+* A micro-batch of a single token in a single stream over 512 or more cells splits the cells across
+  threads (another rounding): a sequence decoding alone drifted from the same one decoding with
+  others on 950-token prompts. :meth:`BatchContext.decode` never lets one token go alone.
 """
 
 from __future__ import annotations
@@ -22,6 +38,12 @@ from .llguidance_constraint import Constraint
 #: How many recent tokens the repeat penalty looks at (llama-cpp-python's ``last_n_tokens_size`` default).
 PENALTY_LAST_N = 64
 FLASH_ATTN_ENABLED = 1  # llama_flash_attn_type: -1 auto, 0 disabled, 1 enabled
+#: The most tokens of one sequence in one step: llama.cpp's CPU flash attention switches to its tiled
+#: kernel (other rounding) at 64 query rows (GGML_FA_TILE_Q), so every path stays below that.
+MAX_ROWS_PER_SEQUENCE = 63
+#: A lone token of a stream holding fewer cells than this sees llama.cpp's smallest attention window (256
+#: cells, under the 512 where it splits the cells across threads), so it needs no pad.
+LONE_TOKEN_CELLS = 255
 
 
 @dataclass(frozen=True)
@@ -85,34 +107,43 @@ class SequenceSampler:
 
 
 class BatchContext:
-    """A llama context with ``n_seq`` sequence ids over one KV cache of ``n_ctx`` cells, decoded in steps."""
+    """A llama context with ``n_seq`` sequence ids, each with a KV stream of ``n_ctx_seq`` cells, decoded in steps."""
 
-    def __init__(self, lib: Any, model: Any, *, n_ctx: int, n_batch: int, n_seq: int, n_threads: int) -> None:
+    def __init__(self, lib: Any, model: Any, *, n_ctx_seq: int, n_batch: int, n_seq: int, n_threads: int) -> None:
+        """``n_batch``: the most prompt tokens evaluated in one step (over all sequences)."""
         self._lib, self._model = lib, model
+        capacity = max(MAX_ROWS_PER_SEQUENCE, n_seq)  # one prompt chunk, or a token of every stream
         params = lib.llama_context_default_params()
-        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx, n_batch, n_batch
-        params.n_seq_max, params.kv_unified = n_seq, True
+        params.n_ctx, params.n_batch, params.n_ubatch = n_ctx_seq * n_seq, capacity, capacity
+        params.n_seq_max, params.kv_unified = n_seq, False  # a KV stream per sequence: cells in position order
         params.n_threads = params.n_threads_batch = n_threads
         params.no_perf = True
-        # Flash attention walks each sequence's own cells in order and skips the others, so a sequence's
-        # logits do not depend on where its neighbours sit in the unified cache: greedy output in a batch
-        # equals the same request alone (without it, the summation order follows the cell layout).
-        params.flash_attn_type = FLASH_ATTN_ENABLED
+        params.flash_attn_type = FLASH_ATTN_ENABLED  # the single-sequence context uses it too: the same kernels
         self.ctx = lib.llama_init_from_model(model, params)
         if not self.ctx:
-            raise GenerationError(f"llama.cpp could not make a context of {n_ctx} tokens for {n_seq} sequences")
+            raise GenerationError(f"llama.cpp could not make a context of {n_seq} sequences of {n_ctx_seq} tokens")
         self._memory = lib.llama_get_memory(self.ctx)
-        self.n_ctx, self.n_batch, self.n_seq, self.threads = int(lib.llama_n_ctx(self.ctx)), n_batch, n_seq, n_threads
-        self._batch = lib.llama_batch_init(n_batch, 0, 1)
+        self.n_ctx_seq, self.n_batch, self.n_seq = int(lib.llama_n_ctx_seq(self.ctx)), n_batch, n_seq
+        self.threads = n_threads
+        self._batch = lib.llama_batch_init(capacity, 0, 1)
 
     def sampler(self, sampling: Sampling, grammar: Any) -> SequenceSampler:
         return SequenceSampler(self._lib, self._model, sampling, grammar)
 
     def decode(self, chunks: Sequence[Chunk]) -> dict[int, int]:
-        """Evaluate ``chunks`` in one batch (at most ``n_batch`` tokens); their logits rows by sequence id."""
+        """Evaluate ``chunks`` (one prompt chunk, or one token each of several sequences) in one llama.cpp
+        micro-batch; their logits rows by sequence id.
+
+        llama.cpp puts only consecutive streams with equal token counts in one micro-batch, and a
+        micro-batch of one token in one stream takes its split-cell attention kernel: single tokens
+        are therefore joined by a pad token in every stream between and beside them (at the end of
+        that stream, removed again at once), so all decoding sequences go in one micro-batch of two or
+        more streams whatever their ids.
+        """
         ctx = self._live()
+        pads = self._pads(chunks) if all(len(chunk.tokens) == 1 for chunk in chunks) else []
         batch, rows, n = self._batch, {}, 0
-        for chunk in chunks:
+        for chunk in sorted([*chunks, *pads], key=lambda c: c.seq_id):
             for offset, token in enumerate(chunk.tokens):
                 batch.token[n], batch.pos[n], batch.n_seq_id[n] = token, chunk.start + offset, 1
                 batch.seq_id[n][0] = chunk.seq_id
@@ -122,10 +153,27 @@ class BatchContext:
                 rows[chunk.seq_id] = n - 1
         batch.n_tokens = n
         status = self._lib.llama_decode(ctx, batch)
+        for pad in pads:
+            self.drop(pad.seq_id, pad.start)
         if status != 0:
             raise GenerationError(f"llama.cpp could not decode a batch of {n} tokens (status {status})",
                                   details={"status": status, "tokens": n})
         return rows
+
+    def _pads(self, chunks: Sequence[Chunk]) -> list[Chunk]:
+        """One-token pads for the streams between the chunks' (and a neighbour when there is only one)."""
+        ids = {chunk.seq_id for chunk in chunks}
+        low, high = min(ids), max(ids)
+        if low == high:
+            if self.length(low) < LONE_TOKEN_CELLS:
+                return []  # llama.cpp attends over 256 cells then: its row-by-row kernel, no pad needed
+            high, low = (high + 1, low) if high + 1 < self.n_seq else (high, low - 1)
+        token = chunks[0].tokens[0]
+        return [Chunk(seq, [token], self.length(seq), False) for seq in range(low, high + 1) if seq not in ids]
+
+    def length(self, seq_id: int) -> int:
+        """How many positions a sequence holds in its stream (they are contiguous from 0)."""
+        return int(self._lib.llama_memory_seq_pos_max(self._memory, seq_id)) + 1
 
     def set_threads(self, n_threads: int) -> None:
         if n_threads != self.threads:
@@ -135,12 +183,6 @@ class BatchContext:
     def drop(self, seq_id: int, start: int = 0) -> None:
         """Free a sequence's cache cells from position ``start`` on (all of them by default)."""
         self._lib.llama_memory_seq_rm(self._memory, seq_id, start, -1)
-
-    def cells_used(self) -> int:
-        """How many KV cells the sequences hold (each sequence's positions are contiguous from 0)."""
-        if self.ctx is None:
-            return 0
-        return sum(int(self._lib.llama_memory_seq_pos_max(self._memory, seq)) + 1 for seq in range(self.n_seq))
 
     def _live(self) -> Any:
         if self.ctx is None:

@@ -20,7 +20,6 @@ MIN_CONTEXT, MAX_CONTEXT = 16, 1 << 20
 #: The most generations one model runs at once (llama.cpp allows 256 sequence ids; each also keeps one parked).
 MAX_SEQUENCES = 64
 
-
 @dataclass
 class LlamaSession:
     """The text behind a llama context's KV cache and its exact tokens (prompt + reply).
@@ -77,8 +76,10 @@ class LlamaHolder(ModelHolder[LanguageModel]):
         """Load a catalog id (pulled into the store on first use) or a ``.gguf`` path; returns its id.
 
         No model: the catalog's default. A model already loaded here is unloaded first. ``max_sequences``
-        (text generation, experimental): run up to that many generations at once by continuous batching;
-        None (the default) runs them one at a time, in order.
+        (text generation): run up to that many generations at once by continuous batching, each with a
+        context of ``n_ctx`` tokens of its own (and as many finished conversations kept for their next
+        turn, so the KV cache holds 2 x max_sequences x n_ctx tokens); None or 1 runs them one at a time,
+        in order, in a single llama.cpp context (one stream decodes fastest that way).
         """
         return self._load(model, self.engines, self._options(n_ctx, n_threads, n_batch, max_sequences),
                           progress=progress, cancel=cancel)
@@ -110,8 +111,9 @@ class LlamaHolder(ModelHolder[LanguageModel]):
                                                                        high=MAX_THREADS),
                    "n_batch": integer("n_batch", n_batch, low=1, high=MAX_CONTEXT), **self._engine_options()}
         if self.batching:
-            options["max_sequences"] = (0 if max_sequences is None else  # 0: one at a time, no batch context
-                                        integer("max_sequences", max_sequences, low=1, high=MAX_SEQUENCES))
+            wanted = 1 if max_sequences is None else integer("max_sequences", max_sequences, low=1,
+                                                             high=MAX_SEQUENCES)
+            options["max_sequences"] = 0 if wanted == 1 else wanted  # 0: one at a time, no batch context
         elif max_sequences is not None:
             raise InvalidInputError(f"a {self.noun} runs one request at a time; max_sequences is for text generation",
                                     code=SDKErrorCode.INVALID_PARAMETER)

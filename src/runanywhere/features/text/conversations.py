@@ -1,9 +1,9 @@
 """The sequence ids of a batched model: the ones generating, and recent conversations kept in the KV cache.
 
-A finished generation leaves its sequence (prompt + reply) parked here instead of freed, so the
-conversation's next turn, whose prompt starts with that text, takes the sequence over and only
-evaluates its new tokens. The least recently used parked conversation is evicted when the cache
-needs its cells or its id. Touched only on the model's worker.
+A finished generation leaves its sequence (prompt + reply) parked in its KV stream instead of
+freed, so the conversation's next turn, whose prompt starts with that text, takes the sequence
+over and only evaluates its new tokens. The least recently used parked conversation is evicted
+when a new generation needs its id. Touched only on the model's worker.
 """
 
 from __future__ import annotations
@@ -31,9 +31,6 @@ class SequenceIds:
         self.free = list(range(batch.n_seq))
         self.parked: OrderedDict[int, Parked] = OrderedDict()
 
-    def cells_parked(self, keep: int | None = None) -> int:
-        return sum(p.in_cache for seq, p in self.parked.items() if seq != keep)
-
     def tokenize(self, session: LlamaSession, text: str, *, add_bos: bool, special: bool) -> list[int]:
         """``text`` as tokens, keeping the exact tokens of the most recent parked conversation it continues."""
         for parked in reversed(self.parked.values()):
@@ -42,7 +39,11 @@ class SequenceIds:
         return session.tokenize(text, add_bos=add_bos, special=special)
 
     def best_match(self, tokens: list[int]) -> tuple[int | None, int]:
-        """The parked sequence sharing the longest prefix with ``tokens``, and how many of them it can reuse."""
+        """The parked sequence ``tokens`` continues (or repeats) with the longest prefix, and how many it reuses.
+
+        A conversation that only shares a beginning (the chat template's first tokens, a common system
+        prompt) is not taken over: that would throw away its cache, which its own next turn needs.
+        """
         best, reuse = None, 0
         for seq, parked in self.parked.items():
             n = 0
@@ -50,8 +51,9 @@ class SequenceIds:
                 if cached != new:
                     break
                 n += 1
+            continues = n == parked.in_cache or n >= len(tokens) - 1  # all of it, or the whole prompt
             n = min(n, len(tokens) - 1)  # the last prompt token is evaluated again for its logits
-            if n > reuse:
+            if continues and n > reuse:
                 best, reuse = seq, n
         return best, reuse
 
@@ -63,16 +65,15 @@ class SequenceIds:
             return seq
         if not self.free:
             self.evict()
-        return self.free.pop()
+        seq = min(self.free)  # the lowest: running sequences stay close together (fewer pads per step)
+        self.free.remove(seq)
+        return seq
 
-    def evict(self, keep: int | None = None) -> bool:
-        """Free the least recently used parked conversation but ``keep``; False when there is none."""
-        seq = next((s for s in self.parked if s != keep), None)
-        if seq is None:
-            return False
+    def evict(self) -> None:
+        """Free the least recently used parked conversation."""
+        seq = next(iter(self.parked))
         del self.parked[seq]
         self.release(seq)
-        return True
 
     def park(self, seq: int, session: LlamaSession, in_cache: int) -> None:
         """Keep a finished sequence for its conversation's next turn (evicting the oldest beyond capacity)."""

@@ -7,11 +7,14 @@ cache keeps the longest common prefix with the previous call, so the next turn
 of a conversation only evaluates its new tokens
 (``GenerationResult.prompt_tokens_evaluated``).
 
-Loaded with ``max_sequences=N`` (experimental), a :class:`~.scheduler.BatchScheduler`
-on the worker decodes up to N concurrent generations together instead (the rest
-queue in order); its known gaps: on SmolLM2 a batched greedy reply can drift
-from the solo one after a few tokens, and a conversation's next turn does not yet
-reuse its prefix. A vision-language model runs one request at a time.
+Loaded with ``max_sequences=N`` (N > 1), a :class:`~.scheduler.BatchScheduler` on the
+worker decodes up to N concurrent generations together by continuous batching (the
+rest queue in order), each with a context of ``n_ctx`` tokens and its finished
+conversation kept for its next turn; a greedy reply is token for token the one the
+request gets alone in that batch. The default runs one generation at a time in a
+single llama.cpp context: a lone stream decodes fastest there, and the KV cache stays
+one context. A vision-language model runs one request at a time (its requests queue on
+the model's worker).
 """
 
 from __future__ import annotations
@@ -108,9 +111,14 @@ class TextGenerator(LlamaHolder):
 
     @property
     def max_sequences(self) -> int:
-        """How many generations the loaded model runs at once: 1 (queued in order) unless it was loaded with
-        ``max_sequences`` (continuous batching)."""
+        """How many generations the loaded model runs at once (1: one at a time, queued in order)."""
         return self._scheduler().max_sequences if self._batched() else 1
+
+    @property
+    def max_sequence_tokens(self) -> int:
+        """The most tokens (prompt + reply) one generation holds: its own context. A longer prompt fails up
+        front with :class:`ContextLengthError`; a reply stops where the context ends (``finish_reason="length"``)."""
+        return self._require().engine.n_ctx
 
     @property
     def running_sequences(self) -> int:

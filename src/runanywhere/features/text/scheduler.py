@@ -1,11 +1,13 @@
 """Continuous batching: up to ``max_sequences`` generations decoded together on one loaded model.
 
 Requests wait in a FIFO queue; each step of the loop (a job on the model's worker) admits the
-queue's head while a sequence id and its context budget (prompt + ``max_tokens`` cells) are free,
-then evaluates one batch holding a prompt chunk of the sequences still in prefill and one token
-of every decoding sequence. A sequence that ends (stop, length, cancelled, failed) leaves at once
-and frees its cells; a finished one stays parked for its conversation's next turn. Each sequence
-has its own sampler chain, grammar, stops, seed, stream and metrics. Cancelling one (in prefill
+queue's head while fewer than ``max_sequences`` run, then evaluates one token of every decoding
+sequence together and prompt chunks (at most 63 tokens each, ``n_batch`` in all) of the sequences
+still in prefill. Each sequence has a KV stream and a context of ``n_ctx`` tokens of its own: a
+prompt that does not fit fails up front with :class:`ContextLengthError`, a reply ends with
+``finish_reason="length"`` where the context does. A sequence that ends (stop, length, cancelled,
+failed) leaves at once and frees its cells; a finished one stays parked for its conversation's
+next turn. Each sequence has its own sampler chain, grammar, stops, seed, stream and metrics. Cancelling one (in prefill
 too) only removes it: the others' batches go on unchanged. Other jobs on the worker (loads,
 token counts) run between loops.
 """
@@ -21,7 +23,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, cast
 
 from ...backends.base import LanguageModel
-from ...backends.llamacpp_batch import Chunk, SequenceSampler
+from ...backends.llamacpp_batch import MAX_ROWS_PER_SEQUENCE, Chunk, SequenceSampler
 from ...core.bridge import Channel
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, ContextLengthError, ModelNotLoadedError
@@ -62,10 +64,6 @@ class _Sequence:
     max_tokens: int
     started: float
     next_token: int | None = None
-
-    @property
-    def budget(self) -> int:
-        return len(self.prompt.tokens) + self.max_tokens
 
 
 class BatchScheduler:
@@ -140,7 +138,7 @@ class BatchScheduler:
                     self._end(sequence, error=exc)
 
     def _admit(self) -> None:
-        """Start queued requests in order while a sequence and the context budget are free."""
+        """Start queued requests in order while fewer than ``max_sequences`` run."""
         while len(self._running) < self.max_sequences:
             with self._lock:
                 job = self._queue[0] if self._queue else None
@@ -154,8 +152,7 @@ class BatchScheduler:
                     else:
                         job.future.set_result(self._cancelled_result(job))
                     continue
-                if not self._start(job):
-                    return  # the head waits for cells; later requests wait behind it (FIFO)
+                self._start(job)
             except Exception as exc:
                 self._pop(job)
                 self.events.emit(GenerationFailed(model_id=self.model_id, error=str(exc)))
@@ -165,11 +162,11 @@ class BatchScheduler:
         with self._lock:
             self._queue.remove(job)
 
-    def _start(self, job: _Job) -> bool:
-        """Make ``job`` a running sequence if its budget fits (evicting parked conversations); False: wait."""
+    def _start(self, job: _Job) -> None:
+        """Make ``job`` a running sequence, in its conversation's parked sequence when it continues one."""
         started = time.perf_counter()
         prompt = job.prompt = job.prompt or self._prompt(job)
-        n_ctx = self.batch.n_ctx
+        n_ctx = self.batch.n_ctx_seq
         if len(prompt.tokens) >= n_ctx:
             raise ContextLengthError(
                 f"the prompt is {len(prompt.tokens)} tokens but the context holds {n_ctx}; "
@@ -178,11 +175,6 @@ class BatchScheduler:
         options = job.request.options if job.request is not None else GenerationOptions(max_tokens=1)
         max_tokens = 0 if job.prefill else min(options.max_tokens, n_ctx - len(prompt.tokens))
         match, reuse = self._ids.best_match(prompt.tokens)
-        needed = len(prompt.tokens) + max_tokens
-        reserved = sum(s.budget for s in self._running)
-        while reserved + self._ids.cells_parked(match) + needed > n_ctx:
-            if not self._ids.evict(keep=match):
-                return False
         chain = None
         if job.request is not None:
             grammar = compile_grammar(self.engine, job.request.grammar)
@@ -193,7 +185,6 @@ class BatchScheduler:
         prompt = PromptTokens(prompt.text, prompt.tokens, prompt.stops, len(prompt.tokens) - reuse)
         self._running.append(_Sequence(job, seq, prompt, reuse, chain, Sampler(self.engine, prompt.stops, job.emit),
                                        max_tokens, started))
-        return True
 
     def _prompt(self, job: _Job) -> PromptTokens:
         """The job's prompt as tokens, keeping a parked conversation's exact tokens when it continues one."""
@@ -206,23 +197,23 @@ class BatchScheduler:
         return PromptTokens(text, self._ids.tokenize(self._session, text, add_bos=add_bos, special=special), stops, 0)
 
     def _step(self) -> None:
-        """One batch: a token of each decoding sequence, then prompt chunks while the batch has room."""
-        chunks: list[Chunk] = []
-        room = self.batch.n_batch
-        decoding = [s for s in self._running if s.next_token is not None]
-        for sequence in decoding:
-            chunks.append(Chunk(sequence.seq, [cast(int, sequence.next_token)], sequence.in_cache, True))
-            room -= 1
-        prefilling = [s for s in self._running if s.next_token is None]
-        for sequence in prefilling:
-            if room <= 0:
-                break
-            rest = sequence.prompt.tokens[sequence.in_cache:sequence.in_cache + room]
-            ends = sequence.in_cache + len(rest) == len(sequence.prompt.tokens)
-            chunks.append(Chunk(sequence.seq, rest, sequence.in_cache, ends and sequence.chain is not None))
-            room -= len(rest)
+        """One token of every decoding sequence (one micro-batch), then prompt chunks while ``n_batch`` has room."""
         self.batch.set_threads(max((s.job.request.options.threads or 0 for s in self._running
                                     if s.job.request is not None), default=0) or self._threads)
+        decoding = [s for s in self._running if s.next_token is not None]
+        if decoding:
+            self._evaluate([Chunk(s.seq, [cast(int, s.next_token)], s.in_cache, True) for s in decoding])
+        room = self.batch.n_batch
+        for sequence in [s for s in self._running if s.next_token is None]:
+            if room <= 0:
+                break
+            rest = sequence.prompt.tokens[sequence.in_cache:sequence.in_cache + min(room, MAX_ROWS_PER_SEQUENCE)]
+            ends = sequence.in_cache + len(rest) == len(sequence.prompt.tokens)
+            self._evaluate([Chunk(sequence.seq, rest, sequence.in_cache, ends and sequence.chain is not None)])
+            room -= len(rest)
+
+    def _evaluate(self, chunks: list[Chunk]) -> None:
+        """Decode ``chunks`` and move their sequences on: sample a token, or end a finished one."""
         rows = self.batch.decode(chunks)
         for chunk in chunks:
             sequence = next(s for s in self._running if s.seq == chunk.seq_id)
