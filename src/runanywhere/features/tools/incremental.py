@@ -21,8 +21,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 
 from ...core.errors import GenerationError
-from ..text.markup import overlap
-from .parsing import CallSyntax, parse_tool_calls, syntaxes_of
+from .parsing import CallSyntax, first_opening, parse_tool_calls, partial_opening, syntaxes_of
 from .types import ToolCall, ToolCallFormat, as_format, dump_json, next_call_id
 
 _NAME_KEY, _ARGUMENT_KEYS = "name", ("arguments", "parameters")
@@ -151,10 +150,9 @@ class CallStream:
                 if opening.startswith("{"):
                     self._body, self._pending, self._syntax = opening, "", None
             if self._body is None:
-                found = min(((at, syntax) for syntax in self._syntaxes
-                             if (at := self._pending.find(syntax.start)) >= 0), default=None, key=_position)
+                found = first_opening(self._pending, self._syntaxes)
                 if found is None:
-                    held = max((overlap(self._pending, syntax.start) for syntax in self._syntaxes), default=0)
+                    held = partial_opening(self._pending, self._syntaxes)
                     return pieces + self._release(len(self._pending) - held)
                 start, self._syntax = found
                 before = self._pending[:start]
@@ -256,7 +254,3 @@ class CallStream:
     def _done(self, index: int, call: ToolCall) -> CallDone:
         self.calls.append(call)
         return CallDone(index, call)
-
-
-def _position(found: tuple[int, CallSyntax]) -> int:
-    return found[0]

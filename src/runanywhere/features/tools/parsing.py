@@ -7,9 +7,11 @@ template teaches it. Model output is untrusted: it is only ever parsed.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 
+from ..text.markup import overlap
 from .blocks import Block, without_overlaps
 from .json_calls import hermes_blocks, json_blocks
 from .pythonic import lfm2_blocks
@@ -63,6 +65,17 @@ def syntaxes_of(fmt: ToolCallFormat) -> tuple[list[CallSyntax], bool]:
         unique = {syntax.find: syntax for syntax in TAGGED_FORMATS.values()}  # one finder reads one syntax
         return list(unique.values()), True
     return [TAGGED_FORMATS[fmt]], TAGGED_FORMATS[fmt].bare_json
+
+
+def first_opening(text: str, syntaxes: Sequence[CallSyntax]) -> tuple[int, CallSyntax] | None:
+    """Where the first call marker of ``syntaxes`` starts in ``text``, and its syntax; None when there is none."""
+    found = [(at, syntax) for syntax in syntaxes if (at := text.find(syntax.start)) >= 0]
+    return min(found, key=itemgetter(0)) if found else None
+
+
+def partial_opening(text: str, syntaxes: Sequence[CallSyntax]) -> int:
+    """How many characters at the end of ``text`` could still begin a call marker (held back until they can't)."""
+    return max((overlap(text, syntax.start) for syntax in syntaxes), default=0)
 
 
 def parse_tool_calls(

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 
-from ..text.markup import overlap
-from .parsing import parse_tool_calls, syntaxes_of
+from .parsing import first_opening, parse_tool_calls, partial_opening, syntaxes_of
 from .types import ToolCall, ToolCallFormat, as_format
 
 _JSON_OPENERS = "{[`"
@@ -44,10 +43,9 @@ class CallSplitter:
             head = self._pending.lstrip()
             if self._bare and not self._started and (not head or head[0] in _JSON_OPENERS):
                 break  # may be a bare call: held to the end
-            opening = min(((at, syntax) for syntax in self._syntaxes
-                           if (at := self._pending.find(syntax.start)) != -1), default=None, key=_first)
+            opening = first_opening(self._pending, self._syntaxes)
             if opening is None:
-                hold = max((overlap(self._pending, s.start) for s in self._syntaxes), default=0)
+                hold = partial_opening(self._pending, self._syntaxes)
                 text = self._pending[:len(self._pending) - hold].rstrip()
                 self._text(out, text)
                 self._pending = self._pending[len(text):]
@@ -74,7 +72,3 @@ class CallSplitter:
         if text:
             self._started = self._started or bool(text.strip())
             out.append(text)
-
-
-def _first(found: tuple[int, object]) -> int:
-    return found[0]
