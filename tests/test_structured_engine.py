@@ -22,7 +22,6 @@ from runanywhere import (
     ContextLengthError,
     EventBus,
     InvalidInputError,
-    ModelLibrary,
     SDKError,
     StructuredOutputGenerator,
     TextGenerator,
@@ -37,7 +36,6 @@ from runanywhere.core.schema_drafts import validator_for
 from . import schemacases, schemacorpus
 from .schemacases import DRAFT4, DRAFT7, DRAFT2019, DRAFT2020, KeywordCase, deep_object_schema
 
-QWEN = "qwen2.5-coder-0.5b-instruct-q4_k_m"
 GREEDY: dict[str, Any] = {"temperature": 0.0}
 
 
@@ -149,13 +147,6 @@ def structured_outputs_validate(generator: TextGenerator, name: str) -> None:
 def test_smollm2_output_validates_under_the_declared_draft(smol: TextGenerator, name: str) -> None:
     structured_outputs_validate(smol, name)
 
-
-@pytest.fixture(scope="module")
-def qwen(packaged_models: ModelLibrary) -> Iterator[TextGenerator]:
-    generator = TextGenerator(packaged_models, events=EventBus())
-    generator.load_model(QWEN, n_ctx=2048)
-    yield generator
-    generator.unload()
 
 
 @pytest.mark.parametrize("name", sorted(SCHEMAS))
