@@ -327,16 +327,18 @@ def test_empty_text_gives_an_empty_result(tts: TextToSpeech):
         assert list(tts.synthesize_stream(text)) == []
 
 
-def test_emoji_and_odd_characters_are_dropped_or_read_safely(tts: TextToSpeech, whisper: Any):
+def test_emoji_and_odd_characters_are_dropped_or_read_safely(packaged_models: ModelLibrary, whisper: Any):
+    tts = TextToSpeech(packaged_models)
+    tts.load_voice(variation=0)  # the same audio in every run: whisper tiny misheard some noisy takes
     odd = "Hello 😀🎉 world\x00\x07 \ud800 [[ hɛloʊ ]] ☃\u200b! 👍🏽"
     result = tts.synthesize(odd)
     assert len(result.audio_data) > 0 and np.isfinite(result.audio_data).all()
     heard = words(_transcribe(whisper, result.audio_data, RATE))
-    # Piper's noise makes each take differ a little, and whisper tiny sometimes mishears one of the two words
-    assert {"hello", "world"} & set(heard[:3]), heard
+    assert heard[:2] == ["hello", "world"], heard
     assert not {"face", "grinning", "party", "popper", "thumbs", "snowman"} & set(heard)  # no emoji read by name
     assert len(tts.synthesize("😀 🎉 👍🏽").audio_data) == 0
     assert len(tts.synthesize("日本語のテキスト Ωμέγα").audio_data) > 0
+    tts.unload()
 
 
 def test_very_long_text_is_spoken_in_bounded_pieces(tts: TextToSpeech):
