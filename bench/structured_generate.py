@@ -5,7 +5,7 @@ on stdin and answers each with one JSON line: the reply text, its tokens, time t
 tokens/s, the finish reason, and for ``sdk`` the time the constraint's mask and token accept took. Engines:
 
 - ``sdk``: ``TextGenerator`` with the schema as its grammar (the llguidance mask on every step);
-- ``sdk_free``: the same prompt and token budget without a constraint (decode speed without the mask);
+- ``sdk_free``: the same prompt without a constraint, as many tokens as ``sdk`` wrote (decode speed without the mask);
 - ``llama_cpp_raw``: raw llama-cpp-python with ``json_schema_to_gbnf``'s grammar (the converter baseline).
 
 All greedy, 2 threads, the same chat prompt; a crash kills only this process.
