@@ -22,6 +22,7 @@ from runanywhere import (
 from runanywhere.features.text import GenerationStream
 from runanywhere.models.catalog import Catalog
 from runanywhere.models.manager import ModelLibrary
+from runanywhere.runtime.llama import default_max_sequences
 
 from .tinymodels import long_prompt, write_tiny_llm
 
@@ -67,9 +68,12 @@ def test_max_sequences_is_explicit_and_reported(tiny_llm: Path) -> None:
     gen.load_model(tiny_llm, n_ctx=2048, max_sequences=3)
     assert gen.max_sequences == 3 and gen.running_sequences == 0 and gen.queued_sequences == 0
     assert gen.max_sequence_tokens == 2048  # every sequence has a context of n_ctx tokens of its own
-    for one_at_a_time in ({}, {"max_sequences": 1}):  # the default: in order, in one context, no batch context
-        gen.load_model(tiny_llm, n_ctx=2048, **one_at_a_time)
-        assert gen.max_sequences == 1 and gen.engine.batch is None and gen.max_sequence_tokens == 2048
+    gen.load_model(tiny_llm, n_ctx=2048, max_sequences=1)  # one at a time, in order, in one context
+    assert gen.max_sequences == 1 and gen.engine.batch is None and gen.max_sequence_tokens == 2048
+    gen.load_model(tiny_llm, n_ctx=4096)  # the default: chosen from the CPU's cores and the context length
+    assert gen.max_sequences == default_max_sequences(4096) >= 2 and gen.max_sequence_tokens == 4096
+    gen.load_model(tiny_llm, n_ctx=16384)  # two sequences and two parked would pass the default KV budget
+    assert gen.max_sequences == default_max_sequences(16384) == 1 and gen.engine.batch is None
     gen.unload()
     with pytest.raises(InvalidInputError, match="max_sequences"):
         gen.load_model(tiny_llm, max_sequences=0)

@@ -9,6 +9,7 @@ from typing import Any, ClassVar, cast
 from ..backends.base import LanguageModel
 from ..backends.registry import LANGUAGE_MODELS, EngineRegistry
 from ..core.cancel import CancelToken
+from ..core.capabilities import physical_cores
 from ..core.errors import InvalidInputError, SDKErrorCode
 from ..core.validation import MAX_THREADS, integer
 from ..models.catalog import ModelCategory
@@ -19,6 +20,16 @@ from .holder import Loaded, ModelHolder
 MIN_CONTEXT, MAX_CONTEXT = 16, 1 << 20
 #: The most generations one model runs at once (llama.cpp allows 256 sequence ids; each also keeps one parked).
 MAX_SEQUENCES = 64
+#: The KV cache, in tokens, the default ``max_sequences`` may take: each sequence (and each parked
+#: conversation) has a context of ``n_ctx`` tokens of its own, so 2 x max_sequences x n_ctx of them.
+DEFAULT_KV_TOKENS = 32768
+
+
+def default_max_sequences(n_ctx: int) -> int:
+    """Generations run at once by default: 4 on up to 4 cores, 8 beyond, fewer when their contexts (and as
+    many parked conversations) would pass :data:`DEFAULT_KV_TOKENS`; 1 (one at a time) when two would."""
+    wanted = 8 if physical_cores() > 4 else 4
+    return max(1, min(wanted, DEFAULT_KV_TOKENS // (2 * n_ctx)))
 
 @dataclass
 class LlamaSession:
@@ -78,8 +89,8 @@ class LlamaHolder(ModelHolder[LanguageModel]):
         No model: the catalog's default. A model already loaded here is unloaded first. ``max_sequences``
         (text generation): run up to that many generations at once by continuous batching, each with a
         context of ``n_ctx`` tokens of its own (and as many finished conversations kept for their next
-        turn, so the KV cache holds 2 x max_sequences x n_ctx tokens); None or 1 runs them one at a time,
-        in order, in a single llama.cpp context (one stream decodes fastest that way).
+        turn, so the KV cache holds 2 x max_sequences x n_ctx tokens); None chooses
+        :func:`default_max_sequences`; 1 runs them one at a time, in order, in a single llama.cpp context.
         """
         return self._load(model, self.engines, self._options(n_ctx, n_threads, n_batch, max_sequences),
                           progress=progress, cancel=cancel)
@@ -111,8 +122,8 @@ class LlamaHolder(ModelHolder[LanguageModel]):
                                                                        high=MAX_THREADS),
                    "n_batch": integer("n_batch", n_batch, low=1, high=MAX_CONTEXT), **self._engine_options()}
         if self.batching:
-            wanted = 1 if max_sequences is None else integer("max_sequences", max_sequences, low=1,
-                                                             high=MAX_SEQUENCES)
+            wanted = (default_max_sequences(options["n_ctx"]) if max_sequences is None
+                      else integer("max_sequences", max_sequences, low=1, high=MAX_SEQUENCES))
             options["max_sequences"] = 0 if wanted == 1 else wanted  # 0: one at a time, no batch context
         elif max_sequences is not None:
             raise InvalidInputError(f"a {self.noun} runs one request at a time; max_sequences is for text generation",

@@ -2,19 +2,18 @@
 
 ``TextGeneration`` is the default :class:`TextGenerator`; create more to hold
 several models at once. Each loaded model is owned by a worker thread, so
-concurrent callers queue in order and never touch the engine together; the KV
-cache keeps the longest common prefix with the previous call, so the next turn
+callers never touch the engine together; the KV cache keeps the longest common prefix with the previous call, so the next turn
 of a conversation only evaluates its new tokens
 (``GenerationResult.prompt_tokens_evaluated``).
 
-Loaded with ``max_sequences=N`` (N > 1), a :class:`~.scheduler.BatchScheduler` on the
-worker decodes up to N concurrent generations together by continuous batching (the
-rest queue in order), each with a context of ``n_ctx`` tokens and its finished
-conversation kept for its next turn; a greedy reply is token for token the one the
-request gets alone in that batch. The default runs one generation at a time in a
-single llama.cpp context: a lone stream decodes fastest there, and the KV cache stays
-one context. A vision-language model runs one request at a time (its requests queue on
-the model's worker).
+A loaded model runs up to ``max_sequences`` generations at once (by default 4 on a
+small CPU, fewer for a long ``n_ctx``: :func:`~runanywhere.runtime.llama.default_max_sequences`):
+a :class:`~.scheduler.BatchScheduler` on the worker decodes them together by continuous
+batching (the rest queue in order), each with a context of ``n_ctx`` tokens and its
+finished conversation kept for its next turn; a greedy reply is token for token the one
+the request gets alone. ``max_sequences=1`` runs one generation at a time in a single
+llama.cpp context. A vision-language model runs one request at a time (its requests
+queue on the model's worker).
 """
 
 from __future__ import annotations
