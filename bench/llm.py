@@ -78,9 +78,21 @@ def raw_baseline(path: Path, threads: int, texts: list[str], decode_tokens: int)
     return run_raw("llm_raw.py", job)
 
 
+def clear_caches(gen: TextGenerator) -> None:
+    """Empty the model's KV caches, as in the raw run: the single context's and the batch's parked conversations."""
+    def clear() -> None:
+        gen.engine.llm.reset()
+        if gen.engine.batch is not None:
+            parked = gen._scheduler()._ids
+            while parked.parked:
+                parked.evict()
+
+    gen._require().worker.call(clear)
+
+
 def sdk_run(gen: TextGenerator, prompt: str, max_tokens: int) -> tuple[float, float, int]:
     """(prefill tokens/s, decode tokens/s, prompt tokens) of one cold SDK generation."""
-    gen._require().worker.call(gen.engine.llm.reset)  # a cold cache, as in the raw run
+    clear_caches(gen)
     result = gen.generate(prompt, GenerationOptions(temperature=0, max_tokens=max_tokens, raw=True))
     assert result.prompt_tokens_evaluated == result.input_tokens
     return result.prefill_tokens_per_second or 0.0, result.decode_tokens_per_second or 0.0, result.input_tokens
@@ -128,7 +140,7 @@ def second_turn(gen: TextGenerator, repeats: int) -> dict[str, float]:
         first = gen.generate(history, opts)
         history += [{"role": "assistant", "content": first.text}, {"role": "user", "content": "Thank you. And why?"}]
         warm = gen.generate(history, opts)
-        gen._require().worker.call(gen.engine.llm.reset)
+        clear_caches(gen)
         fresh = gen.generate(history, opts)
         reuse.append(warm.time_to_first_token_ms or 0.0)
         cold.append(fresh.time_to_first_token_ms or 0.0)

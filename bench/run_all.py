@@ -103,7 +103,8 @@ def _jobs(report: dict[str, Any]) -> dict[str, Any]:
 
 def _batching(report: dict[str, Any]) -> dict[str, Any]:
     keys = ("speedup_most_streams_over_one", "speedup_most_streams_over_serialized_one",
-            "p95_ttft_ratio_most_streams_over_one", "outputs_equal")
+            "p95_ttft_ratio_burst_most_streams_over_alone", "p95_ttft_ratio_steady_most_streams_over_alone",
+            "outputs_equal")
     return {m["model"]: {key: m[key] for key in keys} for m in report["models"]}
 
 

@@ -24,6 +24,7 @@ from starlette.websockets import WebSocket
 
 from runanywhere import EventBus, GenerationCompleted, GenerationStarted
 from runanywhere.models.manager import ModelLibrary
+from runanywhere.runtime.llama import default_max_sequences
 from runanywhere.server import ServerConfig, create_app
 from runanywhere.server.security import SecurityMiddleware
 
@@ -249,6 +250,14 @@ def test_binding_beyond_loopback_needs_an_api_key():
     assert not ServerConfig(host="0.0.0.0", api_key=KEY).loopback and ServerConfig(host="::1").loopback
 
 
+def test_server_limits_are_checked_when_configured():
+    from runanywhere import ConfigurationError
+
+    for bad in ({"max_sequences": 0}, {"n_ctx": -1}, {"max_queue": 0}):
+        with pytest.raises(ConfigurationError, match=next(iter(bad))):
+            ServerConfig(**bad)
+
+
 def test_serve_refuses_a_public_address_without_a_key(monkeypatch: pytest.MonkeyPatch,
                                                       capsys: pytest.CaptureFixture[str]):
     from runanywhere.cli.main import main
@@ -280,6 +289,10 @@ def test_metrics_are_prometheus_text_with_requests_and_speeds(http: httpx.Client
     assert 'runanywhere_requests_total{path="/v1/chat/completions",status="200"}' in text
     assert f'runanywhere_queue_depth{{model="{CHAT}"}} 0' in text
     assert f'runanywhere_time_to_first_token_ms{{model="{CHAT}"}}' in text
+    # the chat model batches by default: how many generations it runs at once, and how many run and wait now
+    assert f'runanywhere_max_sequences{{model="{CHAT}"}} {default_max_sequences(4096)}' in text
+    assert f'runanywhere_running_sequences{{model="{CHAT}"}} 0' in text
+    assert f'runanywhere_queued_sequences{{model="{CHAT}"}} 0' in text
 
 
 def test_health_is_503_with_retry_after_until_the_start_up_models_are_loaded():

@@ -142,7 +142,7 @@ def test_tools_answer_with_a_calculator_card(browser: Browser):
     page.wait_for_selector("#chat-model option", state="attached")
     page.check("#chat-tools")
     page.select_option("#chat-tool-choice", "required")  # SmolLM2-135M does not call tools of its own accord
-    reply = ask(page, "What is 17 * 23?", timeout_ms=300_000)  # grammar-forced decoding is slow on a busy machine
+    reply = ask(page, "Calculate 17 * 23.", timeout_ms=300_000)  # grammar-forced decoding is slow on a busy machine
     card = reply.locator(".tool-card[data-tool=calculator]")
     assert card.count() >= 1
     assert "17" in card.first.locator(".args").inner_text() and "391" in card.first.locator(".result").inner_text()

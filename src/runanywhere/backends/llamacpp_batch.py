@@ -7,21 +7,21 @@ one sequence's own llama.cpp sampler chain (the chain llama-cpp-python builds fo
 generation, so a sequence samples as it would alone).
 
 Why a sequence's greedy output equals the same request run alone (bit for bit), measured on
-SmolLM2-135M (bench/README and issue 15): llama.cpp's CPU flash attention has three kernels and
-picks one by the shape of the micro-batch, and they round differently:
+SmolLM2-135M and Qwen2.5-Coder-0.5B (issue 15): llama.cpp's CPU flash attention has three kernels
+and picks one by the shape of the micro-batch, and they round differently. Over an f16 KV cache, 64
+or more query rows of one stream take a tiled kernel, and a single token of a single stream over 512
+or more cells splits the cells across threads; every other shape takes the row-by-row kernel. The
+batch's KV cache is therefore **q8_0** (:data:`KV_TYPES`): llama.cpp has only the row-by-row kernel
+for it, so a sequence's attention is computed the same way whatever else is in its micro-batch (a
+lone token no longer needs a pad token beside it, which cost a third of the decode speed of one
+stream), and the cache takes about half the memory of f16. The rest:
 
-* 64 or more query rows of one stream in a micro-batch take the tiled kernel, fewer take the
-  row-by-row one. Eight short prompts evaluated together (about 130 rows) therefore gave other KV
-  values than each prompt alone (15-20 rows), and greedy replies drifted after 3-30 tokens. So no
-  sequence ever puts more than :data:`MAX_ROWS_PER_SEQUENCE` tokens in a step (and the
-  single-sequence context uses micro-batches of that size too).
-* The row-by-row kernel walks a sequence's KV cells in cell order. In one unified cache the cells
+* the row-by-row kernel walks a sequence's KV cells in cell order. In one unified cache the cells
   freed by a finished sequence are refilled by the others, so a sequence's cells stop being in
   position order and its attention sums in another order than alone. One stream per sequence
-  keeps every sequence's cells in position order from cell 0, exactly as alone.
-* A micro-batch of a single token in a single stream over 512 or more cells splits the cells across
-  threads (another rounding): a sequence decoding alone drifted from the same one decoding with
-  others on 950-token prompts. :meth:`BatchContext.decode` never lets one token go alone.
+  keeps every sequence's cells in position order from cell 0, exactly as alone;
+* prompts are evaluated in chunks of at most :data:`MAX_ROWS_PER_SEQUENCE` tokens, each chunk in a
+  micro-batch of its own, so a prompt is cut the same way alone and with others.
 """
 
 from __future__ import annotations
@@ -38,12 +38,12 @@ from .llguidance_constraint import Constraint
 #: How many recent tokens the repeat penalty looks at (llama-cpp-python's ``last_n_tokens_size`` default).
 PENALTY_LAST_N = 64
 FLASH_ATTN_ENABLED = 1  # llama_flash_attn_type: -1 auto, 0 disabled, 1 enabled
-#: The most tokens of one sequence in one step: llama.cpp's CPU flash attention switches to its tiled
-#: kernel (other rounding) at 64 query rows (GGML_FA_TILE_Q), so every path stays below that.
+#: The most tokens of one sequence in one step (a prompt chunk).
 MAX_ROWS_PER_SEQUENCE = 63
-#: A lone token of a stream holding fewer cells than this sees llama.cpp's smallest attention window (256
-#: cells, under the 512 where it splits the cells across threads), so it needs no pad.
-LONE_TOKEN_CELLS = 255
+#: The batch's KV cache types (K, V) by preference, as ggml_type: q8_0 for both (half of f16's memory),
+#: else f32 keys with f16 values for heads whose size q8_0's 32-value blocks do not divide (tiny test
+#: models). llama.cpp's CPU attention has only its row-by-row kernel for either.
+KV_TYPES = ((8, 8), (0, 1))
 
 
 @dataclass(frozen=True)
@@ -118,8 +118,12 @@ class BatchContext:
         params.n_seq_max, params.kv_unified = n_seq, False  # a KV stream per sequence: cells in position order
         params.n_threads = params.n_threads_batch = n_threads
         params.no_perf = True
-        params.flash_attn_type = FLASH_ATTN_ENABLED  # the single-sequence context uses it too: the same kernels
-        self.ctx = lib.llama_init_from_model(model, params)
+        params.flash_attn_type = FLASH_ATTN_ENABLED  # llama.cpp quantizes a V cache only with flash attention
+        self.ctx = None
+        for params.type_k, params.type_v in KV_TYPES:
+            self.ctx = lib.llama_init_from_model(model, params)
+            if self.ctx:
+                break
         if not self.ctx:
             raise GenerationError(f"llama.cpp could not make a context of {n_seq} sequences of {n_ctx_seq} tokens")
         self._memory = lib.llama_get_memory(self.ctx)
@@ -134,11 +138,9 @@ class BatchContext:
         """Evaluate ``chunks`` (one prompt chunk, or one token each of several sequences) in one llama.cpp
         micro-batch; their logits rows by sequence id.
 
-        llama.cpp puts only consecutive streams with equal token counts in one micro-batch, and a
-        micro-batch of one token in one stream takes its split-cell attention kernel: single tokens
-        are therefore joined by a pad token in every stream between and beside them (at the end of
-        that stream, removed again at once), so all decoding sequences go in one micro-batch of two or
-        more streams whatever their ids.
+        llama.cpp puts only consecutive streams in one micro-batch, so the streams between decoding
+        sequences get a one-token pad each (at the end of that stream, removed again at once): all
+        decoding sequences go in one micro-batch whatever their ids.
         """
         ctx = self._live()
         pads = self._pads(chunks) if all(len(chunk.tokens) == 1 for chunk in chunks) else []
@@ -161,15 +163,10 @@ class BatchContext:
         return rows
 
     def _pads(self, chunks: Sequence[Chunk]) -> list[Chunk]:
-        """One-token pads for the streams between the chunks' (and a neighbour when there is only one)."""
+        """One-token pads for the streams between the chunks' ids."""
         ids = {chunk.seq_id for chunk in chunks}
-        low, high = min(ids), max(ids)
-        if low == high:
-            if self.length(low) < LONE_TOKEN_CELLS:
-                return []  # llama.cpp attends over 256 cells then: its row-by-row kernel, no pad needed
-            high, low = (high + 1, low) if high + 1 < self.n_seq else (high, low - 1)
         token = chunks[0].tokens[0]
-        return [Chunk(seq, [token], self.length(seq), False) for seq in range(low, high + 1) if seq not in ids]
+        return [Chunk(seq, [token], self.length(seq), False) for seq in range(min(ids), max(ids) + 1) if seq not in ids]
 
     def length(self, seq_id: int) -> int:
         """How many positions a sequence holds in its stream (they are contiguous from 0)."""

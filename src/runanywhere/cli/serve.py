@@ -21,7 +21,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
                        help="another origin browsers may call from (default: same origin only)")
     serve.add_argument("--allow-remote-images", action="store_true",
                        help="fetch https image URLs in chat requests (public addresses only; default: data: URLs)")
-    serve.add_argument("--ctx", type=int, default=4096, help="context length of chat models")
+    serve.add_argument("--ctx", type=int, default=4096, help="context length of chat models (per conversation)")
+    serve.add_argument("--max-sequences", type=int, default=None, metavar="N",
+                       help="chat generations run at once per model by continuous batching (default: chosen from "
+                            "the CPU and --ctx; 1: one at a time)")
     serve.set_defaults(func=_serve)
 
 
@@ -32,6 +35,7 @@ def _serve(args: argparse.Namespace) -> int:
 
     config = ServerConfig(host=args.host, port=args.port, api_key=args.api_key, models=tuple(args.models),
                           allowed_hosts=tuple(args.allowed_host), cors_origins=tuple(args.cors_origin),
-                          n_ctx=args.ctx, remote_images=args.allow_remote_images)
+                          n_ctx=args.ctx, max_sequences=args.max_sequences,
+                          remote_images=args.allow_remote_images)
     uvicorn.run(create_app(config), host=config.host, port=config.port, log_level="info")
     return 0

@@ -31,6 +31,8 @@ class ServerConfig:
     origins (``https://app.example``) a browser may call from. ``max_queue`` bounds the requests waiting
     for one model (more get 429 with ``Retry-After``). ``remote_images`` lets chat requests name images by
     ``https://`` URL, which the server then fetches from public addresses only (:mod:`.remote_images`).
+    ``n_ctx`` is each chat conversation's context; ``max_sequences`` how many chat generations one model
+    runs at once (None: chosen from the CPU and ``n_ctx``, see ``TextGenerator.load_model``).
     """
 
     host: str = "127.0.0.1"
@@ -43,6 +45,7 @@ class ServerConfig:
     max_upload_bytes: int = 25 * 1024 * 1024
     max_queue: int = 32
     n_ctx: int = 4096
+    max_sequences: int | None = None
     remote_images: bool = False
 
     def __post_init__(self) -> None:
@@ -53,6 +56,8 @@ class ServerConfig:
             raise ConfigurationError(f"port must be 0-65535, got {self.port}")
         for name in ("max_body_bytes", "max_upload_bytes", "max_queue", "n_ctx"):
             positive_int(name, getattr(self, name), error=ConfigurationError)
+        if self.max_sequences is not None:
+            positive_int("max_sequences", self.max_sequences, error=ConfigurationError)
         if self.api_key is not None and not self.api_key.strip():
             raise ConfigurationError("the API key is empty; give a real one or none")
         if not self.loopback and not self.api_key:

@@ -106,13 +106,14 @@ class DemoTool:
                 "function": {"name": self.name, "description": self.description, "parameters": dict(self.parameters)}}
 
 
-def _string(description: str) -> dict[str, Any]:
-    return {"type": "string", "description": description}
+def _string(description: str, max_length: int = 64) -> dict[str, Any]:
+    """A string parameter, bounded: a forced call then always closes (a small model can repeat itself)."""
+    return {"type": "string", "description": description, "maxLength": max_length}
 
 
 DEMO_TOOLS: Mapping[str, DemoTool] = {tool.name: tool for tool in (
     DemoTool("calculator", "Evaluate an arithmetic expression exactly, e.g. '17 * 23'.",
-             {"type": "object", "properties": {"expression": _string("the arithmetic expression")},
+             {"type": "object", "properties": {"expression": _string("the arithmetic expression", _MAX_EXPRESSION)},
               "required": ["expression"]}, lambda expression: calculate(expression)),
     DemoTool("get_current_time", "The current date and time.",
              {"type": "object", "properties": {"timezone": _string("IANA time zone, e.g. 'Europe/Paris'")}},

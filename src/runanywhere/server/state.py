@@ -110,7 +110,8 @@ class ServerState:
 
     # ------------------------------------------------------------ engines
     async def text(self, model_id: str) -> TextGenerator:
-        return await self._holder(model_id, TextGenerator, lambda h: h.aload_model(model_id, n_ctx=self.config.n_ctx))
+        return await self._holder(model_id, TextGenerator, lambda h: h.aload_model(
+            model_id, n_ctx=self.config.n_ctx, max_sequences=self.config.max_sequences))
 
     async def vision(self, model_id: str) -> VisionLanguageModel:
         """A model with its vision projector, loaded as a :class:`VisionLanguageModel` (chat with images)."""

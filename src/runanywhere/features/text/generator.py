@@ -1,9 +1,9 @@
 """Text generation and chat with llama.cpp: blocking, streaming and async, cancellable.
 
 ``TextGeneration`` is the default :class:`TextGenerator`; create more to hold
-several models at once. Each loaded model is owned by a worker thread, so
-callers never touch the engine together; the KV cache keeps the longest common prefix with the previous call, so the next turn
-of a conversation only evaluates its new tokens
+several models at once. Each loaded model is owned by a worker thread, so callers
+never touch the engine together; the KV cache keeps each conversation's tokens,
+so its next turn only evaluates its new tokens
 (``GenerationResult.prompt_tokens_evaluated``).
 
 A loaded model runs up to ``max_sequences`` generations at once (by default 4 on a

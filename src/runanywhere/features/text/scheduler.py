@@ -275,12 +275,18 @@ class BatchScheduler:
             job.future.set_result(evaluated)
 
     def _cancelled_result(self, job: _Job) -> Any:
-        """What a request cancelled while queued gives: a cancelled, empty result."""
+        """What a request cancelled while queued gives: a cancelled, empty result (its events said, as when it
+        is cancelled once running)."""
+        request = cast(GenerationRequest, job.request)
+        self.events.emit(GenerationStarted(model_id=self.model_id, prompt=request.preview()))
         now = time.perf_counter()
         sampler = Sampler(self.engine, (), job.emit)
         sampler.finish = "cancelled"
         sampler.close()
-        return result_of(self.model_id, PromptTokens("", [], (), 0), sampler, now, (now - job.submitted) * 1000)
+        result = result_of(self.model_id, PromptTokens("", [], (), 0), sampler, now, (now - job.submitted) * 1000)
+        self.events.emit(GenerationCompleted(model_id=self.model_id, tokens_used=0, latency_ms=result.latency_ms,
+                                             finish_reason="cancelled"))
+        return result
 
     def _fail_all(self, error: Exception) -> None:
         with self._lock:
