@@ -13,8 +13,8 @@ or more query rows of one stream take a tiled kernel, and a single token of a si
 or more cells splits the cells across threads; every other shape takes the row-by-row kernel. The
 batch's KV cache is therefore **q8_0** (:data:`KV_TYPES`): llama.cpp has only the row-by-row kernel
 for it, so a sequence's attention is computed the same way whatever else is in its micro-batch (a
-lone token no longer needs a pad token beside it, which cost a third of the decode speed of one
-stream), and the cache takes about half the memory of f16. The rest:
+lone token needs no pad token beside it, which cost a third of the decode speed of one stream),
+and the cache takes about half the memory of f16. The rest:
 
 * the row-by-row kernel walks a sequence's KV cells in cell order. In one unified cache the cells
   freed by a finished sequence are refilled by the others, so a sequence's cells stop being in
@@ -138,14 +138,13 @@ class BatchContext:
         """Evaluate ``chunks`` (one prompt chunk, or one token each of several sequences) in one llama.cpp
         micro-batch; their logits rows by sequence id.
 
-        llama.cpp puts only consecutive streams in one micro-batch, so the streams between decoding
-        sequences get a one-token pad each (at the end of that stream, removed again at once): all
-        decoding sequences go in one micro-batch whatever their ids.
+        llama.cpp puts only consecutive streams in one micro-batch: sequences whose ids have gaps between
+        them are decoded in one micro-batch per run of consecutive ids (the same attention kernel, one
+        more pass over the weights each), so the scheduler keeps their ids close.
         """
         ctx = self._live()
-        pads = self._pads(chunks) if all(len(chunk.tokens) == 1 for chunk in chunks) else []
         batch, rows, n = self._batch, {}, 0
-        for chunk in sorted([*chunks, *pads], key=lambda c: c.seq_id):
+        for chunk in sorted(chunks, key=lambda c: c.seq_id):
             for offset, token in enumerate(chunk.tokens):
                 batch.token[n], batch.pos[n], batch.n_seq_id[n] = token, chunk.start + offset, 1
                 batch.seq_id[n][0] = chunk.seq_id
@@ -155,22 +154,10 @@ class BatchContext:
                 rows[chunk.seq_id] = n - 1
         batch.n_tokens = n
         status = self._lib.llama_decode(ctx, batch)
-        for pad in pads:
-            self.drop(pad.seq_id, pad.start)
         if status != 0:
             raise GenerationError(f"llama.cpp could not decode a batch of {n} tokens (status {status})",
                                   details={"status": status, "tokens": n})
         return rows
-
-    def _pads(self, chunks: Sequence[Chunk]) -> list[Chunk]:
-        """One-token pads for the streams between the chunks' ids."""
-        ids = {chunk.seq_id for chunk in chunks}
-        token = chunks[0].tokens[0]
-        return [Chunk(seq, [token], self.length(seq), False) for seq in range(min(ids), max(ids) + 1) if seq not in ids]
-
-    def length(self, seq_id: int) -> int:
-        """How many positions a sequence holds in its stream (they are contiguous from 0)."""
-        return int(self._lib.llama_memory_seq_pos_max(self._memory, seq_id)) + 1
 
     def set_threads(self, n_threads: int) -> None:
         if n_threads != self.threads:

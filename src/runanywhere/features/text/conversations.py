@@ -58,14 +58,27 @@ class SequenceIds:
         return best, reuse
 
     def take(self, seq: int | None, reuse: int) -> int:
-        """A sequence id for a new generation: ``seq`` (parked) cut to ``reuse`` tokens, else a free or evicted one."""
+        """A sequence id for a new generation: ``seq`` (parked) cut to ``reuse`` tokens, else a new one.
+
+        llama.cpp decodes only consecutive streams in one micro-batch, so a new generation takes an id in
+        or next to the block of ids generating now: a free one there, else a parked one there (its
+        conversation is evicted), else the closest free one (evicting the least recently used parked
+        conversation when none is free).
+        """
         if seq is not None:
             del self.parked[seq]
             self.batch.drop(seq, reuse)
             return seq
-        if not self.free:
+        running = set(range(self.batch.n_seq)) - set(self.free) - set(self.parked)
+        near = ({i for i in range(min(running) - 1, max(running) + 2) if 0 <= i < self.batch.n_seq} - running
+                if running else set())
+        if not near & set(self.free) and near & set(self.parked):
+            seq = next(i for i in self.parked if i in near)  # the least recently used of them
+            del self.parked[seq]
+            self.release(seq)
+        elif not self.free:
             self.evict()
-        seq = min(self.free)  # the lowest: running sequences stay close together (fewer pads per step)
+        seq = min(self.free, key=lambda i: (_outside(i, running), i))
         self.free.remove(seq)
         return seq
 
@@ -85,3 +98,8 @@ class SequenceIds:
         """Free a sequence's cells and id at once."""
         self.batch.drop(seq)
         self.free.append(seq)
+
+
+def _outside(seq: int, running: set[int]) -> int:
+    """How far ``seq`` lies outside the block of ``running`` ids (0 inside it or with nothing running)."""
+    return max(min(running) - seq, seq - max(running), 0) if running else 0
