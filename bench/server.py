@@ -9,8 +9,9 @@ clients of one side never share a process (or its GIL) with the other side's
 engine. Every response must be complete (a finish reason and ``[DONE]``).
 Reported: throughput (completion tokens/s over the wall time), p50/p95 time
 to first token (from sending the request to the first content), and the
-ratios server / in-process. One model runs requests in order, so the time to
-first token includes queueing behind the others in both cases.
+ratios server / in-process. The model runs its default number of generations at
+once (``max_sequences``, 4 on 2 cores) and queues the rest, so the time to first
+token includes queueing behind the others in both cases.
 The realtime voice turn (``/v1/realtime``) is measured with the realtime route.
 Results go to ``bench/results/server.json``.
 Run: ``.venv/bin/python bench/server.py [--smoke]``.
