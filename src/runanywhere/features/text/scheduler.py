@@ -1,9 +1,9 @@
 """Continuous batching: up to ``max_sequences`` generations decoded together on one loaded model.
 
 Requests wait in a FIFO queue; each step of the loop (a job on the model's worker) admits the
-queue's head while fewer than ``max_sequences`` run, then evaluates one token of every decoding
-sequence together and prompt chunks (at most 63 tokens each, ``n_batch`` in all) of the sequences
-still in prefill. Each sequence has a KV stream and a context of ``n_ctx`` tokens of its own: a
+queue's head while fewer than ``max_sequences`` run, then evaluates prompt chunks (at most 63
+tokens each, ``n_batch`` in all) of the sequences still in prefill and one token of every decoding
+sequence together. Each sequence has a KV stream and a context of ``n_ctx`` tokens of its own: a
 prompt that does not fit fails up front with :class:`ContextLengthError`, a reply ends with
 ``finish_reason="length"`` where the context does. A sequence that ends (stop, length, cancelled,
 failed) leaves at once and frees its cells; a finished one stays parked for its conversation's
@@ -197,12 +197,12 @@ class BatchScheduler:
         return PromptTokens(text, self._ids.tokenize(self._session, text, add_bos=add_bos, special=special), stops, 0)
 
     def _step(self) -> None:
-        """One token of every decoding sequence (one micro-batch), then prompt chunks while ``n_batch`` has room."""
+        """Prompt chunks while ``n_batch`` has room, then one token of every decoding sequence (one micro-batch).
+
+        Chunks first: a request admitted now gets its first token without waiting for the others' step.
+        """
         self.batch.set_threads(max((s.job.request.options.threads or 0 for s in self._running
                                     if s.job.request is not None), default=0) or self._threads)
-        decoding = [s for s in self._running if s.next_token is not None]
-        if decoding:
-            self._evaluate([Chunk(s.seq, [cast(int, s.next_token)], s.in_cache, True) for s in decoding])
         room = self.batch.n_batch
         for sequence in [s for s in self._running if s.next_token is None]:
             if room <= 0:
@@ -211,6 +211,9 @@ class BatchScheduler:
             ends = sequence.in_cache + len(rest) == len(sequence.prompt.tokens)
             self._evaluate([Chunk(sequence.seq, rest, sequence.in_cache, ends and sequence.chain is not None)])
             room -= len(rest)
+        decoding = [s for s in self._running if s.next_token is not None]
+        if decoding:
+            self._evaluate([Chunk(s.seq, [cast(int, s.next_token)], s.in_cache, True) for s in decoding])
 
     def _evaluate(self, chunks: list[Chunk]) -> None:
         """Decode ``chunks`` and move their sequences on: sample a token, or end a finished one."""
