@@ -36,6 +36,7 @@ from typing import Any
 
 import httpx
 from common import ROOT, header, parse_args, scratch_library, write_report
+from tests.serving import stop
 
 from runanywhere import EventBus, TextGenerator
 
@@ -169,12 +170,7 @@ def server_process() -> Iterator[str]:
             time.sleep(0.1)
         yield base
     finally:
-        process.terminate()
-        try:
-            process.wait(30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 30)
 
 
 def main() -> None:

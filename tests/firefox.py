@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .browser import ARTIFACTS, is_loopback
+from .serving import stop
 
 FIREFOX = shutil.which("firefox-esr") or "/usr/bin/firefox-esr"
 PREFS = {
@@ -208,9 +209,4 @@ def firefox(base: str, profile: Path) -> Iterator[Firefox]:
                 connection.close()
                 reader.join(5)
     finally:
-        process.terminate()
-        try:
-            process.wait(15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop(process, 15)

@@ -1,7 +1,9 @@
-"""Serving an app on 127.0.0.1 for a test: uvicorn in a thread on a free port, stopped on exit."""
+"""Serving an app on 127.0.0.1 for a test: uvicorn in a thread on a free port, stopped on exit; stopping a
+server process."""
 
 from __future__ import annotations
 
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -33,3 +35,13 @@ def serving(app: Any) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(60)
+
+
+def stop(process: subprocess.Popen[Any], grace_s: float) -> None:
+    """Ask ``process`` to end (SIGTERM), kill it if it has not within ``grace_s`` seconds, and reap it."""
+    process.terminate()
+    try:
+        process.wait(grace_s)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
