@@ -70,15 +70,15 @@ class SequenceIds:
             self.batch.drop(seq, reuse)
             return seq
         running = set(range(self.batch.n_seq)) - set(self.free) - set(self.parked)
-        near = ({i for i in range(min(running) - 1, max(running) + 2) if 0 <= i < self.batch.n_seq} - running
-                if running else set())
-        if not near & set(self.free) and near & set(self.parked):
+        low, high = (min(running), max(running)) if running else (0, self.batch.n_seq - 1)
+        near = [i for i in range(low - 1, high + 2) if i not in running] if running else []
+        if not any(i in self.free for i in near) and any(i in self.parked for i in near):
             seq = next(i for i in self.parked if i in near)  # the least recently used of them
             del self.parked[seq]
             self.release(seq)
         elif not self.free:
             self.evict()
-        seq = min(self.free, key=lambda i: (_outside(i, running), i))
+        seq = min(self.free, key=lambda i: (max(low - i, i - high, 0), i))  # inside or closest to the block
         self.free.remove(seq)
         return seq
 
@@ -99,7 +99,3 @@ class SequenceIds:
         self.batch.drop(seq)
         self.free.append(seq)
 
-
-def _outside(seq: int, running: set[int]) -> int:
-    """How far ``seq`` lies outside the block of ``running`` ids (0 inside it or with nothing running)."""
-    return max(min(running) - seq, seq - max(running), 0) if running else 0

@@ -15,6 +15,7 @@ from typing import Any, cast
 from ...backends.base import LanguageModel, ToolCallGrammar
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError
+from ...core.events import GenerationCompleted
 from ...runtime.llama import LlamaSession
 from .markup import StopMatcher, ThinkTracker, split_thinking
 from .request import GenerationOptions, GenerationRequest, GrammarSpec
@@ -37,6 +38,12 @@ def compile_grammar(engine: LanguageModel, spec: GrammarSpec | None) -> Any:
     if isinstance(spec, ToolCallGrammar):
         return engine.compile_grammar(tool_call=spec)
     return engine.compile_grammar(json_schema=dict(spec))
+
+
+def completed(result: GenerationResult) -> GenerationCompleted:
+    """The event that says ``result``'s generation ended (how, with how many tokens, in how long)."""
+    return GenerationCompleted(model_id=result.model_id, tokens_used=result.output_tokens,
+                               latency_ms=result.latency_ms, finish_reason=result.finish_reason)
 
 
 def run_generation(session: LlamaSession, model_id: str, request: GenerationRequest, grammar: Any,

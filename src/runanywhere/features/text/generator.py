@@ -25,10 +25,10 @@ from typing import Any, cast
 
 from ...core.cancel import CancelToken
 from ...core.errors import InvalidInputError, SDKErrorCode
-from ...core.events import GenerationCompleted, GenerationFailed, GenerationStarted
+from ...core.events import GenerationFailed, GenerationStarted
 from ...runtime.llama import LlamaHolder, LoadedLlama
 from ...runtime.worker import ResultStream, Stream
-from .decode import TEMPLATE_DEFAULT_SYSTEM, compile_grammar, run_generation
+from .decode import TEMPLATE_DEFAULT_SYSTEM, compile_grammar, completed, run_generation
 from .request import GenerationOptions, GenerationRequest, Prompt, checked_messages, options_with
 from .result import GenerationResult, TokenEvent
 from .scheduler import BatchScheduler
@@ -102,8 +102,7 @@ class TextGenerator(LlamaHolder):
             except Exception as exc:
                 events.emit(GenerationFailed(model_id=loaded.model_id, error=str(exc)))
                 raise
-            events.emit(GenerationCompleted(model_id=loaded.model_id, tokens_used=result.output_tokens,
-                                            latency_ms=result.latency_ms, finish_reason=result.finish_reason))
+            events.emit(completed(result))
             return result
 
         return GenerationStream(loaded.worker.stream(produce, cancel or CancelToken(), deliver=deliver))

@@ -7,9 +7,9 @@ sequence together. Each sequence has a KV stream and a context of ``n_ctx`` toke
 prompt that does not fit fails up front with :class:`ContextLengthError`, a reply ends with
 ``finish_reason="length"`` where the context does. A sequence that ends (stop, length, cancelled,
 failed) leaves at once and frees its cells; a finished one stays parked for its conversation's
-next turn. Each sequence has its own sampler chain, grammar, stops, seed, stream and metrics. Cancelling one (in prefill
-too) only removes it: the others' batches go on unchanged. Other jobs on the worker (loads,
-token counts) run between loops.
+next turn. Each sequence has its own sampler chain, grammar, stops, seed, stream and metrics.
+Cancelling one (in prefill too) only removes it: the others' batches go on unchanged. Other jobs
+on the worker (loads, token counts) run between loops.
 """
 
 from __future__ import annotations
@@ -27,11 +27,11 @@ from ...backends.llamacpp_batch import MAX_ROWS_PER_SEQUENCE, Chunk, SequenceSam
 from ...core.bridge import Channel
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, ContextLengthError, ModelNotLoadedError
-from ...core.events import EventBus, GenerationCompleted, GenerationFailed, GenerationStarted
+from ...core.events import EventBus, GenerationFailed, GenerationStarted
 from ...runtime.llama import LlamaSession
 from ...runtime.worker import EngineWorker, Stream
 from .conversations import SequenceIds
-from .decode import TEMPLATE_DEFAULT_SYSTEM, PromptTokens, Sampler, compile_grammar, prompt_text, result_of
+from .decode import TEMPLATE_DEFAULT_SYSTEM, PromptTokens, Sampler, compile_grammar, completed, prompt_text, result_of
 from .request import GenerationOptions, GenerationRequest
 
 #: A chat conversation so far, to evaluate into the cache with no reply (``TextGenerator.prefill``).
@@ -263,8 +263,7 @@ class BatchScheduler:
             text.close()
             result = result_of(self.model_id, prompt, text, sequence.started,
                                (sequence.started - job.submitted) * 1000)
-            self.events.emit(GenerationCompleted(model_id=self.model_id, tokens_used=result.output_tokens,
-                                                 latency_ms=result.latency_ms, finish_reason=result.finish_reason))
+            self.events.emit(completed(result))
             job.future.set_result(result)
 
     @staticmethod
@@ -287,8 +286,7 @@ class BatchScheduler:
         sampler.finish = "cancelled"
         sampler.close()
         result = result_of(self.model_id, PromptTokens("", [], (), 0), sampler, now, (now - job.submitted) * 1000)
-        self.events.emit(GenerationCompleted(model_id=self.model_id, tokens_used=0, latency_ms=result.latency_ms,
-                                             finish_reason="cancelled"))
+        self.events.emit(completed(result))
         return result
 
     def _fail_all(self, error: Exception) -> None:

@@ -19,14 +19,14 @@ from ...backends.base import LanguageModel, VisionLanguageEngine
 from ...backends.registry import VISION_LANGUAGE_MODELS, EngineRegistry
 from ...core.cancel import CancelToken
 from ...core.errors import CancelledError, InvalidInputError, SDKErrorCode
-from ...core.events import EventBus, GenerationCompleted, GenerationFailed, GenerationStarted
+from ...core.events import EventBus, GenerationFailed, GenerationStarted
 from ...core.validation import positive_int
 from ...media.images import DEFAULT_MAX_SIDE, ImageInput, load_image
 from ...models.catalog import ModelCategory
 from ...models.manager import ModelLibrary, ProgressCallback
 from ...runtime.llama import LlamaSession
 from ..text import GenerationOptions, GenerationRequest, GenerationStream, Prompt, TextGenerator
-from ..text.decode import PromptTokens, compile_grammar, run_generation
+from ..text.decode import PromptTokens, compile_grammar, completed, run_generation
 from ..text.request import options_with
 from .prompt import vision_text
 from .results import VLMResult, VLMStageStarted
@@ -135,8 +135,7 @@ class VisionLanguageModel(TextGenerator):
                 raise
             finally:
                 loaded.session.forget()  # the cache holds images now: no text prefix is known to match it
-            events.emit(GenerationCompleted(model_id=loaded.model_id, tokens_used=result.output_tokens,
-                                            latency_ms=result.latency_ms, finish_reason=result.finish_reason))
+            events.emit(completed(result))
             return VLMResult.of(result, images=seen.images, image_tokens=seen.image_tokens,
                                 image_encode_ms=seen.encode_ms)
 
