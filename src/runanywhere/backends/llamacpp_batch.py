@@ -21,7 +21,14 @@ and the cache takes about half the memory of f16. The rest:
   position order and its attention sums in another order than alone. One stream per sequence
   keeps every sequence's cells in position order from cell 0, exactly as alone;
 * prompts are evaluated in chunks of at most :data:`MAX_ROWS_PER_SEQUENCE` tokens, each chunk in a
-  micro-batch of its own, so a prompt is cut the same way alone and with others.
+  micro-batch of its own, so a prompt is cut the same way alone and with others;
+* no matrix kernel may be chosen by the number of rows. llama.cpp's tiled K-quant kernel, which
+  takes over from 8 rows, is kept off (``GGML_CPU_TILED_MM``, see ``llamacpp.py``), and a model with
+  a type whose weights llama.cpp repacks for x86 kernels that round differently for 1 and for 4+
+  rows (:data:`ROW_COUNT_VARIANT_REPACKS`) loads unrepacked when it batches. The multi-row kernels
+  that remain (Q4_0 repacked, Q5_0, Q8_0, and Q4_1 in the project's build) give each element what
+  the single-row path gives, bit for bit: checked on the logits of SmolLM2 (Q4_1, Q8_0) and
+  Qwen2.5-Coder Q4_K_M (Q5_0, Q8_0, Q4_K, Q6_K) in ``tests/test_batching.py``.
 """
 
 from __future__ import annotations
@@ -44,6 +51,10 @@ MAX_ROWS_PER_SEQUENCE = 63
 #: else f32 keys with f16 values for heads whose size q8_0's 32-value blocks do not divide (tiny test
 #: models). llama.cpp's CPU attention has only its row-by-row kernel for either.
 KV_TYPES = ((8, 8), (0, 1))
+#: ggml types whose x86 repacked kernels (llama.cpp's extra CPU buffer types) differ for one row and
+#: for four or more: Q4_K (measured), and Q2_K, IQ4_NL and MXFP4 (not verified, so treated alike). Q4_0's
+#: repacked kernels agree bit for bit, so a Q4_0 model keeps them.
+ROW_COUNT_VARIANT_REPACKS = frozenset({10, 12, 20, 39})
 
 
 @dataclass(frozen=True)
