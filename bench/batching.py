@@ -5,9 +5,10 @@ once, run (a) through the SDK's batch (``max_sequences=8``), (b) through the ser
 (``max_sequences=1``: one at a time in a single context, the rest queued) and (c) one after another
 on raw llama-cpp-python (flash attention and a q8_0 KV cache, as the batch uses). Aggregate tokens/s
 is all generated tokens over the wall time (batched: the median of ``Plan.repeats`` bursts of fresh
-prompts); time to first token is per request, queue time included (p95); ``step_ms`` is the batched wall time per decode step (streams / aggregate tokens/s), to show
-how a step's cost grows with the streams. ``steady``: N clients each send ``STEADY_ROUNDS`` requests one after another,
-their first requests spread over one reply's time, so requests keep arriving while others decode
+prompts); time to first token is per request, queue time included (p95); ``step_ms`` is the batched
+wall time per decode step (streams / aggregate tokens/s), to show how a step's cost grows with the
+streams. ``steady``: N clients each send ``STEADY_ROUNDS`` requests one after another, their first
+requests spread over one reply's time, so requests keep arriving while others decode
 (what continuous batching is for; a burst of N at once is the worst case, shown above it). Targets:
 at 8 streams, batched aggregate >= 3x one stream, and p95 time to first token <= 2x a request alone
 (the median of the steady run's single client, whose prompts have the same shape). ``outputs_equal``:

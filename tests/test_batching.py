@@ -228,7 +228,7 @@ def test_a_token_decoded_among_eight_has_the_logits_it_has_alone(model: str, pac
     gen.load_model(packaged_models.pull("smollm2-135m-instruct-q4_1" if model == "smollm2" else model).main_file,
                    n_ctx=512, max_sequences=8)
     batch, engine = gen.engine.batch, gen.engine
-    n_vocab = llama_cpp.llama_vocab_n_tokens(llama_cpp.llama_model_get_vocab(engine.llm._model.model))
+    n_vocab = engine.llm.n_vocab()
 
     def logits(rows: dict[int, int]) -> dict[int, np.ndarray]:
         return {seq: np.ctypeslib.as_array(llama_cpp.llama_get_logits_ith(batch.ctx, row), shape=(n_vocab,)).copy()

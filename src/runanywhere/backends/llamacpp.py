@@ -120,9 +120,9 @@ class LlamaEngine:
         if pooling is not None:
             kwargs["pooling_type"] = _POOLING[choice("pooling", pooling, _POOLING)]
         single_ctx = min(n_ctx, _SINGLE_CTX) if max_sequences else n_ctx
-        repack = not (max_sequences and tensor_types(path) & ROW_COUNT_VARIANT_REPACKS)
+        unrepacked = bool(max_sequences) and bool(tensor_types(path) & ROW_COUNT_VARIANT_REPACKS)
         try:
-            with _model_params(llama_cpp, use_extra_bufts=repack):
+            with _model_params(llama_cpp, use_extra_bufts=False) if unrepacked else contextlib.nullcontext():
                 self.llm = llama_cpp.Llama(
                     model_path=str(path), n_ctx=single_ctx, n_threads=threads, n_threads_batch=threads,
                     n_batch=min(n_batch, single_ctx), n_ubatch=min(n_batch, single_ctx), embedding=embedding,
