@@ -79,15 +79,8 @@ def raw_baseline(path: Path, threads: int, texts: list[str], decode_tokens: int)
 
 
 def clear_caches(gen: TextGenerator) -> None:
-    """Empty the model's KV caches, as in the raw run: the single context's and the batch's parked conversations."""
-    def clear() -> None:
-        gen.engine.llm.reset()
-        if gen.engine.batch is not None:
-            parked = gen._scheduler()._ids
-            while parked.parked:
-                parked.evict()
-
-    gen._require().worker.call(clear)
+    """Empty the model's KV caches, as in the raw run."""
+    gen.forget_conversations()
 
 
 def sdk_run(gen: TextGenerator, prompt: str, max_tokens: int) -> tuple[float, float, int]:

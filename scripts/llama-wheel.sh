@@ -14,10 +14,13 @@
 # built for another.
 #
 # Patches (scripts/patches/*.patch, applied in name order to the sdist before the build):
-#   llama-cpp-q4_1-multirow.patch  a multi-row Q4_1 x Q8_1 matrix kernel for x86 (AVX2, FMA, F16C):
-#     llama.cpp had only a row-at-a-time dot product for Q4_1 (SmolLM2's weights), so several
-#     sequences decoded together cost almost as much as that many alone, and prompts evaluated at
-#     that speed too. Each element is the dot product's arithmetic in its order, bit for bit.
+#   llama-cpp-multirow-kernels.patch  multi-column matrix kernels for x86, each element the row dot
+#     product's arithmetic in its order, bit for bit (a token's logits are the same alone and in a batch):
+#     - Q4_1 x Q8_1 (AVX2, FMA, F16C): llama.cpp had only a row-at-a-time dot product for Q4_1
+#       (SmolLM2's weights), so several sequences decoded together cost almost as much as that many
+#       alone, and prompts evaluated at that speed too;
+#     - with AVX-512 (F, BW, VNNI), two columns per 512-bit register, for Q4_1 and for Q8_0 (SmolLM2's
+#       output matrix; llama.cpp's Q8_0 kernel is 256-bit): half the instructions per element.
 set -euo pipefail
 
 version="${LLAMA_CPP_PYTHON_VERSION:-0.3.36}"

@@ -182,6 +182,23 @@ def test_two_interleaved_conversations_each_reuse_their_own_prefix(smollm2: Path
     gen.unload()
 
 
+@pytest.mark.parametrize("max_sequences", [1, 2])
+def test_forgetting_conversations_makes_the_next_turn_evaluate_its_whole_prompt(tiny_llm: Path,
+                                                                                max_sequences: int) -> None:
+    gen = _generator()
+    gen.load_model(tiny_llm, n_ctx=512, max_sequences=max_sequences)
+    options = GenerationOptions(temperature=0, max_tokens=8, raw=True)
+    first = long_prompt(40)
+    turn = first + gen.generate(first, options).text + " and then"
+    warm = gen.generate(turn, options)
+    assert warm.prompt_tokens_evaluated < warm.input_tokens  # the first exchange was still cached
+    gen.forget_conversations()
+    cold = gen.generate(turn, options)
+    assert cold.prompt_tokens_evaluated == cold.input_tokens
+    assert cold.text == warm.text
+    gen.unload()
+
+
 def test_requests_beyond_max_sequences_wait_and_a_context_that_fills_is_handled(tiny_llm: Path) -> None:
     gen = _generator()
     gen.load_model(tiny_llm, n_ctx=256, max_sequences=2)

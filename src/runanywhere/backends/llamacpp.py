@@ -237,6 +237,11 @@ class LlamaEngine:
         return bos + rest if bos and block.startswith(bos) and not rest.startswith(bos) else rest
 
     # ------------------------------------------------------------- generation
+    def clear_cache(self) -> None:
+        """Empty the single context's KV cache."""
+        self.llm.reset()
+        self.llm._ctx.kv_cache_clear()
+
     def cached_prefix(self, tokens: Sequence[int]) -> int:
         """How many leading tokens of ``tokens`` are already in the KV cache."""
         n = 0

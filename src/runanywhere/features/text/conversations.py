@@ -88,6 +88,11 @@ class SequenceIds:
         del self.parked[seq]
         self.release(seq)
 
+    def forget(self) -> None:
+        """Free every parked conversation."""
+        while self.parked:
+            self.evict()
+
     def park(self, seq: int, session: LlamaSession, in_cache: int) -> None:
         """Keep a finished sequence for its conversation's next turn (evicting the oldest beyond capacity)."""
         self.parked[seq] = Parked(session, in_cache)

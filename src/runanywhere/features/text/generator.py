@@ -128,6 +128,22 @@ class TextGenerator(LlamaHolder):
         """Batched generations waiting for a free sequence or context budget, in order (0 without batching)."""
         return self._scheduler().queued if self._batched() else 0
 
+    def forget_conversations(self) -> None:
+        """Drop every conversation kept in the model's KV cache for its next turn.
+
+        The next request evaluates its whole prompt, and no earlier conversation's state stays in the
+        model's memory (e.g. when another user takes over). Generations running now go on unchanged.
+        """
+        loaded = self._require()
+
+        def forget() -> None:
+            loaded.session.forget()
+            loaded.engine.clear_cache()
+
+        loaded.worker.call(forget)
+        if self._batched():
+            self._scheduler().forget_conversations()
+
     def _batched(self) -> bool:
         return self._require().engine.batch is not None
 

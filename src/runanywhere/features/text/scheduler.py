@@ -91,6 +91,10 @@ class BatchScheduler:
     def queued(self) -> int:
         return len(self._queue)
 
+    def forget_conversations(self) -> None:
+        """Free the parked conversations (on the worker, between steps); running sequences go on."""
+        self.worker.call(self._ids.forget)
+
     def submit(self, request: GenerationRequest | None, cancel: CancelToken, *, deliver: bool = True,
                prefill: Prefill | None = None) -> Stream[Any]:
         """Queue a generation (or a conversation to ``prefill``); its stream of token events and result."""
