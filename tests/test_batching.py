@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -182,9 +183,9 @@ def test_two_interleaved_conversations_each_reuse_their_own_prefix(smollm2: Path
     gen.unload()
 
 
-@pytest.mark.parametrize("max_sequences", [1, 2])
-def test_forgetting_conversations_makes_the_next_turn_evaluate_its_whole_prompt(tiny_llm: Path,
-                                                                                max_sequences: int) -> None:
+@pytest.mark.parametrize(("max_sequences", "from_async"), [(1, False), (2, False), (2, True)])
+def test_forgetting_conversations_makes_the_next_turn_evaluate_its_whole_prompt(tiny_llm: Path, max_sequences: int,
+                                                                                from_async: bool) -> None:
     gen = _generator()
     gen.load_model(tiny_llm, n_ctx=512, max_sequences=max_sequences)
     options = GenerationOptions(temperature=0, max_tokens=8, raw=True)
@@ -192,7 +193,10 @@ def test_forgetting_conversations_makes_the_next_turn_evaluate_its_whole_prompt(
     turn = first + gen.generate(first, options).text + " and then"
     warm = gen.generate(turn, options)
     assert warm.prompt_tokens_evaluated < warm.input_tokens  # the first exchange was still cached
-    gen.forget_conversations()
+    if from_async:
+        asyncio.run(gen.aforget_conversations())
+    else:
+        gen.forget_conversations()
     cold = gen.generate(turn, options)
     assert cold.prompt_tokens_evaluated == cold.input_tokens
     assert cold.text == warm.text

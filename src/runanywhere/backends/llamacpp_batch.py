@@ -26,9 +26,9 @@ and the cache takes about half the memory of f16. The rest:
   takes over from 8 rows, is kept off (``GGML_CPU_TILED_MM``, see ``llamacpp.py``), and a model with
   a type whose weights llama.cpp repacks for x86 kernels that round differently for 1 and for 4+
   rows (:data:`ROW_COUNT_VARIANT_REPACKS`) loads unrepacked when it batches. The multi-row kernels
-  that remain (Q4_0 repacked, Q5_0, Q8_0, and Q4_1 in the project's build) give each element what
-  the single-row path gives, bit for bit: checked on the logits of SmolLM2 (Q4_1, Q8_0) and
-  Qwen2.5-Coder Q4_K_M (Q5_0, Q8_0, Q4_K, Q6_K) in ``tests/test_batching.py``.
+  that remain (Q4_0 repacked, Q5_0, and Q4_1 and Q8_0 as the project's build patches them) give each
+  element what the single-row path gives, bit for bit: checked for 2 to 8 rows on the logits of
+  SmolLM2 (Q4_1, Q8_0) and Qwen2.5-Coder Q4_K_M (Q5_0, Q8_0, Q4_K, Q6_K) in ``tests/test_batching.py``.
 """
 
 from __future__ import annotations

@@ -132,17 +132,29 @@ class TextGenerator(LlamaHolder):
         """Drop every conversation kept in the model's KV cache for its next turn.
 
         The next request evaluates its whole prompt, and no earlier conversation's state stays in the
-        model's memory (e.g. when another user takes over). Generations running now go on unchanged.
+        model's memory (e.g. when another user takes over). Generations running now go on unchanged;
+        this waits for the model's worker (between batched steps, or after a one-at-a-time generation).
         """
-        loaded = self._require()
+        loaded, forget = self._forgetting()
+        loaded.worker.call(forget)
+
+    async def aforget_conversations(self) -> None:
+        """Async twin of :meth:`forget_conversations`."""
+        loaded, forget = self._forgetting()
+        await loaded.worker.acall(lambda _: forget(), CancelToken())
+
+    def _forgetting(self) -> tuple[LoadedText, Callable[[], None]]:
+        """The loaded model and the job that empties its caches (run on its worker)."""
+        loaded = cast(LoadedText, self._require())
+        scheduler = self._scheduler() if self._batched() else None
 
         def forget() -> None:
             loaded.session.forget()
             loaded.engine.clear_cache()
+            if scheduler is not None:
+                scheduler.forget_parked()
 
-        loaded.worker.call(forget)
-        if self._batched():
-            self._scheduler().forget_conversations()
+        return loaded, forget
 
     def _batched(self) -> bool:
         return self._require().engine.batch is not None

@@ -91,9 +91,9 @@ class BatchScheduler:
     def queued(self) -> int:
         return len(self._queue)
 
-    def forget_conversations(self) -> None:
-        """Free the parked conversations (on the worker, between steps); running sequences go on."""
-        self.worker.call(self._ids.forget)
+    def forget_parked(self) -> None:
+        """Free the parked conversations; running sequences go on. Call on the worker (between steps)."""
+        self._ids.forget()
 
     def submit(self, request: GenerationRequest | None, cancel: CancelToken, *, deliver: bool = True,
                prefill: Prefill | None = None) -> Stream[Any]:
