@@ -132,8 +132,8 @@ class TextGenerator(LlamaHolder):
         """Drop every conversation kept in the model's KV cache for its next turn.
 
         The next request evaluates its whole prompt, and no earlier conversation's state stays in the
-        model's memory (e.g. when another user takes over). Generations running now go on unchanged;
-        this waits for the model's worker (between batched steps, or after a one-at-a-time generation).
+        model's memory (e.g. when another user takes over). It runs on the model's worker once the model
+        is idle (no generation running or queued; those go on unchanged) and returns then.
         """
         loaded, forget = self._forgetting()
         loaded.worker.call(forget)

@@ -92,7 +92,7 @@ class BatchScheduler:
         return len(self._queue)
 
     def forget_parked(self) -> None:
-        """Free the parked conversations; running sequences go on. Call on the worker (between steps)."""
+        """Free the parked conversations. Call on the worker, outside the loop (nothing runs then)."""
         self._ids.forget()
 
     def submit(self, request: GenerationRequest | None, cancel: CancelToken, *, deliver: bool = True,
