@@ -11,6 +11,8 @@ import mmap
 import struct
 from pathlib import Path
 
+#: The first 4 bytes of every GGUF file.
+MAGIC = b"GGUF"
 #: Byte sizes of GGUF's fixed-size value types (uint8 .. float64), by type id; 8 is a string, 9 an array.
 _SCALAR_SIZES = {0: 1, 1: 1, 2: 2, 3: 2, 4: 4, 5: 4, 6: 4, 7: 1, 10: 8, 11: 8, 12: 8}
 _STRING, _ARRAY = 8, 9
@@ -62,9 +64,9 @@ def tensor_types(path: Path) -> frozenset[int]:
     cannot be read (llama.cpp then says what is wrong when it loads the file)."""
     try:
         with open(path, "rb") as fh, mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as data:
-            header = _Header(data)
-            if data[:4] != b"GGUF":
+            if data[:4] != MAGIC:
                 return frozenset()
+            header = _Header(data)
             header.at = 8  # magic, version
             n_tensors, n_kv = header.count(), header.count()
             for _ in range(n_kv):

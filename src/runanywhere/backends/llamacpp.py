@@ -33,7 +33,7 @@ from ..core.json_schema import checked_schema
 from ..core.validation import choice
 from . import require_engine
 from .base import ChatPrompt, ModelFiles, Sampling, ToolCallGrammar, default_threads
-from .gguf_types import tensor_types
+from .gguf_types import MAGIC, tensor_types
 from .llama_grammar import bounded_grammar
 from .llamacpp_batch import ROW_COUNT_VARIANT_REPACKS, BatchContext
 from .llguidance_constraint import Constraint, ModelConstraints
@@ -82,7 +82,7 @@ def check_gguf(path: Path) -> None:
         raise SDKFileNotFoundError(f"model file not found: {path}")
     with open(path, "rb") as fh:
         magic = fh.read(4)
-    if magic != b"GGUF":
+    if magic != MAGIC:
         raise ModelFormatError(f"{path.name} is not a GGUF file (starts with {magic!r}); llama.cpp needs .gguf")
 
 
